@@ -1,0 +1,60 @@
+"""CriterionResult: one (criterion, method) verdict with the numbers behind it."""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+VERDICTS = ("pass", "fail", "error", "skipped")
+
+
+def _clean(value: Any) -> Any:
+    """Builtin JSON types only (numpy scalars -> float/int, NaN/inf -> None)."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+@dataclass
+class CriterionResult:
+    criterion: str
+    method: str
+    verdict: str
+    statistic: str = ""
+    value: float | None = None
+    ci: list[float | None] = field(default_factory=lambda: [None, None])
+    threshold: float | None = None
+    baseline: dict | None = None
+    n: int = 0
+    per_image: list[dict] = field(default_factory=list)
+    curve: list[dict] = field(default_factory=list)
+    explanation: str = ""
+    bound: float | None = None
+    baselines: list[dict] = field(default_factory=list)
+    details: dict = field(default_factory=dict)
+    model: str = "primary"
+
+    def __post_init__(self):
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}")
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == "pass"
+
+    def explain(self) -> str:
+        return f"{self.criterion}[{self.method}] {self.verdict.upper()}: {self.explanation}"
+
+    def to_dict(self) -> dict:
+        return _clean(asdict(self))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CriterionResult":
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in d.items() if k in known})

@@ -1,0 +1,94 @@
+"""Localisation utility (Arun et al. 2021): does the map find the lesion better than a prior?
+
+Per audited image with a lesion: average precision (AP, primary) and the
+trapezoid PR-AUC (the seed study's number) of the map's pixels against the
+lesion mask, on the mask's native grid.  Baselines, scored identically:
+
+* the *average-mask prior* — the mean lesion mask of images outside the
+  audited set: what a map that knows only where lesions usually are scores;
+* the *fully randomized model* — the same method on an untrained copy of the
+  model: what the architecture and image alone give.
+
+Verdict: pass iff the one-sided (1 − alpha) bootstrap lower bound of
+mean(AP − AP_prior) is above 0 **and** mean AP ≥ ``utility.min_ap``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..metrics.localisation import average_precision, pr_auc_trapezoid, resize_map
+from ..stats import bootstrap_mean, stable_seed
+from .result import CriterionResult
+
+
+def score_maps(maps: np.ndarray, truths: list[np.ndarray], ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(AP, trapezoid PR-AUC) per image, each map resampled to its mask's grid."""
+    ap = np.empty(len(truths))
+    pr = np.empty(len(truths))
+    for i, (m, t) in enumerate(zip(maps, truths)):
+        m = resize_map(m, t.shape)
+        ap[i] = average_precision(m, t, what=f"image {ids[i]}")
+        pr[i] = pr_auc_trapezoid(m, t, what=f"image {ids[i]}")
+    return ap, pr
+
+
+def evaluate(
+    method: str,
+    *,
+    ids: list[str],
+    truths: list[np.ndarray],
+    maps: np.ndarray,
+    constant: np.ndarray,
+    prior: np.ndarray,
+    prior_n: int,
+    random_maps: np.ndarray | None,
+    config,
+    details: dict | None = None,
+) -> CriterionResult:
+    p = config.utility
+    ap, pr = score_maps(maps, truths, ids)
+    ap_prior, pr_prior = score_maps([prior] * len(truths), truths, ids)
+    diff = ap - ap_prior
+    b = bootstrap_mean(diff, alpha=p.alpha, resamples=config.stats.resamples, method=config.stats.method,
+                       seed=stable_seed(config.seed, "utility", method))
+    ap_b = bootstrap_mean(ap, alpha=p.alpha, resamples=config.stats.resamples, method=config.stats.method,
+                          seed=stable_seed(config.seed, "utility-ap", method))
+    mean_ap = float(np.nanmean(ap))
+    baselines = [{"name": "average-mask prior", "value": float(np.nanmean(ap_prior)),
+                  "pr_auc": float(np.nanmean(pr_prior)), "n_masks": prior_n}]
+    if random_maps is not None:
+        ap_rand, pr_rand = score_maps(random_maps, truths, ids)
+        baselines.append({"name": "randomized model", "value": float(np.nanmean(ap_rand)),
+                          "pr_auc": float(np.nanmean(pr_rand))})
+    else:
+        ap_rand = np.full(len(ids), np.nan)
+    beats_prior = b.lo > 0
+    useful = mean_ap >= p.min_ap
+    verdict = "pass" if (beats_prior and useful) else "fail"
+    n_const = int(np.sum(constant))
+    reasons = []
+    if not beats_prior:
+        reasons.append(f"lower bound of mean(AP - AP_prior) {b.lo:+.3f} is not above 0")
+    if not useful:
+        reasons.append(f"mean AP {mean_ap:.3f} is below the minimum {p.min_ap:.3f}")
+    text = (
+        f"mean AP {mean_ap:.3f} (trapezoid PR-AUC {np.nanmean(pr):.3f}) over {b.n} lesion images; "
+        f"average-mask prior AP {baselines[0]['value']:.3f}; "
+        + (f"randomized-model AP {baselines[1]['value']:.3f}; " if len(baselines) > 1 else "")
+        + f"mean(AP - AP_prior) {b.mean:+.3f}, one-sided {100 * (1 - p.alpha):.0f}% lower bound {b.lo:+.3f}"
+        + (f"; {n_const} constant map(s) scored as uninformative" if n_const else "")
+        + ("" if verdict == "pass" else " -> " + "; ".join(reasons))
+    )
+    per_image = [
+        {"id": i, "score": float(a), "ap_prior": float(q), "pr_auc": float(r), "ap_randomized": float(z),
+         "constant": bool(c)}
+        for i, a, q, r, z, c in zip(ids, ap, ap_prior, pr, ap_rand, constant)
+    ]
+    return CriterionResult(
+        criterion="utility", method=method, verdict=verdict, statistic="mean(AP - AP_prior)",
+        value=b.mean, ci=[b.lo, b.hi], threshold=0.0, bound=b.lo,
+        baseline=baselines[0], baselines=baselines, n=b.n, per_image=per_image, explanation=text,
+        details={"mean_ap": mean_ap, "mean_ap_ci": [ap_b.lo, ap_b.hi], "mean_pr_auc": float(np.nanmean(pr)),
+                 "min_ap": p.min_ap, "alpha": p.alpha, "bootstrap": b.to_dict(), "constant_maps": n_const,
+                 **(details or {})},
+    )

@@ -1,0 +1,66 @@
+"""The demo dataset: the generated chest-X-ray-like world's test split."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .base import AuditDataset
+from .sample import Sample
+
+
+class DemoDataset(AuditDataset):
+    """Audited images come from the ``test`` split; the average-mask prior from the disjoint ``prior`` split."""
+
+    name = "demo"
+
+    def __init__(self, n: int = 400, seed: int = 0):
+        from ..demo import GENERATOR_VERSION
+
+        self.n = n
+        self.seed = seed
+        self.root = f"generated:v{GENERATOR_VERSION}:seed{seed}"
+        self._cache: dict[tuple[str, int], Sample] = {}
+
+    def __len__(self) -> int:
+        return self.n
+
+    def _flags(self, split: str, i: int) -> tuple[bool, bool]:
+        rng = np.random.default_rng([self.seed, 7919, i, 1 if split == "test" else 2])
+        return bool(rng.random() < 0.5), bool(rng.random() < 0.5)
+
+    def _render(self, split: str, i: int) -> Sample:
+        key = (split, i)
+        if key not in self._cache:
+            from ..demo import render_sample
+
+            lesion, marker = self._flags(split, i)
+            d = render_sample(split, i, self.seed, lesion=lesion, marker=marker)
+            self._cache[key] = Sample(
+                id=f"demo-{split}-{i:05d}", image=torch.from_numpy(np.ascontiguousarray(d.image))[None].float(),
+                label=int(d.label), mask=d.mask.astype(bool), boxes=tuple(d.boxes), meta={"marker": bool(d.marker)},
+            )
+        return self._cache[key]
+
+    def load(self, i: int) -> Sample:
+        return self._render("test", i)
+
+    def describe(self, i: int) -> dict:
+        lesion, marker = self._flags("test", i)
+        return {"id": f"demo-test-{i:05d}", "label": int(lesion), "has_lesion": lesion, "marker": marker}
+
+    def prior_masks(self, exclude, n, shape):
+        total = np.zeros(shape, dtype=np.float64)
+        used = i = 0
+        while used < n and i < 50 * n:
+            lesion, _ = self._flags("prior", i)
+            if lesion:
+                total += self._render_prior(i)
+                used += 1
+            i += 1
+        return total / max(used, 1), used
+
+    def _render_prior(self, i: int) -> np.ndarray:
+        from ..demo import render_sample
+
+        lesion, marker = self._flags("prior", i)
+        return render_sample("prior", i, self.seed, lesion=lesion, marker=marker).mask.astype(np.float64)

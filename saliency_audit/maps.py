@@ -1,0 +1,196 @@
+"""MapStore: computes, batches, seeds and caches saliency maps.
+
+Each map is computed once: the primary model's maps serve every criterion.
+Maps are cached on disk keyed by content — the model's weights hash, the
+method and every parameter it depends on, the sample's id and pixels, and the
+seed for stochastic methods — so a re-run, or a run resumed after an
+interruption, only computes what is missing.  Writes are atomic
+(temp file + ``os.replace``), so several processes (pytest-xdist workers) can
+share the cache.  Raw attributions that other methods combine (IG for XRAI,
+guided backprop and GradCAM for Guided GradCAM) are memoised in memory.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .data.sample import Sample
+from .methods import METHODS
+from .methods.postprocess import postprocess
+
+MAPS_VERSION = "1"  # bump when a method's computation changes
+
+
+@dataclass
+class MapSet:
+    method: str
+    ids: list[str]
+    maps: np.ndarray  # (N, H, W) float32 in [0, 1], model input resolution
+    constant: np.ndarray  # (N,) bool
+    computed: int  # maps computed now (the rest came from the cache)
+    seconds: float
+    notes: dict = field(default_factory=dict)
+
+
+def model_fingerprint(model) -> str:
+    """sha256 over the weights, buffers and input spec: two identical models share maps."""
+    cached = getattr(model, "_saliency_audit_fp", None)
+    if cached:
+        return cached
+    h = hashlib.sha256()
+    h.update(json.dumps([model.info.arch, list(model.info.input_size), model.info.in_channels,
+                         list(model.info.mean), list(model.info.std)]).encode())
+    for name, t in sorted(model.net.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
+    fp = h.hexdigest()[:24]
+    object.__setattr__(model, "_saliency_audit_fp", fp)
+    return fp
+
+
+def prepare(samples: Sequence[Sample], size: tuple[int, int], device) -> torch.Tensor:
+    """Images resized (bilinear, antialiased when shrinking) to the model's input: (N, C, H, W)."""
+    out = []
+    for s in samples:
+        img = s.image.float()[None]
+        if tuple(img.shape[-2:]) != tuple(size):
+            img = F.interpolate(img, size=size, mode="bilinear", align_corners=False, antialias=True)
+        out.append(img)
+    channels = {t.shape[1] for t in out}
+    if len(channels) > 1:
+        out = [t.expand(-1, max(channels), -1, -1) if t.shape[1] == 1 else t for t in out]
+    return torch.cat(out).to(device)
+
+
+class MapStore:
+    def __init__(self, config, cache_dir: Path | None = None):
+        self.config = config
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self._raw: dict[tuple[str, str, str], torch.Tensor] = {}
+        self._segments: dict[str, list] = {}
+        self._cam_layers: dict[str, object] = {}
+        self.stats = {"computed": 0, "cached": 0, "seconds": 0.0}
+
+    # -- keys -----------------------------------------------------------------
+    def method_params(self, method: str) -> dict:
+        spec = METHODS[method]
+        cfg = self.config
+        params: dict = {"target_class": cfg.target_class, "postprocess": asdict(cfg.postprocess)}
+        for needed in (method, *spec.needs):
+            for section in METHODS[needed].params:
+                params[section] = asdict(getattr(cfg.methods, section))
+        if spec.stochastic or any(METHODS[n].stochastic for n in spec.needs):
+            params["seed"] = cfg.seed
+        return params
+
+    def _method_key(self, method: str) -> str:
+        blob = json.dumps([MAPS_VERSION, method, self.method_params(method)], sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def _path(self, model_fp: str, method: str, sample_key: str) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        return self.cache_dir / "maps" / model_fp / f"{method}-{self._method_key(method)}" / f"{sample_key}.npz"
+
+    def cam_layer(self, model):
+        from .models.layers import find_cam_layer
+
+        fp = model_fingerprint(model) + str(self.config.methods.gradcam.layer)
+        if fp not in self._cam_layers:
+            self._cam_layers[fp] = find_cam_layer(model, self.config.methods.gradcam.layer)
+        return self._cam_layers[fp]
+
+    # -- computing --------------------------------------------------------------
+    def maps(self, model, method: str, samples: Sequence[Sample]) -> MapSet:
+        t0 = time.perf_counter()
+        fp = model_fingerprint(model)
+        keys = [s.key() for s in samples]
+        maps: list[np.ndarray | None] = [None] * len(samples)
+        constant = np.zeros(len(samples), dtype=bool)
+        for i, k in enumerate(keys):
+            hit = self._load(self._path(fp, method, k))
+            if hit is not None:
+                maps[i], constant[i] = hit
+        todo = [i for i, m in enumerate(maps) if m is None]
+        notes: dict = {}
+        if METHODS[method].uses_cam_layer:
+            notes["cam_layer"] = self.cam_layer(model).to_dict()
+        bs = self.config.batch_size
+        for start in range(0, len(todo), bs):
+            idx = todo[start : start + bs]
+            batch = [samples[i] for i in idx]
+            raw = self.raw(model, method, batch, [keys[i] for i in idx], notes)
+            pp, const = postprocess(raw.cpu().numpy(), clip_percentile=self.config.postprocess.clip_percentile,
+                                    what=f"{method} maps of {model.info.spec}")
+            for j, i in enumerate(idx):
+                maps[i], constant[i] = pp[j], const[j]
+                self._save(self._path(fp, method, keys[i]), pp[j], const[j])
+        seconds = time.perf_counter() - t0
+        self.stats["computed"] += len(todo)
+        self.stats["cached"] += len(samples) - len(todo)
+        self.stats["seconds"] += seconds
+        arr = np.stack(maps) if maps else np.zeros((0,) + tuple(model.input_size), np.float32)
+        return MapSet(method, [s.id for s in samples], arr, constant, len(todo), seconds, notes)
+
+    def raw(self, model, method: str, samples: Sequence[Sample], keys: Sequence[str], notes: dict | None = None) -> torch.Tensor:
+        """Raw attributions (N, C, H, W) of one batch, with dependencies memoised."""
+        from .methods import cam, gradients, xrai
+
+        fns = {"grad": gradients.grad, "sg": gradients.sg, "ig": gradients.ig, "sig": gradients.sig,
+               "gbp": gradients.gbp, "gradcam": cam.gradcam, "ggcam": cam.ggcam, "xrai": xrai.xrai}
+        fp = model_fingerprint(model)
+        mkey = self._method_key(method)
+        memo_keys = [(fp, mkey, k) for k in keys]
+        if all(k in self._raw for k in memo_keys):
+            return torch.stack([self._raw[k] for k in memo_keys])
+        spec = METHODS[method]
+        memo: dict = {"raw": {}, "segments": self._segments, "notes": notes if notes is not None else {}}
+        for dep in spec.needs:
+            memo["raw"][dep] = self.raw(model, dep, samples, keys, notes)
+        if spec.uses_cam_layer:
+            memo["cam_layer"] = self.cam_layer(model)
+        device = next(model.parameters()).device
+        x = prepare(samples, model.input_size, device)
+        model.requires_grad_(False)  # only input gradients are needed: backward skips weight grads
+        target = model.target_index(self.config.target_class)
+        out = fns[method](model, x, list(keys), target, self.config, memo).detach().float().cpu()
+        if any(method in METHODS[m].needs for m in METHODS):
+            for k, t in zip(memo_keys, out):
+                self._raw[k] = t
+        return out
+
+    # -- cache files ------------------------------------------------------------
+    @staticmethod
+    def _load(path: Path | None):
+        if path is None or not path.is_file():
+            return None
+        try:
+            with np.load(path) as z:
+                return z["map"].astype(np.float32), bool(z["constant"])
+        except Exception:  # a torn or foreign file: recompute it
+            return None
+
+    @staticmethod
+    def _save(path: Path | None, m: np.ndarray, constant: bool) -> None:
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, map=m.astype(np.float32), constant=np.bool_(constant))
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise

@@ -1,0 +1,73 @@
+"""Gradient-family methods on captum: grad, SmoothGrad, IG, Smooth IG, guided backprop.
+
+SmoothGrad noise is drawn here rather than by captum's ``NoiseTunnel`` for
+two reasons NoiseTunnel cannot serve: its ``stdevs`` is one number per input
+tensor, while the seed study scales the noise to *each image's* range
+(0.15 × (max − min)); and the audit needs common random numbers — draw d of
+image i must be the same tensor for every model compared (trained,
+randomized, replicate), which a per-(sample, draw) seed gives and
+NoiseTunnel's global-RNG draws do not.  The gradients themselves are captum's.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from captum.attr import IntegratedGradients, Saliency
+
+from ..models.relu_mode import ReluMode
+from ..stats import stable_seed
+
+
+def _saliency(model, x: torch.Tensor, target: int) -> torch.Tensor:
+    return Saliency(model).attribute(x.detach().requires_grad_(True), target=target, abs=False).detach()
+
+
+def _ig(model, x: torch.Tensor, target: int, params) -> torch.Tensor:
+    baseline = torch.zeros_like(x) if params.baseline == "black" else x.mean(dim=(1, 2, 3), keepdim=True).expand_as(x)
+    ig = IntegratedGradients(model)
+    return ig.attribute(
+        x.detach().requires_grad_(True), baselines=baseline, target=target, n_steps=params.steps, method=params.integration,
+        internal_batch_size=max(len(x) * params.steps, 1),
+    ).detach()
+
+
+def noise(x: torch.Tensor, keys: Sequence[str], draw: int, params, seed: int) -> torch.Tensor:
+    """Draw ``draw`` of SmoothGrad noise: seeded per (run seed, sample key, draw), scaled per image."""
+    out = torch.empty_like(x, device="cpu")
+    for i, key in enumerate(keys):
+        g = torch.Generator().manual_seed(stable_seed(seed, key, draw))
+        out[i] = torch.randn(x.shape[1:], generator=g)
+    span = (x.amax(dim=(1, 2, 3)) - x.amin(dim=(1, 2, 3))).view(-1, 1, 1, 1)
+    return out.to(x.device) * (params.noise * span)
+
+
+def grad(model, x, keys, target, cfg, memo) -> torch.Tensor:
+    return _saliency(model, x, target)
+
+
+def gbp(model, x, keys, target, cfg, memo) -> torch.Tensor:
+    with ReluMode(guided=True) as mode:
+        out = _saliency(model, x, target)
+    memo.setdefault("notes", {})["gbp_guided_relu_calls_per_forward"] = mode.calls
+    return out
+
+
+def ig(model, x, keys, target, cfg, memo) -> torch.Tensor:
+    return _ig(model, x, target, cfg.methods.ig)
+
+
+def sg(model, x, keys, target, cfg, memo) -> torch.Tensor:
+    p = cfg.methods.sg
+    total = torch.zeros_like(x)
+    for d in range(p.samples):
+        total += _saliency(model, x + noise(x, keys, d, p, cfg.seed), target)
+    return total / p.samples
+
+
+def sig(model, x, keys, target, cfg, memo) -> torch.Tensor:
+    p = cfg.methods.sg
+    total = torch.zeros_like(x)
+    for d in range(p.samples):
+        total += _ig(model, x + noise(x, keys, d, p, cfg.seed), target, cfg.methods.ig)
+    return total / p.samples

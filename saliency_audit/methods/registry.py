@@ -1,0 +1,49 @@
+"""Method names of the interface contract and what each one needs."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import AuditUsageError
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    name: str
+    title: str
+    params: tuple[str, ...]  # config sections (AuditConfig.methods.*) the maps depend on
+    stochastic: bool  # uses noise draws (seeded per sample and draw)
+    needs: tuple[str, ...] = ()  # raw attributions of other methods it combines
+    uses_cam_layer: bool = False
+
+
+METHODS: dict[str, MethodSpec] = {
+    m.name: m
+    for m in (
+        MethodSpec("grad", "Gradient", (), False),
+        MethodSpec("sg", "SmoothGrad", ("sg",), True),
+        MethodSpec("ig", "Integrated Gradients", ("ig",), False),
+        MethodSpec("sig", "Smooth Integrated Gradients", ("sg", "ig"), True),
+        MethodSpec("gradcam", "GradCAM", ("gradcam",), False, uses_cam_layer=True),
+        MethodSpec("xrai", "XRAI", ("ig", "xrai"), False, needs=("ig",)),
+        MethodSpec("gbp", "Guided Backprop", (), False),
+        MethodSpec("ggcam", "Guided GradCAM", ("gradcam",), False, needs=("gbp", "gradcam"), uses_cam_layer=True),
+    )
+}
+
+
+def resolve_methods(names: str | list[str] | tuple[str, ...], option: str = "--methods") -> tuple[str, ...]:
+    """Validated, de-duplicated method names in the given order."""
+    if isinstance(names, str):
+        names = [n for n in (p.strip() for p in names.split(",")) if n]
+    out: list[str] = []
+    for name in names:
+        key = name.strip().lower()
+        if key not in METHODS:
+            raise AuditUsageError(
+                f"{option}: unknown saliency method {name!r} (choose from {', '.join(METHODS)})"
+            )
+        if key not in out:
+            out.append(key)
+    if not out:
+        raise AuditUsageError(f"{option}: no saliency method given")
+    return tuple(out)

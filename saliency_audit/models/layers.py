@@ -1,0 +1,72 @@
+"""Layer discovery: which activation GradCAM explains.
+
+Rule: the last module, in forward-*completion* order, whose output is a 4-D
+spatial map (N, C, H, W) with H, W > 1.  Forward hooks fire when a module
+finishes, so a container block (ResNet ``layer4``, Inception ``Mixed_7c``)
+wins over the leaves inside it, and the global pooling that follows (1×1)
+never qualifies.  If that output is then passed through a ReLU outside any
+module (DenseNet: ``F.relu(features)``), the post-ReLU tensor is used, as
+GradCAM is defined on rectified activations.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..errors import AuditUsageError
+from .relu_mode import ReluMode
+
+
+@dataclass(frozen=True)
+class CamLayer:
+    name: str  # module name inside AuditModel.net
+    post_relu: bool  # a functional ReLU follows the module output
+    shape: tuple[int, int]  # spatial resolution of the activation
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "post_relu": self.post_relu, "resolution": list(self.shape)}
+
+
+def _probe(model, names: dict[nn.Module, str]):
+    order: list[tuple[str, torch.Tensor]] = []
+
+    def hook(module, _inp, out):
+        if isinstance(out, torch.Tensor):
+            order.append((names[module], out))
+
+    handles = [m.register_forward_hook(hook) for m in names]
+    try:
+        size = model.input_size
+        x = torch.zeros(1, model.info.in_channels, *size, device=next(model.parameters()).device)
+        with torch.no_grad(), ReluMode(record=True) as mode:
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return order, mode.inputs
+
+
+def find_cam_layer(model, override: str | None = None) -> CamLayer:
+    """The GradCAM target of an :class:`AuditModel` (``override``: a module name of ``model.net``)."""
+    named = dict(model.net.named_modules())
+    if override:
+        if override not in named:
+            close = [n for n in named if n and override.split(".")[-1] in n][:5]
+            raise AuditUsageError(
+                f"--target-layer={override}: no such module in {model.info.spec}"
+                + (f" (similar: {', '.join(close)})" if close else "")
+            )
+        candidates = {named[override]: override}
+    else:
+        candidates = {m: n for n, m in named.items() if n}
+    order, relu_inputs = _probe(model, candidates)
+    spatial = [(n, t) for n, t in order if t.ndim == 4 and t.shape[-1] > 1 and t.shape[-2] > 1]
+    if not spatial:
+        raise AuditUsageError(
+            f"cannot find a spatial layer for GradCAM in {model.info.spec}; set --target-layer "
+            f"(or methods.gradcam.layer in the audit config) to a module name"
+        )
+    name, tensor = spatial[-1]
+    return CamLayer(name, any(t is tensor for t in relu_inputs), tuple(tensor.shape[-2:]))

@@ -1,0 +1,222 @@
+"""Model specs and safe loading.
+
+SPEC forms (DESIGN.md): ``demo`` | ``demo:VARIANT`` | ``PATH`` (TorchScript)
+| ``ARCH:PATH`` with ARCH a torchvision model name, ``timm/NAME`` or
+``package.module:factory``.  Checkpoints are read with
+``torch.load(weights_only=True)``; a full pickle (which can run arbitrary
+code) is refused unless ``allow_unsafe_pickle`` is set.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import AuditUsageError
+from ..specs import Spec, parse_spec
+from .info import ModelInfo
+from .wrapper import AuditModel
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_model(
+    spec: str,
+    *,
+    role: str = "primary",
+    option: str = "--model",
+    allow_unsafe_pickle: bool = False,
+    input_size: tuple[int, int] | None = None,
+    normalize: tuple[tuple[float, ...], tuple[float, ...]] | None = None,
+    device: str | torch.device = "cpu",
+) -> AuditModel:
+    """Load a model spec into an eval-mode :class:`AuditModel` (images in [0, 1] in, logits out)."""
+    parsed = parse_spec(spec, option)
+    if parsed.kind == "demo":
+        model = _load_demo(parsed, role)
+    else:
+        path = Path(parsed.path).expanduser()
+        if not path.is_file():
+            raise AuditUsageError(f"{option}={spec}: checkpoint file not found: {path}")
+        if parsed.kind == "torchscript":
+            model = _load_torchscript(path, parsed, role, option)
+        else:
+            model = _load_arch(path, parsed, role, option, allow_unsafe_pickle)
+    if input_size is not None:
+        model.info.input_size = tuple(input_size)
+    if normalize is not None:
+        mean, std = normalize
+        model.info.mean, model.info.std = tuple(mean), tuple(std)
+        model = AuditModel(model.net, model.info)
+    model.eval()
+    return model.to(device)
+
+
+def _count(net: nn.Module) -> int:
+    return int(sum(p.numel() for p in net.parameters()))
+
+
+def _load_demo(parsed: Spec, role: str) -> AuditModel:
+    from ..demo import IMAGE_SIZE, load_demo_model
+    from ..demo.archs import INPUT_MEAN, INPUT_STD
+
+    net, meta = load_demo_model(parsed.arch)
+    info = ModelInfo(
+        spec=parsed.text, arch=meta["arch"], role=role, sha256=meta.get("sha256"), n_params=_count(net),
+        num_classes=2, input_size=(IMAGE_SIZE, IMAGE_SIZE), in_channels=1,
+        mean=(INPUT_MEAN,), std=(INPUT_STD,), extra={"demo": meta},
+    )
+    return AuditModel(net, info)
+
+
+def _is_torchscript(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return any(n.endswith("/constants.pkl") or "/code/" in n for n in zf.namelist())
+    except zipfile.BadZipFile:
+        return False
+
+
+def _load_torchscript(path: Path, parsed: Spec, role: str, option: str) -> AuditModel:
+    if not _is_torchscript(path):
+        raise AuditUsageError(
+            f"{option}={parsed.text}: {path} is not a TorchScript archive; give ARCH:PATH for a state dict"
+        )
+    net = torch.jit.load(str(path), map_location="cpu")
+    info = ModelInfo(spec=parsed.text, arch="torchscript", role=role, sha256=file_sha256(path), n_params=_count(net))
+    with torch.no_grad():
+        probe = net(torch.zeros(1, info.in_channels, *info.input_size))
+    if isinstance(probe, (tuple, list)):
+        probe = probe[0]
+    info.num_classes = int(probe.shape[-1]) if probe.ndim > 1 else 1
+    return AuditModel(net, info)
+
+
+def _read_checkpoint(path: Path, spec: str, option: str, allow_unsafe_pickle: bool):
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if not allow_unsafe_pickle:
+            raise AuditUsageError(
+                f"{option}={spec}: {path} needs full unpickling, which can run arbitrary code; "
+                f"re-run with --allow-unsafe-pickle if you trust this file"
+            ) from exc
+    except Exception as exc:  # truncated / not a torch file
+        raise AuditUsageError(f"{option}={spec}: cannot read checkpoint {path}: {exc}".splitlines()[0]) from exc
+    return torch.load(str(path), map_location="cpu", weights_only=False)
+
+
+def _state_dict_of(obj, spec: str, option: str, path: Path):
+    if isinstance(obj, nn.Module):
+        return obj
+    if isinstance(obj, dict):
+        for key in ("state_dict", "model_state_dict", "model"):
+            if key in obj and isinstance(obj[key], dict):
+                return obj[key]
+        if all(isinstance(v, torch.Tensor) for v in obj.values()):
+            return obj
+    raise AuditUsageError(f"{option}={spec}: {path} holds no state dict (found {type(obj).__name__})")
+
+
+def _strip_prefix(state: dict, expected: set[str]) -> dict:
+    """Drop a wrapper prefix ('module.', 'model.', Lightning's 'net.' ...) when that makes keys match."""
+    if set(state) & expected:
+        return state
+    for key in state:
+        for cut in range(1, key.count(".") + 1):
+            prefix = key.split(".")[:cut]
+            prefix = ".".join(prefix) + "."
+            stripped = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+            if stripped and set(stripped) & expected:
+                return stripped
+        break
+    return state
+
+
+def _build_arch(arch: str, num_classes: int, state: dict, spec: str, option: str) -> tuple[nn.Module, tuple, int]:
+    """Network, input size and channels for an ARCH name."""
+    if arch.startswith("timm/"):
+        try:
+            timm = importlib.import_module("timm")
+        except ImportError:
+            raise AuditUsageError(f"{option}={spec}: timm is not installed (pip install timm)") from None
+        net = timm.create_model(arch[5:], pretrained=False, num_classes=num_classes)
+        size = tuple(net.default_cfg.get("input_size", (3, 224, 224))[1:])
+        return net, size, 3
+    if ":" in arch:
+        module_name, _, factory = arch.partition(":")
+        try:
+            fn = getattr(importlib.import_module(module_name), factory)
+        except (ImportError, AttributeError) as exc:
+            raise AuditUsageError(f"{option}={spec}: cannot import factory {arch}: {exc}") from None
+        try:
+            net = fn(num_classes=num_classes)
+        except TypeError:
+            net = fn()
+        return net, tuple(getattr(net, "input_size", (224, 224))), int(getattr(net, "in_channels", 3))
+    import torchvision.models as tvm
+
+    if arch not in tvm.list_models(module=tvm):
+        raise AuditUsageError(f"{option}={spec}: unknown architecture {arch!r} (a torchvision model name, timm/NAME or package.module:factory)")
+    kwargs = {"weights": None, "num_classes": num_classes}
+    if arch == "inception_v3":
+        kwargs.update(aux_logits=any(k.startswith("AuxLogits.") for k in state), init_weights=False)
+    net = tvm.get_model(arch, **kwargs)
+    return net, ((299, 299) if arch == "inception_v3" else (224, 224)), 3
+
+
+def _head_classes(state: dict) -> int | None:
+    """Classes from the last 2-D weight that is not an auxiliary head's."""
+    heads = [v for k, v in state.items() if k.endswith("weight") and v.ndim == 2 and "aux" not in k.lower()]
+    return int(heads[-1].shape[0]) if heads else None
+
+
+def _load_arch(path: Path, parsed: Spec, role: str, option: str, allow_unsafe_pickle: bool) -> AuditModel:
+    spec = parsed.text
+    if _is_torchscript(path):
+        net = torch.jit.load(str(path), map_location="cpu")
+        state = None
+    else:
+        obj = _read_checkpoint(path, spec, option, allow_unsafe_pickle)
+        state = _state_dict_of(obj, spec, option, path)
+        net = state if isinstance(state, nn.Module) else None
+    if net is not None:
+        num_classes = None
+        size, channels = (299, 299) if parsed.arch == "inception_v3" else (224, 224), 3
+    else:
+        num_classes = _head_classes(state) or 2
+        net, size, channels = _build_arch(parsed.arch, num_classes, state, spec, option)
+        state = _strip_prefix(state, set(net.state_dict()))
+        result = net.load_state_dict(state, strict=False)
+        if result.missing_keys or result.unexpected_keys:
+            def few(keys):
+                return ", ".join(keys[:5]) + (f" (+{len(keys) - 5} more)" if len(keys) > 5 else "")
+
+            raise AuditUsageError(
+                f"{option}={spec}: checkpoint {path} does not fit {parsed.arch}: "
+                f"missing keys [{few(result.missing_keys)}], unexpected keys [{few(result.unexpected_keys)}]"
+            )
+    info = ModelInfo(
+        spec=spec, arch=parsed.arch, role=role, sha256=file_sha256(path), n_params=_count(net),
+        input_size=size, in_channels=channels, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+    )
+    model = AuditModel(net, info)
+    if num_classes is None:
+        with torch.no_grad():
+            num_classes = int(model(torch.zeros(1, 1, *size)).shape[-1])
+    info.num_classes = num_classes
+    return model

@@ -1,0 +1,57 @@
+"""Weight randomization on a deep copy of a model (the user's object is never touched).
+
+Each layer is re-initialised with its *own* init (``reset_parameters``) under a
+recorded seed, so the randomized model is exactly a freshly constructed,
+untrained network of the same architecture.  BatchNorm policy:
+
+* ``reset`` (default): affine re-initialised and running statistics reset —
+  the BN layer of an untrained network;
+* ``affine``: affine re-initialised, trained running statistics kept;
+* ``keep``: BN layers untouched.
+
+The model stays in eval mode throughout.
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+BN_POLICIES = ("reset", "affine", "keep")
+
+
+def _reinit(module: nn.Module, bn_policy: str) -> int:
+    if isinstance(module, nn.modules.batchnorm._NormBase):
+        if bn_policy == "keep":
+            return 0
+        if bn_policy == "affine":
+            if module.affine:
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+            return 1
+        module.reset_parameters()
+        return 1
+    reset = getattr(module, "reset_parameters", None)
+    if callable(reset) and any(True for _ in module.parameters(recurse=False)):
+        reset()
+        return 1
+    return 0
+
+
+def randomize_copy(model: nn.Module, *, modules: list[str] | None = None, seed: int = 0, bn_policy: str = "reset") -> tuple[nn.Module, int]:
+    """A deep copy with the named submodules (all when None) re-initialised; returns (copy, layers reset)."""
+    if bn_policy not in BN_POLICIES:
+        raise ValueError(f"bn_policy must be one of {BN_POLICIES}, got {bn_policy!r}")
+    clone = copy.deepcopy(model)
+    named = dict(clone.named_modules())
+    roots = [clone] if modules is None else [named[m] for m in modules]
+    count = 0
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            for root in roots:
+                for sub in root.modules():
+                    count += _reinit(sub, bn_policy)
+    clone.eval()
+    return clone, count

@@ -1,0 +1,201 @@
+"""pytest glue only: options, configuration, fixtures, parametrization, report hooks.
+
+Everything an audit computes lives in :class:`saliency_audit.Audit`; this
+module maps its results onto test outcomes, the terminal verdict table and
+the evidence file.  Heavy imports (torch, captum) happen only when an audit
+fixture is first used, so installing the plugin costs other pytest runs
+nothing.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from .config import PAPER_METHODS
+from .errors import AuditError
+
+GROUP = "saliency-audit"
+
+
+class AuditSession:
+    """One per pytest run, kept in ``config.stash``."""
+
+    def __init__(self, config: pytest.Config):
+        from .config import load_config
+        from .methods import resolve_methods
+
+        opt = config.option
+        self.pytest_config = config
+        self.methods = resolve_methods(opt.saliency_methods) if opt.saliency_methods else PAPER_METHODS
+        overrides: dict = {}
+        if opt.saliency_n_images is not None:
+            overrides["n_images"] = opt.saliency_n_images
+        if opt.saliency_seed is not None:
+            overrides["seed"] = opt.saliency_seed
+        if opt.saliency_device:
+            overrides["device"] = opt.saliency_device
+        if opt.saliency_target_layer:
+            overrides["methods"] = {"gradcam": {"layer": opt.saliency_target_layer}}
+        self.config = load_config(
+            pyproject=config.rootpath / "pyproject.toml",
+            audit_config=Path(opt.saliency_audit_config) if opt.saliency_audit_config else None,
+            overrides=overrides,
+        )
+        from .specs import parse_spec
+
+        parse_spec(opt.saliency_model, "--model")
+        for spec in opt.saliency_replicates or []:
+            parse_spec(spec, "--replicate")
+        for spec in opt.saliency_references or []:
+            parse_spec(spec, "--reference-model")
+        if opt.saliency_random_label_model:
+            parse_spec(opt.saliency_random_label_model, "--random-label-model")
+        report = Path(opt.saliency_report)
+        self.report_dir = report if report.is_absolute() else config.invocation_params.dir / report
+        self._audit = None
+        self.worker_evidence: list[dict] = []
+
+    @property
+    def audit(self):
+        if self._audit is None:
+            from .audit import Audit
+
+            opt = self.pytest_config.option
+            self._audit = Audit(
+                model=opt.saliency_model, dataset=opt.saliency_dataset, data_root=opt.saliency_data_root,
+                methods=self.methods, config=self.config, report_dir=self.report_dir,
+                allow_unsafe_pickle=opt.saliency_allow_unsafe_pickle,
+                argv=list(self.pytest_config.invocation_params.args),
+            )
+        return self._audit
+
+    def evidence(self) -> dict | None:
+        if self._audit is not None:
+            return self._audit.evidence(finished=True)
+        if self.worker_evidence:
+            return merge_evidence(self.worker_evidence)
+        return None
+
+
+session_key = pytest.StashKey[AuditSession]()
+
+
+def merge_evidence(parts: list[dict]) -> dict:
+    """Combine the evidence of pytest-xdist workers (each ran some of the tests)."""
+    from .report.evidence import now, sort_results
+
+    base = json.loads(json.dumps(parts[0]))
+    seen_models = {(m["role"], m["spec"]) for m in base["models"]}
+    results = {(r["criterion"], r["method"], r.get("model")): r for r in base["results"]}
+    for part in parts[1:]:
+        for m in part["models"]:
+            if (m["role"], m["spec"]) not in seen_models:
+                base["models"].append(m)
+                seen_models.add((m["role"], m["spec"]))
+        for r in part["results"]:
+            results[(r["criterion"], r["method"], r.get("model"))] = r
+        if part["dataset"].get("manifest_sha256"):
+            base["dataset"] = part["dataset"]
+        base["run"]["started"] = min(base["run"]["started"], part["run"]["started"])
+    base["run"]["finished"] = now()
+    base["results"] = sort_results(list(results.values()))
+    return base
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup(GROUP, "saliency-audit: audit the trustworthiness of saliency maps")
+    g.addoption("--model", "--saliency-model", dest="saliency_model", default="demo", metavar="SPEC",
+                help="model under audit: demo | demo:VARIANT | PATH (TorchScript) | ARCH:PATH (default: demo)")
+    g.addoption("--replicate", dest="saliency_replicates", action="append", default=[], metavar="SPEC",
+                help="same architecture, other training seed (repeatability); repeatable")
+    g.addoption("--reference-model", dest="saliency_references", action="append", default=[], metavar="SPEC",
+                help="other architecture trained on the task (reproducibility); repeatable")
+    g.addoption("--random-label-model", dest="saliency_random_label_model", default=None, metavar="SPEC",
+                help="same architecture trained on permuted labels (label randomization)")
+    g.addoption("--dataset", dest="saliency_dataset", default="demo",
+                choices=("demo", "folder", "siim", "rsna", "nih"), help="dataset adapter (default: demo)")
+    g.addoption("--data-root", dest="saliency_data_root", default=None, metavar="PATH", help="dataset location")
+    g.addoption("--methods", dest="saliency_methods", default=None, metavar="LIST",
+                help=f"comma-separated saliency methods (default: {','.join(PAPER_METHODS)})")
+    g.addoption("--n-images", dest="saliency_n_images", type=int, default=None, metavar="N",
+                help="number of images audited (default: config n_images)")
+    g.addoption("--device", dest="saliency_device", default=None, metavar="DEV", help="cpu, cuda, cuda:1 ... (default: cpu)")
+    g.addoption("--seed", dest="saliency_seed", type=int, default=None, metavar="N", help="run seed (default: 0)")
+    g.addoption("--target-layer", dest="saliency_target_layer", default=None, metavar="MODULE",
+                help="GradCAM target module name (default: discovered automatically)")
+    g.addoption("--audit-report", dest="saliency_report", default="reports", metavar="DIR",
+                help="where evidence.json (and the HTML report) go (default: reports)")
+    g.addoption("--audit-config", dest="saliency_audit_config", default=None, metavar="PATH",
+                help="TOML file with thresholds and parameters (default: [tool.saliency_audit] in pyproject.toml)")
+    g.addoption("--allow-unsafe-pickle", dest="saliency_allow_unsafe_pickle", action="store_true", default=False,
+                help="permit checkpoints that need full unpickling (can run arbitrary code)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "saliency_criterion(name): an audit test of one trust criterion")
+    try:
+        config.stash[session_key] = AuditSession(config)
+    except AuditError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _session(config: pytest.Config) -> AuditSession:
+    return config.stash[session_key]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "method" in metafunc.fixturenames:
+        methods = _session(metafunc.config).methods
+        metafunc.parametrize("method", methods, ids=list(methods))
+
+
+@pytest.fixture(scope="session")
+def audit(request: pytest.FixtureRequest):
+    """The run's :class:`saliency_audit.Audit` (models and data load lazily on first use)."""
+    try:
+        return _session(request.config).audit
+    except AuditError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_testnodedown(node, error) -> None:  # pytest-xdist controller
+    data = getattr(node, "workeroutput", {}).get("saliency_audit_evidence")
+    if data:
+        _session(node.config).worker_evidence.append(json.loads(data))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
+    s = session.config.stash.get(session_key, None)
+    if s is None or s._audit is None:
+        return
+    if hasattr(session.config, "workerinput"):  # xdist worker: hand the evidence to the controller
+        session.config.workeroutput["saliency_audit_evidence"] = json.dumps(s._audit.evidence(finished=True))
+        return
+    s._audit.write_evidence(finished=True)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    s = config.stash.get(session_key, None)
+    if s is not None and s._audit is None and s.worker_evidence and not hasattr(config, "workerinput"):
+        from .report.evidence import write_json
+
+        write_json(s.report_dir / "evidence.json", merge_evidence(s.worker_evidence))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    s = config.stash.get(session_key, None)
+    if s is None:
+        return
+    evidence = s.evidence()
+    if not evidence or not evidence["results"]:
+        return
+    from .report.table import verdict_table
+
+    tr = terminalreporter
+    tr.section("saliency-audit verdicts")
+    for line in verdict_table(evidence["results"]):
+        tr.write_line(line)
+    tr.write_line(f"evidence: {s.report_dir / 'evidence.json'}")

@@ -1,0 +1,1 @@
+"""Evidence (JSON) and, later, the standalone HTML report."""

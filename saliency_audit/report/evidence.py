@@ -1,0 +1,73 @@
+"""The evidence file, schema ``saliency-audit/evidence@1`` (DESIGN.md).
+
+Only builtin JSON types: it is the machine-readable record a CI gate or a
+regulatory file relies on, and it travels between pytest-xdist workers.
+Written atomically after every result, so an interrupted run keeps what it
+computed.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import socket
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+SCHEMA = "saliency-audit/evidence@1"
+
+
+def now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def versions() -> dict:
+    out = {"python": platform.python_version()}
+    for dist in ("saliency-audit", "torch", "torchvision", "captum", "saliency", "numpy", "scipy",
+                 "scikit-image", "scikit-learn", "pydicom", "pytest"):
+        try:
+            out[dist.replace("-", "_")] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    if "saliency_audit" not in out:
+        from .. import __version__
+
+        out["saliency_audit"] = __version__
+    return out
+
+
+def run_info(seed: int, argv: list[str] | None = None, started: str | None = None) -> dict:
+    return {"started": started or now(), "finished": None, "seed": seed,
+            "argv": list(sys.argv if argv is None else argv), "versions": versions(),
+            "host": {"name": socket.gethostname(), "platform": platform.platform(),
+                     "cpus": os.cpu_count()}}
+
+
+def write_json(path: Path, data: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=1, allow_nan=False)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def sort_results(results: list[dict]) -> list[dict]:
+    from ..config import CRITERIA
+    from ..methods import METHODS
+
+    def key(r):
+        c = CRITERIA.index(r["criterion"]) if r["criterion"] in CRITERIA else len(CRITERIA)
+        m = list(METHODS).index(r["method"]) if r["method"] in METHODS else len(METHODS)
+        return (c, r["criterion"], m, r["method"], r.get("model", ""))
+
+    return sorted(results, key=key)
