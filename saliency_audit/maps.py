@@ -43,19 +43,19 @@ class MapSet:
 
 
 def model_fingerprint(model) -> str:
-    """sha256 over the weights, buffers and input spec: two identical models share maps."""
-    cached = getattr(model, "_saliency_audit_fp", None)
-    if cached:
-        return cached
+    """sha256 over the weights, buffers and input spec: two identical models share maps.
+
+    Recomputed per call site that needs it rather than stored on the module:
+    a fingerprint attribute would survive ``copy.deepcopy`` and make a
+    randomized copy share the trained model's cache entries.
+    """
     h = hashlib.sha256()
     h.update(json.dumps([model.info.arch, list(model.info.input_size), model.info.in_channels,
                          list(model.info.mean), list(model.info.std)]).encode())
     for name, t in sorted(model.net.state_dict().items()):
         h.update(name.encode())
-        h.update(t.detach().cpu().contiguous().numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
-    fp = h.hexdigest()[:24]
-    object.__setattr__(model, "_saliency_audit_fp", fp)
-    return fp
+        h.update(t.detach().to("cpu", torch.float32 if t.dtype == torch.bfloat16 else t.dtype).contiguous().numpy().tobytes())
+    return h.hexdigest()[:24]
 
 
 def prepare(samples: Sequence[Sample], size: tuple[int, int], device) -> torch.Tensor:
@@ -79,9 +79,17 @@ class MapStore:
         self._raw: dict[tuple[str, str, str], torch.Tensor] = {}
         self._segments: dict[str, list] = {}
         self._cam_layers: dict[str, object] = {}
+        self._fps: dict[int, tuple[object, str]] = {}  # id(model) -> (model kept alive, fingerprint)
         self.stats = {"computed": 0, "cached": 0, "seconds": 0.0}
 
     # -- keys -----------------------------------------------------------------
+    def fingerprint(self, model) -> str:
+        entry = self._fps.get(id(model))
+        if entry is None or entry[0] is not model:
+            entry = (model, model_fingerprint(model))
+            self._fps[id(model)] = entry
+        return entry[1]
+
     def method_params(self, method: str) -> dict:
         spec = METHODS[method]
         cfg = self.config
@@ -105,7 +113,7 @@ class MapStore:
     def cam_layer(self, model):
         from .models.layers import find_cam_layer
 
-        fp = model_fingerprint(model) + str(self.config.methods.gradcam.layer)
+        fp = self.fingerprint(model) + str(self.config.methods.gradcam.layer)
         if fp not in self._cam_layers:
             self._cam_layers[fp] = find_cam_layer(model, self.config.methods.gradcam.layer)
         return self._cam_layers[fp]
@@ -113,7 +121,7 @@ class MapStore:
     # -- computing --------------------------------------------------------------
     def maps(self, model, method: str, samples: Sequence[Sample]) -> MapSet:
         t0 = time.perf_counter()
-        fp = model_fingerprint(model)
+        fp = self.fingerprint(model)
         keys = [s.key() for s in samples]
         maps: list[np.ndarray | None] = [None] * len(samples)
         constant = np.zeros(len(samples), dtype=bool)
@@ -148,7 +156,7 @@ class MapStore:
 
         fns = {"grad": gradients.grad, "sg": gradients.sg, "ig": gradients.ig, "sig": gradients.sig,
                "gbp": gradients.gbp, "gradcam": cam.gradcam, "ggcam": cam.ggcam, "xrai": xrai.xrai}
-        fp = model_fingerprint(model)
+        fp = self.fingerprint(model)
         mkey = self._method_key(method)
         memo_keys = [(fp, mkey, k) for k in keys]
         if all(k in self._raw for k in memo_keys):

@@ -1,0 +1,80 @@
+"""The pytest plugin: options, usage errors, parametrization, evidence and the verdict table."""
+import json
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+
+def test_options_are_registered(pytester):
+    result = pytester.runpytest("--help")
+    out = result.stdout.str()
+    for opt in ("--model", "--saliency-model", "--replicate", "--reference-model", "--random-label-model",
+                "--dataset", "--data-root", "--methods", "--n-images", "--device", "--seed", "--audit-report",
+                "--audit-config", "--allow-unsafe-pickle", "--target-layer"):
+        assert opt in out, opt
+
+
+def test_unknown_method_is_a_usage_error(pytester):
+    pytester.makepyfile("def test_x(method): pass")
+    result = pytester.runpytest("--methods=grad,smoothgrad")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--methods: unknown saliency method 'smoothgrad'*"])
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--model=demo:nope"], "*unknown demo variant 'nope'*"),
+    (["--replicate=:x"], "*--replicate=:x: expected ARCH:PATH*"),
+    (["--n-images=1"], "*n_images must be at least 2*"),
+])
+def test_bad_options_are_usage_errors(pytester, args, message):
+    pytester.makepyfile("def test_x(): pass")
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
+def test_method_parametrization_follows_methods_option(pytester):
+    pytester.makepyfile("def test_x(method): pass")
+    result = pytester.runpytest("--methods=gradcam, grad ,gradcam", "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*test_x?gradcam?*PASSED*", "*test_x?grad?*PASSED*"])
+
+
+def test_default_parametrization_is_the_papers_eight(pytester):
+    pytester.makepyfile("def test_x(method): pass")
+    result = pytester.runpytest("--collect-only", "-q")
+    for m in ("grad", "sg", "ig", "sig", "gradcam", "xrai", "gbp", "ggcam"):
+        result.stdout.fnmatch_lines([f"*test_x?{m}?*"])
+
+
+def test_audit_config_file_is_validated(pytester):
+    pytester.makefile(".toml", bad="[utility]\nmin_ap = 'high'\n")
+    pytester.makepyfile("def test_x(): pass")
+    result = pytester.runpytest("--audit-config=bad.toml")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*bad.toml: utility.min_ap must be a number*"])
+
+
+def test_results_become_evidence_and_a_verdict_table(pytester):
+    """Criterion results recorded during a run land in evidence.json and the terminal table."""
+    pytester.makepyfile("""
+        from saliency_audit.criteria.result import CriterionResult
+
+        def test_record(audit, method):
+            r = CriterionResult("utility", method, "pass" if method == "grad" else "fail", statistic="s",
+                                value=0.5, ci=[0.4, 0.6], bound=0.4, baseline={"name": "prior", "value": 0.1},
+                                n=3, per_image=[{"id": "a", "score": 0.5}], explanation="numbers")
+            audit.add_result(r)
+            assert r.passed, r.explain()
+    """)
+    result = pytester.runpytest("--methods=grad,gradcam", "--audit-report=out")
+    result.assert_outcomes(passed=1, failed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # the exit status is the gate
+    result.stdout.fnmatch_lines(["*saliency-audit verdicts*", "*utility*grad*+0.500*+0.400*PASS*",
+                                 "*utility*gradcam*FAIL*", "*1 pass, 1 fail*"])
+    ev = json.loads((pytester.path / "out" / "evidence.json").read_text())
+    assert ev["schema"] == "saliency-audit/evidence@1"
+    assert [r["method"] for r in ev["results"]] == ["grad", "gradcam"]
+    assert ev["run"]["finished"] and ev["run"]["seed"] == 0
+    assert ev["config"]["utility"]["min_ap"] == 0.1
