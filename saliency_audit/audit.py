@@ -28,6 +28,21 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("SALIENCY_AUDIT_CACHE") or Path.home() / ".cache" / "saliency-audit")
 
 
+def check_device(dev: str) -> None:
+    """A usage error for a device this machine cannot run (checked before anything is computed)."""
+    if dev == "cpu":
+        return
+    if not (dev == "cuda" or (dev.startswith("cuda:") and dev[5:].isdigit())):
+        raise AuditUsageError(f"--device={dev}: expected cpu, cuda or cuda:N")
+    import torch
+
+    if not torch.cuda.is_available():
+        raise AuditUsageError(f"--device={dev}: CUDA is not available on this machine")
+    index = int(dev[5:]) if ":" in dev else 0
+    if index >= torch.cuda.device_count():
+        raise AuditUsageError(f"--device={dev}: only {torch.cuda.device_count()} CUDA device(s) visible")
+
+
 class Audit:
     def __init__(
         self,
@@ -60,14 +75,7 @@ class Audit:
 
     # -- resources (lazy: nothing heavy happens until a criterion asks) --------------------
     def _check_device(self) -> None:
-        dev = self.config.device
-        if dev.startswith("cuda"):
-            import torch
-
-            if not torch.cuda.is_available():
-                raise AuditUsageError(f"--device={dev}: CUDA is not available on this machine")
-        elif dev != "cpu":
-            raise AuditUsageError(f"--device={dev}: expected cpu, cuda or cuda:N")
+        check_device(self.config.device)
 
     @property
     def store(self):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from .config import PAPER_METHODS
-from .errors import AuditError
+from .errors import AuditError, AuditUsageError
 
 GROUP = "saliency-audit"
 
@@ -52,6 +52,12 @@ class AuditSession:
             parse_spec(spec, "--reference-model")
         if opt.saliency_random_label_model:
             parse_spec(opt.saliency_random_label_model, "--random-label-model")
+        if self.config.device != "cpu":
+            from .audit import check_device
+
+            check_device(self.config.device)
+        if opt.saliency_dataset != "demo" and not opt.saliency_data_root:
+            raise AuditUsageError(f"--dataset={opt.saliency_dataset} needs --data-root")
         report = Path(opt.saliency_report)
         self.report_dir = report if report.is_absolute() else config.invocation_params.dir / report
         self._audit = None

@@ -3,6 +3,8 @@ import json
 
 import pytest
 
+import saliency_audit.audit  # noqa: F401  (numpy, scipy: loaded once, before pytester snapshots sys.modules)
+
 pytest_plugins = ["pytester"]
 
 
@@ -26,6 +28,8 @@ def test_unknown_method_is_a_usage_error(pytester):
     (["--model=demo:nope"], "*unknown demo variant 'nope'*"),
     (["--replicate=:x"], "*--replicate=:x: expected ARCH:PATH*"),
     (["--n-images=1"], "*n_images must be at least 2*"),
+    (["--device=tpu"], "*--device=tpu: expected cpu, cuda or cuda:N*"),
+    (["--dataset=siim"], "*--dataset=siim needs --data-root*"),
 ])
 def test_bad_options_are_usage_errors(pytester, args, message):
     pytester.makepyfile("def test_x(): pass")

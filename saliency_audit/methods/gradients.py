@@ -57,15 +57,25 @@ def ig(model, x, keys, target, cfg, memo) -> torch.Tensor:
     return _ig(model, x, target, cfg.methods.ig)
 
 
+def _draw_chunks(n_images: int, samples: int, per_pass: int = 256):
+    """Groups of draw indices so that one model pass sees about ``per_pass`` images."""
+    k = max(1, min(samples, per_pass // max(n_images, 1)))
+    return [range(d, min(d + k, samples)) for d in range(0, samples, k)]
+
+
 def sg(model, x, keys, target, cfg, memo) -> torch.Tensor:
+    """Mean gradient over noisy copies; several draws share one batched pass."""
     p = cfg.methods.sg
     total = torch.zeros_like(x)
-    for d in range(p.samples):
-        total += _saliency(model, x + noise(x, keys, d, p, cfg.seed), target)
+    n = len(x)
+    for draws in _draw_chunks(n, p.samples):
+        noisy = torch.cat([x + noise(x, keys, d, p, cfg.seed) for d in draws])
+        total += _saliency(model, noisy, target).view(len(draws), *x.shape).sum(0)
     return total / p.samples
 
 
 def sig(model, x, keys, target, cfg, memo) -> torch.Tensor:
+    """Mean IG over the same noisy copies as SmoothGrad (IG already batches its steps)."""
     p = cfg.methods.sg
     total = torch.zeros_like(x)
     for d in range(p.samples):
