@@ -110,13 +110,17 @@ def _read_checkpoint(path: Path, spec: str, option: str, allow_unsafe_pickle: bo
     try:
         return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        # torch's weights-only unpickler names the class it refused ("Unsupported global"):
+        # that is a real pickle of code objects; anything else is a damaged or foreign file.
+        if "Unsupported global" not in str(exc):
+            raise AuditUsageError(f"{option}={spec}: cannot read checkpoint {path}: not a torch checkpoint or damaged") from None
         if not allow_unsafe_pickle:
             raise AuditUsageError(
                 f"{option}={spec}: {path} needs full unpickling, which can run arbitrary code; "
                 f"re-run with --allow-unsafe-pickle if you trust this file"
-            ) from exc
-    except Exception as exc:  # truncated / not a torch file
-        raise AuditUsageError(f"{option}={spec}: cannot read checkpoint {path}: {exc}".splitlines()[0]) from exc
+            ) from None
+    except Exception as exc:  # truncated zip, not a torch file...
+        raise AuditUsageError(f"{option}={spec}: cannot read checkpoint {path}: {str(exc).splitlines()[0]}") from None
     return torch.load(str(path), map_location="cpu", weights_only=False)
 
 
@@ -125,7 +129,7 @@ def _state_dict_of(obj, spec: str, option: str, path: Path):
         return obj
     if isinstance(obj, dict):
         for key in ("state_dict", "model_state_dict", "model"):
-            if key in obj and isinstance(obj[key], dict):
+            if key in obj and isinstance(obj[key], (dict, nn.Module)):
                 return obj[key]
         if all(isinstance(v, torch.Tensor) for v in obj.values()):
             return obj

@@ -7,13 +7,15 @@ def _num(x, fmt="{:+.3f}") -> str:
 
 
 def verdict_table(results: list[dict]) -> list[str]:
-    header = ("criterion", "method", "statistic", "value", "bound", "baseline", "n", "verdict")
+    header = ("criterion", "method", "score", "baseline", "statistic", "value", "bound", "n", "verdict")
     rows = [header]
     for r in results:
         base = r.get("baseline") or {}
+        score = (r.get("details") or {}).get("mean_ap")
         rows.append((
-            r["criterion"], r["method"], r.get("statistic") or "-", _num(r.get("value")), _num(r.get("bound")),
+            r["criterion"], r["method"], _num(score, "AP {:.3f}") if score is not None else "-",
             f"{base.get('name', '-')}={_num(base.get('value'), '{:.3f}')}" if base else "-",
+            r.get("statistic") or "-", _num(r.get("value")), _num(r.get("bound")),
             str(r.get("n", 0)), r["verdict"].upper(),
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]

@@ -1,0 +1,81 @@
+"""Model specs and safe checkpoint loading."""
+import pytest
+import torch
+import torchvision
+
+from saliency_audit.errors import AuditUsageError
+from saliency_audit.models import load_model
+from saliency_audit.specs import DEMO_VARIANTS, parse_spec
+
+
+@pytest.fixture(scope="module")
+def resnet():
+    torch.manual_seed(0)
+    return torchvision.models.resnet18(weights=None, num_classes=3).eval()
+
+
+def _same_logits(model, net):
+    x = torch.rand(2, 1, 64, 64)
+    with torch.no_grad():
+        ref = net((x.expand(-1, 3, -1, -1) - model.mean) / model.std)
+        torch.testing.assert_close(model(x), ref)
+
+
+@pytest.mark.parametrize("form", ["plain", "lightning", "dataparallel"])
+def test_state_dict_forms(tmp_path, resnet, form):
+    state = resnet.state_dict()
+    obj = {"plain": state,
+           "lightning": {"state_dict": {f"model.{k}": v for k, v in state.items()}, "epoch": 3},
+           "dataparallel": {f"module.{k}": v for k, v in state.items()}}[form]
+    path = tmp_path / "ckpt.pt"
+    torch.save(obj, path)
+    model = load_model(f"resnet18:{path}")
+    assert model.info.num_classes == 3 and model.info.arch == "resnet18" and len(model.info.sha256) == 64
+    _same_logits(model, resnet)
+
+
+def test_torchscript(tmp_path, resnet):
+    path = tmp_path / "m.ts"
+    torch.jit.trace(resnet, torch.rand(1, 3, 64, 64)).save(str(path))
+    model = load_model(str(path))
+    assert model.info.arch == "torchscript" and model.info.num_classes == 3
+    _same_logits(model, resnet)
+
+
+def test_full_pickle_is_refused_without_the_flag(tmp_path, resnet):
+    path = tmp_path / "full.pt"
+    torch.save({"model": resnet}, path)  # a pickled nn.Module: loading it runs arbitrary code
+    with pytest.raises(AuditUsageError, match="--allow-unsafe-pickle"):
+        load_model(f"resnet18:{path}")
+    model = load_model(f"resnet18:{path}", allow_unsafe_pickle=True)
+    _same_logits(model, resnet)
+
+
+def test_wrong_architecture_lists_missing_and_unexpected_keys(tmp_path, resnet):
+    path = tmp_path / "r18.pt"
+    torch.save(resnet.state_dict(), path)
+    with pytest.raises(AuditUsageError, match=r"does not fit resnet34: missing keys \[layer1\.2\..*unexpected keys \[\]"):
+        load_model(f"resnet34:{path}")
+
+
+def test_bad_specs(tmp_path):
+    with pytest.raises(AuditUsageError, match="checkpoint file not found"):
+        load_model(f"resnet18:{tmp_path / 'nope.pt'}")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(AuditUsageError, match="cannot read checkpoint"):
+        load_model(f"resnet18:{junk}")
+    with pytest.raises(AuditUsageError, match="unknown architecture 'resnet9000'"):
+        torch.save({}, tmp_path / "e.pt")
+        load_model(f"resnet9000:{tmp_path / 'e.pt'}")
+    with pytest.raises(AuditUsageError, match="not a TorchScript archive"):
+        load_model(str(junk))
+
+
+def test_spec_parsing_and_demo_variants_agree():
+    from saliency_audit.demo import VARIANTS
+
+    assert tuple(VARIANTS) == DEMO_VARIANTS
+    assert parse_spec("demo").arch == "primary"
+    assert parse_spec("pkg.mod:factory:w.pt").arch == "pkg.mod:factory"
+    assert parse_spec("densenet121:ckpt/v2.pt").path == "ckpt/v2.pt"
