@@ -19,13 +19,8 @@ from .criteria.result import CriterionResult
 from .errors import AuditError, AuditUsageError
 from .methods import resolve_methods
 from .report import evidence as ev
+from .paths import cache_root
 from .stats import stable_seed
-
-
-def default_cache_dir() -> Path:
-    import os
-
-    return Path(os.environ.get("SALIENCY_AUDIT_CACHE") or Path.home() / ".cache" / "saliency-audit")
 
 
 def check_device(dev: str) -> None:
@@ -82,7 +77,7 @@ class Audit:
         if self._store is None:
             from .maps import MapStore
 
-            cache = Path(self.config.cache_dir) if self.config.cache_dir else default_cache_dir()
+            cache = Path(self.config.cache_dir) if self.config.cache_dir else cache_root()
             self._store = MapStore(self.config, cache)
         return self._store
 
@@ -110,9 +105,10 @@ class Audit:
                 base = self.model("primary")
                 seed = stable_seed(self.config.seed, "full-randomization")
                 m, n_layers = randomize_copy(base, seed=seed, bn_policy="reset")
-                m.info = type(base.info)(**{**base.info.__dict__, "role": "randomized",
+                m.info = type(base.info)(**{**base.info.__dict__, "role": "randomized", "sha256": None,
                                             "spec": f"{base.info.spec} (all layers re-initialised)",
-                                            "extra": {"randomization_seed": seed, "layers_reset": n_layers,
+                                            "extra": {"derived_from_sha256": base.info.sha256,
+                                                      "randomization_seed": seed, "layers_reset": n_layers,
                                                       "bn_policy": "reset"}})
             else:
                 raise AuditUsageError(f"unknown model role {role!r}")

@@ -10,6 +10,7 @@ of the order in which tests run (pytest-xdist).
 from __future__ import annotations
 
 import math
+import warnings
 import zlib
 from dataclasses import dataclass
 
@@ -55,10 +56,14 @@ def bootstrap_mean(
         # No spread: every resample has the same mean; scipy's BCa would divide by zero.
         return Bound(mean, mean, mean, n, level, "degenerate")
     used = method
-    res = _st.bootstrap(
-        (x,), np.mean, n_resamples=resamples, confidence_level=level,
-        method=method, rng=np.random.default_rng(seed), vectorized=True,
-    )
+    with warnings.catch_warnings():
+        # BCa on near-degenerate data warns and returns NaN; we detect that and fall back below.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", getattr(_st, "DegenerateDataWarning", RuntimeWarning))
+        res = _st.bootstrap(
+            (x,), np.mean, n_resamples=resamples, confidence_level=level,
+            method=method, rng=np.random.default_rng(seed), vectorized=True,
+        )
     lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
     if not (math.isfinite(lo) and math.isfinite(hi)):
         used = "percentile"

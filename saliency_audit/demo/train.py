@@ -1,0 +1,192 @@
+"""Deterministic, cached training of the demo models.
+
+The audit's sanity checks need models whose saliency *should* differ: a
+primary model that looks at lesions, two re-seeded replicates (for
+repeatability), another architecture, a model that memorised permuted labels
+(the data-randomisation test: its maps must not look like the primary's) and
+a model that learned a corner marker instead of the lesion (its maps must
+miss the lesions). Training takes seconds to tens of seconds on 2 CPU cores,
+so the weights are cached on disk, keyed by generator and training versions,
+and written atomically under a file lock so parallel pytest-xdist workers
+train each model once.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import functools
+import hashlib
+import json
+import os
+import pickle
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from saliency_audit.demo.archs import ARCHS, INPUT_MEAN, INPUT_STD
+from saliency_audit.demo.world import GENERATOR_VERSION, make_split
+from saliency_audit.paths import cache_root
+
+#: Bump whenever a change alters trained weights; cached models key on it.
+TRAIN_VERSION = "1"
+
+_STANDARD = dict(data="standard", n_train=2000, epochs=4, lr=3e-3)
+
+#: Every demo model. ``data``: "standard" (labels = lesion, marker
+#: uninformative), "random-label" (standard images, labels permuted once with
+#: a fixed permutation) or "shortcut" (label = marker, lesion independent).
+VARIANTS: dict[str, dict] = {
+    "primary": dict(arch="democnn", seed=1, **_STANDARD),
+    "replicate1": dict(arch="democnn", seed=2, **_STANDARD),
+    "replicate2": dict(arch="democnn", seed=3, **_STANDARD),
+    "other-arch": dict(arch="demoresnet", seed=1, **_STANDARD),
+    # Few images, many epochs: memorising random labels takes many passes per
+    # image, so a small set is what makes it affordable.
+    "random-label": dict(arch="democnn", seed=1, data="random-label", n_train=256, epochs=24, lr=3e-3),
+    # The marker is learned within a few dozen steps.
+    "shortcut": dict(arch="democnn", seed=1, data="shortcut", n_train=800, epochs=2, lr=3e-3),
+}
+
+_N_VAL = 500
+_BATCH = 32  # more updates per CPU-second than 64, at the same cost per image
+_DATA_SEED = 0  # the world seed of every split used here; models differ by model seed only
+_LABEL_PERMUTATION_SEED = 12345
+
+
+def demo_cache_dir() -> Path:
+    """``$SALIENCY_AUDIT_CACHE`` if set, else ``~/.cache/saliency-audit``."""
+    return cache_root()
+
+
+@functools.lru_cache(maxsize=2)  # the replicates share their data; 2000 images are 131 MB
+def _split_tensors(split: str, n: int, marker_mode: str) -> tuple[torch.Tensor, torch.Tensor]:
+    samples = make_split(split, n, _DATA_SEED, marker_mode=marker_mode)
+    x = np.stack([s.image for s in samples])[:, None]
+    x = (torch.from_numpy(x) - INPUT_MEAN) / INPUT_STD
+    y = torch.tensor([s.label for s in samples], dtype=torch.long)
+    return x, y
+
+
+def _training_data(spec: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    mode = "shortcut" if spec["data"] == "shortcut" else "independent"
+    x, y = _split_tensors("train", spec["n_train"], mode)
+    if spec["data"] == "random-label":
+        perm = np.random.default_rng(_LABEL_PERMUTATION_SEED).permutation(len(y))
+        y = y[torch.from_numpy(perm)]
+    return x, y
+
+
+@torch.no_grad()
+def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    model.eval()
+    pred = torch.cat([model(x[i : i + 256]).argmax(1) for i in range(0, len(x), 256)])
+    return float((pred == y).double().mean())
+
+
+def _train(spec: dict) -> tuple[nn.Module, dict]:
+    """Train one model from ``spec`` without touching the caller's RNG state."""
+    start = time.perf_counter()
+    x, y = _training_data(spec)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(spec["seed"])
+        model = ARCHS[spec["arch"]]()
+        gen = torch.Generator().manual_seed(spec["seed"])
+        opt = torch.optim.Adam(model.parameters(), lr=spec["lr"])
+        steps = spec["epochs"] * -(-len(x) // _BATCH)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=spec["lr"], total_steps=steps, pct_start=0.2)
+        model.train()
+        for _ in range(spec["epochs"]):
+            order = torch.randperm(len(x), generator=gen)
+            for i in range(0, len(x), _BATCH):
+                idx = order[i : i + _BATCH]
+                opt.zero_grad(set_to_none=True)
+                nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
+                opt.step()
+                sched.step()
+    model.eval()
+    info = {
+        "train_accuracy": _accuracy(model, x, y),
+        "n_train": len(x),
+        "epochs": spec["epochs"],
+    }
+    info["val_accuracy"] = _accuracy(model, *_split_tensors("val", _N_VAL, "independent"))
+    if spec["data"] == "shortcut":
+        info["shortcut_val_accuracy"] = _accuracy(model, *_split_tensors("val", _N_VAL, "shortcut"))
+    info["train_seconds"] = round(time.perf_counter() - start, 2)
+    return model, info
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _atomic_write(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the cache may be shared
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _load_cached(variant: str, weights: Path, meta: Path) -> tuple[nn.Module, dict] | None:
+    """The cached model, or None if absent, partial or corrupt."""
+    try:
+        info = json.loads(meta.read_text())
+        sha = _sha256(weights)
+        if info.get("sha256") != sha:
+            return None
+        model = ARCHS[VARIANTS[variant]["arch"]]()
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    except (OSError, ValueError, RuntimeError, KeyError, pickle.UnpicklingError):
+        return None
+    info["path"] = str(weights)
+    return model.eval(), info
+
+
+def load_demo_model(
+    variant: str, *, cache_dir: Path | None = None, retrain: bool = False
+) -> tuple[nn.Module, dict]:
+    """A demo model (eval mode, CPU) and its info; trains and caches it on first use.
+
+    The model expects ``(x - INPUT_MEAN) / INPUT_STD`` of a [0, 1] image.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown demo model variant {variant!r}; valid variants: {', '.join(VARIANTS)}")
+    spec = VARIANTS[variant]
+    folder = Path(cache_dir if cache_dir is not None else demo_cache_dir()) / "demo-models"
+    stem = f"{variant}-g{GENERATOR_VERSION}-t{TRAIN_VERSION}-s{spec['seed']}"
+    weights, meta = folder / f"{stem}.pt", folder / f"{stem}.json"
+
+    if not retrain and (cached := _load_cached(variant, weights, meta)) is not None:
+        return cached
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{stem}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        # Another process may have trained it while this one waited.
+        if not retrain and (cached := _load_cached(variant, weights, meta)) is not None:
+            return cached
+        model, trained = _train(spec)
+        _atomic_write(weights, lambda f: torch.save(model.state_dict(), f))
+        info = {
+            "variant": variant,
+            "arch": spec["arch"],
+            "seed": spec["seed"],
+            "generator_version": GENERATOR_VERSION,
+            "train_version": TRAIN_VERSION,
+            **trained,
+            "path": str(weights),
+            "sha256": _sha256(weights),
+        }
+        _atomic_write(meta, lambda f: f.write(json.dumps(info, indent=2).encode()))
+    return model, info

@@ -1,0 +1,315 @@
+"""Synthetic chest-X-ray-like images whose lesions are known to the pixel.
+
+Saliency maps can only be scored against ground truth that is exact, so the
+demo world draws its own lesions and returns their masks. The anatomy (body,
+lungs, ribs, heart, smooth shading, gamma, noise) is there to give a
+classifier plenty of lesion-like structure that it must *not* look at; the
+optional corner marker is a laterality tag that a model can learn as a
+shortcut when the data make it predictive.
+
+Every image is a pure function of ``(split, index, seed, lesion, marker)``.
+Anatomy, lesions and marker come from separate random streams, so the same
+``(split, index, seed)`` gives the same patient with or without a lesion or a
+marker: counterfactual pairs differ only where the lesion or marker is.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+IMAGE_SIZE = 128
+#: Bump whenever a change alters rendered pixels; cached models key on it.
+GENERATOR_VERSION = "1"
+
+MARKER_MODES = ("independent", "label", "shortcut")
+
+# Peak lesion opacity in linear intensity (lung ~0.3, soft tissue ~0.6, ribs +0.05).
+_LESION_AMPLITUDE = (0.15, 0.26)
+
+# Independent random streams of one sample (SeedSequence spawn keys).
+_ANATOMY, _LESION, _MARKER, _DRAW = range(4)
+
+# 7x7 glyphs for the marker: "L", "R" and a framed square, like the lead
+# letters radiographers put on the plate.
+_GLYPHS = tuple(
+    np.array([[c == "#" for c in row] for row in rows.split()], dtype=bool)
+    for rows in (
+        "##..... ##..... ##..... ##..... ##..... ####### #######",
+        "######. ##...## ##...## ######. ##.##.. ##..##. ##...##",
+        "####### ##...## ##...## ##.#.## ##...## ##...## #######",
+    )
+)
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: ndarray fields cannot be compared with ==
+class DemoImage:
+    """One rendered sample.
+
+    ``label`` is ``1`` iff at least one lesion is drawn -- except in splits made
+    with ``marker_mode="shortcut"``, where ``label`` is the marker flag and the
+    lesion is independent of it (see :func:`make_split`).
+    """
+
+    image: np.ndarray  # float32 (H, W) in [0, 1]
+    mask: np.ndarray  # bool (H, W): union of the lesions
+    boxes: tuple[tuple[int, int, int, int], ...]  # (x0, y0, x1, y1) inclusive, one per lesion
+    label: int
+    marker: bool  # whether the corner marker is drawn
+    lungs: np.ndarray | None = None  # bool (H, W): visible lung fields, where lesions may lie
+    marker_box: tuple[int, int, int, int] | None = None  # (x0, y0, x1, y1) inclusive
+
+
+def _split_code(split: str) -> int:
+    # crc32, not hash(): hash() of a str is salted per process.
+    return zlib.crc32(split.encode("utf-8"))
+
+
+def _rng(split: str, index: int, seed: int, stream: int) -> np.random.Generator:
+    ss = np.random.SeedSequence([seed, _split_code(split), index], spawn_key=(stream,))
+    return np.random.default_rng(ss)
+
+
+@functools.lru_cache(maxsize=4)
+def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel-centre coordinates in units of the image side, (u=x, v=y)."""
+    c = (np.arange(size, dtype=np.float32) + 0.5) / size
+    return c[None, :], c[:, None]
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def _soft_inside(r: np.ndarray, edge: float) -> np.ndarray:
+    """~1 inside the unit level set ``r < 1`` and ~0 outside, over ``edge`` units of r."""
+    return _sigmoid((1.0 - r) / edge)
+
+
+def _anatomy(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Linear-intensity thorax, its lung-visibility map and the visible-lung mask."""
+    u, v = _grid(size)
+    px = 1.0 / size  # one pixel in image units
+    theta = math.radians(rng.uniform(-5, 5))
+    scale = rng.uniform(0.92, 1.06)
+    du, dv = u - (0.5 + rng.uniform(-0.03, 0.03)), v - (0.52 + rng.uniform(-0.03, 0.03))
+    # Patient coordinates: p to the image right, q downwards, origin mid-thorax.
+    p = (math.cos(theta) * du + math.sin(theta) * dv) / scale
+    q = (math.cos(theta) * dv - math.sin(theta) * du) / scale
+    edge = 1.2 * px / scale
+
+    ax, ay = 0.40 * rng.uniform(0.95, 1.05), 0.46 * rng.uniform(0.95, 1.05)
+    body = _soft_inside(np.sqrt((p / ax) ** 2 + ((q - 0.04) / ay) ** 2), edge / ax)
+
+    lung_soft = np.zeros_like(body)
+    for side in (-1.0, 1.0):
+        cp = side * 0.19 * rng.uniform(0.95, 1.05)
+        cq = -0.02 + rng.uniform(-0.02, 0.02)
+        a, b = 0.125 * rng.uniform(0.9, 1.1), 0.27 * rng.uniform(0.9, 1.1)
+        tilt = side * math.radians(rng.uniform(2, 8))  # apices lean towards the spine
+        lp = math.cos(tilt) * (p - cp) + math.sin(tilt) * (q - cq)
+        lq = math.cos(tilt) * (q - cq) - math.sin(tilt) * (p - cp)
+        # Superellipse of power 2.5 (fuller than an ellipse, closer to a lung
+        # field); its level-1 set is where s = |x|^2.5 + |y|^2.5 < 1, and near
+        # it r = s^0.4 ~ 1 + 0.4 (s - 1), which spares a slow fractional power.
+        x2, y2 = (lp / a) ** 2, (lq / b) ** 2
+        r = 1.0 + 0.4 * (x2 * np.sqrt(np.sqrt(x2)) + y2 * np.sqrt(np.sqrt(y2)) - 1.0)
+        lung_soft = np.maximum(lung_soft, _soft_inside(r, edge / a))
+
+    hp, hq = 0.04 + rng.uniform(-0.02, 0.02), 0.16 + rng.uniform(-0.02, 0.02)
+    ha, hb = 0.15 * rng.uniform(0.9, 1.1), 0.13 * rng.uniform(0.9, 1.1)
+    heart = _soft_inside(np.sqrt(((p - hp) / ha) ** 2 + ((q - hq) / hb) ** 2), 3 * edge / ha)
+    mediastinum = np.exp(-((p / 0.05) ** 2)) * _sigmoid((q + 0.32) / 0.02)
+
+    # Ribs: curved low-contrast bands; sharpened cosines of a parabolic phase.
+    t = q + rng.uniform(-0.25, 0.05) * np.abs(p) + rng.uniform(1.5, 3.0) * (np.abs(p) - 0.18) ** 2
+    ribs = (0.5 + 0.5 * np.cos(2 * np.pi * t / rng.uniform(0.075, 0.095) + rng.uniform(0, 2 * np.pi))) ** 3
+
+    img = 0.06 + body * (0.55 * rng.uniform(0.9, 1.1))
+    img = img - 0.28 * rng.uniform(0.85, 1.15) * lung_soft * body
+    img = img + body * (0.16 * heart + 0.10 * mediastinum * (1 - heart))
+    img = img + 0.055 * rng.uniform(0.7, 1.3) * ribs * body * (0.3 + 0.7 * lung_soft)
+
+    lung_vis = lung_soft * (1.0 - heart)
+    lungs = (lung_soft > 0.5) & (heart < 0.5)
+    # The heart's edge can cut off a sliver of lung; keep the two fields only.
+    labels, n = ndimage.label(lungs)
+    if n > 2:
+        keep = np.argsort(np.bincount(labels.ravel())[1:])[-2:] + 1
+        lungs = np.isin(labels, keep)
+    return img.astype(np.float32), lung_vis.astype(np.float32), lungs
+
+
+def _lesions(
+    rng: np.random.Generator, lungs: np.ndarray, size: int
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """One or two soft opacities inside the lungs: (intensity sum, per-lesion masks).
+
+    The mask of a lesion is where its profile exceeds half its peak; each
+    lesion is kept whole inside the lungs (one pixel clear of their edge) and
+    apart from the other, so the connected components of the union mask are
+    exactly the lesions. Shapes are drawn on a window around the centre only.
+    """
+    k = size / IMAGE_SIZE
+    allowed = ndimage.binary_erosion(lungs, iterations=max(1, round(k)), border_value=0)
+    candidates = np.flatnonzero(allowed)
+    total = np.zeros((size, size), np.float32)
+    masks: list[np.ndarray] = []
+    n_lesions = 1 if rng.random() < 0.7 else 2
+    for attempt in range(400):
+        if len(masks) == n_lesions or candidates.size == 0:
+            break
+        radius = rng.uniform(5.0, 12.0) * k * 0.85 ** (attempt // 40)
+        cy, cx = divmod(int(candidates[rng.integers(candidates.size)]), size)
+        cx, cy = cx + rng.uniform(-0.5, 0.5), cy + rng.uniform(-0.5, 0.5)
+        aspect, psi = rng.uniform(0.65, 1.0), rng.uniform(0, np.pi)
+        harm_amp, harm_phase = rng.uniform(-0.12, 0.12, 2).tolist(), rng.uniform(0, 2 * np.pi, 2).tolist()
+        sharpness = rng.uniform(2.0, 4.0)
+        amplitude = rng.uniform(*_LESION_AMPLITUDE)
+
+        # Window wide enough for the profile's tail (< 0.5% of peak at its edge).
+        h = int(np.ceil(3.5 * radius))
+        y0, y1 = max(0, int(cy) - h), min(size, int(cy) + h + 1)
+        x0, x1 = max(0, int(cx) - h), min(size, int(cx) + h + 1)
+        dy = np.arange(y0, y1, dtype=np.float32)[:, None] - cy
+        dx = np.arange(x0, x1, dtype=np.float32)[None, :] - cx
+        ex = math.cos(psi) * dx + math.sin(psi) * dy
+        ey = (math.cos(psi) * dy - math.sin(psi) * dx) / aspect
+        ang = np.arctan2(ey, ex)
+        rho = radius * (
+            1.0
+            + harm_amp[0] * np.cos(2 * ang + harm_phase[0])
+            + harm_amp[1] * np.cos(3 * ang + harm_phase[1])
+        )
+        rel = np.sqrt(ex**2 + ey**2) / rho
+        mask = np.zeros((size, size), bool)
+        mask[y0:y1, x0:x1] = rel < 1.0
+        if not mask.any() or (mask & ~allowed).any():
+            continue
+        if masks and (ndimage.binary_dilation(mask, iterations=2) & masks[0]).any():
+            continue
+        if ndimage.label(mask[y0:y1, x0:x1], structure=np.ones((3, 3)))[1] != 1:
+            continue
+        masks.append(mask)
+        # exp(-ln2 rel^s): exactly half the peak on the mask edge.
+        total[y0:y1, x0:x1] += amplitude * np.exp(-math.log(2.0) * rel**sharpness)
+    if len(masks) != n_lesions:  # pragma: no cover - would mean the lungs are tiny
+        raise RuntimeError("demo world: could not place a lesion inside the lungs")
+    return total, masks
+
+
+def _marker(rng: np.random.Generator, size: int) -> tuple[np.ndarray, float, tuple[int, int, int, int]]:
+    """A bright letter in the top-left corner, outside the body and the lungs.
+
+    Returns (glyph mask, intensity, inclusive box).
+    """
+    k = size / IMAGE_SIZE
+    glyph = _GLYPHS[rng.integers(len(_GLYPHS))]
+    side = max(3, round(7 * k))
+    idx = (np.arange(side) * 7 // side)
+    glyph = glyph[np.ix_(idx, idx)]
+    x0 = round(rng.integers(3, 9) * k)
+    y0 = round(rng.integers(3, 9) * k)
+    out = np.zeros((size, size), bool)
+    out[y0 : y0 + side, x0 : x0 + side] = glyph
+    return out, rng.uniform(0.85, 1.0), (x0, y0, x0 + side - 1, y0 + side - 1)
+
+
+def _box(mask: np.ndarray) -> tuple[int, int, int, int]:
+    ys, xs = np.nonzero(mask)
+    return int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())
+
+
+def render_sample(
+    split: str,
+    index: int,
+    seed: int = 0,
+    *,
+    lesion: bool,
+    marker: bool,
+    size: int = IMAGE_SIZE,
+) -> DemoImage:
+    """Render one image; identical arguments give identical arrays in any process."""
+    arng = _rng(split, index, seed, _ANATOMY)
+    img, lung_vis, lungs = _anatomy(arng, size)
+
+    masks: list[np.ndarray] = []
+    if lesion:
+        opacity, masks = _lesions(_rng(split, index, seed, _LESION), lungs, size)
+        img = img + opacity * lung_vis
+
+    # Smooth shading (uneven exposure), then detector gamma and window.
+    u, v = _grid(size)
+    field = np.ones((size, size), np.float32)
+    for _ in range(3):  # cos(a u + b v + c), separably: outer products of 1-D waves
+        a, b = (arng.uniform(-2.0, 2.0, 2) * np.pi).tolist()
+        c, amp = arng.uniform(0, 2 * np.pi), 0.05 * arng.uniform(0, 1)
+        field += amp * (np.cos(a * u) * np.cos(b * v + c) - np.sin(a * u) * np.sin(b * v + c))
+    img = np.clip(img * field, 0.0, 1.0) ** np.exp(arng.uniform(-0.25, 0.25))
+    lo, hi = arng.uniform(0.0, 0.06), arng.uniform(0.85, 1.0)
+    img = lo + (hi - lo) * img
+
+    marker_box = None
+    if marker:
+        glyph, brightness, marker_box = _marker(_rng(split, index, seed, _MARKER), size)
+        img = np.where(glyph, np.float32(brightness), img)
+
+    sigma = arng.uniform(0.02, 0.04)
+    noise = arng.standard_normal((2, size, size), dtype=np.float32)
+    img = img + sigma * noise[0] + 2.5 * sigma * ndimage.gaussian_filter(noise[1], 1.5)
+    img = np.clip(img, 0.0, 1.0).astype(np.float32)
+
+    union = np.zeros((size, size), bool)
+    for m in masks:
+        union |= m
+    return DemoImage(
+        image=img,
+        mask=union,
+        boxes=tuple(sorted(_box(m) for m in masks)),
+        label=int(bool(masks)),
+        marker=bool(marker),
+        lungs=lungs,
+        marker_box=marker_box,
+    )
+
+
+def make_split(
+    split: str,
+    n: int,
+    seed: int = 0,
+    *,
+    lesion_rate: float = 0.5,
+    marker_mode: str = "independent",
+) -> list[DemoImage]:
+    """The first ``n`` images of a split.
+
+    Each index draws its own lesion and marker flags from its own stream, so a
+    split of 100 is a prefix of the same split of 1,000. ``marker_mode``:
+
+    * ``"independent"``: lesion with probability ``lesion_rate``, marker with
+      probability 0.5 independently; ``label`` = lesion. The marker carries no
+      information, so a model trained here must learn the lesions.
+    * ``"label"``: marker iff lesion; ``label`` = lesion (marker and lesion are
+      confounded, as in a biased hospital data set).
+    * ``"shortcut"``: marker with probability 0.5, lesion with probability
+      ``lesion_rate`` independently, and **``label`` is the marker flag**, not
+      the lesion: a model trained on it can only learn the marker.
+    """
+    if marker_mode not in MARKER_MODES:
+        raise ValueError(f"marker_mode must be one of {MARKER_MODES}, got {marker_mode!r}")
+    out = []
+    for i in range(n):
+        draw = _rng(split, i, seed, _DRAW)
+        lesion = bool(draw.random() < lesion_rate)
+        coin = bool(draw.random() < 0.5)
+        marker = lesion if marker_mode == "label" else coin
+        sample = render_sample(split, i, seed, lesion=lesion, marker=marker)
+        if marker_mode == "shortcut":
+            sample = dataclasses.replace(sample, label=int(marker))
+        out.append(sample)
+    return out

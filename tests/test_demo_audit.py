@@ -1,0 +1,69 @@
+"""End to end on the demo world: the audit's verdicts on models whose truth we know.
+
+These train the demo models on first use (cached under SALIENCY_AUDIT_CACHE or
+~/.cache/saliency-audit), so they are the slow part of the suite.
+"""
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from saliency_audit import Audit, AuditConfig
+
+pytestmark = pytest.mark.slow
+AUDITS = Path(__file__).resolve().parents[1] / "audits"
+
+
+def _config(tmp_path, n=24):
+    cfg = AuditConfig()
+    cfg.n_images = n
+    cfg.cache_dir = str(tmp_path / "maps")  # fresh maps; demo models come from the shared cache
+    return cfg
+
+
+def test_demo_audit_via_pytest_gates_on_verdicts(pytester):
+    shutil.copy(AUDITS / "test_utility.py", pytester.path / "test_utility.py")
+    result = pytester.runpytest("--methods=gradcam,sg", "--n-images=24", "--audit-report=rep", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["*saliency-audit verdicts*", "*utility*gradcam*PASS*"])
+    ev = json.loads((pytester.path / "rep" / "evidence.json").read_text())
+    by_method = {r["method"]: r for r in ev["results"]}
+    assert set(by_method) == {"gradcam", "sg"}
+    for r in by_method.values():
+        assert r["criterion"] == "utility" and r["n"] == 24 and len(r["per_image"]) == 24
+        assert r["ci"][0] is not None and r["baseline"]["name"] == "average-mask prior"
+        assert [b["name"] for b in r["baselines"]] == ["average-mask prior", "randomized model"]
+    assert by_method["gradcam"]["verdict"] == "pass"
+    assert by_method["gradcam"]["details"]["map_notes"]["cam_layer"]["resolution"] == [16, 16]
+    roles = {m["role"] for m in ev["models"]}
+    assert roles == {"primary", "randomized"}
+    assert ev["dataset"]["manifest_sha256"] and ev["dataset"]["n_images"] == 24
+    # exit status is the gate: 0 only when every audited method passes
+    failed = sum(r["verdict"] != "pass" for r in ev["results"])
+    assert (result.ret == 0) == (failed == 0)
+
+
+def test_shortcut_model_fails_utility_for_grad_and_gradcam(tmp_path):
+    audit = Audit(model="demo:shortcut", config=_config(tmp_path))
+    for method in ("grad", "gradcam"):
+        r = audit.utility(method)
+        assert r.verdict == "fail", r.explain()
+
+
+def test_primary_gradcam_beats_its_randomized_copy(tmp_path):
+    audit = Audit(model="demo", config=_config(tmp_path))
+    r = audit.utility("gradcam")
+    assert r.passed, r.explain()
+    assert r.details["mean_ap"] > r.baselines[1]["value"]  # trained beats untrained
+
+
+def test_same_seed_same_numbers(tmp_path):
+    a = Audit(model="demo", config=_config(tmp_path / "a", n=12)).utility("sg")
+    b = Audit(model="demo", config=_config(tmp_path / "b", n=12)).utility("sg")
+    assert a.value == b.value and a.ci == b.ci
+    assert [p["score"] for p in a.per_image] == [p["score"] for p in b.per_image]
+    c = Audit(model="demo", config=_config(tmp_path / "c", n=12))
+    c.config.seed = 1
+    other = c.utility("sg")
+    assert not np.allclose([p["score"] for p in a.per_image], [p["score"] for p in other.per_image])
