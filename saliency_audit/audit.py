@@ -49,11 +49,15 @@ class Audit:
         config: AuditConfig | None = None,
         report_dir: str | Path | None = None,
         allow_unsafe_pickle: bool = False,
+        random_label_model: str | None = None,
         argv: list[str] | None = None,
     ):
         self.config = config or AuditConfig()
         self.config.validate()
         self.model_spec = model
+        if random_label_model is None and (model == "demo" or model.startswith("demo:")):
+            random_label_model = "demo:random-label"
+        self.random_label_spec = random_label_model
         self.dataset_name = dataset
         self.data_root = data_root
         self.methods = resolve_methods(methods) if methods else tuple(resolve_methods(["grad", "sg", "ig", "sig", "gradcam", "xrai", "gbp", "ggcam"]))
@@ -66,6 +70,7 @@ class Audit:
         self._dataset = None
         self._store = None
         self._utility_ctx = None
+        self._blocks = None
         self._check_device()
 
     # -- resources (lazy: nothing heavy happens until a criterion asks) --------------------
@@ -100,21 +105,133 @@ class Audit:
                 m = load_model(self.model_spec, role="primary", allow_unsafe_pickle=self.allow_unsafe_pickle,
                                device=self.config.device)
             elif role == "randomized":
-                from .models.randomize import randomize_copy
+                try:
+                    m = self.stage_model(None)
+                except AuditError:  # no block structure found: re-initialise every layer at once
+                    from .models.randomize import randomize_copy
 
-                base = self.model("primary")
-                seed = stable_seed(self.config.seed, "full-randomization")
-                m, n_layers = randomize_copy(base, seed=seed, bn_policy="reset")
-                m.info = type(base.info)(**{**base.info.__dict__, "role": "randomized", "sha256": None,
-                                            "spec": f"{base.info.spec} (all layers re-initialised)",
-                                            "extra": {"derived_from_sha256": base.info.sha256,
-                                                      "randomization_seed": seed, "layers_reset": n_layers,
-                                                      "bn_policy": "reset"}})
+                    base = self.model("primary")
+                    seed = stable_seed(self.config.seed, "randomization")
+                    m, n = randomize_copy(base, seed=seed, bn_policy=self.config.randomization.bn_policy)
+                    m.info = type(base.info)(**{**base.info.__dict__, "role": "randomized", "sha256": None,
+                                                "spec": f"{base.info.spec} (all layers re-initialised)",
+                                                "extra": {"derived_from_sha256": base.info.sha256,
+                                                          "randomization_seed": seed, "layers_reset": n}})
+            elif role == "random_label":
+                if not self.random_label_spec:
+                    raise AuditUsageError("no --random-label-model given")
+                m = load_model(self.random_label_spec, role="random_label", option="--random-label-model",
+                               allow_unsafe_pickle=self.allow_unsafe_pickle, device=self.config.device)
             else:
                 raise AuditUsageError(f"unknown model role {role!r}")
             self._models[role] = m
             self.timings[f"load_{role}"] = time.perf_counter() - t0
         return self._models[role]
+
+    def blocks(self):
+        """Randomization blocks of the primary model, head first (saliency_audit.models.blocks)."""
+        if self._blocks is None:
+            from .models.blocks import randomization_blocks
+
+            m = self.model("primary")
+            override = list(self.config.randomization.blocks) or None
+            self._blocks = randomization_blocks(m.net, (m.info.in_channels, *m.info.input_size), override)
+        return self._blocks
+
+    def stage_model(self, k: int | None):
+        """The primary model with its first ``k`` blocks (head first) re-initialised; None: every block."""
+        from .models.randomize import randomize_copy
+
+        key = f"stage{k}"
+        if key in self._models:
+            return self._models[key]
+        base = self.model("primary")
+        blocks = self.blocks()
+        k = len(blocks) if k is None else k
+        chosen = blocks[:k]
+        p = self.config.randomization
+        seed = stable_seed(self.config.seed, "randomization")
+        m, n_layers = randomize_copy(base, blocks=[b.modules for b in chosen], seed=seed, bn_policy=p.bn_policy)
+        full = k == len(blocks)
+        m.info = type(base.info)(**{**base.info.__dict__, "role": "randomized" if full else f"cascade-{k}",
+                                    "sha256": None,
+                                    "spec": f"{base.info.spec} (" + ("all blocks" if full else f"top {k} block(s)")
+                                            + " re-initialised)",
+                                    "extra": {"derived_from_sha256": base.info.sha256, "randomization_seed": seed,
+                                              "blocks": [b.name for b in chosen], "layers_reset": n_layers,
+                                              "bn_policy": p.bn_policy}})
+        self._models[key] = m
+        if full:
+            self._models.setdefault("randomized", m)
+        return m
+
+    def single_block_model(self, j: int):
+        """The primary model with only block ``j`` re-initialised (independent randomization)."""
+        from .models.randomize import randomize_copy
+
+        key = f"single{j}"
+        if key not in self._models:
+            base, block = self.model("primary"), self.blocks()[j]
+            seed = stable_seed(self.config.seed, "randomization")
+            m, _ = randomize_copy(base, blocks=[block.modules], seed=seed, bn_policy=self.config.randomization.bn_policy)
+            m.info = type(base.info)(**{**base.info.__dict__, "role": f"independent-{j}", "sha256": None,
+                                        "spec": f"{base.info.spec} (only {block.name} re-initialised)"})
+            self._models[key] = m
+        return self._models[key]
+
+    def _randomization_samples(self):
+        ds = self.dataset
+        n = self.config.randomization.n_images
+        idx = ds.localisation_indices(n)
+        if len(idx) < n:
+            idx = list(range(min(n, len(ds))))
+        return [ds[i] for i in idx]
+
+    def randomization(self, method: str) -> CriterionResult:
+        """Cascading (and optionally independent) weight randomization of ``method``'s maps."""
+        (method,) = resolve_methods([method], option="method")
+
+        def run():
+            from .criteria.randomization import evaluate_cascade
+
+            samples = self._randomization_samples()
+            ref = self.store.maps(self.model("primary"), method, samples)
+            blocks = self.blocks()
+            stages = []
+            for k in range(1, len(blocks) + 1):
+                name = blocks[k - 1].name if k == 1 else f"+{blocks[k - 1].name}"
+                stages.append((name if k < len(blocks) else f"all ({name})",
+                               self.store.maps(self.stage_model(k), method, samples)))
+            independent = None
+            if self.config.randomization.independent:
+                independent = [(b.name, self.store.maps(self.single_block_model(j), method, samples))
+                               for j, b in enumerate(blocks)]
+            return evaluate_cascade(method, ref, stages, self.config, independent=independent,
+                                    details={"blocks": [b.to_dict() for b in blocks],
+                                             "bn_policy": self.config.randomization.bn_policy,
+                                             "method_params": self.store.method_params(method)})
+
+        return self._record("randomization", method, run)
+
+    def label_randomization(self, method: str) -> CriterionResult:
+        """Maps of the model trained on permuted labels against the primary's."""
+        (method,) = resolve_methods([method], option="method")
+        if not self.random_label_spec:
+            result = CriterionResult("label_randomization", method, "skipped",
+                                     explanation="no model trained on permuted labels: pass --random-label-model SPEC")
+            self.add_result(result)
+            return result
+
+        def run():
+            from .criteria.randomization import evaluate_label
+
+            samples = self._randomization_samples()
+            ref = self.store.maps(self.model("primary"), method, samples)
+            other = self.store.maps(self.model("random_label"), method, samples)
+            return evaluate_label(method, ref, other, self.config,
+                                  details={"method_params": self.store.method_params(method)})
+
+        return self._record("label_randomization", method, run)
 
     # -- utility ----------------------------------------------------------------------------
     def _utility_context(self):
@@ -179,7 +296,11 @@ class Audit:
             self.write_evidence()
 
     def evidence(self, finished: bool = False) -> dict:
-        models = [dict(m.info.to_dict(), role=m.info.role) for m in self._models.values()]
+        models, seen = [], set()
+        for m in self._models.values():  # cascade-stage copies are described in their results' details
+            if m.info.role in ("primary", "randomized", "random_label", "replicate", "reference") and id(m) not in seen:
+                seen.add(id(m))
+                models.append(m.info.to_dict())
         dataset = {"name": self.dataset_name, "root": self.data_root}
         if self._dataset is not None:
             dataset["root"] = self.data_root or getattr(self._dataset, "root", None)

@@ -24,6 +24,19 @@ Why each default is what it is:
   one in ten highlighted pixels is lesion at any recall.
 * ``utility.prior_images = 200``: images outside the audited set the
   average-mask prior is built from; enough for a smooth prior on the demo.
+* ``randomization.head_min = 0.5``, ``randomization.all_min = 0.8``: the
+  normalized drop d = (1 − s_stage) / (1 − s_floor) measures how far a map
+  moved from "identical" (d = 0) toward "a map of an unrelated image"
+  (d = 1).  Randomizing only the logit layer must move it at least half way,
+  randomizing every layer at least 80 % of the way (Adebayo et al. 2018 find
+  trustworthy methods at the noise floor once the model is random); label
+  randomization uses the 0.8 bound (``label_min``).
+* ``randomization.n_images = 24``: each cascade stage recomputes every map,
+  so the cost is stages × images; 24 images give a bootstrap bound within
+  about ±0.05 for the demo's spread of d.
+* ``randomization.bn_policy = "reset"``: a randomized BatchNorm is the one of
+  a freshly constructed network (affine re-initialised, running statistics
+  reset), so the fully randomized stage *is* an untrained network.
 * ``stats.resamples = 4000``: bootstrap resamples; the Monte-Carlo error of a
   5 % quantile with 4000 resamples is well below the bounds' resolution.
 """
@@ -100,6 +113,18 @@ class UtilityParams:
 
 
 @dataclass
+class RandomizationParams:
+    n_images: int = 24
+    alpha: float = 0.05
+    head_min: float = 0.5
+    all_min: float = 0.8
+    label_min: float = 0.8
+    bn_policy: str = "reset"  # reset | affine | keep (saliency_audit.models.randomize)
+    independent: bool = False  # also randomize one block at a time (its own curve)
+    blocks: tuple = ()  # override: module names (or lists of names) head-first
+
+
+@dataclass
 class StatsParams:
     resamples: int = 4000
     method: str = "BCa"  # scipy.stats.bootstrap method; falls back to percentile when degenerate
@@ -115,6 +140,7 @@ class AuditConfig:
     methods: MethodParams = field(default_factory=MethodParams)
     postprocess: PostprocessParams = field(default_factory=PostprocessParams)
     utility: UtilityParams = field(default_factory=UtilityParams)
+    randomization: RandomizationParams = field(default_factory=RandomizationParams)
     stats: StatsParams = field(default_factory=StatsParams)
     cache_dir: str | None = None  # None: $SALIENCY_AUDIT_CACHE or ~/.cache/saliency-audit
 
@@ -144,6 +170,12 @@ class AuditConfig:
         need(0 < self.utility.alpha < 0.5, "utility.alpha", "must be in (0, 0.5)")
         need(0 <= self.utility.min_ap <= 1, "utility.min_ap", "must be in [0, 1]")
         need(self.utility.prior_images >= 1, "utility.prior_images", "must be at least 1")
+        r = self.randomization
+        need(r.n_images >= 2, "randomization.n_images", "must be at least 2")
+        need(0 < r.alpha < 0.5, "randomization.alpha", "must be in (0, 0.5)")
+        for key in ("head_min", "all_min", "label_min"):
+            need(0 <= getattr(r, key) <= 2, f"randomization.{key}", "must be in [0, 2]")
+        need(r.bn_policy in ("reset", "affine", "keep"), "randomization.bn_policy", "must be reset, affine or keep")
         need(self.stats.resamples >= 100, "stats.resamples", "must be at least 100")
         need(self.stats.method in ("BCa", "percentile", "basic"), "stats.method", "must be BCa, percentile or basic")
 

@@ -26,9 +26,9 @@ import torch.nn.functional as F
 
 from .data.sample import Sample
 from .methods import METHODS
-from .methods.postprocess import postprocess
+from .methods.postprocess import postprocess, signed_maps
 
-MAPS_VERSION = "1"  # bump when a method's computation changes
+MAPS_VERSION = "2"  # bump when a method's computation changes
 
 
 @dataclass
@@ -37,6 +37,7 @@ class MapSet:
     ids: list[str]
     maps: np.ndarray  # (N, H, W) float32 in [0, 1], model input resolution
     constant: np.ndarray  # (N,) bool
+    signed: np.ndarray  # (N, H, W) float32 in [-1, 1]: channel sum with signs, for signed rank correlation
     computed: int  # maps computed now (the rest came from the cache)
     seconds: float
     notes: dict = field(default_factory=dict)
@@ -124,11 +125,12 @@ class MapStore:
         fp = self.fingerprint(model)
         keys = [s.key() for s in samples]
         maps: list[np.ndarray | None] = [None] * len(samples)
+        signed: list[np.ndarray | None] = [None] * len(samples)
         constant = np.zeros(len(samples), dtype=bool)
         for i, k in enumerate(keys):
             hit = self._load(self._path(fp, method, k))
             if hit is not None:
-                maps[i], constant[i] = hit
+                maps[i], constant[i], signed[i] = hit
         todo = [i for i, m in enumerate(maps) if m is None]
         notes: dict = {}
         if METHODS[method].uses_cam_layer:
@@ -138,24 +140,24 @@ class MapStore:
             idx = todo[start : start + bs]
             batch = [samples[i] for i in idx]
             raw = self.raw(model, method, batch, [keys[i] for i in idx], notes)
-            pp, const = postprocess(raw.cpu().numpy(), clip_percentile=self.config.postprocess.clip_percentile,
-                                    what=f"{method} maps of {model.info.spec}")
+            clip = self.config.postprocess.clip_percentile
+            raw_np = raw.cpu().numpy()
+            pp, const = postprocess(raw_np, clip_percentile=clip, what=f"{method} maps of {model.info.spec}")
+            sg = signed_maps(raw_np, clip_percentile=clip)
             for j, i in enumerate(idx):
-                maps[i], constant[i] = pp[j], const[j]
-                self._save(self._path(fp, method, keys[i]), pp[j], const[j])
+                maps[i], constant[i], signed[i] = pp[j], const[j], sg[j]
+                self._save(self._path(fp, method, keys[i]), pp[j], const[j], sg[j])
         seconds = time.perf_counter() - t0
         self.stats["computed"] += len(todo)
         self.stats["cached"] += len(samples) - len(todo)
         self.stats["seconds"] += seconds
-        arr = np.stack(maps) if maps else np.zeros((0,) + tuple(model.input_size), np.float32)
-        return MapSet(method, [s.id for s in samples], arr, constant, len(todo), seconds, notes)
+        empty = np.zeros((0,) + tuple(model.input_size), np.float32)
+        arr = np.stack(maps) if maps else empty
+        sarr = np.stack(signed) if signed else empty
+        return MapSet(method, [s.id for s in samples], arr, constant, sarr, len(todo), seconds, notes)
 
     def raw(self, model, method: str, samples: Sequence[Sample], keys: Sequence[str], notes: dict | None = None) -> torch.Tensor:
         """Raw attributions (N, C, H, W) of one batch, with dependencies memoised."""
-        from .methods import cam, gradients, xrai
-
-        fns = {"grad": gradients.grad, "sg": gradients.sg, "ig": gradients.ig, "sig": gradients.sig,
-               "gbp": gradients.gbp, "gradcam": cam.gradcam, "ggcam": cam.ggcam, "xrai": xrai.xrai}
         fp = self.fingerprint(model)
         mkey = self._method_key(method)
         memo_keys = [(fp, mkey, k) for k in keys]
@@ -171,7 +173,7 @@ class MapStore:
         x = prepare(samples, model.input_size, device)
         model.requires_grad_(False)  # only input gradients are needed: backward skips weight grads
         target = model.target_index(self.config.target_class)
-        out = fns[method](model, x, list(keys), target, self.config, memo).detach().float().cpu()
+        out = spec.function()(model, x, list(keys), target, self.config, memo).detach().float().cpu()
         if any(method in METHODS[m].needs for m in METHODS):
             for k, t in zip(memo_keys, out):
                 self._raw[k] = t
@@ -184,19 +186,19 @@ class MapStore:
             return None
         try:
             with np.load(path) as z:
-                return z["map"].astype(np.float32), bool(z["constant"])
+                return z["map"].astype(np.float32), bool(z["constant"]), z["signed"].astype(np.float32)
         except Exception:  # a torn or foreign file: recompute it
             return None
 
     @staticmethod
-    def _save(path: Path | None, m: np.ndarray, constant: bool) -> None:
+    def _save(path: Path | None, m: np.ndarray, constant: bool, signed: np.ndarray) -> None:
         if path is None:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, map=m.astype(np.float32), constant=np.bool_(constant))
+                np.savez(fh, map=m.astype(np.float32), constant=np.bool_(constant), signed=signed.astype(np.float32))
             os.replace(tmp, path)
         except BaseException:
             if os.path.exists(tmp):

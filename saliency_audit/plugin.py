@@ -73,6 +73,7 @@ class AuditSession:
                 model=opt.saliency_model, dataset=opt.saliency_dataset, data_root=opt.saliency_data_root,
                 methods=self.methods, config=self.config, report_dir=self.report_dir,
                 allow_unsafe_pickle=opt.saliency_allow_unsafe_pickle,
+                random_label_model=opt.saliency_random_label_model,
                 argv=list(self.pytest_config.invocation_params.args),
             )
         return self._audit

@@ -41,3 +41,18 @@ def postprocess(raw: np.ndarray, *, clip_percentile: float = 99.0, what: str = "
     constant = span[:, 0] <= 0
     out = np.where(span > 0, (flat - lo) / np.where(span > 0, span, 1.0), 0.0)
     return out.reshape(maps.shape).astype(np.float32), constant
+
+
+def signed_maps(raw: np.ndarray, *, clip_percentile: float = 99.0) -> np.ndarray:
+    """Signed companion maps for rank correlations on signed attributions (Adebayo et al. 2018).
+
+    Channel *sum* (signs kept), scaled per map by the ``clip_percentile`` of
+    |values| and clipped to [-1, 1]; an all-zero map stays zero.
+    """
+    raw = np.asarray(raw, dtype=np.float64)
+    maps = raw.sum(axis=1) if raw.ndim == 4 else raw
+    flat = maps.reshape(len(maps), -1)
+    scale = np.percentile(np.abs(flat), clip_percentile, axis=1, keepdims=True)
+    top = np.abs(flat).max(axis=1, keepdims=True)
+    scale = np.where(scale > 0, scale, np.where(top > 0, top, 1.0))
+    return np.clip(flat / scale, -1.0, 1.0).reshape(maps.shape).astype(np.float32)

@@ -14,19 +14,30 @@ class MethodSpec:
     stochastic: bool  # uses noise draws (seeded per sample and draw)
     needs: tuple[str, ...] = ()  # raw attributions of other methods it combines
     uses_cam_layer: bool = False
+    fn: str = ""  # "module:function" computing raw attributions; default saliency_audit.methods.<family>
+
+    def function(self):
+        import importlib
+
+        module, _, name = self.fn.partition(":")
+        return getattr(importlib.import_module(module), name)
 
 
+_G, _C = "saliency_audit.methods.gradients", "saliency_audit.methods.cam"
+
+#: name -> spec. Extensible: a new method is one function plus one entry here.
 METHODS: dict[str, MethodSpec] = {
     m.name: m
     for m in (
-        MethodSpec("grad", "Gradient", (), False),
-        MethodSpec("sg", "SmoothGrad", ("sg",), True),
-        MethodSpec("ig", "Integrated Gradients", ("ig",), False),
-        MethodSpec("sig", "Smooth Integrated Gradients", ("sg", "ig"), True),
-        MethodSpec("gradcam", "GradCAM", ("gradcam",), False, uses_cam_layer=True),
-        MethodSpec("xrai", "XRAI", ("ig", "xrai"), False, needs=("ig",)),
-        MethodSpec("gbp", "Guided Backprop", (), False),
-        MethodSpec("ggcam", "Guided GradCAM", ("gradcam",), False, needs=("gbp", "gradcam"), uses_cam_layer=True),
+        MethodSpec("grad", "Gradient", (), False, fn=f"{_G}:grad"),
+        MethodSpec("sg", "SmoothGrad", ("sg",), True, fn=f"{_G}:sg"),
+        MethodSpec("ig", "Integrated Gradients", ("ig",), False, fn=f"{_G}:ig"),
+        MethodSpec("sig", "Smooth Integrated Gradients", ("sg", "ig"), True, fn=f"{_G}:sig"),
+        MethodSpec("gradcam", "GradCAM", ("gradcam",), False, uses_cam_layer=True, fn=f"{_C}:gradcam"),
+        MethodSpec("xrai", "XRAI", ("ig", "xrai"), False, needs=("ig",), fn="saliency_audit.methods.xrai:xrai"),
+        MethodSpec("gbp", "Guided Backprop", (), False, fn=f"{_G}:gbp"),
+        MethodSpec("ggcam", "Guided GradCAM", ("gradcam",), False, needs=("gbp", "gradcam"), uses_cam_layer=True,
+                   fn=f"{_C}:ggcam"),
     )
 }
 

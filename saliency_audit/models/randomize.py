@@ -14,9 +14,12 @@ The model stays in eval mode throughout.
 from __future__ import annotations
 
 import copy
+from typing import Sequence
 
 import torch
 from torch import nn
+
+from ..stats import stable_seed
 
 BN_POLICIES = ("reset", "affine", "keep")
 
@@ -39,19 +42,32 @@ def _reinit(module: nn.Module, bn_policy: str) -> int:
     return 0
 
 
-def randomize_copy(model: nn.Module, *, modules: list[str] | None = None, seed: int = 0, bn_policy: str = "reset") -> tuple[nn.Module, int]:
-    """A deep copy with the named submodules (all when None) re-initialised; returns (copy, layers reset)."""
+def randomize_copy(
+    model: nn.Module,
+    *,
+    blocks: Sequence[Sequence[str]] | None = None,
+    seed: int = 0,
+    bn_policy: str = "reset",
+) -> tuple[nn.Module, int]:
+    """A deep copy with ``blocks`` (lists of module names; all modules when None) re-initialised.
+
+    Names are relative to the network (``model.net`` of an AuditModel).  Each
+    block is re-initialised under its own seed derived from (``seed``, block
+    names), so block j gets the same random weights at every cascade stage
+    and in the independent test.  Returns (copy, number of layers reset).
+    """
     if bn_policy not in BN_POLICIES:
         raise ValueError(f"bn_policy must be one of {BN_POLICIES}, got {bn_policy!r}")
     clone = copy.deepcopy(model)
-    named = dict(clone.named_modules())
-    roots = [clone] if modules is None else [named[m] for m in modules]
+    net = getattr(clone, "net", clone)
+    named = dict(net.named_modules())
+    groups = [[""]] if blocks is None else [list(b) for b in blocks]
     count = 0
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        with torch.no_grad():
-            for root in roots:
-                for sub in root.modules():
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        for names in groups:
+            torch.manual_seed(stable_seed(seed, *names))
+            for name in names:
+                for sub in named[name].modules():
                     count += _reinit(sub, bn_policy)
     clone.eval()
     return clone, count

@@ -1,0 +1,146 @@
+"""Sanity checks (Adebayo et al. 2018; Arun et al. 2021): do the maps depend on what the model learned?
+
+* ``randomization`` — cascading model-parameter randomization: blocks are
+  re-initialised from the head down, cumulatively; after each stage the maps
+  are compared with the trained model's maps of the same images.  Optionally
+  (``randomization.independent``) each block is also randomized alone.
+* ``label_randomization`` — the maps of a model trained on permuted labels
+  against the trained model's.
+
+Similarity, per image: SSIM (the verdict's measure), Spearman rank
+correlation of the absolute and of the signed maps, and HOG similarity.  The
+*noise floor* of each measure is the same similarity between maps of two
+*different* images from the trained model: what "unrelated" looks like for
+this method on these images.  Verdicts use the normalized drop
+
+    d = (1 − s_stage) / (1 − s_floor)
+
+per image (0: the map did not change; 1: as different as another image's
+map), with a one-sided bootstrap lower bound of its mean.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..metrics import similarity as sim
+from ..stats import bootstrap_mean, stable_seed
+from .result import CriterionResult
+
+MEASURES = ("ssim", "spearman_abs", "spearman_signed", "hog")
+
+
+def similarities(a, b) -> dict[str, np.ndarray]:
+    """Per-image similarity of two MapSets (same images, same order) under every measure."""
+    out = {m: np.empty(len(a.maps)) for m in MEASURES}
+    for i in range(len(a.maps)):
+        out["ssim"][i] = sim.ssim(a.maps[i], b.maps[i])
+        out["spearman_abs"][i] = sim.spearman(a.maps[i], b.maps[i])
+        out["spearman_signed"][i] = sim.spearman(a.signed[i], b.signed[i])
+        out["hog"][i] = sim.hog_similarity(a.maps[i], b.maps[i])
+    return out
+
+
+def noise_floor(ref) -> dict[str, np.ndarray]:
+    """Similarity between the maps of image i and image i+1 (a fixed pairing of different images)."""
+    shifted = type(ref)(ref.method, ref.ids[1:] + ref.ids[:1], np.roll(ref.maps, -1, axis=0), np.roll(ref.constant, -1),
+                        np.roll(ref.signed, -1, axis=0), 0, 0.0, {})
+    return similarities(ref, shifted)
+
+
+def _mean(x: np.ndarray) -> float | None:
+    x = x[np.isfinite(x)]
+    return float(x.mean()) if x.size else None
+
+
+def drop(s: np.ndarray, floor: float) -> np.ndarray:
+    """Normalized drop; NaN everywhere when the floor is 1 (maps do not depend on the image)."""
+    if not math.isfinite(floor) or floor >= 1.0:
+        return np.full(len(s), np.nan)
+    return (1.0 - s) / (1.0 - floor)
+
+
+def stage_row(name: str, sims: dict[str, np.ndarray], floor: float, constant: np.ndarray, config, key: str) -> dict:
+    p = config.randomization
+    d = drop(sims["ssim"], floor)
+    b = bootstrap_mean(d, alpha=p.alpha, resamples=config.stats.resamples, method=config.stats.method,
+                       seed=stable_seed(config.seed, key, name))
+    s = bootstrap_mean(sims["ssim"], alpha=p.alpha, resamples=config.stats.resamples, method=config.stats.method,
+                       seed=stable_seed(config.seed, key, name, "ssim"))
+    row = {"stage": name, "ssim": s.mean, "ssim_ci": [s.lo, s.hi], "d": b.mean, "d_lower": b.lo, "d_upper": b.hi,
+           "constant_maps": int(np.sum(constant))}
+    for m in MEASURES[1:]:
+        row[m] = _mean(sims[m])
+        row[f"{m}_undefined"] = int(np.sum(~np.isfinite(sims[m])))
+    return row
+
+
+def _floors(ref) -> tuple[dict[str, float | None], dict[str, np.ndarray]]:
+    f = noise_floor(ref)
+    return {m: _mean(v) for m, v in f.items()}, f
+
+
+def _per_image(ids, sims, d) -> list[dict]:
+    return [{"id": i, "score": float(x), "ssim": float(s)} for i, x, s in zip(ids, d, sims["ssim"])]
+
+
+def evaluate_cascade(method: str, ref, stages: list[tuple[str, object]], config, *,
+                     independent: list[tuple[str, object]] | None = None, details: dict | None = None) -> CriterionResult:
+    """``stages``: (cumulative stage name, MapSet of that stage's model), head stage first, all-randomized last."""
+    p = config.randomization
+    floors, _ = _floors(ref)
+    floor = floors["ssim"]
+    curve, per_stage = [], []
+    for name, maps in stages:
+        sims = similarities(ref, maps)
+        curve.append(stage_row(name, sims, floor, maps.constant, config, f"randomization-{method}"))
+        per_stage.append(sims)
+    head, last = curve[0], curve[-1]
+    ok_head = head["d_lower"] is not None and math.isfinite(head["d_lower"]) and head["d_lower"] >= p.head_min
+    ok_all = last["d_lower"] is not None and math.isfinite(last["d_lower"]) and last["d_lower"] >= p.all_min
+    verdict = "pass" if ok_head and ok_all else "fail"
+    ind_curve = []
+    for name, maps in independent or []:
+        ind_curve.append(stage_row(name, similarities(ref, maps), floor, maps.constant, config,
+                                   f"randomization-independent-{method}"))
+    stages_txt = "; ".join(f"{r['stage']}: SSIM {r['ssim']:.3f}, d {r['d']:.2f} (lb {r['d_lower']:.2f})" for r in curve)
+    reasons = []
+    if floor is not None and floor >= 1.0:
+        reasons.append("the noise floor is 1: the maps do not depend on the image")
+    if not ok_head:
+        reasons.append(f"head-stage lower bound {head['d_lower']:.2f} < {p.head_min}")
+    if not ok_all:
+        reasons.append(f"fully-randomized lower bound {last['d_lower']:.2f} < {p.all_min}")
+    text = (f"SSIM noise floor {floor:.3f} (maps of different images); cascading stages: {stages_txt}"
+            + ("" if verdict == "pass" else " -> " + "; ".join(reasons)))
+    d_last = drop(per_stage[-1]["ssim"], floor)
+    return CriterionResult(
+        criterion="randomization", method=method, verdict=verdict, statistic="normalized SSIM drop d (all layers)",
+        value=last["d"], ci=[last["d_lower"], last["d_upper"]], bound=last["d_lower"], threshold=p.all_min,
+        baseline={"name": "SSIM noise floor", "value": floor}, n=len(ref.ids),
+        per_image=_per_image(ref.ids, per_stage[-1], d_last), curve=curve, explanation=text,
+        details={"noise_floor": floors, "head_min": p.head_min, "all_min": p.all_min, "alpha": p.alpha,
+                 "head_d_lower": head["d_lower"], "independent_curve": ind_curve, **(details or {})},
+    )
+
+
+def evaluate_label(method: str, ref, other, config, *, details: dict | None = None) -> CriterionResult:
+    p = config.randomization
+    floors, _ = _floors(ref)
+    floor = floors["ssim"]
+    sims = similarities(ref, other)
+    row = stage_row("random labels", sims, floor, other.constant, config, f"label-randomization-{method}")
+    d = drop(sims["ssim"], floor)
+    ok = row["d_lower"] is not None and math.isfinite(row["d_lower"]) and row["d_lower"] >= p.label_min
+    text = (f"SSIM to the random-label model's maps {row['ssim']:.3f} vs noise floor {floor:.3f}; "
+            f"d {row['d']:.2f}, one-sided {100 * (1 - p.alpha):.0f}% lower bound {row['d_lower']:.2f}"
+            + ("" if ok else f" -> lower bound below {p.label_min}"))
+    b_hi = row["ssim_ci"]
+    return CriterionResult(
+        criterion="label_randomization", method=method, verdict="pass" if ok else "fail",
+        statistic="normalized SSIM drop d", value=row["d"], ci=[row["d_lower"], row["d_upper"]], bound=row["d_lower"],
+        threshold=p.label_min, baseline={"name": "SSIM noise floor", "value": floor}, n=len(ref.ids),
+        per_image=_per_image(ref.ids, sims, d), curve=[row], explanation=text,
+        details={"noise_floor": floors, "ssim_ci": b_hi, "alpha": p.alpha, **(details or {})},
+    )

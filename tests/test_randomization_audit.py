@@ -1,0 +1,71 @@
+"""Sanity checks on the demo: a model-blind method fails, randomization leaves the user's model alone."""
+import pytest
+import torch
+
+from saliency_audit import Audit, AuditConfig
+from saliency_audit.methods import METHODS, MethodSpec
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def edges_method(monkeypatch):
+    monkeypatch.setitem(METHODS, "edges", MethodSpec("edges", "Sobel edges (model-blind)", (), False,
+                                                     fn="tests.fake_methods:edges"))
+    return "edges"
+
+
+def _audit(tmp_path, n=8):
+    cfg = AuditConfig()
+    cfg.randomization.n_images = n
+    cfg.cache_dir = str(tmp_path / "maps")
+    return Audit(model="demo", config=cfg)
+
+
+def test_model_blind_method_fails_both_sanity_checks(tmp_path, edges_method):
+    audit = _audit(tmp_path)
+    r = audit.randomization(edges_method)
+    assert r.verdict == "fail", r.explain()
+    assert all(row["ssim"] == pytest.approx(1.0) for row in r.curve)  # the map never moved
+    assert r.value == pytest.approx(0.0, abs=1e-9)
+    assert r.details["noise_floor"]["ssim"] < 0.9  # yet maps of different images do differ
+    lr = audit.label_randomization(edges_method)
+    assert lr.verdict == "fail" and lr.value == pytest.approx(0.0, abs=1e-9)
+
+
+def test_curve_has_every_stage_and_noise_floors(tmp_path):
+    audit = _audit(tmp_path)
+    audit.config.randomization.independent = True
+    r = audit.randomization("grad")
+    assert [row["stage"] for row in r.details["independent_curve"]] == [b["name"] for b in r.details["blocks"]]
+    blocks = [b["name"] for b in r.details["blocks"]]
+    assert len(r.curve) == len(blocks) >= 4  # head, intermediate stages, all
+    assert r.curve[0]["stage"] == blocks[0] and r.curve[-1]["stage"].startswith("all")
+    for row in r.curve:
+        assert {"ssim", "ssim_ci", "d", "d_lower", "spearman_abs", "spearman_signed", "hog", "constant_maps"} <= set(row)
+    assert set(r.details["noise_floor"]) == {"ssim", "spearman_abs", "spearman_signed", "hog"}
+    assert r.curve[-1]["ssim"] < r.curve[0]["ssim"] + 0.2  # randomizing more does not bring the map back
+
+
+def test_randomization_never_touches_the_users_model(tmp_path):
+    audit = _audit(tmp_path, n=4)
+    model = audit.model("primary")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    audit.randomization("gradcam")
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, before[k], rtol=0, atol=0)
+
+
+def test_same_seed_gives_identical_numbers(tmp_path):
+    a = _audit(tmp_path / "a", n=6).randomization("sg")
+    b = _audit(tmp_path / "b", n=6).randomization("sg")
+    assert a.curve == b.curve and a.value == b.value and a.ci == b.ci
+    assert [p["score"] for p in a.per_image] == [p["score"] for p in b.per_image]
+
+
+def test_skipped_without_a_random_label_model(tmp_path):
+    cfg = AuditConfig()
+    cfg.cache_dir = str(tmp_path)
+    audit = Audit(model="resnet18:/nonexistent.pt", config=cfg)
+    r = audit.label_randomization("grad")
+    assert r.verdict == "skipped" and "--random-label-model" in r.explanation

@@ -1,0 +1,115 @@
+"""Spearman, HOG similarity and SSIM: the three similarity measures of Adebayo et al. (2018)."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from scipy.ndimage import gaussian_filter
+
+from saliency_audit.errors import AuditInputError
+from saliency_audit.metrics import hog_similarity, spearman, ssim
+
+MEASURES = {"spearman": spearman, "hog": hog_similarity, "ssim": ssim}
+
+
+def _smooth(seed, shape=(64, 64), sigma=1.5):
+    """A smooth-ish random map in [0, 1], like a postprocessed saliency map."""
+    m = gaussian_filter(np.random.default_rng(seed).random(shape), sigma)
+    return (m - m.min()) / (m.max() - m.min())
+
+
+def _rescale(m):
+    return (m - m.min()) / (m.max() - m.min())
+
+
+@pytest.mark.parametrize("name", list(MEASURES))
+def test_identity_is_one_and_independent_maps_are_near_zero(name):
+    f = MEASURES[name]
+    a = _smooth(0)
+    assert f(a, a) == pytest.approx(1.0)
+    unrelated = [f(_smooth(2 * s + 1), _smooth(2 * s + 2)) for s in range(8)]
+    assert abs(np.mean(unrelated)) < 0.1
+    assert max(abs(u) for u in unrelated) < 0.2
+
+
+@pytest.mark.parametrize("name", list(MEASURES))
+def test_blurred_map_scores_between_unrelated_and_identical(name):
+    f = MEASURES[name]
+    a = _smooth(3)
+    blurred = f(a, _rescale(gaussian_filter(a, 2.0)))
+    assert f(a, _smooth(4)) + 0.2 < blurred < 0.99
+
+
+def test_spearman_is_rank_based():
+    a = _smooth(5)
+    assert spearman(a, np.exp(3 * a)) == pytest.approx(1.0)  # monotone, far from linear
+    assert spearman(a, -a) == pytest.approx(-1.0)
+    assert spearman(a, 1.0 - a**3) == pytest.approx(-1.0)
+
+
+def test_hog_similarity_drops_when_structures_move():
+    a = _smooth(6)
+    shifted = [hog_similarity(a, np.roll(a, k, axis=1)) for k in (1, 3, 5)]
+    assert 1.0 - 1e-9 > shifted[0] > shifted[1] > shifted[2]
+    assert shifted[1] < 0.9
+
+
+def test_constant_maps_are_nan_not_a_score():
+    a, flat = _smooth(7), np.full((64, 64), 0.3)
+    assert np.isnan(spearman(a, flat)) and np.isnan(spearman(flat, flat))
+    assert np.isnan(hog_similarity(flat, a)) and np.isnan(hog_similarity(flat, flat))
+
+
+def test_small_maps():
+    a, b = _smooth(8, (12, 20)), _smooth(9, (12, 20))
+    assert hog_similarity(a, a) == pytest.approx(1.0)  # one cell high: 1x2-cell blocks
+    assert -1.0 <= hog_similarity(a, b) <= 1.0
+    with pytest.raises(ValueError, match="smaller than one cell"):
+        hog_similarity(a[:6], b[:6])
+    assert hog_similarity(a[:6], a[:6], pixels_per_cell=(4, 4)) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("name", ["spearman", "hog"])
+def test_bad_inputs_get_one_line_errors(name):
+    f = MEASURES[name]
+    a = _smooth(10)
+    with pytest.raises(AuditInputError, match="one size") as err:
+        f(a, a[:, :32])
+    assert "\n" not in str(err.value)
+    with pytest.raises(AuditInputError, match="one size"):
+        f(a.ravel(), a.ravel())
+    for bad in (np.nan, np.inf):
+        b = a.copy()
+        b[3, 3] = bad
+        with pytest.raises(AuditInputError, match="NaN or infinite"):
+            f(a, b)
+
+
+TRANSFORMS = {"exp": np.exp, "square": np.square, "affine": lambda x: 3.0 * x + 7.0, "log1p": np.log1p}
+# a grid of values: a strictly monotone map of nearly equal floats can round two values into a tie
+GRID = arrays(np.int64, (12, 12), elements=st.integers(0, 1000)).map(lambda a: a / 1000.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(GRID, GRID, st.sampled_from(list(TRANSFORMS)))
+def test_spearman_is_invariant_to_strictly_monotone_transforms(a, b, transform):
+    f = TRANSFORMS[transform]
+    ref = spearman(a, b)
+    if np.isnan(ref):  # a constant map: undefined before and after
+        assert np.isnan(spearman(f(a), b))
+        return
+    assert spearman(f(a), b) == pytest.approx(ref, abs=1e-12)
+    assert spearman(a, f(b)) == pytest.approx(ref, abs=1e-12)
+    assert spearman(-f(a), b) == pytest.approx(-ref, abs=1e-12)
+    assert spearman(a, f(a)) == pytest.approx(1.0)
+
+
+@settings(max_examples=30, deadline=None)
+@given(GRID, GRID, st.floats(-5.0, 5.0))
+def test_hog_similarity_is_symmetric_and_ignores_offsets(a, b, offset):
+    ref = hog_similarity(a, b)
+    if np.isnan(ref):
+        return
+    assert hog_similarity(b, a) == pytest.approx(ref, abs=1e-12)
+    # HOG sees gradients only, so adding a constant changes nothing
+    assert hog_similarity(a + offset, b) == pytest.approx(ref, abs=1e-9)
