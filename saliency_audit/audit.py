@@ -138,11 +138,17 @@ class Audit:
             self._blocks = randomization_blocks(m.net, (m.info.in_channels, *m.info.input_size), override)
         return self._blocks
 
-    def stage_model(self, k: int | None):
-        """The primary model with its first ``k`` blocks (head first) re-initialised; None: every block."""
+    def _randomization_seed(self, draw: int) -> int:
+        return stable_seed(self.config.seed, "randomization", *([draw] if draw else []))
+
+    def stage_model(self, k: int | None, draw: int = 0):
+        """The primary model with its first ``k`` blocks (head first) re-initialised; None: every block.
+
+        ``draw`` selects an independent randomization (another seed) of the same blocks.
+        """
         from .models.randomize import randomize_copy
 
-        key = f"stage{k}"
+        key = f"stage{k}" + (f"-draw{draw}" if draw else "")
         if key in self._models:
             return self._models[key]
         base = self.model("primary")
@@ -150,9 +156,9 @@ class Audit:
         k = len(blocks) if k is None else k
         chosen = blocks[:k]
         p = self.config.randomization
-        seed = stable_seed(self.config.seed, "randomization")
+        seed = self._randomization_seed(draw)
         m, n_layers = randomize_copy(base, blocks=[b.modules for b in chosen], seed=seed, bn_policy=p.bn_policy)
-        full = k == len(blocks)
+        full = k == len(blocks) and draw == 0
         m.info = type(base.info)(**{**base.info.__dict__, "role": "randomized" if full else f"cascade-{k}",
                                     "sha256": None,
                                     "spec": f"{base.info.spec} (" + ("all blocks" if full else f"top {k} block(s)")
@@ -172,7 +178,7 @@ class Audit:
         key = f"single{j}"
         if key not in self._models:
             base, block = self.model("primary"), self.blocks()[j]
-            seed = stable_seed(self.config.seed, "randomization")
+            seed = self._randomization_seed(0)
             m, _ = randomize_copy(base, blocks=[block.modules], seed=seed, bn_policy=self.config.randomization.bn_policy)
             m.info = type(base.info)(**{**base.info.__dict__, "role": f"independent-{j}", "sha256": None,
                                         "spec": f"{base.info.spec} (only {block.name} re-initialised)"})
@@ -197,18 +203,20 @@ class Audit:
             samples = self._randomization_samples()
             ref = self.store.maps(self.model("primary"), method, samples)
             blocks = self.blocks()
+            draws = range(self.config.randomization.draws)
             stages = []
             for k in range(1, len(blocks) + 1):
                 name = blocks[k - 1].name if k == 1 else f"+{blocks[k - 1].name}"
                 stages.append((name if k < len(blocks) else f"all ({name})",
-                               self.store.maps(self.stage_model(k), method, samples)))
+                               [self.store.maps(self.stage_model(k, r), method, samples) for r in draws]))
             independent = None
             if self.config.randomization.independent:
-                independent = [(b.name, self.store.maps(self.single_block_model(j), method, samples))
+                independent = [(b.name, [self.store.maps(self.single_block_model(j), method, samples)])
                                for j, b in enumerate(blocks)]
             return evaluate_cascade(method, ref, stages, self.config, independent=independent,
                                     details={"blocks": [b.to_dict() for b in blocks],
                                              "bn_policy": self.config.randomization.bn_policy,
+                                             "draws": self.config.randomization.draws,
                                              "method_params": self.store.method_params(method)})
 
         return self._record("randomization", method, run)

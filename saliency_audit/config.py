@@ -34,6 +34,10 @@ Why each default is what it is:
 * ``randomization.n_images = 24``: each cascade stage recomputes every map,
   so the cost is stages × images; 24 images give a bootstrap bound within
   about ±0.05 for the demo's spread of d.
+* ``randomization.draws = 1``: one random re-initialisation per stage, as in
+  both papers.  A single draw can decide a verdict by luck (a random head
+  whose weights happen to correlate with the trained one); ``draws = 3``
+  averages the similarity over three re-initialisations at 3× the cost.
 * ``randomization.bn_policy = "reset"``: a randomized BatchNorm is the one of
   a freshly constructed network (affine re-initialised, running statistics
   reset), so the fully randomized stage *is* an untrained network.
@@ -121,6 +125,7 @@ class RandomizationParams:
     label_min: float = 0.8
     bn_policy: str = "reset"  # reset | affine | keep (saliency_audit.models.randomize)
     independent: bool = False  # also randomize one block at a time (its own curve)
+    draws: int = 1  # independent randomizations per cascade stage; similarities are averaged over them
     blocks: tuple = ()  # override: module names (or lists of names) head-first
 
 
@@ -172,6 +177,7 @@ class AuditConfig:
         need(self.utility.prior_images >= 1, "utility.prior_images", "must be at least 1")
         r = self.randomization
         need(r.n_images >= 2, "randomization.n_images", "must be at least 2")
+        need(r.draws >= 1, "randomization.draws", "must be at least 1")
         need(0 < r.alpha < 0.5, "randomization.alpha", "must be in (0, 0.5)")
         for key in ("head_min", "all_min", "label_min"):
             need(0 <= getattr(r, key) <= 2, f"randomization.{key}", "must be in [0, 2]")

@@ -1,4 +1,5 @@
 """Sanity checks on the demo: a model-blind method fails, randomization leaves the user's model alone."""
+import numpy as np
 import pytest
 import torch
 
@@ -69,3 +70,13 @@ def test_skipped_without_a_random_label_model(tmp_path):
     audit = Audit(model="resnet18:/nonexistent.pt", config=cfg)
     r = audit.label_randomization("grad")
     assert r.verdict == "skipped" and "--random-label-model" in r.explanation
+
+
+def test_several_draws_average_independent_randomizations(tmp_path):
+    audit = _audit(tmp_path, n=4)
+    audit.config.randomization.draws = 2
+    r = audit.randomization("gradcam")
+    assert r.details["draws"] == 2
+    head = r.curve[0]
+    assert len(head["ssim_per_draw"]) == 2 and head["ssim_per_draw"][0] != head["ssim_per_draw"][1]
+    assert head["ssim"] == pytest.approx(np.mean(head["ssim_per_draw"]), abs=1e-9)
