@@ -50,6 +50,9 @@ class Audit:
         report_dir: str | Path | None = None,
         allow_unsafe_pickle: bool = False,
         random_label_model: str | None = None,
+        replicates: Sequence[str] | None = None,
+        references: Sequence[str] | None = None,
+        strict: bool = False,
         argv: list[str] | None = None,
     ):
         self.config = config or AuditConfig()
@@ -58,6 +61,10 @@ class Audit:
         if random_label_model is None and (model == "demo" or model.startswith("demo:")):
             random_label_model = "demo:random-label"
         self.random_label_spec = random_label_model
+        demo = model == "demo" or model.startswith("demo:")
+        self.replicate_specs = list(replicates) if replicates else (["demo:replicate1", "demo:replicate2"] if demo else [])
+        self.reference_specs = list(references) if references else (["demo:other-arch"] if demo else [])
+        self.strict = strict
         self.dataset_name = dataset
         self.data_root = data_root
         self.methods = resolve_methods(methods) if methods else tuple(resolve_methods(["grad", "sg", "ig", "sig", "gradcam", "xrai", "gbp", "ggcam"]))
@@ -121,6 +128,12 @@ class Audit:
                 if not self.random_label_spec:
                     raise AuditUsageError("no --random-label-model given")
                 m = load_model(self.random_label_spec, role="random_label", option="--random-label-model",
+                               allow_unsafe_pickle=self.allow_unsafe_pickle, device=self.config.device)
+            elif role.startswith(("replicate", "reference")):
+                kind = "replicate" if role.startswith("replicate") else "reference"
+                specs = self.replicate_specs if kind == "replicate" else self.reference_specs
+                option = "--replicate" if kind == "replicate" else "--reference-model"
+                m = load_model(specs[int(role[len(kind):])], role=kind, option=option,
                                allow_unsafe_pickle=self.allow_unsafe_pickle, device=self.config.device)
             else:
                 raise AuditUsageError(f"unknown model role {role!r}")
@@ -186,8 +199,11 @@ class Audit:
         return self._models[key]
 
     def _randomization_samples(self):
+        return self._first_samples(self.config.randomization.n_images)
+
+    def _first_samples(self, n: int):
+        """The first ``n`` images with ground truth (the utility set's head), else the first ``n`` images."""
         ds = self.dataset
-        n = self.config.randomization.n_images
         idx = ds.localisation_indices(n)
         if len(idx) < n:
             idx = list(range(min(n, len(ds))))
@@ -221,14 +237,61 @@ class Audit:
 
         return self._record("randomization", method, run)
 
+    def _skip(self, criterion: str, method: str, reason: str) -> CriterionResult:
+        """A criterion that cannot run: skipped, or failed under ``--audit-strict``."""
+        if self.strict:
+            result = CriterionResult(criterion, method, "fail", explanation=f"--audit-strict: {reason}")
+        else:
+            result = CriterionResult(criterion, method, "skipped", explanation=reason)
+        self.add_result(result)
+        return result
+
+    def prediction_agreement(self, a, b, samples) -> float:
+        import torch
+
+        from .maps import prepare
+
+        with torch.no_grad():
+            pa = a(prepare(samples, a.input_size, next(a.parameters()).device)).argmax(1).cpu()
+            pb = b(prepare(samples, b.input_size, next(b.parameters()).device)).argmax(1).cpu()
+        return float((pa == pb).float().mean())
+
+    def _consistency(self, criterion: str, method: str, kind: str, specs: list[str], option: str) -> CriterionResult:
+        (method,) = resolve_methods([method], option="method")
+        if not specs:
+            return self._skip(criterion, method, f"no model to compare with: pass {option} SPEC")
+
+        def run():
+            from .criteria.consistency import evaluate
+
+            samples = self._first_samples(self.config.consistency.n_images)
+            primary = self.model("primary")
+            ref = self.store.maps(primary, method, samples)
+            others = []
+            for i, spec in enumerate(specs):
+                m = self.model(f"{kind}{i}")
+                others.append((spec, self.store.maps(m, method, samples),
+                               self.prediction_agreement(primary, m, samples)))
+            grids = [tuple((s.truth() if s.truth() is not None else s.image[0].numpy()).shape) for s in samples]
+            return evaluate(criterion, method, ref, others, grids, self.config,
+                            details={"models": specs, "method_params": self.store.method_params(method)})
+
+        return self._record(criterion, method, run)
+
+    def repeatability(self, method: str) -> CriterionResult:
+        """Maps of the primary against replicates of its architecture (other training seeds)."""
+        return self._consistency("repeatability", method, "replicate", self.replicate_specs, "--replicate")
+
+    def reproducibility(self, method: str) -> CriterionResult:
+        """Maps of the primary against models of other architectures trained on the task."""
+        return self._consistency("reproducibility", method, "reference", self.reference_specs, "--reference-model")
+
     def label_randomization(self, method: str) -> CriterionResult:
         """Maps of the model trained on permuted labels against the primary's."""
         (method,) = resolve_methods([method], option="method")
         if not self.random_label_spec:
-            result = CriterionResult("label_randomization", method, "skipped",
-                                     explanation="no model trained on permuted labels: pass --random-label-model SPEC")
-            self.add_result(result)
-            return result
+            return self._skip("label_randomization", method,
+                              "no model trained on permuted labels: pass --random-label-model SPEC")
 
         def run():
             from .criteria.randomization import evaluate_label

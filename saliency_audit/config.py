@@ -41,6 +41,9 @@ Why each default is what it is:
 * ``randomization.bn_policy = "reset"``: a randomized BatchNorm is the one of
   a freshly constructed network (affine re-initialised, running statistics
   reset), so the fully randomized stage *is* an untrained network.
+* ``consistency.min_ssim = 0.5``: the reference line Arun et al. draw in
+  their repeatability/reproducibility figure; ``consistency.n_images = 24``
+  as for randomization.
 * ``stats.resamples = 4000``: bootstrap resamples; the Monte-Carlo error of a
   5 % quantile with 4000 resamples is well below the bounds' resolution.
 """
@@ -130,6 +133,13 @@ class RandomizationParams:
 
 
 @dataclass
+class ConsistencyParams:
+    n_images: int = 24
+    alpha: float = 0.05
+    min_ssim: float = 0.5
+
+
+@dataclass
 class StatsParams:
     resamples: int = 4000
     method: str = "BCa"  # scipy.stats.bootstrap method; falls back to percentile when degenerate
@@ -146,6 +156,7 @@ class AuditConfig:
     postprocess: PostprocessParams = field(default_factory=PostprocessParams)
     utility: UtilityParams = field(default_factory=UtilityParams)
     randomization: RandomizationParams = field(default_factory=RandomizationParams)
+    consistency: ConsistencyParams = field(default_factory=ConsistencyParams)
     stats: StatsParams = field(default_factory=StatsParams)
     cache_dir: str | None = None  # None: $SALIENCY_AUDIT_CACHE or ~/.cache/saliency-audit
 
@@ -182,6 +193,10 @@ class AuditConfig:
         for key in ("head_min", "all_min", "label_min"):
             need(0 <= getattr(r, key) <= 2, f"randomization.{key}", "must be in [0, 2]")
         need(r.bn_policy in ("reset", "affine", "keep"), "randomization.bn_policy", "must be reset, affine or keep")
+        c = self.consistency
+        need(c.n_images >= 2, "consistency.n_images", "must be at least 2")
+        need(0 < c.alpha < 0.5, "consistency.alpha", "must be in (0, 0.5)")
+        need(-1 <= c.min_ssim <= 1, "consistency.min_ssim", "must be in [-1, 1]")
         need(self.stats.resamples >= 100, "stats.resamples", "must be at least 100")
         need(self.stats.method in ("BCa", "percentile", "basic"), "stats.method", "must be BCa, percentile or basic")
 

@@ -74,6 +74,8 @@ class AuditSession:
                 methods=self.methods, config=self.config, report_dir=self.report_dir,
                 allow_unsafe_pickle=opt.saliency_allow_unsafe_pickle,
                 random_label_model=opt.saliency_random_label_model,
+                replicates=opt.saliency_replicates, references=opt.saliency_references,
+                strict=opt.saliency_strict,
                 argv=list(self.pytest_config.invocation_params.args),
             )
         return self._audit
@@ -136,6 +138,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="where evidence.json (and the HTML report) go (default: reports)")
     g.addoption("--audit-config", dest="saliency_audit_config", default=None, metavar="PATH",
                 help="TOML file with thresholds and parameters (default: [tool.saliency_audit] in pyproject.toml)")
+    g.addoption("--audit-strict", dest="saliency_strict", action="store_true", default=False,
+                help="a criterion that cannot run (e.g. no --replicate) fails instead of being skipped")
     g.addoption("--allow-unsafe-pickle", dest="saliency_allow_unsafe_pickle", action="store_true", default=False,
                 help="permit checkpoints that need full unpickling (can run arbitrary code)")
 

@@ -82,3 +82,22 @@ def test_results_become_evidence_and_a_verdict_table(pytester):
     assert [r["method"] for r in ev["results"]] == ["grad", "gradcam"]
     assert ev["run"]["finished"] and ev["run"]["seed"] == 0
     assert ev["config"]["utility"]["min_ap"] == 0.1
+
+
+def test_audit_strict_turns_a_skip_into_a_failure(pytester):
+    pytester.makepyfile("""
+        import pytest
+
+        def test_rep(audit, method):
+            r = audit.repeatability(method)
+            if r.verdict == "skipped":
+                pytest.skip(r.explanation)
+            assert r.passed, r.explain()
+    """)
+    args = ["--methods=grad", "--model=resnet18:never-loaded.pt", "--audit-report=out"]
+    result = pytester.runpytest(*args, "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*no model to compare with: pass --replicate SPEC*"])
+    result = pytester.runpytest(*args, "--audit-strict")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*--audit-strict: no model to compare with*"])

@@ -1,0 +1,77 @@
+"""Repeatability and reproducibility (Arun et al. 2021): do maps survive retraining?
+
+* ``repeatability`` — the primary model against replicates of its own
+  architecture trained with other seeds;
+* ``reproducibility`` — against models of other architectures trained on
+  the same task.
+
+Per image, SSIM (the verdict's measure) and Spearman rank correlation between
+the primary's map and each other model's map, on a common grid: the image's
+ground-truth (mask) grid, so models with different input sizes compare
+pixel for pixel.  Stochastic methods use the same noise draws for every model
+(common random numbers).  With several other models every pair counts: the
+per-image score is the mean over pairs, the evidence keeps every pair.
+
+Beside the map agreement stands the *prediction agreement*: how often the two
+models predict the same class on the audited images, so "the maps disagree"
+can be told from "the models disagree".  The SSIM noise floor (maps of
+different images from the primary) shows what chance agreement looks like.
+
+Verdict: pass iff the one-sided (1 − alpha) bootstrap lower bound of mean
+SSIM is at least ``consistency.min_ssim`` (0.5, the reference line of Arun et
+al.'s figure 4).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..metrics import similarity as sim
+from ..metrics.localisation import resize_map
+from ..stats import bootstrap_mean, stable_seed
+from .randomization import noise_floor
+from .result import CriterionResult
+
+
+def pair_scores(ref, other, grids: list[tuple[int, int]]) -> dict[str, np.ndarray]:
+    """Per-image SSIM and Spearman of two MapSets after resampling both onto each image's grid."""
+    out = {"ssim": np.empty(len(grids)), "spearman_abs": np.empty(len(grids))}
+    for i, g in enumerate(grids):
+        a, b = resize_map(ref.maps[i], g), resize_map(other.maps[i], g)
+        out["ssim"][i] = sim.ssim(a, b)
+        out["spearman_abs"][i] = sim.spearman(a, b)
+    return out
+
+
+def evaluate(criterion: str, method: str, ref, others: list[tuple[str, object, float]], grids, config,
+             *, details: dict | None = None) -> CriterionResult:
+    """``others``: (model spec, MapSet, prediction agreement with the primary) per compared model."""
+    p = config.consistency
+    pairs, per_pair = [], []
+    for spec, maps, agreement in others:
+        scores = pair_scores(ref, maps, grids)
+        b = bootstrap_mean(scores["ssim"], alpha=p.alpha, resamples=config.stats.resamples,
+                           method=config.stats.method, seed=stable_seed(config.seed, criterion, method, spec))
+        sp = scores["spearman_abs"][np.isfinite(scores["spearman_abs"])]
+        pairs.append({"model": spec, "ssim": b.mean, "ssim_ci": [b.lo, b.hi],
+                      "spearman_abs": float(sp.mean()) if sp.size else None,
+                      "prediction_agreement": agreement, "constant_maps": int(np.sum(maps.constant)),
+                      "per_image": [{"id": i, "ssim": float(s)} for i, s in zip(ref.ids, scores["ssim"])]})
+        per_pair.append(scores["ssim"])
+    per_image = np.mean(per_pair, axis=0)
+    b = bootstrap_mean(per_image, alpha=p.alpha, resamples=config.stats.resamples, method=config.stats.method,
+                       seed=stable_seed(config.seed, criterion, method))
+    floor = float(np.mean(noise_floor(ref)["ssim"]))
+    ok = b.lo >= p.min_ssim
+    pairs_txt = "; ".join(f"{q['model']}: SSIM {q['ssim']:.3f}, prediction agreement {q['prediction_agreement']:.2f}"
+                          for q in pairs)
+    text = (f"mean SSIM {b.mean:.3f} over {b.n} images and {len(pairs)} model pair(s), one-sided "
+            f"{100 * (1 - p.alpha):.0f}% lower bound {b.lo:.3f} (noise floor {floor:.3f}); {pairs_txt}"
+            + ("" if ok else f" -> lower bound below {p.min_ssim}"))
+    return CriterionResult(
+        criterion=criterion, method=method, verdict="pass" if ok else "fail", statistic="mean SSIM to primary",
+        value=b.mean, ci=[b.lo, b.hi], bound=b.lo, threshold=p.min_ssim,
+        baseline={"name": "SSIM noise floor", "value": floor}, n=b.n,
+        per_image=[{"id": i, "score": float(s)} for i, s in zip(ref.ids, per_image)], curve=pairs,
+        explanation=text, details={"alpha": p.alpha, "grid": "each image's ground-truth grid (bilinear resampling)",
+                                   **(details or {})},
+    )
