@@ -115,15 +115,7 @@ class Audit:
                 try:
                     m = self.stage_model(None)
                 except AuditError:  # no block structure found: re-initialise every layer at once
-                    from .models.randomize import randomize_copy
-
-                    base = self.model("primary")
-                    seed = stable_seed(self.config.seed, "randomization")
-                    m, n = randomize_copy(base, seed=seed, bn_policy=self.config.randomization.bn_policy)
-                    m.info = type(base.info)(**{**base.info.__dict__, "role": "randomized", "sha256": None,
-                                                "spec": f"{base.info.spec} (all layers re-initialised)",
-                                                "extra": {"derived_from_sha256": base.info.sha256,
-                                                          "randomization_seed": seed, "layers_reset": n}})
+                    m = self._randomized(None, "randomized", "all layers")
             elif role == "random_label":
                 if not self.random_label_spec:
                     raise AuditUsageError("no --random-label-model given")
@@ -159,26 +151,14 @@ class Audit:
 
         ``draw`` selects an independent randomization (another seed) of the same blocks.
         """
-        from .models.randomize import randomize_copy
-
         key = f"stage{k}" + (f"-draw{draw}" if draw else "")
         if key in self._models:
             return self._models[key]
-        base = self.model("primary")
         blocks = self.blocks()
         k = len(blocks) if k is None else k
-        chosen = blocks[:k]
-        p = self.config.randomization
-        seed = self._randomization_seed(draw)
-        m, n_layers = randomize_copy(base, blocks=[b.modules for b in chosen], seed=seed, bn_policy=p.bn_policy)
         full = k == len(blocks) and draw == 0
-        m.info = type(base.info)(**{**base.info.__dict__, "role": "randomized" if full else f"cascade-{k}",
-                                    "sha256": None,
-                                    "spec": f"{base.info.spec} (" + ("all blocks" if full else f"top {k} block(s)")
-                                            + " re-initialised)",
-                                    "extra": {"derived_from_sha256": base.info.sha256, "randomization_seed": seed,
-                                              "blocks": [b.name for b in chosen], "layers_reset": n_layers,
-                                              "bn_policy": p.bn_policy}})
+        m = self._randomized(blocks[:k], "randomized" if full else f"cascade-{k}",
+                             "all blocks" if k == len(blocks) else f"top {k} block(s)", draw)
         self._models[key] = m
         if full:
             self._models.setdefault("randomized", m)
@@ -186,17 +166,29 @@ class Audit:
 
     def single_block_model(self, j: int):
         """The primary model with only block ``j`` re-initialised (independent randomization)."""
-        from .models.randomize import randomize_copy
-
         key = f"single{j}"
         if key not in self._models:
-            base, block = self.model("primary"), self.blocks()[j]
-            seed = self._randomization_seed(0)
-            m, _ = randomize_copy(base, blocks=[block.modules], seed=seed, bn_policy=self.config.randomization.bn_policy)
-            m.info = type(base.info)(**{**base.info.__dict__, "role": f"independent-{j}", "sha256": None,
-                                        "spec": f"{base.info.spec} (only {block.name} re-initialised)"})
-            self._models[key] = m
+            block = self.blocks()[j]
+            self._models[key] = self._randomized([block], f"independent-{j}", f"only {block.name}")
         return self._models[key]
+
+    def _randomized(self, blocks, role: str, what: str, draw: int = 0):
+        """A re-initialised copy of the primary (``blocks``: Block list; None: every layer) with its ModelInfo."""
+        import dataclasses
+
+        from .models.randomize import randomize_copy
+
+        base = self.model("primary")
+        p = self.config.randomization
+        seed = self._randomization_seed(draw)
+        m, n = randomize_copy(base, blocks=None if blocks is None else [b.modules for b in blocks], seed=seed,
+                              bn_policy=p.bn_policy)
+        m.info = dataclasses.replace(
+            base.info, role=role, sha256=None, spec=f"{base.info.spec} ({what} re-initialised)",
+            extra={"derived_from_sha256": base.info.sha256, "randomization_seed": seed, "draw": draw,
+                   "blocks": None if blocks is None else [b.name for b in blocks], "layers_reset": n,
+                   "bn_policy": p.bn_policy})
+        return m
 
     def _randomization_samples(self):
         return self._first_samples(self.config.randomization.n_images)
