@@ -23,12 +23,12 @@ def _saliency(model, x: torch.Tensor, target: int) -> torch.Tensor:
     return Saliency(model).attribute(x.detach().requires_grad_(True), target=target, abs=False).detach()
 
 
-def _ig(model, x: torch.Tensor, target: int, params) -> torch.Tensor:
+def _ig(model, x: torch.Tensor, target: int, params, pass_batch: int = 64) -> torch.Tensor:
     baseline = torch.zeros_like(x) if params.baseline == "black" else x.mean(dim=(1, 2, 3), keepdim=True).expand_as(x)
     ig = IntegratedGradients(model)
     return ig.attribute(
         x.detach().requires_grad_(True), baselines=baseline, target=target, n_steps=params.steps, method=params.integration,
-        internal_batch_size=max(len(x) * params.steps, 1),
+        internal_batch_size=max(len(x), pass_batch),
     ).detach()
 
 
@@ -54,10 +54,10 @@ def gbp(model, x, keys, target, cfg, memo) -> torch.Tensor:
 
 
 def ig(model, x, keys, target, cfg, memo) -> torch.Tensor:
-    return _ig(model, x, target, cfg.methods.ig)
+    return _ig(model, x, target, cfg.methods.ig, cfg.pass_batch)
 
 
-def _draw_chunks(n_images: int, samples: int, per_pass: int = 256):
+def _draw_chunks(n_images: int, samples: int, per_pass: int):
     """Groups of draw indices so that one model pass sees about ``per_pass`` images."""
     k = max(1, min(samples, per_pass // max(n_images, 1)))
     return [range(d, min(d + k, samples)) for d in range(0, samples, k)]
@@ -68,7 +68,7 @@ def sg(model, x, keys, target, cfg, memo) -> torch.Tensor:
     p = cfg.methods.sg
     total = torch.zeros_like(x)
     n = len(x)
-    for draws in _draw_chunks(n, p.samples):
+    for draws in _draw_chunks(n, p.samples, cfg.pass_batch):
         noisy = torch.cat([x + noise(x, keys, d, p, cfg.seed) for d in draws])
         total += _saliency(model, noisy, target).view(len(draws), *x.shape).sum(0)
     return total / p.samples
@@ -79,5 +79,5 @@ def sig(model, x, keys, target, cfg, memo) -> torch.Tensor:
     p = cfg.methods.sg
     total = torch.zeros_like(x)
     for d in range(p.samples):
-        total += _ig(model, x + noise(x, keys, d, p, cfg.seed), target, cfg.methods.ig)
+        total += _ig(model, x + noise(x, keys, d, p, cfg.seed), target, cfg.methods.ig, cfg.pass_batch)
     return total / p.samples
