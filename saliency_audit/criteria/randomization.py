@@ -42,12 +42,12 @@ def similarities(a, b) -> dict[str, np.ndarray]:
     return out
 
 
-def mean_similarities(ref, draws: list) -> dict[str, np.ndarray]:
-    """Per-image similarity averaged over independent randomization draws (NaNs ignored)."""
+def mean_similarities(ref, draws: list) -> tuple[dict[str, np.ndarray], list[dict[str, np.ndarray]]]:
+    """Per-image similarity averaged over independent randomization draws (NaNs ignored), and each draw's."""
     per = [similarities(ref, d) for d in draws]
-    with np.errstate(all="ignore"):
-        return {m: np.array([_mean(np.array(v)) if np.isfinite(v).any() else np.nan
-                             for v in zip(*(p[m] for p in per))]) for m in MEASURES}
+    mean = {m: np.array([_mean(np.array(v)) if np.isfinite(v).any() else np.nan for v in zip(*(p[m] for p in per))])
+            for m in MEASURES}
+    return mean, per
 
 
 def noise_floor(ref) -> dict[str, np.ndarray]:
@@ -106,10 +106,10 @@ def evaluate_cascade(method: str, ref, stages: list[tuple[str, object]], config,
     floor = floors["ssim"]
     curve, per_stage = [], []
     for name, draws in stages:
-        sims = mean_similarities(ref, draws)
+        sims, per_draw = mean_similarities(ref, draws)
         row = stage_row(name, sims, floor, np.sum([d.constant for d in draws], axis=0), config, f"randomization-{method}")
         if len(draws) > 1:
-            row["ssim_per_draw"] = [_mean(similarities(ref, d)["ssim"]) for d in draws]
+            row["ssim_per_draw"] = [_mean(d["ssim"]) for d in per_draw]
         curve.append(row)
         per_stage.append(sims)
     head, last = curve[0], curve[-1]
@@ -118,7 +118,7 @@ def evaluate_cascade(method: str, ref, stages: list[tuple[str, object]], config,
     verdict = "pass" if ok_head and ok_all else "fail"
     ind_curve = []
     for name, draws in independent or []:
-        ind_curve.append(stage_row(name, mean_similarities(ref, draws), floor, draws[0].constant, config,
+        ind_curve.append(stage_row(name, mean_similarities(ref, draws)[0], floor, draws[0].constant, config,
                                    f"randomization-independent-{method}"))
     stages_txt = "; ".join(f"{r['stage']}: SSIM {r['ssim']:.3f}, d {r['d']:.2f} (lb {r['d_lower']:.2f})" for r in curve)
     reasons = []
