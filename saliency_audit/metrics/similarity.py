@@ -6,7 +6,7 @@ Maps": SSIM, Spearman rank correlation and HOG similarity.
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import pearsonr, spearmanr
+from scipy.stats import pearsonr, rankdata
 from skimage.feature import hog
 from skimage.metrics import structural_similarity
 
@@ -47,13 +47,23 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     Rank correlation ignores where pixels are, so flattening is harmless here
     (unlike SSIM), and it is invariant to any strictly increasing rescaling of
     either map -- what matters is which pixels a method ranks as important.
-    Ties get average ranks (scipy).  A constant map has no ranking: the result
+    Ties get average ranks.  A constant map has no ranking: the result
     is NaN (undefined), which the criterion reports rather than drops.
     """
     a, b = _pair("spearman", a, b)
-    if np.ptp(a) == 0 or np.ptp(b) == 0:
+    return spearman_from_ranks(ranks(a), ranks(b))
+
+
+def ranks(m: np.ndarray) -> np.ndarray:
+    """Average ranks of a map's pixels (scipy ``rankdata``), reusable across comparisons."""
+    return rankdata(np.asarray(m, dtype=np.float64).ravel())
+
+
+def spearman_from_ranks(ra: np.ndarray, rb: np.ndarray) -> float:
+    """Spearman's rho as the Pearson correlation of average ranks (its definition, as scipy computes it)."""
+    if np.ptp(ra) == 0 or np.ptp(rb) == 0:
         return float("nan")
-    return float(spearmanr(a.ravel(), b.ravel()).statistic)
+    return float(np.corrcoef(ra, rb)[0, 1])
 
 
 def hog_similarity(a: np.ndarray, b: np.ndarray, *, pixels_per_cell: tuple[int, int] = (8, 8)) -> float:
@@ -68,16 +78,26 @@ def hog_similarity(a: np.ndarray, b: np.ndarray, *, pixels_per_cell: tuple[int, 
     (constant) has a constant descriptor and gives NaN (undefined, reported).
     """
     a, b = _pair("hog_similarity", a, b)
+    return hog_correlation(hog_features(a, pixels_per_cell=pixels_per_cell), hog_features(b, pixels_per_cell=pixels_per_cell))
+
+
+def hog_features(m: np.ndarray, *, pixels_per_cell: tuple[int, int] = (8, 8)) -> np.ndarray:
+    """The HOG descriptor :func:`hog_similarity` compares, reusable across comparisons."""
+    m = np.asarray(m, dtype=np.float64)
     if min(pixels_per_cell) < 1:
         raise ValueError(f"hog_similarity: pixels_per_cell must be positive, got {tuple(pixels_per_cell)}")
-    cells = (a.shape[0] // pixels_per_cell[0], a.shape[1] // pixels_per_cell[1])
+    cells = (m.shape[0] // pixels_per_cell[0], m.shape[1] // pixels_per_cell[1])
     if min(cells) < 1:
         raise ValueError(
-            f"hog_similarity: maps of {a.shape} are smaller than one cell of {tuple(pixels_per_cell)} pixels; "
+            f"hog_similarity: maps of {m.shape} are smaller than one cell of {tuple(pixels_per_cell)} pixels; "
             f"use a smaller pixels_per_cell"
         )
     blocks = (min(3, cells[0]), min(3, cells[1]))
-    fa, fb = (hog(m, pixels_per_cell=pixels_per_cell, cells_per_block=blocks, feature_vector=True) for m in (a, b))
+    return hog(m, pixels_per_cell=pixels_per_cell, cells_per_block=blocks, feature_vector=True)
+
+
+def hog_correlation(fa: np.ndarray, fb: np.ndarray) -> float:
+    """Pearson correlation of two HOG descriptors; NaN when one is constant."""
     if np.ptp(fa) == 0 or np.ptp(fb) == 0:
         return float("nan")
     return float(pearsonr(fa, fb).statistic)
