@@ -67,3 +67,26 @@ def test_same_seed_same_numbers(tmp_path):
     c.config.seed = 1
     other = c.utility("sg")
     assert not np.allclose([p["score"] for p in a.per_image], [p["score"] for p in other.per_image])
+
+
+def test_folder_dataset_audit_end_to_end(tmp_path):
+    """The demo's images written as a plain folder dataset audit like the demo itself."""
+    from PIL import Image
+
+    from saliency_audit.demo import render_sample
+
+    root = tmp_path / "folder"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for i in range(40):
+        d = render_sample("test", i, 0, lesion=i % 4 != 3, marker=False)
+        Image.fromarray((d.image * 255).round().astype(np.uint8)).save(root / "images" / f"cxr{i:03d}.png")
+        Image.fromarray(d.mask.astype(np.uint8) * 255).save(root / "masks" / f"cxr{i:03d}.png")
+    cfg = _config(tmp_path, n=16)
+    cfg.utility.prior_images = 14
+    audit = Audit(model="demo", dataset="folder", data_root=str(root), config=cfg)
+    r = audit.utility("gradcam")
+    assert r.passed, r.explain()
+    assert r.n == 16 and r.baselines[0]["n_masks"] == 14
+    ev = audit.evidence()
+    assert ev["dataset"]["name"] == "folder" and ev["dataset"]["n_images"] == 16

@@ -1,0 +1,58 @@
+"""``--dataset=folder``: images/, masks/, labels.csv, boxes.csv."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from saliency_audit.data import load_dataset
+from saliency_audit.errors import AuditInputError, AuditUsageError
+
+
+def _png(path, arr):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path)
+
+
+@pytest.fixture
+def folder(tmp_path):
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        _png(tmp_path / "images" / f"img{i}.png", (rng.random((40, 50)) * 255).astype(np.uint8))
+    mask = np.zeros((40, 50), np.uint8)
+    mask[10:20, 5:15] = 255
+    _png(tmp_path / "masks" / "img0.png", mask)
+    (tmp_path / "labels.csv").write_text("image,label,split\nimg0.png,1,test\nimg1.png,0,test\nimg2.png,1,train\nimg3.png,1,test\n")
+    (tmp_path / "boxes.csv").write_text("image,x,y,width,height\nimg3.png,4,6,10,5\nimg3.png,30,20,2,2\n")
+    return tmp_path
+
+
+def test_masks_boxes_and_labels_load_pixel_exact(folder):
+    ds = load_dataset("folder", str(folder))
+    assert len(ds) == 4
+    s0, s1, _, s3 = (ds[i] for i in range(4))
+    assert s0.image.shape == (1, 40, 50) and 0 <= s0.image.min() and s0.image.max() <= 1
+    assert s0.label == 1 and s0.mask.sum() == 100 and s0.mask[10:20, 5:15].all()
+    assert s1.label == 0 and not s1.has_lesion
+    assert s3.boxes == ((4, 6, 13, 10), (30, 20, 31, 21))  # x, y, width, height -> inclusive corners
+    truth = s3.truth()
+    assert truth.sum() == 10 * 5 + 2 * 2 and truth[6:11, 4:14].all()
+    assert ds.localisation_indices(10) == [0, 3]
+
+
+def test_split_selects(folder):
+    assert [s.id for s in load_dataset("folder", str(folder), split="train")] == ["img2"]
+
+
+def test_bad_inputs_name_the_file(folder):
+    _png(folder / "masks" / "img1.png", np.zeros((8, 8), np.uint8))
+    ds = load_dataset("folder", str(folder))
+    with pytest.raises(AuditInputError, match=r"img1\.png: mask of size \(8, 8\) does not match image img1\.png"):
+        ds[1]
+    (folder / "labels.csv").write_text("image,label\nimg0.png,yes\n")
+    with pytest.raises(AuditInputError, match=r"labels\.csv: row 2: label 'yes' is not an integer"):
+        load_dataset("folder", str(folder))
+    (folder / "images" / "img0.png").write_bytes(b"garbage")
+    (folder / "labels.csv").unlink()
+    with pytest.raises(AuditInputError, match=r"img0\.png: cannot read image"):
+        load_dataset("folder", str(folder))[0]
+    with pytest.raises(AuditUsageError, match="no images/ folder"):
+        load_dataset("folder", str(folder / "nowhere"))
