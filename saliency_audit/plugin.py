@@ -171,7 +171,8 @@ def audit(request: pytest.FixtureRequest):
         raise pytest.UsageError(str(exc)) from None
 
 
-def pytest_testnodedown(node, error) -> None:  # pytest-xdist controller
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: unknown (and never called) without xdist
+def pytest_testnodedown(node, error) -> None:
     data = getattr(node, "workeroutput", {}).get("saliency_audit_evidence")
     if data:
         _session(node.config).worker_evidence.append(json.loads(data))

@@ -101,3 +101,10 @@ def test_audit_strict_turns_a_skip_into_a_failure(pytester):
     result = pytester.runpytest(*args, "--audit-strict")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*--audit-strict: no model to compare with*"])
+
+
+def test_plugin_loads_without_pytest_xdist(pytester):
+    """The xdist hook is optional: a venv without the test extras (README's first command) must work."""
+    pytester.makepyfile("def test_x(method): pass")
+    result = pytester.runpytest_subprocess("-p", "no:xdist", "--methods=grad")
+    result.assert_outcomes(passed=1)
