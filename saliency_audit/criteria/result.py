@@ -48,6 +48,10 @@ class CriterionResult:
     def passed(self) -> bool:
         return self.verdict == "pass"
 
+    def __repr__(self) -> str:  # short: pytest prints it under every failed assertion
+        return (f"CriterionResult({self.criterion}[{self.method}] {self.verdict}, "
+                f"value={self.value!r}, bound={self.bound!r}, n={self.n})")
+
     def explain(self) -> str:
         return f"{self.criterion}[{self.method}] {self.verdict.upper()}: {self.explanation}"
 
