@@ -12,9 +12,7 @@ import traceback
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-
-from .config import AuditConfig
+from .config import PAPER_METHODS, AuditConfig
 from .criteria.result import CriterionResult
 from .errors import AuditError, AuditUsageError
 from .methods import resolve_methods
@@ -67,7 +65,7 @@ class Audit:
         self.strict = strict
         self.dataset_name = dataset
         self.data_root = data_root
-        self.methods = resolve_methods(methods) if methods else tuple(resolve_methods(["grad", "sg", "ig", "sig", "gradcam", "xrai", "gbp", "ggcam"]))
+        self.methods = resolve_methods(methods) if methods else PAPER_METHODS
         self.allow_unsafe_pickle = allow_unsafe_pickle
         self.report_dir = Path(report_dir) if report_dir else None
         self.results: list[CriterionResult] = []

@@ -55,21 +55,19 @@ def bootstrap_mean(
     if n == 1 or np.ptp(x) == 0.0:
         # No spread: every resample has the same mean; scipy's BCa would divide by zero.
         return Bound(mean, mean, mean, n, level, "degenerate")
+
+    def interval(how: str) -> tuple[float, float]:
+        with warnings.catch_warnings():
+            # BCa on near-degenerate data warns and returns NaN; that is detected and handled below.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            warnings.simplefilter("ignore", getattr(_st, "DegenerateDataWarning", RuntimeWarning))
+            res = _st.bootstrap((x,), np.mean, n_resamples=resamples, confidence_level=level, method=how,
+                                rng=np.random.default_rng(seed), vectorized=True)
+        return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
     used = method
-    with warnings.catch_warnings():
-        # BCa on near-degenerate data warns and returns NaN; we detect that and fall back below.
-        warnings.simplefilter("ignore", RuntimeWarning)
-        warnings.simplefilter("ignore", getattr(_st, "DegenerateDataWarning", RuntimeWarning))
-        res = _st.bootstrap(
-            (x,), np.mean, n_resamples=resamples, confidence_level=level,
-            method=method, rng=np.random.default_rng(seed), vectorized=True,
-        )
-    lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    lo, hi = interval(method)
     if not (math.isfinite(lo) and math.isfinite(hi)):
         used = "percentile"
-        res = _st.bootstrap(
-            (x,), np.mean, n_resamples=resamples, confidence_level=level,
-            method="percentile", rng=np.random.default_rng(seed), vectorized=True,
-        )
-        lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+        lo, hi = interval(used)
     return Bound(mean, lo, hi, n, level, used)

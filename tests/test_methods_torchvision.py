@@ -26,8 +26,8 @@ def _checkpoint(tmp_path, arch, **kw):
 def models(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ckpt")
     out = {}
-    for arch, size, kw in [("resnet18", None, {}), ("densenet121", None, {}),
-                           ("inception_v3", None, {"aux_logits": False, "init_weights": True})]:
+    for arch, kw in [("resnet18", {}), ("densenet121", {}),
+                     ("inception_v3", {"aux_logits": False, "init_weights": True})]:
         out[arch] = load_model(f"{arch}:{_checkpoint(tmp, arch, **kw)}")
     return out
 

@@ -28,7 +28,7 @@ import numpy as np
 from ..metrics import similarity as sim
 from ..metrics.localisation import resize_map
 from ..stats import bootstrap_mean, stable_seed
-from .randomization import noise_floor
+from .randomization import mean_noise_floors
 from .result import CriterionResult
 
 
@@ -60,7 +60,7 @@ def evaluate(criterion: str, method: str, ref, others: list[tuple[str, object, f
     per_image = np.mean(per_pair, axis=0)
     b = bootstrap_mean(per_image, alpha=p.alpha, resamples=config.stats.resamples, method=config.stats.method,
                        seed=stable_seed(config.seed, criterion, method))
-    floor = float(np.mean(noise_floor(ref)["ssim"]))
+    floor = mean_noise_floors(ref)["ssim"]
     ok = b.lo >= p.min_ssim
     pairs_txt = "; ".join(f"{q['model']}: SSIM {q['ssim']:.3f}, prediction agreement {q['prediction_agreement']:.2f}"
                           for q in pairs)

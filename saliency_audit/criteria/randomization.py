@@ -101,9 +101,9 @@ def stage_row(name: str, sims: dict[str, np.ndarray], floor: float, constant: np
     return row
 
 
-def _floors(ref) -> tuple[dict[str, float | None], dict[str, np.ndarray]]:
-    f = noise_floor(ref)
-    return {m: _mean(v) for m, v in f.items()}, f
+def mean_noise_floors(ref) -> dict[str, float | None]:
+    """Mean noise floor of every measure."""
+    return {m: _mean(v) for m, v in noise_floor(ref).items()}
 
 
 def _per_image(ids, sims, d) -> list[dict]:
@@ -119,7 +119,7 @@ def evaluate_cascade(method: str, ref, stages: list[tuple[str, object]], config,
     demo, GradCAM's head stage gives SSIM 0.84, -0.01 and 0.91 for three seeds).
     """
     p = config.randomization
-    floors, _ = _floors(ref)
+    floors = mean_noise_floors(ref)
     floor = floors["ssim"]
     curve, per_stage = [], []
     for name, draws in stages:
@@ -169,7 +169,7 @@ def evaluate_cascade(method: str, ref, stages: list[tuple[str, object]], config,
 
 def evaluate_label(method: str, ref, other, config, *, details: dict | None = None) -> CriterionResult:
     p = config.randomization
-    floors, _ = _floors(ref)
+    floors = mean_noise_floors(ref)
     floor = floors["ssim"]
     sims = similarities(ref, other)
     row = stage_row("random labels", sims, floor, other.constant, config, f"label-randomization-{method}")
@@ -178,11 +178,10 @@ def evaluate_label(method: str, ref, other, config, *, details: dict | None = No
     text = (f"SSIM to the random-label model's maps {row['ssim']:.3f} vs noise floor {floor:.3f}; "
             f"d {row['d']:.2f}, one-sided {100 * (1 - p.alpha):.0f}% lower bound {row['d_lower']:.2f}"
             + ("" if ok else f" -> lower bound below {p.label_min}"))
-    b_hi = row["ssim_ci"]
     return CriterionResult(
         criterion="label_randomization", method=method, verdict="pass" if ok else "fail",
         statistic="SSIM drop d, random labels", value=row["d"], ci=[row["d_lower"], row["d_upper"]], bound=row["d_lower"],
         threshold=p.label_min, baseline={"name": "SSIM noise floor", "value": floor}, n=len(ref.ids),
         per_image=_per_image(ref.ids, sims, d), curve=[row], explanation=text,
-        details={"noise_floor": floors, "ssim_ci": b_hi, "alpha": p.alpha, **(details or {})},
+        details={"noise_floor": floors, "ssim_ci": row["ssim_ci"], "alpha": p.alpha, **(details or {})},
     )
