@@ -52,6 +52,8 @@ class Audit:
         references: Sequence[str] | None = None,
         strict: bool = False,
         argv: list[str] | None = None,
+        dataset_options: dict | None = None,
+        skip_bad_samples: bool = False,
     ):
         self.config = config or AuditConfig()
         self.config.validate()
@@ -65,6 +67,9 @@ class Audit:
         self.strict = strict
         self.dataset_name = dataset
         self.data_root = data_root
+        self.dataset_options = {k: v for k, v in (dataset_options or {}).items() if v is not None}
+        self.skip_bad_samples = skip_bad_samples
+        self._sample_sets: dict[tuple[str, int], tuple[list[int], list]] = {}
         self.methods = resolve_methods(methods) if methods else PAPER_METHODS
         self.allow_unsafe_pickle = allow_unsafe_pickle
         self.report_dir = Path(report_dir) if report_dir else None
@@ -97,7 +102,8 @@ class Audit:
             from .data import load_dataset
 
             t0 = time.perf_counter()
-            self._dataset = load_dataset(self.dataset_name, self.data_root)
+            self._dataset = load_dataset(self.dataset_name, self.data_root, skip_bad=self.skip_bad_samples,
+                                         **self.dataset_options)
             self.timings["dataset"] = time.perf_counter() - t0
         return self._dataset
 
@@ -188,16 +194,29 @@ class Audit:
                    "bn_policy": p.bn_policy})
         return m
 
+    def grid(self) -> tuple[int, int]:
+        """The evaluation grid: the primary model's input size (images, masks and boxes are resized to it)."""
+        return tuple(self.model("primary").input_size)
+
+    def _samples(self, n: int, lesion: bool) -> tuple[list[int], list]:
+        """``n`` samples on the evaluation grid, loaded once per run (memoised: DICOM decoding is not free)."""
+        key = ("lesion" if lesion else "stratified", n)
+        if key not in self._sample_sets:
+            grid = self.grid()
+            t0 = time.perf_counter()
+            self._sample_sets[key] = self.dataset.select(n, grid, lesion=lesion)
+            self.timings["samples"] = self.timings.get("samples", 0.0) + time.perf_counter() - t0
+        return self._sample_sets[key]
+
     def _randomization_samples(self):
         return self._first_samples(self.config.randomization.n_images)
 
     def _first_samples(self, n: int):
-        """The first ``n`` images with ground truth (the utility set's head), else the first ``n`` images."""
-        ds = self.dataset
-        idx = ds.localisation_indices(n)
-        if len(idx) < n:
-            idx = list(range(min(n, len(ds))))
-        return [ds[i] for i in idx]
+        """The first ``n`` images with ground truth (the utility set's head), else ``n`` images stratified by label."""
+        idx, samples = self._samples(n, lesion=True)
+        if len(samples) < n:
+            idx, samples = self._samples(n, lesion=False)
+        return samples
 
     def randomization(self, method: str) -> CriterionResult:
         """Cascading (and optionally independent) weight randomization of ``method``'s maps."""
@@ -298,12 +317,11 @@ class Audit:
     def _utility_context(self):
         if self._utility_ctx is None:
             ds = self.dataset
-            idx = ds.localisation_indices(self.config.n_images)
+            idx, samples = self._samples(self.config.n_images, lesion=True)
             if len(idx) < 2:
                 raise AuditUsageError(
                     f"--dataset={self.dataset_name}: utility needs images with lesion masks or boxes; found {len(idx)}"
                 )
-            samples = [ds[i] for i in idx]
             truths = [s.truth() for s in samples]
             shape = truths[0].shape
             prior, used = ds.prior_masks(set(idx), self.config.utility.prior_images, shape)
@@ -362,13 +380,18 @@ class Audit:
             if m.info.role in ("primary", "randomized", "random_label", "replicate", "reference") and id(m) not in seen:
                 seen.add(id(m))
                 models.append(m.info.to_dict())
-        dataset = {"name": self.dataset_name, "root": self.data_root}
+        dataset = {"name": self.dataset_name, "root": self.data_root, **self.dataset_options,
+                   "skip_bad_samples": self.skip_bad_samples}
         if self._dataset is not None:
             dataset["root"] = self.data_root or getattr(self._dataset, "root", None)
+            dataset["size"] = len(self._dataset)
+            dataset["skipped"] = list(self._dataset.skipped)
+        if self._sample_sets:
+            used = sorted({i for idx, _ in self._sample_sets.values() for i in idx})
+            dataset.update(n_images=len(used), eval_size=list(self.grid()),
+                           manifest_sha256=self._manifest(tuple(used)))
         if self._utility_ctx is not None:
-            idx = self._utility_ctx["indices"]
-            dataset.update(n_images=len(idx), manifest_sha256=self._dataset.manifest_sha256(idx),
-                           prior_masks=self._utility_ctx["prior_n"])
+            dataset.update(n_localisation=len(self._utility_ctx["indices"]), prior_masks=self._utility_ctx["prior_n"])
         run = dict(self._run)
         if finished:
             run["finished"] = ev.now()
@@ -381,6 +404,12 @@ class Audit:
             "dataset": dataset,
             "results": ev.sort_results([r.to_dict() for r in self.results]),
         }
+
+    def _manifest(self, used: tuple[int, ...]) -> str:
+        """The dataset manifest hash of the items used (hashing their files once per distinct set)."""
+        if getattr(self, "_manifest_memo", (None,))[0] != used:
+            self._manifest_memo = (used, self._dataset.manifest_sha256(used))
+        return self._manifest_memo[1]
 
     def write_evidence(self, finished: bool = False) -> Path | None:
         if self.report_dir is None:

@@ -58,6 +58,12 @@ class AuditSession:
             check_device(self.config.device)
         if opt.saliency_dataset != "demo" and not opt.saliency_data_root:
             raise AuditUsageError(f"--dataset={opt.saliency_dataset} needs --data-root")
+        if opt.saliency_data_root and not Path(opt.saliency_data_root).is_dir():
+            raise AuditUsageError(f"--data-root={opt.saliency_data_root}: no such directory")
+        if opt.saliency_split_file and not Path(opt.saliency_split_file).is_file():
+            raise AuditUsageError(f"--split-file={opt.saliency_split_file}: no such file")
+        if opt.saliency_finding and opt.saliency_dataset != "nih":
+            raise AuditUsageError(f"--finding applies to --dataset=nih, not --dataset={opt.saliency_dataset}")
         report = Path(opt.saliency_report)
         self.report_dir = report if report.is_absolute() else config.invocation_params.dir / report
         self._audit = None
@@ -76,6 +82,9 @@ class AuditSession:
                 random_label_model=opt.saliency_random_label_model,
                 replicates=opt.saliency_replicates, references=opt.saliency_references,
                 strict=opt.saliency_strict,
+                dataset_options={"split": opt.saliency_split, "split_file": opt.saliency_split_file,
+                                 "finding": opt.saliency_finding},
+                skip_bad_samples=opt.saliency_skip_bad,
                 argv=list(self.pytest_config.invocation_params.args),
             )
         return self._audit
@@ -126,6 +135,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--dataset", dest="saliency_dataset", default="demo",
                 choices=("demo", "folder", "siim", "rsna", "nih"), help="dataset adapter (default: demo)")
     g.addoption("--data-root", dest="saliency_data_root", default=None, metavar="PATH", help="dataset location")
+    g.addoption("--split", dest="saliency_split", default=None, metavar="NAME",
+                help="audit only this split (from --split-file, or the folder dataset's split column)")
+    g.addoption("--split-file", dest="saliency_split_file", default=None, metavar="CSV",
+                help="splits CSV: QTIM form ',Image_ID,Split' or 'image,split'")
+    g.addoption("--finding", dest="saliency_finding", default=None, metavar="NAME",
+                help="nih: the finding audited (e.g. Pneumothorax, Nodule)")
+    g.addoption("--skip-bad-samples", dest="saliency_skip_bad", action="store_true", default=False,
+                help="leave out unreadable or malformed samples (each is listed in the evidence) instead of stopping")
     g.addoption("--methods", dest="saliency_methods", default=None, metavar="LIST",
                 help=f"comma-separated saliency methods (default: {','.join(PAPER_METHODS)})")
     g.addoption("--n-images", dest="saliency_n_images", type=int, default=None, metavar="N",

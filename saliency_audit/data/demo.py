@@ -41,6 +41,13 @@ class DemoDataset(AuditDataset):
             )
         return self._cache[key]
 
+    def order(self) -> list[int]:
+        # Generated i.i.d.: index order is already a random order, and keeps the demo's documented numbers.
+        return list(range(self.n))
+
+    def sample_id(self, i: int) -> str:
+        return f"demo-test-{i:05d}"
+
     def load(self, i: int) -> Sample:
         return self._render("test", i)
 

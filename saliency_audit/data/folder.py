@@ -3,111 +3,91 @@
 labels.csv: ``image,label[,split]``; boxes.csv: ``image,x,y,width,height``
 (top-left corner and size in pixels; several rows per image union).  Without
 labels.csv an image's label is 1 when it has a non-empty mask or a box.
+Images may be PNG, JPEG, TIFF, BMP or DICOM (``.dcm``).
 """
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from ..errors import AuditInputError, AuditUsageError
-from .base import AuditDataset
-from .sample import Sample
+from .imageio import IMAGE_SUFFIXES
+from .indexed import Entry, IndexedDataset
+from .splits import stem
+from .tables import read_rows, to_number
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
-
-
-def read_gray(path: Path) -> np.ndarray:
-    """An image file as float32 (H, W) in [0, 1]."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            arr = np.asarray(im.convert("I") if im.mode in ("I;16", "I;16B", "I") else im.convert("L"))
-    except (OSError, UnidentifiedImageError) as exc:
-        raise AuditInputError(f"{path}: cannot read image ({exc.__class__.__name__})") from None
-    arr = arr.astype(np.float32)
-    top = 65535.0 if arr.max() > 255 else 255.0
-    return arr / top
+MASK_SUFFIXES = (".png", ".tif", ".tiff", ".bmp")
 
 
-class FolderDataset(AuditDataset):
-    name = "folder"
+def box_corners(x: float, y: float, w: float, h: float) -> tuple[int, int, int, int]:
+    """Top-left corner and size (pixels, possibly fractional) -> inclusive corners covering every touched pixel."""
+    import math
 
-    def __init__(self, root: str, split: str | None = None):
-        self.root = str(root)
+    x0, y0 = math.floor(x), math.floor(y)
+    return x0, y0, max(math.ceil(x + w) - 1, x0), max(math.ceil(y + h) - 1, y0)
+
+
+def parse_box(row: dict, cols: tuple[str, str, str, str], where: str) -> tuple[int, int, int, int]:
+    """One CSV row's box (top-left x, y, width, height) as inclusive corners; errors name ``where``."""
+    x, y, w, h = (to_number(row[c], where, c) for c in cols)
+    if w <= 0 or h <= 0:
+        raise AuditInputError(f"{where}: box width and height must be positive, got {w:g}x{h:g}")
+    if x < 0 or y < 0:
+        raise AuditInputError(f"{where}: box corner ({x:g}, {y:g}) is negative")
+    return box_corners(x, y, w, h)
+
+
+def read_boxes(path: Path, id_col: str, skipped: list[dict] | None, cols=("x", "y", "width", "height")
+               ) -> dict[str, list[tuple[int, int, int, int]]]:
+    """{image id: [inclusive boxes]} from a CSV with one box per row (rows with empty box fields are ignored)."""
+    out: dict[str, list[tuple[int, int, int, int]]] = {}
+    for row_no, row in read_rows(path, (id_col, *cols)):
+        if not any(row[c] for c in cols):
+            continue
+        try:
+            box = parse_box(row, cols, f"{path}: row {row_no}")
+        except AuditInputError as exc:
+            if skipped is None:
+                raise
+            skipped.append({"id": stem(row[id_col]), "reason": str(exc)})
+            continue
+        out.setdefault(stem(row[id_col]), []).append(box)
+    return out
+
+
+class FolderDataset(IndexedDataset):
+    def __init__(self, root: str, skip_bad: bool = False):
         base = Path(root)
         images = base / "images"
         if not images.is_dir():
             raise AuditUsageError(f"--data-root={root}: no images/ folder")
-        self.paths = sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        self.masks = base / "masks"
-        self.labels: dict[str, int] = {}
-        self.splits: dict[str, str] = {}
-        self.boxes: dict[str, list[tuple[int, int, int, int]]] = {}
+        skipped: list[dict] = []
+        labels: dict[str, int] = {}
+        splits: dict[str, str] = {}
         labels_csv = base / "labels.csv"
         if labels_csv.is_file():
-            for row_no, row in enumerate(self._rows(labels_csv, ("image", "label")), start=2):
+            for row_no, row in read_rows(labels_csv, ("image", "label")):
                 try:
-                    self.labels[Path(row["image"]).stem] = int(row["label"])
+                    labels[stem(row["image"])] = int(row["label"])
                 except ValueError:
-                    raise AuditInputError(f"{labels_csv}: row {row_no}: label {row['label']!r} is not an integer") from None
+                    exc = AuditInputError(f"{labels_csv}: row {row_no}: label {row['label']!r} is not an integer")
+                    if not skip_bad:
+                        raise exc from None
+                    skipped.append({"id": stem(row["image"]), "reason": str(exc)})
                 if row.get("split"):
-                    self.splits[Path(row["image"]).stem] = row["split"]
-        boxes_csv = base / "boxes.csv"
-        if boxes_csv.is_file():
-            for row_no, row in enumerate(self._rows(boxes_csv, ("image", "x", "y", "width", "height")), start=2):
-                try:
-                    x, y, w, h = (int(round(float(row[k]))) for k in ("x", "y", "width", "height"))
-                except ValueError:
-                    raise AuditInputError(f"{boxes_csv}: row {row_no}: box fields must be numbers") from None
-                self.boxes.setdefault(Path(row["image"]).stem, []).append((x, y, x + w - 1, y + h - 1))
-        if split is not None:
-            self.paths = [p for p in self.paths if self.splits.get(p.stem) == split]
-        if not self.paths:
+                    splits[stem(row["image"])] = row["split"]
+        boxes = {}
+        if (base / "boxes.csv").is_file():
+            boxes = read_boxes(base / "boxes.csv", "image", skipped if skip_bad else None)
+        bad = {s["id"] for s in skipped}
+        entries = []
+        for p in sorted(q for q in images.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES):
+            if p.stem in bad:
+                continue
+            mask = next((base / "masks" / f"{p.stem}{s}" for s in MASK_SUFFIXES
+                         if (base / "masks" / f"{p.stem}{s}").is_file()), None)
+            meta = {"split": splits[p.stem]} if p.stem in splits else {}
+            entries.append(Entry(id=p.stem, image=p, label=labels.get(p.stem), where=str(p), mask=mask,
+                                 boxes=tuple(boxes.get(p.stem, ())), meta=meta))
+        if not entries:
             raise AuditUsageError(f"--data-root={root}: no images found in {images}")
-
-    @staticmethod
-    def _rows(path: Path, required: tuple[str, ...]):
-        with open(path, newline="") as fh:
-            reader = csv.DictReader(fh)
-            fields = [f.strip() for f in (reader.fieldnames or [])]
-            missing = [c for c in required if c not in fields]
-            if missing:
-                raise AuditInputError(f"{path}: missing column(s) {', '.join(missing)}")
-            for row in reader:
-                yield {k.strip(): (v or "").strip() for k, v in row.items() if k}
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def _mask_path(self, stem: str) -> Path | None:
-        for suffix in (".png", ".tif", ".tiff", ".bmp"):
-            p = self.masks / f"{stem}{suffix}"
-            if p.is_file():
-                return p
-        return None
-
-    def describe(self, i: int) -> dict:
-        stem = self.paths[i].stem
-        mp = self._mask_path(stem)
-        has_truth = bool(self.boxes.get(stem)) or (mp is not None and bool(read_gray(mp).max() > 0))
-        label = self.labels.get(stem, int(has_truth))
-        return {"id": stem, "label": label, "has_lesion": has_truth}
-
-    def load(self, i: int) -> Sample:
-        path = self.paths[i]
-        image = read_gray(path)
-        mask = None
-        mp = self._mask_path(path.stem)
-        if mp is not None:
-            mask = read_gray(mp) > 0.5
-            if mask.shape != image.shape:
-                raise AuditInputError(f"{mp}: mask of size {mask.shape} does not match image {path.name} of size {image.shape}")
-        boxes = tuple(self.boxes.get(path.stem, ())) or None
-        has = (mask is not None and mask.any()) or bool(boxes)
-        label = self.labels.get(path.stem, int(has))
-        return Sample(id=path.stem, image=torch.from_numpy(image)[None], label=label, mask=mask, boxes=boxes,
-                      meta={"path": str(path)})
+        super().__init__(root, "folder", entries, skipped)

@@ -1,0 +1,55 @@
+"""Reading image files (PNG/JPEG/TIFF via Pillow, DICOM via pydicom) as grayscale float arrays in [0, 1]."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import AuditInputError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm"}
+
+
+def read_gray(path: Path) -> np.ndarray:
+    """A raster image file as float32 (H, W) in [0, 1] (16-bit files scaled by 65535, others by 255)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            sixteen = im.mode in ("I;16", "I;16B", "I;16L", "I")
+            arr = np.asarray(im.convert("I") if sixteen else im.convert("L"))
+    except FileNotFoundError:
+        raise AuditInputError(f"{path}: file not found") from None
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        raise AuditInputError(f"{path}: cannot read image ({exc.__class__.__name__})") from None
+    return arr.astype(np.float32) / (65535.0 if sixteen else 255.0)
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Any supported image file as float32 (H, W) in [0, 1]."""
+    if Path(path).suffix.lower() == ".dcm":
+        from .dicom import read_dicom
+
+        if not Path(path).is_file():
+            raise AuditInputError(f"{path}: file not found")
+        return read_dicom(path)
+    return read_gray(Path(path))
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(height, width) from the file's header, without decoding the pixels."""
+    if Path(path).suffix.lower() == ".dcm":
+        from .dicom import dicom_size
+
+        if not Path(path).is_file():
+            raise AuditInputError(f"{path}: file not found")
+        return tuple(dicom_size(path))
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return im.height, im.width
+    except FileNotFoundError:
+        raise AuditInputError(f"{path}: file not found") from None
+    except (OSError, UnidentifiedImageError) as exc:
+        raise AuditInputError(f"{path}: cannot read image ({exc.__class__.__name__})") from None

@@ -1,0 +1,70 @@
+"""CSV tables of the published datasets, read row by row with the row number for error messages.
+
+The standard library's ``csv`` module does the parsing; this module only adds
+what every adapter needs: header validation (names stripped, since SIIM's
+``train-rle.csv`` has ``ImageId, EncodedPixels`` with a leading space), row
+numbers as a spreadsheet shows them (header = row 1), and a guard against ids
+that would escape the data root.
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import AuditInputError
+
+
+def read_rows(path: Path, required: tuple[str, ...] = (), positional: tuple[str, ...] | None = None
+              ) -> Iterator[tuple[int, dict[str, str]]]:
+    """(row number, {column: stripped value}) for each data row of ``path``.
+
+    ``positional`` names the first fields by position and ignores the header's
+    names (NIH's ``BBox_List_2017.csv`` header is ``Image Index,Finding Label,Bbox [x,y,w,h],,,``).
+    """
+    try:
+        fh = open(path, newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise AuditInputError(f"{path}: cannot open ({exc.strerror})") from None
+    with fh:
+        reader = csv.reader(fh)
+        try:
+            header = [h.strip() for h in next(reader)]
+        except StopIteration:
+            raise AuditInputError(f"{path}: empty file, expected a header row") from None
+        except csv.Error as exc:
+            raise AuditInputError(f"{path}: row 1: {exc}") from None
+        names = list(positional) if positional else header
+        missing = [c for c in required if c not in names]
+        if missing:
+            raise AuditInputError(f"{path}: missing column(s) {', '.join(missing)} (header: {','.join(header)})")
+        row_no = 1
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise AuditInputError(f"{path}: row {row_no + 1}: {exc}") from None
+            row_no += 1
+            if not any(cell.strip() for cell in row):
+                continue
+            if positional and len(row) < len(positional):
+                raise AuditInputError(f"{path}: row {row_no}: expected {len(positional)} fields, found {len(row)}")
+            yield row_no, {n: (row[k].strip() if k < len(row) else "") for k, n in enumerate(names) if n}
+
+
+def inside(root: Path, relative: str, where: str) -> Path:
+    """``root / relative``, refusing an id that escapes the data root (``../``, absolute paths)."""
+    base = root.resolve()
+    path = (base / relative).resolve()
+    if not path.is_relative_to(base):
+        raise AuditInputError(f"{where}: id {relative!r} escapes the data root {root}")
+    return path
+
+
+def to_number(value: str, where: str, what: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise AuditInputError(f"{where}: {what} {value!r} is not a number") from None
