@@ -385,6 +385,7 @@ class Audit:
         if self._dataset is not None:
             dataset["root"] = self.data_root or getattr(self._dataset, "root", None)
             dataset["size"] = len(self._dataset)
+            dataset.update(self._dataset.info())
             dataset["skipped"] = list(self._dataset.skipped)
         if self._sample_sets:
             used = sorted({i for idx, _ in self._sample_sets.values() for i in idx})

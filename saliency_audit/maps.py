@@ -22,7 +22,6 @@ from typing import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .data.sample import Sample
 from .methods import METHODS
@@ -61,12 +60,9 @@ def model_fingerprint(model) -> str:
 
 def prepare(samples: Sequence[Sample], size: tuple[int, int], device) -> torch.Tensor:
     """Images resized (bilinear, antialiased when shrinking) to the model's input: (N, C, H, W)."""
-    out = []
-    for s in samples:
-        img = s.image.float()[None]
-        if tuple(img.shape[-2:]) != tuple(size):
-            img = F.interpolate(img, size=size, mode="bilinear", align_corners=False, antialias=True)
-        out.append(img)
+    from .data.resize import resize_image
+
+    out = [resize_image(s.image.float(), tuple(size))[None] for s in samples]
     channels = {t.shape[1] for t in out}
     if len(channels) > 1:
         out = [t.expand(-1, max(channels), -1, -1) if t.shape[1] == 1 else t for t in out]

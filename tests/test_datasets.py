@@ -18,6 +18,7 @@ from saliency_audit.data.resize import resize_sample
 from saliency_audit.demo.export import export_demo
 from saliency_audit.errors import AuditInputError, AuditUsageError
 
+pytest_plugins = ["pytester"]
 N = 24
 DEMO = DemoDataset(n=N)
 
@@ -280,3 +281,35 @@ def test_rle_form_disagreement_names_csv_rows(tmp_path):
     with pytest.raises(AuditInputError, match=rf"train-rle\.csv: rows disagree: row \d+ is only valid as relative, "
                                               rf"row {n + 2} only as absolute"):
         load_dataset("siim", str(root))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["siim", "rsna", "nih", "folder"])
+def test_pytest_audit_on_each_layout(pytester, tmp_path, fmt):
+    """The user's command: ``pytest audits/ --dataset=FMT --data-root=DIR --model=demo`` (utility, two methods)."""
+    from pathlib import Path
+
+    shutil.copy(Path(__file__).resolve().parents[1] / "audits" / "test_utility.py", pytester.path / "test_utility.py")
+    root = export_demo(fmt, tmp_path / fmt, n=64)
+    extra = ["--finding=Nodule"] if fmt == "nih" else []
+    args = [f"--dataset={fmt}", f"--data-root={root}", "--model=demo", "--methods=gradcam,ggcam", "--n-images=16",
+            "--audit-report=rep", "-p", "no:cacheprovider", *extra]
+    result = pytester.runpytest(*args)
+    result.assert_outcomes(passed=2)
+    ev = json.loads((pytester.path / "rep" / "evidence.json").read_text())
+    assert ev["dataset"]["name"] == fmt and ev["dataset"]["root"] == str(root)
+    if fmt != "siim":
+        return
+    assert ev["dataset"]["rle_form"] == "relative" and ev["dataset"]["images"] == "dicom"
+    # a corrupt file stops the criterion with its name, unless --skip-bad-samples, which lists it
+    ds = load_dataset("siim", str(root))
+    bad = ds.entries[next(i for i in ds.order() if ds.describe(i)["has_lesion"])]
+    bad.image.write_bytes(b"not a dicom")
+    result = pytester.runpytest(*args)
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines([f"*{bad.image.name}: not a readable DICOM file*"])
+    result = pytester.runpytest(*args, "--skip-bad-samples")
+    result.assert_outcomes(passed=2)
+    ev = json.loads((pytester.path / "rep" / "evidence.json").read_text())
+    assert [s["id"] for s in ev["dataset"]["skipped"]] == [bad.id]
+    assert "not a readable DICOM file" in ev["dataset"]["skipped"][0]["reason"]

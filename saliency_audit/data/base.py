@@ -44,6 +44,10 @@ class AuditDataset(Sequence[Sample]):
     def manifest_entry(self, i: int) -> dict:
         return self.describe(i)
 
+    def info(self) -> dict:
+        """What the evidence should say about how this dataset was read (files, detected formats)."""
+        return {}
+
     def __getitem__(self, i):  # type: ignore[override]
         if isinstance(i, slice):
             return [self.load(j) for j in range(*i.indices(len(self)))]

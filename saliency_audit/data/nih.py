@@ -87,3 +87,6 @@ class NIHDataset(IndexedDataset):
                 missing=None if path else f"{listed_in}: image {image} is listed but not found under {root}"))
         super().__init__(root, "nih", entries, skipped)
         self.finding = names[target]
+
+    def info(self) -> dict:
+        return {"finding": self.finding}

@@ -97,3 +97,8 @@ class SIIMDataset(IndexedDataset):
             raise AuditUsageError(f"--data-root={root}: no SIIM images found")
         super().__init__(root, "siim", entries, skipped)
         self.rle_form = form
+        self.layout = {"labels": csv_path.name if csv_path else None, "rle_form": form if csv_path else None,
+                       "images": "dicom" if dicoms else "png", "masks": mask_dir.name if mask_dir else None}
+
+    def info(self) -> dict:
+        return dict(self.layout)
