@@ -27,14 +27,18 @@ ROOT = Path(__file__).resolve().parents[1]
 SIZES = (250, 500, 1000, 2000)
 
 CHILD = r"""
-import json, resource, sys, time, tracemalloc
+import json, sys, time, tracemalloc
 from saliency_audit.data import load_dataset
 from saliency_audit.data.resize import resize_sample
+def hwm_mb():  # this process's peak RSS (VmHWM resets at exec; ru_maxrss would include the parent's)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
 root, split_file = sys.argv[1], sys.argv[2]
 t0 = time.perf_counter()
 ds = load_dataset("siim", root, split="bench", split_file=split_file)
 index_s = time.perf_counter() - t0
-rss_index = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+rss_index = hwm_mb()
 ds.localisation_indices(48)
 tracemalloc.start()
 t0 = time.perf_counter()
@@ -45,8 +49,8 @@ iterate_s = time.perf_counter() - t0
 _, traced_peak = tracemalloc.get_traced_memory()
 tracemalloc.stop()
 print(json.dumps({"n": len(ds), "index_seconds": index_s, "iterate_seconds": iterate_s,
-                  "seconds_per_image": iterate_s / len(ds), "rss_after_index_mb": rss_index / 1024,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "seconds_per_image": iterate_s / len(ds), "peak_rss_after_index_mb": rss_index,
+                  "peak_rss_mb": hwm_mb(),
                   "traced_peak_mb": traced_peak / 2**20}))
 """
 

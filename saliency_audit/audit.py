@@ -94,6 +94,7 @@ class Audit:
 
             cache = Path(self.config.cache_dir) if self.config.cache_dir else cache_root()
             self._store = MapStore(self.config, cache)
+            self._store.predictor = lambda: self.model("primary")
         return self._store
 
     @property
@@ -112,9 +113,11 @@ class Audit:
             from .models import load_model
 
             t0 = time.perf_counter()
+            mi = self.config.model
+            load = dict(allow_unsafe_pickle=self.allow_unsafe_pickle, device=self.config.device,
+                        input_size=tuple(mi.input_size) or None, normalize=(mi.mean, mi.std) if mi.mean else None)
             if role == "primary":
-                m = load_model(self.model_spec, role="primary", allow_unsafe_pickle=self.allow_unsafe_pickle,
-                               device=self.config.device)
+                m = load_model(self.model_spec, role="primary", **load)
             elif role == "randomized":
                 try:
                     m = self.stage_model(None)
@@ -123,14 +126,12 @@ class Audit:
             elif role == "random_label":
                 if not self.random_label_spec:
                     raise AuditUsageError("no --random-label-model given")
-                m = load_model(self.random_label_spec, role="random_label", option="--random-label-model",
-                               allow_unsafe_pickle=self.allow_unsafe_pickle, device=self.config.device)
+                m = load_model(self.random_label_spec, role="random_label", option="--random-label-model", **load)
             elif role.startswith(("replicate", "reference")):
                 kind = "replicate" if role.startswith("replicate") else "reference"
                 specs = self.replicate_specs if kind == "replicate" else self.reference_specs
                 option = "--replicate" if kind == "replicate" else "--reference-model"
-                m = load_model(specs[int(role[len(kind):])], role=kind, option=option,
-                               allow_unsafe_pickle=self.allow_unsafe_pickle, device=self.config.device)
+                m = load_model(specs[int(role[len(kind):])], role=kind, option=option, **load)
             else:
                 raise AuditUsageError(f"unknown model role {role!r}")
             self._models[role] = m

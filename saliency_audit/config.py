@@ -143,6 +143,15 @@ class ConsistencyParams:
 
 
 @dataclass
+class ModelInputParams:
+    """Overrides of every loaded model's input spec (empty: the architecture's defaults, e.g. ImageNet, 224/299)."""
+
+    input_size: tuple = ()  # (H, W)
+    mean: tuple = ()  # one value, or one per channel
+    std: tuple = ()
+
+
+@dataclass
 class StatsParams:
     resamples: int = 4000
     method: str = "BCa"  # scipy.stats.bootstrap method; falls back to percentile when degenerate
@@ -156,6 +165,8 @@ class AuditConfig:
     pass_batch: int = 64  # images per forward/backward inside a method (IG steps, SmoothGrad draws)
     device: str = "cpu"
     target_class: int = 1
+    explain: str = "target_class"  # or "predicted": each image's class as predicted by the primary model
+    model: ModelInputParams = field(default_factory=ModelInputParams)
     methods: MethodParams = field(default_factory=MethodParams)
     postprocess: PostprocessParams = field(default_factory=PostprocessParams)
     utility: UtilityParams = field(default_factory=UtilityParams)
@@ -180,6 +191,8 @@ class AuditConfig:
                 raise AuditUsageError(f"{source}: {key} {what}")
 
         need(self.n_images >= 2, "n_images", "must be at least 2")
+        need(self.target_class >= 0, "target_class", "must be >= 0")
+        need(self.explain in ("target_class", "predicted"), "explain", "must be 'target_class' or 'predicted'")
         need(self.batch_size >= 1, "batch_size", "must be at least 1")
         need(self.pass_batch >= 1, "pass_batch", "must be at least 1")
         need(self.methods.sg.samples >= 1, "methods.sg.samples", "must be at least 1")
@@ -202,6 +215,11 @@ class AuditConfig:
         need(c.n_images >= 2, "consistency.n_images", "must be at least 2")
         need(0 < c.alpha < 0.5, "consistency.alpha", "must be in (0, 0.5)")
         need(-1 <= c.min_ssim <= 1, "consistency.min_ssim", "must be in [-1, 1]")
+        m = self.model
+        need(len(m.input_size) in (0, 2) and all(isinstance(v, int) and v >= 8 for v in m.input_size),
+             "model.input_size", "must be [height, width] of at least 8 pixels")
+        need(len(m.mean) == len(m.std) and (len(m.mean) == 0 or all(v > 0 for v in m.std)),
+             "model.mean/model.std", "must have the same length, with every std > 0")
         need(self.stats.resamples >= 100, "stats.resamples", "must be at least 100")
         need(self.stats.method in ("BCa", "percentile", "basic"), "stats.method", "must be BCa, percentile or basic")
 

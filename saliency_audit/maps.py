@@ -78,6 +78,8 @@ class MapStore:
         self._cam_layers: dict[str, object] = {}
         self._fps: dict[int, tuple[object, str]] = {}  # id(model) -> (model kept alive, fingerprint)
         self.stats = {"computed": 0, "cached": 0, "seconds": 0.0}
+        self.predictor = None  # explain = "predicted": callable returning the model whose predictions are explained
+        self._predicted: dict[str, int] = {}
 
     # -- keys -----------------------------------------------------------------
     def fingerprint(self, model) -> str:
@@ -91,6 +93,9 @@ class MapStore:
         spec = METHODS[method]
         cfg = self.config
         params: dict = {"target_class": cfg.target_class, "postprocess": asdict(cfg.postprocess)}
+        if cfg.explain == "predicted":  # every model explains the class the primary predicts for each image
+            params = {"explain": "predicted", "predicted_by": self.fingerprint(self._predictor()),
+                      "postprocess": params["postprocess"]}
         for needed in (method, *spec.needs):
             for section in METHODS[needed].params:
                 params[section] = asdict(getattr(cfg.methods, section))
@@ -168,12 +173,36 @@ class MapStore:
         device = next(model.parameters()).device
         x = prepare(samples, model.input_size, device)
         model.requires_grad_(False)  # only input gradients are needed: backward skips weight grads
-        target = model.target_index(self.config.target_class)
+        target = self.targets(model, samples, keys)
         out = spec.function()(model, x, list(keys), target, self.config, memo).detach().float().cpu()
         if any(method in METHODS[m].needs for m in METHODS):
             for k, t in zip(memo_keys, out):
                 self._raw[k] = t
         return out
+
+    def _predictor(self):
+        if self.predictor is None:
+            raise RuntimeError("explain = 'predicted' needs MapStore.predictor (the primary model)")
+        return self.predictor()
+
+    def targets(self, model, samples: Sequence[Sample], keys: Sequence[str]) -> int | torch.Tensor:
+        """The explained output: ``target_class`` for all, or each image's class predicted by the primary model."""
+        if self.config.explain != "predicted":
+            return model.target_index(self.config.target_class)
+        todo = [i for i, k in enumerate(keys) if k not in self._predicted]
+        if todo:
+            primary = self._predictor()
+            with torch.no_grad():
+                x = prepare([samples[i] for i in todo], primary.input_size, next(primary.parameters()).device)
+                pred = primary(x).argmax(1).cpu().tolist()
+            self._predicted.update({keys[i]: int(c) for i, c in zip(todo, pred)})
+        classes = [self._predicted[k] for k in keys]
+        for c in set(classes):
+            model.target_index(c)  # a class the model does not have is an error naming the model
+        return torch.tensor(classes, dtype=torch.long, device=next(model.parameters()).device)
+
+    def predicted(self, keys: Sequence[str]) -> list[int | None]:
+        return [self._predicted.get(k) for k in keys]
 
     # -- cache files ------------------------------------------------------------
     @staticmethod

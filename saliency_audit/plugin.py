@@ -36,6 +36,19 @@ class AuditSession:
             overrides["seed"] = opt.saliency_seed
         if opt.saliency_device:
             overrides["device"] = opt.saliency_device
+        if opt.saliency_target_class is not None:
+            if opt.saliency_target_class == "predicted":
+                overrides["explain"] = "predicted"
+            else:
+                overrides.update(explain="target_class", target_class=_int_option(opt.saliency_target_class,
+                                                                                   "--target-class"))
+        model_input = {}
+        if opt.saliency_input_size:
+            model_input["input_size"] = parse_input_size(opt.saliency_input_size)
+        if opt.saliency_normalize:
+            model_input["mean"], model_input["std"] = parse_normalize(opt.saliency_normalize)
+        if model_input:
+            overrides["model"] = model_input
         if opt.saliency_target_layer:
             overrides["methods"] = {"gradcam": {"layer": opt.saliency_target_layer}}
         self.config = load_config(
@@ -100,6 +113,36 @@ class AuditSession:
 session_key = pytest.StashKey[AuditSession]()
 
 
+def _int_option(text: str, option: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise AuditUsageError(f"{option}={text}: expected an integer") from None
+
+
+def parse_input_size(text: str) -> list[int]:
+    """``--input-size``: ``512`` or ``512,384`` (height, width)."""
+    parts = [_int_option(p.strip(), "--input-size") for p in text.replace("x", ",").split(",") if p.strip()]
+    if len(parts) not in (1, 2) or min(parts) < 8:
+        raise AuditUsageError(f"--input-size={text}: expected SIZE or HEIGHT,WIDTH of at least 8 pixels")
+    return parts * 2 if len(parts) == 1 else parts
+
+
+def parse_normalize(text: str) -> tuple[list[float], list[float]]:
+    """``--normalize``: ``MEAN,STD`` (all channels), ``M1,M2,M3,S1,S2,S3``, ``imagenet`` or ``none``."""
+    named = {"imagenet": ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]), "none": ([0.0], [1.0])}
+    if text.strip().lower() in named:
+        return named[text.strip().lower()]
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise AuditUsageError(f"--normalize={text}: expected numbers MEAN,STD or M1,M2,M3,S1,S2,S3") from None
+    if len(values) not in (2, 6) or any(v <= 0 for v in values[len(values) // 2:]):
+        raise AuditUsageError(f"--normalize={text}: expected MEAN,STD or M1,M2,M3,S1,S2,S3 with every STD > 0")
+    half = len(values) // 2
+    return values[:half], values[half:]
+
+
 def merge_evidence(parts: list[dict]) -> dict:
     """Combine the evidence of pytest-xdist workers (each ran some of the tests)."""
     from .report.evidence import now, sort_results
@@ -149,6 +192,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="number of images audited (default: config n_images)")
     g.addoption("--device", dest="saliency_device", default=None, metavar="DEV", help="cpu, cuda, cuda:1 ... (default: cpu)")
     g.addoption("--seed", dest="saliency_seed", type=int, default=None, metavar="N", help="run seed (default: 0)")
+    g.addoption("--target-class", dest="saliency_target_class", default=None, metavar="N|predicted",
+                help="output explained: a class index, or 'predicted' (each image's class as the model predicts it) "
+                     "(default: 1, the positive class)")
+    g.addoption("--input-size", dest="saliency_input_size", default=None, metavar="H[,W]",
+                help="model input size (default: the architecture's, e.g. 224, inception_v3 299)")
+    g.addoption("--normalize", dest="saliency_normalize", default=None, metavar="MEAN,STD",
+                help="input normalisation: 'MEAN,STD', 'M1,M2,M3,S1,S2,S3', 'imagenet' or 'none' "
+                     "(default: ImageNet for torchvision/timm models)")
     g.addoption("--target-layer", dest="saliency_target_layer", default=None, metavar="MODULE",
                 help="GradCAM target module name (default: discovered automatically)")
     g.addoption("--audit-report", dest="saliency_report", default="reports", metavar="DIR",

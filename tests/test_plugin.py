@@ -13,7 +13,8 @@ def test_options_are_registered(pytester):
     out = result.stdout.str()
     for opt in ("--model", "--saliency-model", "--replicate", "--reference-model", "--random-label-model",
                 "--dataset", "--data-root", "--methods", "--n-images", "--device", "--seed", "--audit-report",
-                "--audit-config", "--allow-unsafe-pickle", "--target-layer"):
+                "--audit-config", "--allow-unsafe-pickle", "--target-layer", "--target-class", "--input-size",
+                "--normalize", "--split", "--split-file", "--finding", "--skip-bad-samples"):
         assert opt in out, opt
 
 
@@ -30,6 +31,14 @@ def test_unknown_method_is_a_usage_error(pytester):
     (["--n-images=1"], "*n_images must be at least 2*"),
     (["--device=tpu"], "*--device=tpu: expected cpu, cuda or cuda:N*"),
     (["--dataset=siim"], "*--dataset=siim needs --data-root*"),
+    (["--dataset=siim", "--data-root=/nonexistent/x"], "*--data-root=/nonexistent/x: no such directory*"),
+    (["--finding=Nodule"], "*--finding applies to --dataset=nih, not --dataset=demo*"),
+    (["--target-class=two"], "*--target-class=two: expected an integer*"),
+    (["--target-class=-1"], "*target_class must be >= 0*"),
+    (["--input-size=4"], "*--input-size=4: expected SIZE or HEIGHT,WIDTH of at least 8 pixels*"),
+    (["--input-size=1,2,3"], "*--input-size=1,2,3: expected SIZE or HEIGHT,WIDTH*"),
+    (["--normalize=0.5"], "*--normalize=0.5: expected MEAN,STD or M1,M2,M3,S1,S2,S3 with every STD > 0*"),
+    (["--normalize=a,b"], "*--normalize=a,b: expected numbers*"),
 ])
 def test_bad_options_are_usage_errors(pytester, args, message):
     pytester.makepyfile("def test_x(): pass")

@@ -56,12 +56,14 @@ class DemoDataset(AuditDataset):
         return {"id": f"demo-test-{i:05d}", "label": int(lesion), "has_lesion": lesion, "marker": marker}
 
     def prior_masks(self, exclude, n, shape):
+        from .resize import resize_mask
+
         total = np.zeros(shape, dtype=np.float64)
         used = i = 0
         while used < n and i < 50 * n:
             lesion, _ = self._flags("prior", i)
             if lesion:
-                total += self._render_prior(i)
+                total += resize_mask(self._render_prior(i) > 0, shape)
                 used += 1
             i += 1
         return total / max(used, 1), used

@@ -30,6 +30,7 @@ def _demo_images(n: int, seed: int, scale: int):
     ds = DemoDataset(n=n, seed=seed)
     for i in range(n):
         s = ds[i]
+        ds._cache.clear()  # the demo dataset memoises renders; an export of thousands must not hold them
         up = np.kron(s.image[0].numpy(), np.ones((scale, scale), np.float32))
         pixels = np.clip(np.rint(up * 255), 0, 255).astype(np.uint8)
         mask = np.kron(s.mask, np.ones((scale, scale), bool)) if s.mask is not None else np.zeros(up.shape, bool)

@@ -14,9 +14,10 @@ import torch.nn.functional as F
 
 from ..models.layers import CamLayer
 from ..models.relu_mode import ReluMode
+from .targets import pick
 
 
-def gradcam_batch(model, x: torch.Tensor, target: int, layer: CamLayer) -> torch.Tensor:
+def gradcam_batch(model, x: torch.Tensor, target: int | torch.Tensor, layer: CamLayer) -> torch.Tensor:
     """(N, 1, H, W) GradCAM at input resolution."""
     module = dict(model.net.named_modules())[layer.name]
     mode = ReluMode()
@@ -37,7 +38,7 @@ def gradcam_batch(model, x: torch.Tensor, target: int, layer: CamLayer) -> torch
     act = mode.tapped if layer.post_relu else seen.get("act")
     if act is None:
         raise RuntimeError(f"GradCAM layer {layer.name} produced no activation for {model.info.spec}")
-    (g,) = torch.autograd.grad(logits[:, target].sum(), act)
+    (g,) = torch.autograd.grad(pick(logits, target).sum(), act)
     weights = g.mean(dim=(2, 3), keepdim=True)
     cam = torch.relu((weights * act).sum(dim=1, keepdim=True))
     return F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False).detach()

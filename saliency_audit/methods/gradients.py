@@ -17,13 +17,14 @@ from captum.attr import IntegratedGradients, Saliency
 
 from ..models.relu_mode import ReluMode
 from ..stats import stable_seed
+from .targets import repeat
 
 
-def _saliency(model, x: torch.Tensor, target: int) -> torch.Tensor:
+def _saliency(model, x: torch.Tensor, target: int | torch.Tensor) -> torch.Tensor:
     return Saliency(model).attribute(x.detach().requires_grad_(True), target=target, abs=False).detach()
 
 
-def _ig(model, x: torch.Tensor, target: int, params, pass_batch: int = 64) -> torch.Tensor:
+def _ig(model, x: torch.Tensor, target: int | torch.Tensor, params, pass_batch: int = 64) -> torch.Tensor:
     baseline = torch.zeros_like(x) if params.baseline == "black" else x.mean(dim=(1, 2, 3), keepdim=True).expand_as(x)
     ig = IntegratedGradients(model)
     return ig.attribute(
@@ -70,7 +71,7 @@ def sg(model, x, keys, target, cfg, memo) -> torch.Tensor:
     n = len(x)
     for draws in _draw_chunks(n, p.samples, cfg.pass_batch):
         noisy = torch.cat([x + noise(x, keys, d, p, cfg.seed) for d in draws])
-        total += _saliency(model, noisy, target).view(len(draws), *x.shape).sum(0)
+        total += _saliency(model, noisy, repeat(target, len(draws))).view(len(draws), *x.shape).sum(0)
     return total / p.samples
 
 

@@ -24,9 +24,13 @@ class CamLayer:
     name: str  # module name inside AuditModel.net
     post_relu: bool  # a functional ReLU follows the module output
     shape: tuple[int, int]  # spatial resolution of the activation
+    warning: str | None = None  # the map is coarser than GradCAM is meant to be, or comes from an inner layer
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "post_relu": self.post_relu, "resolution": list(self.shape)}
+        d = {"name": self.name, "post_relu": self.post_relu, "resolution": list(self.shape)}
+        if self.warning:
+            d["warning"] = self.warning
+        return d
 
 
 def _probe(model, names: dict[nn.Module, str]):
@@ -69,4 +73,13 @@ def find_cam_layer(model, override: str | None = None) -> CamLayer:
             f"(or methods.gradcam.layer in the audit config) to a module name"
         )
     name, tensor = spatial[-1]
-    return CamLayer(name, any(t is tensor for t in relu_inputs), tuple(tensor.shape[-2:]))
+    shape = tuple(tensor.shape[-2:])
+    warning = None
+    readout = (nn.Dropout, nn.Dropout2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Identity, nn.Flatten)
+    last = [(n, t) for n, t in order if t.ndim == 4 and not isinstance(named[n], readout)][-1]
+    if last[0] != name and not override:
+        warning = (f"the last feature map ({last[0]}) is {last[1].shape[-2]}x{last[1].shape[-1]} at input "
+                   f"{model.input_size[0]}x{model.input_size[1]}; GradCAM falls back to {name}: raise --input-size")
+    elif min(shape) < 7:
+        warning = f"GradCAM resolution {shape[0]}x{shape[1]} is coarse (below 7x7) at input {model.input_size}"
+    return CamLayer(name, any(t is tensor for t in relu_inputs), shape, warning)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import AuditUsageError
 from .info import ModelInfo
 
 
@@ -51,5 +52,5 @@ class AuditModel(nn.Module):
         if n == 1:
             return 0
         if not 0 <= target_class < n:
-            raise ValueError(f"target class {target_class} out of range for a {n}-class model {self.info.spec}")
+            raise AuditUsageError(f"--target-class={target_class}: out of range for the {n}-class model {self.info.spec}")
         return target_class
