@@ -159,7 +159,7 @@ def test_probe_leaves_the_network_untouched():
 
 def test_demo_input_channels_are_inferred_and_bad_probe_input_is_a_usage_error():
     assert [b.name for b in randomization_blocks(DemoResNet())] == EXPECTED["demoresnet"]
-    with pytest.raises(AuditUsageError, match=r"input_shape") as err:
+    with pytest.raises(AuditUsageError, match=r"set --input-size, or list the blocks head first in randomization\.blocks") as err:
         randomization_blocks(DemoCNN(), (3, 64, 64))
     assert "\n" not in str(err.value)
 

@@ -68,3 +68,25 @@ def test_options_reach_the_models_and_the_evidence(pytester):
     (r,) = ev["results"]
     assert r["verdict"] in ("pass", "fail") and r["details"]["method_params"]["explain"] == "predicted"
     assert r["details"]["map_notes"]["cam_layer"]["resolution"] == [12, 12]
+
+
+def test_a_model_without_a_spatial_layer_says_which_option_to_set(tmp_path, monkeypatch):
+    """A ``package.module:factory`` model whose layers cannot be discovered: the error names --target-layer."""
+    import torch
+
+    (tmp_path / "flatnet.py").write_text(
+        "import torch\n"
+        "def build(num_classes=2):\n"
+        "    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, num_classes))\n"
+        "    net.input_size = (32, 32)\n"
+        "    return net\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    torch.manual_seed(0)
+    path = tmp_path / "flat.pt"
+    torch.save(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 2)).state_dict(), path)
+    audit = Audit(model=f"flatnet:build:{path}", methods=["gradcam", "grad"], config=_config(tmp_path, n_images=4))
+    r = audit.utility("gradcam")
+    assert r.verdict == "error"
+    assert "set --target-layer (or methods.gradcam.layer in the audit config)" in r.explanation
+    assert audit.utility("grad").verdict in ("pass", "fail")  # the other methods still run
+    assert audit.evidence()["models"][0]["arch"] == "flatnet:build"

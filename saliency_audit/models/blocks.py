@@ -144,7 +144,7 @@ def _execution_spans(net: nn.Module, units, input_shape) -> dict[str, tuple[int,
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise AuditUsageError(
             f"randomization blocks: forward probe with input {tuple(x.shape)} failed ({msg}); "
-            f"pass input_shape=(C, H, W) or an explicit block list"
+            f"set --input-size, or list the blocks head first in randomization.blocks of the audit config"
         ) from None
     finally:
         for h in handles:
@@ -164,7 +164,8 @@ def _forward_order(units, spans) -> list[tuple[str, tuple[str, ...]]]:
         if spans[before[0]][1] > spans[after[0]][0]:
             raise AuditUsageError(
                 f"randomization blocks: {before[0]} and {after[0]} execute interleaved (a module reused?), "
-                f"so there is no head-to-input order; pass an explicit block list"
+                f"so there is no head-to-input order; list the blocks head first in randomization.blocks "
+                f"of the audit config"
             )
     # Units that did not run (Inception AuxLogits in eval mode) go right after
     # the unit registered before them, which is where they run in training.
@@ -263,7 +264,8 @@ def randomization_blocks(
     twice, missing = _coverage(net, [m for _, m in merged])
     if twice:  # weight sharing across units: cascading randomization would be ill-defined
         raise AuditUsageError(
-            f"randomization blocks: module(s) shared between blocks: {', '.join(twice[:5])}; pass an explicit block list"
+            f"randomization blocks: module(s) shared between blocks: {', '.join(twice[:5])}; "
+            f"list the blocks head first in randomization.blocks of the audit config"
         )
     _warn_missing(missing, "automatic")
     return [Block(name, members, _n_params(net, members)) for name, members in merged]

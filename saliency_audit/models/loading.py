@@ -178,7 +178,9 @@ def _build_arch(arch: str, num_classes: int, state: dict, spec: str, option: str
         raise AuditUsageError(f"{option}={spec}: unknown architecture {arch!r} (a torchvision model name, timm/NAME or package.module:factory)")
     kwargs = {"weights": None, "num_classes": num_classes}
     if arch == "inception_v3":
-        kwargs.update(aux_logits=any(k.startswith("AuxLogits.") for k in state), init_weights=False)
+        # the state may still carry a wrapper prefix ("model.", "module."): look for the component anywhere
+        kwargs.update(aux_logits=any(k.startswith("AuxLogits.") or ".AuxLogits." in k for k in state),
+                      init_weights=False)
     net = tvm.get_model(arch, **kwargs)
     return net, ((299, 299) if arch == "inception_v3" else (224, 224)), 3
 
@@ -189,11 +191,32 @@ def _head_classes(state: dict) -> int | None:
     return int(heads[-1].shape[0]) if heads else None
 
 
+def _same_outputs(script: nn.Module, net: nn.Module, channels: int, size: tuple) -> bool:
+    """Whether the rebuilt eager network computes what the TorchScript archive does (eval mode, one probe)."""
+    x = torch.rand(1, channels, *size, generator=torch.Generator().manual_seed(0))
+    outs = []
+    try:
+        with torch.no_grad():
+            for m in (script.eval(), net.eval()):
+                out = m(x)
+                if isinstance(out, (tuple, list)):
+                    out = out[0]
+                outs.append(getattr(out, "logits", out))
+    except Exception:  # noqa: BLE001 -- e.g. a traced archive specialised to another input size
+        return False
+    return outs[0].shape == outs[1].shape and torch.allclose(outs[0], outs[1], rtol=1e-4, atol=1e-5)
+
+
 def _load_arch(path: Path, parsed: Spec, role: str, option: str, allow_unsafe_pickle: bool) -> AuditModel:
     spec = parsed.text
+    script = None
     if _is_torchscript(path):
-        net = torch.jit.load(str(path), map_location="cpu")
-        state = None
+        # ARCH is known: rebuild the eager network from the archive's weights (below), because a
+        # ScriptModule cannot be audited (no forward hooks for GradCAM and randomization blocks,
+        # its ReLUs bypass guided backprop); the scripted module is kept if it computes otherwise.
+        script = torch.jit.load(str(path), map_location="cpu")
+        state = dict(script.state_dict())
+        net = None
     else:
         obj = _read_checkpoint(path, spec, option, allow_unsafe_pickle)
         state = _state_dict_of(obj, spec, option, path)
@@ -214,6 +237,8 @@ def _load_arch(path: Path, parsed: Spec, role: str, option: str, allow_unsafe_pi
                 f"{option}={spec}: checkpoint {path} does not fit {parsed.arch}: "
                 f"missing keys [{few(result.missing_keys)}], unexpected keys [{few(result.unexpected_keys)}]"
             )
+        if script is not None and not _same_outputs(script, net, channels, size):
+            net, num_classes = script, None
     info = ModelInfo(
         spec=spec, arch=parsed.arch, role=role, sha256=file_sha256(path), n_params=_count(net),
         input_size=size, in_channels=channels, mean=IMAGENET_MEAN, std=IMAGENET_STD,
