@@ -122,6 +122,10 @@ class Audit:
                 try:
                     m = self.stage_model(None)
                 except AuditError:  # no block structure found: re-initialise every layer at once
+                    import torch
+
+                    if isinstance(self.model("primary").net, torch.jit.ScriptModule):
+                        raise
                     m = self._randomized(None, "randomized", "all layers")
             elif role == "random_label":
                 if not self.random_label_spec:
@@ -145,6 +149,12 @@ class Audit:
 
             m = self.model("primary")
             override = list(self.config.randomization.blocks) or None
+            import torch
+
+            if isinstance(m.net, torch.jit.ScriptModule):
+                from .models.layers import script_module_message
+
+                raise AuditUsageError(script_module_message(m, "randomization needs forward hooks to order its blocks"))
             self._blocks = randomization_blocks(m.net, (m.info.in_channels, *m.info.input_size), override)
         return self._blocks
 

@@ -50,7 +50,10 @@ def grad(model, x, keys, target, cfg, memo) -> torch.Tensor:
 def gbp(model, x, keys, target, cfg, memo) -> torch.Tensor:
     with ReluMode(guided=True) as mode:
         out = _saliency(model, x, target)
-    memo.setdefault("notes", {})["gbp_guided_relu_calls_per_forward"] = mode.calls
+    notes = memo.setdefault("notes", {})
+    notes["gbp_guided_relu_calls_per_forward"] = mode.calls
+    if mode.calls == 0:  # e.g. EfficientNet (SiLU): the guided rule has nothing to act on
+        notes["gbp_warning"] = "the model has no ReLU: guided backprop equals the plain gradient"
     return out
 
 

@@ -52,6 +52,11 @@ def _probe(model, names: dict[nn.Module, str]):
     return order, mode.inputs
 
 
+def script_module_message(model, why: str) -> str:
+    return (f"{model.info.spec} is a TorchScript module: {why}, which TorchScript refuses; "
+            f"give the architecture as ARCH:PATH (e.g. densenet121:{model.info.spec}) so the eager network is rebuilt")
+
+
 def find_cam_layer(model, override: str | None = None) -> CamLayer:
     """The GradCAM target of an :class:`AuditModel` (``override``: a module name of ``model.net``)."""
     named = dict(model.net.named_modules())
@@ -65,8 +70,14 @@ def find_cam_layer(model, override: str | None = None) -> CamLayer:
         candidates = {named[override]: override}
     else:
         candidates = {m: n for n, m in named.items() if n}
+    if isinstance(model.net, torch.jit.ScriptModule):
+        raise AuditUsageError(script_module_message(model, "GradCAM needs forward hooks"))
     order, relu_inputs = _probe(model, candidates)
-    spatial = [(n, t) for n, t in order if t.ndim == 4 and t.shape[-1] > 1 and t.shape[-2] > 1]
+    # read-out modules (global/adaptive pooling, dropout, identity) resample or pass on a feature map:
+    # GradCAM belongs on the map itself (VGG: ``features``, not the AdaptiveAvgPool2d(7) after it)
+    readout = (nn.Dropout, nn.Dropout2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Identity, nn.Flatten)
+    spatial = [(n, t) for n, t in order if t.ndim == 4 and t.shape[-1] > 1 and t.shape[-2] > 1
+               and (override or not isinstance(named[n], readout))]
     if not spatial:
         raise AuditUsageError(
             f"cannot find a spatial layer for GradCAM in {model.info.spec}; set --target-layer "
@@ -75,7 +86,6 @@ def find_cam_layer(model, override: str | None = None) -> CamLayer:
     name, tensor = spatial[-1]
     shape = tuple(tensor.shape[-2:])
     warning = None
-    readout = (nn.Dropout, nn.Dropout2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Identity, nn.Flatten)
     last = [(n, t) for n, t in order if t.ndim == 4 and not isinstance(named[n], readout)][-1]
     if last[0] != name and not override:
         warning = (f"the last feature map ({last[0]}) is {last[1].shape[-2]}x{last[1].shape[-1]} at input "

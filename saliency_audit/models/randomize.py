@@ -19,6 +19,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from ..errors import AuditUsageError
 from ..stats import stable_seed
 
 BN_POLICIES = ("reset", "affine", "keep")
@@ -70,4 +71,10 @@ def randomize_copy(
                 for sub in named[name].modules():
                     count += _reinit(sub, bn_policy)
     clone.eval()
+    if count == 0:
+        raise AuditUsageError(
+            f"randomization re-initialised no layer of {getattr(getattr(model, 'info', None), 'spec', 'the model')} "
+            f"(a TorchScript module, or blocks without parameters); a 'randomized' model equal to the trained one "
+            f"would pass every sanity check: give ARCH:PATH, or list blocks in randomization.blocks"
+        )
     return clone, count
