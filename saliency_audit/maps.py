@@ -136,7 +136,10 @@ class MapStore:
         notes: dict = {}
         if METHODS[method].uses_cam_layer:
             notes["cam_layer"] = self.cam_layer(model).to_dict()
-        bs = self.config.batch_size
+        from .config import pass_images
+
+        # a map batch is one pass of the cheapest methods; IG/SmoothGrad chunk their passes at the same size
+        bs = min(self.config.batch_size, pass_images(self.config, model.input_size))
         for start in range(0, len(todo), bs):
             idx = todo[start : start + bs]
             batch = [samples[i] for i in idx]

@@ -15,6 +15,7 @@ from typing import Sequence
 import torch
 from captum.attr import IntegratedGradients, Saliency
 
+from ..config import pass_images
 from ..models.relu_mode import ReluMode
 from ..stats import stable_seed
 from .targets import repeat
@@ -24,7 +25,7 @@ def _saliency(model, x: torch.Tensor, target: int | torch.Tensor) -> torch.Tenso
     return Saliency(model).attribute(x.detach().requires_grad_(True), target=target, abs=False).detach()
 
 
-def _ig(model, x: torch.Tensor, target: int | torch.Tensor, params, pass_batch: int = 64) -> torch.Tensor:
+def _ig(model, x: torch.Tensor, target: int | torch.Tensor, params, pass_batch: int) -> torch.Tensor:
     baseline = torch.zeros_like(x) if params.baseline == "black" else x.mean(dim=(1, 2, 3), keepdim=True).expand_as(x)
     ig = IntegratedGradients(model)
     return ig.attribute(
@@ -58,7 +59,7 @@ def gbp(model, x, keys, target, cfg, memo) -> torch.Tensor:
 
 
 def ig(model, x, keys, target, cfg, memo) -> torch.Tensor:
-    return _ig(model, x, target, cfg.methods.ig, cfg.pass_batch)
+    return _ig(model, x, target, cfg.methods.ig, pass_images(cfg, x.shape[-2:]))
 
 
 def _draw_chunks(n_images: int, samples: int, per_pass: int):
@@ -72,7 +73,7 @@ def sg(model, x, keys, target, cfg, memo) -> torch.Tensor:
     p = cfg.methods.sg
     total = torch.zeros_like(x)
     n = len(x)
-    for draws in _draw_chunks(n, p.samples, cfg.pass_batch):
+    for draws in _draw_chunks(n, p.samples, pass_images(cfg, x.shape[-2:])):
         noisy = torch.cat([x + noise(x, keys, d, p, cfg.seed) for d in draws])
         total += _saliency(model, noisy, repeat(target, len(draws))).view(len(draws), *x.shape).sum(0)
     return total / p.samples
@@ -82,6 +83,7 @@ def sig(model, x, keys, target, cfg, memo) -> torch.Tensor:
     """Mean IG over the same noisy copies as SmoothGrad (IG already batches its steps)."""
     p = cfg.methods.sg
     total = torch.zeros_like(x)
+    per_pass = pass_images(cfg, x.shape[-2:])
     for d in range(p.samples):
-        total += _ig(model, x + noise(x, keys, d, p, cfg.seed), target, cfg.methods.ig, cfg.pass_batch)
+        total += _ig(model, x + noise(x, keys, d, p, cfg.seed), target, cfg.methods.ig, per_pass)
     return total / p.samples
