@@ -36,6 +36,17 @@ def check_device(dev: str) -> None:
         raise AuditUsageError(f"--device={dev}: only {torch.cuda.device_count()} CUDA device(s) visible")
 
 
+def _with_thumbs(result: CriterionResult, ref, compared: list) -> CriterionResult:
+    """Thumbnails of the first images' maps: the reference's, and each curve entry's (stage or compared model)."""
+    from .report.thumbs import STAGE_IMAGES, map_thumbs
+
+    ids = ref.ids[:STAGE_IMAGES]
+    result.details["reference_thumbnails"] = map_thumbs(ref, ids)
+    for row, maps in zip(result.curve, compared):
+        row["thumbnails"] = map_thumbs(maps, ids)
+    return result
+
+
 class Audit:
     def __init__(
         self,
@@ -74,6 +85,7 @@ class Audit:
         self.allow_unsafe_pickle = allow_unsafe_pickle
         self.report_dir = Path(report_dir) if report_dir else None
         self.results: list[CriterionResult] = []
+        self.listeners: list = []  # called with each result as it is recorded (the plugin maps them to tests)
         self.timings: dict[str, float] = {}
         self._run = ev.run_info(self.config.seed, argv)
         self._models: dict[str, object] = {}
@@ -249,11 +261,12 @@ class Audit:
             if self.config.randomization.independent:
                 independent = [(b.name, [self.store.maps(self.single_block_model(j), method, samples)])
                                for j, b in enumerate(blocks)]
-            return evaluate_cascade(method, ref, stages, self.config, independent=independent,
-                                    details={"blocks": [b.to_dict() for b in blocks],
-                                             "bn_policy": self.config.randomization.bn_policy,
-                                             "draws": self.config.randomization.draws,
-                                             "method_params": self.store.method_params(method)})
+            result = evaluate_cascade(method, ref, stages, self.config, independent=independent,
+                                      details={"blocks": [b.to_dict() for b in blocks],
+                                               "bn_policy": self.config.randomization.bn_policy,
+                                               "draws": self.config.randomization.draws,
+                                               "method_params": self.store.method_params(method)})
+            return _with_thumbs(result, ref, [draws[0] for _, draws in stages])
 
         return self._record("randomization", method, run)
 
@@ -293,8 +306,9 @@ class Audit:
                 others.append((spec, self.store.maps(m, method, samples),
                                self.prediction_agreement(primary, m, samples)))
             grids = [tuple((s.truth() if s.truth() is not None else s.image[0].numpy()).shape) for s in samples]
-            return evaluate(criterion, method, ref, others, grids, self.config,
-                            details={"models": specs, "method_params": self.store.method_params(method)})
+            result = evaluate(criterion, method, ref, others, grids, self.config,
+                              details={"models": specs, "method_params": self.store.method_params(method)})
+            return _with_thumbs(result, ref, [maps for _, maps, _ in others])
 
         return self._record(criterion, method, run)
 
@@ -319,8 +333,9 @@ class Audit:
             samples = self._randomization_samples()
             ref = self.store.maps(self.model("primary"), method, samples)
             other = self.store.maps(self.model("random_label"), method, samples)
-            return evaluate_label(method, ref, other, self.config,
-                                  details={"method_params": self.store.method_params(method)})
+            result = evaluate_label(method, ref, other, self.config,
+                                    details={"method_params": self.store.method_params(method)})
+            return _with_thumbs(result, ref, [other])
 
         return self._record("label_randomization", method, run)
 
@@ -354,13 +369,17 @@ class Audit:
             primary = self.model("primary")
             maps = self.store.maps(primary, method, ctx["samples"])
             rand = self.store.maps(self.model("randomized"), method, ctx["samples"])
-            return utility.evaluate(
+            from .report.thumbs import map_thumbs
+
+            result = utility.evaluate(
                 method, ids=maps.ids, truths=ctx["truths"], maps=maps.maps, constant=maps.constant,
                 prior=ctx["prior"], prior_n=ctx["prior_n"], random_maps=rand.maps, config=self.config,
                 details={"map_notes": maps.notes, "maps_computed": maps.computed, "map_seconds": maps.seconds,
                          "randomized_constant_maps": int(rand.constant.sum()),
                          "method_params": self.store.method_params(method)},
             )
+            result.details["thumbnails"] = map_thumbs(maps)
+            return result
 
         return self._record("utility", method, run)
 
@@ -382,6 +401,8 @@ class Audit:
     def add_result(self, result: CriterionResult) -> None:
         self.results = [r for r in self.results if (r.criterion, r.method, r.model) != (result.criterion, result.method, result.model)]
         self.results.append(result)
+        for listener in self.listeners:
+            listener(result)
         if self.report_dir is not None:
             self.write_evidence()
 
@@ -402,6 +423,7 @@ class Audit:
             used = sorted({i for idx, _ in self._sample_sets.values() for i in idx})
             dataset.update(n_images=len(used), eval_size=list(self.grid()),
                            manifest_sha256=self._manifest(tuple(used)))
+        samples = self._sample_thumbnails()
         if self._utility_ctx is not None:
             dataset.update(n_localisation=len(self._utility_ctx["indices"]), prior_masks=self._utility_ctx["prior_n"])
         run = dict(self._run)
@@ -412,10 +434,22 @@ class Audit:
             "schema": ev.SCHEMA,
             "run": run,
             "config": dict(self.config.to_dict(), methods_audited=list(self.methods)),
-            "models": models,
+            "models": ev.sort_models(models),
             "dataset": dataset,
             "results": ev.sort_results([r.to_dict() for r in self.results]),
+            "samples": samples,
         }
+
+    def _sample_thumbnails(self) -> dict:
+        """{sample id: {"image", "truth"}} thumbnails of every audited sample, for the report's overlays."""
+        from .report.thumbs import sample_thumbs
+
+        memo = self.__dict__.setdefault("_thumbs", {})
+        for _, samples in self._sample_sets.values():
+            for smp in samples:
+                if smp.id not in memo:
+                    memo[smp.id] = sample_thumbs(smp)
+        return dict(sorted(memo.items()))
 
     def _manifest(self, used: tuple[int, ...]) -> str:
         """The dataset manifest hash of the items used (hashing their files once per distinct set)."""

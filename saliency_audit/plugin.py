@@ -81,6 +81,8 @@ class AuditSession:
         self.report_dir = report if report.is_absolute() else config.invocation_params.dir / report
         self._audit = None
         self.worker_evidence: list[dict] = []
+        self.current_test: str | None = None  # nodeid of the audit test running now
+        self.test_results: dict[str, list[dict]] = {}  # nodeid -> results it recorded
 
     @property
     def audit(self):
@@ -100,7 +102,12 @@ class AuditSession:
                 skip_bad_samples=opt.saliency_skip_bad,
                 argv=list(self.pytest_config.invocation_params.args),
             )
+            self._audit.listeners.append(self._on_result)
         return self._audit
+
+    def _on_result(self, result) -> None:
+        if self.current_test is not None:
+            self.test_results.setdefault(self.current_test, []).append(result.to_dict())
 
     def evidence(self) -> dict | None:
         if self._audit is not None:
@@ -145,7 +152,7 @@ def parse_normalize(text: str) -> tuple[list[float], list[float]]:
 
 def merge_evidence(parts: list[dict]) -> dict:
     """Combine the evidence of pytest-xdist workers (each ran some of the tests)."""
-    from .report.evidence import now, sort_results
+    from .report.evidence import now, sort_models, sort_results
 
     base = json.loads(json.dumps(parts[0]))
     seen_models = {(m["role"], m["spec"]) for m in base["models"]}
@@ -157,11 +164,14 @@ def merge_evidence(parts: list[dict]) -> dict:
                 seen_models.add((m["role"], m["spec"]))
         for r in part["results"]:
             results[(r["criterion"], r["method"], r.get("model"))] = r
+        base.setdefault("samples", {}).update(part.get("samples", {}))
         if part["dataset"].get("manifest_sha256"):
             base["dataset"] = part["dataset"]
         base["run"]["started"] = min(base["run"]["started"], part["run"]["started"])
     base["run"]["finished"] = now()
     base["results"] = sort_results(list(results.values()))
+    base["models"] = sort_models(base["models"])
+    base["samples"] = dict(sorted(base.get("samples", {}).items()))
     return base
 
 
@@ -253,7 +263,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     if hasattr(session.config, "workerinput"):  # xdist worker: hand the evidence to the controller
         session.config.workeroutput["saliency_audit_evidence"] = json.dumps(s._audit.evidence(finished=True))
         return
-    s._audit.write_evidence(finished=True)
+    from .report.evidence import write_json
+
+    evidence = s._audit.evidence(finished=True)
+    write_json(s.report_dir / "evidence.json", evidence)
+    _write_html(evidence, s.report_dir)
 
 
 @pytest.hookimpl(trylast=True)
@@ -262,7 +276,78 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if s is not None and s._audit is None and s.worker_evidence and not hasattr(config, "workerinput"):
         from .report.evidence import write_json
 
-        write_json(s.report_dir / "evidence.json", merge_evidence(s.worker_evidence))
+        evidence = merge_evidence(s.worker_evidence)
+        write_json(s.report_dir / "evidence.json", evidence)
+        _write_html(evidence, s.report_dir)
+
+
+def _write_html(evidence: dict, report_dir: Path) -> None:
+    from .report.html import write_html
+
+    write_html(evidence, report_dir / "saliency-audit.html")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    s = item.config.stash.get(session_key, None)
+    if s is not None:
+        s.current_test = item.nodeid
+    try:
+        yield
+    finally:
+        if s is not None:
+            s.current_test = None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call):
+    outcome = yield
+    s = item.config.stash.get(session_key, None)
+    if s is None or call.when != "call" or item.nodeid not in s.test_results:
+        return
+    from .report import pytest_extras
+
+    results = s.test_results.pop(item.nodeid)
+    report = outcome.get_result()
+    props = pytest_extras.properties(results)
+    item.user_properties.extend(props)  # --junitxml writes <property> from the teardown report's (the item's) list
+    if report.user_properties is not item.user_properties:
+        report.user_properties.extend(props)
+    try:
+        from pytest_html import extras
+    except ImportError:
+        return
+    added = [extras.html(pytest_extras.summary_table(results))]
+    for r in results:
+        thumb = pytest_extras.thumbnail(r)
+        if thumb:
+            added.append(extras.png(thumb, name=f"{r['criterion']} {r['method']}"))
+    report.extras = list(getattr(report, "extras", [])) + added
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Provenance for pytest-html's environment table (pytest-metadata), before pytest-html reads it."""
+    s = session.config.stash.get(session_key, None)
+    try:
+        from pytest_metadata.plugin import metadata_key
+    except ImportError:
+        return
+    if s is not None and metadata_key in session.config.stash:
+        from .report.pytest_extras import environment
+
+        session.config.stash[metadata_key].update(environment(session.config.option, s.config))
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-html hook
+def pytest_html_results_summary(prefix, summary, postfix, session) -> None:
+    s = session.config.stash.get(session_key, None)
+    if s is None:
+        return
+    from html import escape
+
+    postfix.append(f"<p>saliency-audit evidence: {escape(str(s.report_dir / 'evidence.json'))}; report: "
+                   f"{escape(str(s.report_dir / 'saliency-audit.html'))}</p>")
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:

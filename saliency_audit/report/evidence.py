@@ -39,9 +39,23 @@ def versions() -> dict:
     return out
 
 
+def git_revision(cwd: str | Path | None = None) -> dict | None:
+    """The git commit (and whether the work tree has changes) of the directory the audit runs in, if any."""
+    import subprocess
+
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=True).stdout
+
+    try:
+        return {"commit": git("rev-parse", "HEAD").strip(), "dirty": bool(git("status", "--porcelain").strip())}
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def run_info(seed: int, argv: list[str] | None = None, started: str | None = None) -> dict:
     return {"started": started or now(), "finished": None, "seed": seed,
-            "argv": list(sys.argv if argv is None else argv), "versions": versions(),
+            "argv": list(sys.argv if argv is None else argv), "cwd": os.getcwd(), "git": git_revision(),
+            "versions": versions(),
             "host": {"name": socket.gethostname(), "platform": platform.platform(),
                      "cpus": os.cpu_count()}}
 
@@ -59,6 +73,14 @@ def write_json(path: Path, data: dict) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+ROLES = ("primary", "randomized", "random_label", "replicate", "reference")
+
+
+def sort_models(models: list[dict]) -> list[dict]:
+    """Models in a fixed order (role, then spec), whichever test or xdist worker loaded them first."""
+    return sorted(models, key=lambda m: (ROLES.index(m["role"]) if m["role"] in ROLES else len(ROLES), m["spec"]))
 
 
 def sort_results(results: list[dict]) -> list[dict]:

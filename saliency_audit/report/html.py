@@ -1,0 +1,690 @@
+"""The standalone HTML report: one self-contained file rendered from the evidence alone.
+
+``render(evidence)`` gives the page as a string, ``write_html(evidence,
+path)`` writes it.  The page needs no JavaScript and no network: styles are
+inline, figures are PNG ``data:`` URIs, and a Content-Security-Policy forbids
+anything else.  Every string taken from the evidence is escaped; base64
+payloads are checked before they reach a ``src`` attribute.  Rendering is
+deterministic (no clock, no random numbers, PNGs without metadata), so the
+same evidence always gives the same bytes and the report can be rebuilt
+later with ``saliency-audit report evidence.json``.
+
+A part that cannot be drawn becomes a short note in the page; rendering a
+valid evidence dict never raises.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import json
+import math
+import os
+import shlex
+import tempfile
+from pathlib import Path
+
+from . import figures
+
+CRITERIA = ("utility", "randomization", "label_randomization", "repeatability", "reproducibility")
+VERDICTS = ("pass", "fail", "error", "skipped")
+TITLES = {
+    "utility": "Localisation utility",
+    "randomization": "Model-parameter randomization",
+    "label_randomization": "Label randomization",
+    "repeatability": "Repeatability",
+    "reproducibility": "Reproducibility",
+}
+
+CSS = """
+:root{--pass:#1a7f37;--pass-bg:#dafbe1;--fail:#c62828;--fail-bg:#ffe3e3;--error:#9a5b00;--error-bg:#fff1c2;
+--skipped:#57606a;--skipped-bg:#eef1f4;--line:#d0d7de;--muted:#57606a}
+*{box-sizing:border-box}
+body{margin:0;font:14px/1.5 -apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;
+color:#1f2328;background:#fff}
+header,main,footer,nav{max-width:1180px;margin:0 auto;padding:0 24px}
+header{padding-top:20px}
+h1{font-size:24px;margin:0 0 8px}
+h2{font-size:19px;margin:32px 0 8px;padding-bottom:4px;border-bottom:2px solid var(--line)}
+h3{font-size:15px;margin:20px 0 6px}
+p{margin:6px 0}.muted{color:var(--muted)}.small{font-size:12px}
+code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px;overflow-wrap:anywhere}
+nav{font-size:13px;margin-top:8px}nav a{margin-right:14px;color:#0550ae;text-decoration:none}
+.gate{display:inline-block;margin:10px 0;padding:8px 14px;border-radius:6px;font-weight:600;border:1px solid}
+.gate.pass{color:var(--pass);background:var(--pass-bg)}.gate.fail{color:var(--fail);background:var(--fail-bg)}
+.gate.none{color:var(--skipped);background:var(--skipped-bg)}
+table{border-collapse:collapse;margin:8px 0 12px;font-size:13px}
+th,td{border:1px solid var(--line);padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#f6f8fa;font-weight:600}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+table.wide{width:100%}
+#verdict-matrix th,#verdict-matrix td{text-align:center;min-width:76px}
+#verdict-matrix th.row{text-align:left;white-space:nowrap}
+#verdict-matrix .vt{display:block;font-weight:700;letter-spacing:.03em}
+#verdict-matrix .hl{display:block;font-size:12px;font-variant-numeric:tabular-nums}
+#verdict-matrix .lb{display:block;font-size:11px;color:var(--muted)}
+.v-pass{background:var(--pass-bg);color:var(--pass)}.v-fail{background:var(--fail-bg);color:var(--fail)}
+.v-error{background:var(--error-bg);color:var(--error)}.v-skipped{background:var(--skipped-bg);color:var(--skipped)}
+.v-none{color:var(--muted)}
+.verdict{font-weight:700;white-space:nowrap}
+tr.expl td{border-top:none;color:#32383f;font-size:12px;background:#fbfcfd}
+figure{margin:14px 0 18px}figure img{max-width:100%;height:auto;border:1px solid #eaeef2}
+figcaption{font-size:12.5px;color:#32383f;max-width:900px;margin-top:4px}
+.note{font-size:12.5px;color:var(--error);background:var(--error-bg);padding:4px 8px;border-radius:4px;
+display:inline-block}
+details{margin:6px 0 10px}summary{cursor:pointer;color:#0550ae;font-size:13px}
+pre{white-space:pre-wrap;font-size:11.5px;background:#f6f8fa;padding:8px;border-radius:4px;overflow-wrap:anywhere}
+ul.kv{margin:0;padding-left:16px;font-size:12px}
+.rule{font-size:13px;background:#f6f8fa;border-left:3px solid var(--line);padding:6px 10px;margin:8px 0}
+footer{margin-top:40px;padding-bottom:30px;font-size:12px;color:var(--muted);border-top:1px solid var(--line)}
+@media print{nav{display:none}figure,table{break-inside:avoid}}
+"""
+
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+
+
+# -- small formatting helpers (all return escaped HTML) ----------------------------------------------------------
+def esc(x) -> str:
+    return html.escape("" if x is None else str(x), quote=True)
+
+
+def fmt(x, spec: str = ".3f") -> str:
+    """A number for a table cell; None (JSON's NaN) as an em dash; anything else escaped."""
+    if x is None:
+        return "—"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, int):
+        return str(x)
+    if isinstance(x, float):
+        return format(x, spec) if math.isfinite(x) else "—"
+    return esc(x)
+
+
+def fmt_ci(ci, spec: str = ".3f") -> str:
+    if not isinstance(ci, (list, tuple)) or len(ci) != 2 or all(v is None for v in ci):
+        return "—"
+    return f"[{fmt(ci[0], spec)}, {fmt(ci[1], spec)}]"
+
+
+def plain(value) -> str:
+    """A provenance value: strings as they are, anything else as JSON; escaped."""
+    if isinstance(value, str):
+        return esc(value)
+    try:
+        return esc(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError):
+        return esc(repr(value))
+
+
+def flatten(d, prefix: str = ""):
+    """(``a.b.c``, value) pairs of a nested dict; empty dicts kept as values."""
+    if not isinstance(d, dict):
+        yield prefix, d
+        return
+    for k, v in d.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, dict) and v:
+            yield from flatten(v, key)
+        else:
+            yield key, v
+
+
+def verdict_of(r: dict) -> str:
+    v = str(r.get("verdict", "")).lower()
+    return v if v in VERDICTS else "error"
+
+
+def note(what: str, exc: BaseException) -> str:
+    msg = (str(exc).splitlines() or [""])[0][:300]
+    return f'<p class="note">{esc(what)} could not be drawn: {esc(type(exc).__name__)}: {esc(msg)}</p>'
+
+
+def guarded(what: str, fn, *args) -> str:
+    try:
+        return fn(*args)
+    except Exception as exc:  # a broken part must not cost the whole report
+        return note(what, exc)
+
+
+def figure(what: str, fn, args: tuple, caption: str) -> str:
+    """A figure as an embedded PNG with its caption (``caption`` is trusted HTML), or a note."""
+    try:
+        b64 = fn(*args)
+    except Exception as exc:
+        return note(what, exc)
+    if not b64:
+        return ""
+    if not figures.is_base64(b64):
+        return f'<p class="note">{esc(what)}: image left out (not base64)</p>'
+    return (f'<figure><img src="data:image/png;base64,{b64}" alt="{esc(what)}">'
+            f"<figcaption>{caption}</figcaption></figure>")
+
+
+def table(head: list[str], rows: list[list[str]], cls: str = "") -> str:
+    """Cells are trusted HTML (already escaped); a cell starting with ``\\x00num`` is right-aligned."""
+    def td(c):
+        return f'<td class="num">{c[4:]}</td>' if c.startswith("\x00num") else f"<td>{c}</td>"
+
+    out = [f'<table class="{cls}">' if cls else "<table>", "<thead><tr>",
+           "".join(f"<th>{h}</th>" for h in head), "</tr></thead><tbody>"]
+    out += ["<tr>" + "".join(td(c) for c in row) + "</tr>" for row in rows]
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def N(x, spec: str = ".3f") -> str:
+    """A right-aligned number cell."""
+    return "\x00num" + fmt(x, spec)
+
+
+def kv_list(d: dict, skip: tuple = ()) -> str:
+    items = [(k, v) for k, v in flatten(d) if k not in skip]
+    if not items:
+        return "—"
+    return '<ul class="kv">' + "".join(f"<li>{esc(k)} = {plain(v)}</li>" for k, v in items) + "</ul>"
+
+
+# -- evidence access -------------------------------------------------------------------------------------------
+def ordered(evidence: dict) -> tuple[list[str], list[str]]:
+    """Criteria (contract order, then unknown ones) and methods (as audited, then any other) present."""
+    results = evidence.get("results") or []
+    crit = [c for c in CRITERIA if any(r.get("criterion") == c for r in results)]
+    crit += sorted({str(r.get("criterion")) for r in results} - set(crit))
+    audited = (evidence.get("config") or {}).get("methods_audited") or []
+    methods = [str(m) for m in audited if any(r.get("method") == m for r in results)]
+    for r in results:
+        if str(r.get("method")) not in methods:
+            methods.append(str(r.get("method")))
+    return crit, methods
+
+
+def of(evidence: dict, criterion: str) -> list[dict]:
+    _, methods = ordered(evidence)
+    rs = [r for r in evidence.get("results") or [] if str(r.get("criterion")) == criterion]
+    return sorted(rs, key=lambda r: (methods.index(str(r.get("method"))), str(r.get("model", ""))))
+
+
+def counts(results: list[dict]) -> dict[str, int]:
+    return {v: sum(verdict_of(r) == v for r in results) for v in VERDICTS}
+
+
+def primary(evidence: dict) -> dict:
+    models = evidence.get("models") or []
+    return next((m for m in models if m.get("role") == "primary"), models[0] if models else {})
+
+
+# -- page parts -----------------------------------------------------------------------------------------------
+def header(evidence: dict) -> str:
+    results = evidence.get("results") or []
+    run = evidence.get("run") or {}
+    ds = evidence.get("dataset") or {}
+    m = primary(evidence)
+    c = counts(results)
+    sha = m.get("sha256")
+    model = (f"<b>{esc(m.get('spec', 'unknown'))}</b> ({esc(m.get('arch', 'unknown architecture'))}"
+             + (f", sha256 <code>{esc(str(sha)[:12])}…</code>" if sha else "") + ")") if m else "<b>unknown</b>"
+    n_img = ds.get("n_images")
+    summary = (
+        f"This report audits whether the saliency maps of model {model} can be trusted to localise findings "
+        f"on dataset <b>{esc(ds.get('name', 'unknown'))}</b>"
+        + (f" ({fmt(n_img)} images audited)" if n_img is not None else "")
+        + ", following Arun et al. (2021) and Adebayo et al. (2018): localisation utility against an "
+          "average-mask prior, cascading model-parameter and label randomization, repeatability and "
+          f"reproducibility. Of {len(results)} verdict(s), {c['pass']} pass, {c['fail']} fail, "
+          f"{c['error']} error and {c['skipped']} skipped. Run started {esc(run.get('started') or '—')}, "
+          f"finished {esc(run.get('finished') or '—')} (seed {fmt(run.get('seed'))})."
+    )
+    audited = c["pass"] + c["fail"] + c["error"]
+    if c["fail"] or c["error"]:
+        text = f"Gate: NOT PASSED — {c['fail']} fail, {c['error']} error out of {audited} audited verdict(s)"
+        gate = ("fail", text)
+    elif c["pass"]:
+        gate = ("pass", f"Gate: PASSED — all {audited} audited verdict(s) pass")
+    else:
+        gate = ("none", "Gate: NO VERDICT — nothing was audited")
+    if c["skipped"]:
+        gate = (gate[0], gate[1] + f" ({c['skipped']} skipped: not evaluated)")
+    return (f'<header><h1>Saliency-map trustworthiness audit</h1><p class="summary">{summary}</p>'
+            f'<div class="gate {gate[0]}">{esc(gate[1])}</div></header>')
+
+
+def nav(crit: list[str]) -> str:
+    links = ['<a href="#verdicts">Verdicts</a>']
+    links += [f'<a href="#{c}">{esc(TITLES[c])}</a>' for c in crit if c in TITLES]
+    if any(c not in TITLES for c in crit):
+        links.append('<a href="#other">Other results</a>')
+    links.append('<a href="#provenance">Provenance</a>')
+    return "<nav>" + "".join(links) + "</nav>"
+
+
+def headline(r: dict) -> str:
+    c, v = str(r.get("criterion")), r.get("value")
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return ""
+    if c == "utility":
+        return f"ΔAP {fmt(v, '+.3f')}"
+    if c in ("randomization", "label_randomization"):
+        return f"d {fmt(v, '.2f')}"
+    if c in ("repeatability", "reproducibility"):
+        return f"SSIM {fmt(v, '.2f')}"
+    return fmt(v)
+
+
+def matrix(evidence: dict) -> str:
+    crit, methods = ordered(evidence)
+    results = evidence.get("results") or []
+    head = "<tr><th>criterion \\ method</th>" + "".join(f"<th>{esc(m)}</th>" for m in methods) + "</tr>"
+    rows = []
+    for c in crit:
+        anchor = c if c in TITLES else "other"
+        cells = [f'<th class="row"><a href="#{anchor}">{esc(TITLES.get(c, c))}</a></th>']
+        for m in methods:
+            rs = [r for r in results if str(r.get("criterion")) == c and str(r.get("method")) == m]
+            if not rs:
+                cells.append('<td class="v-none">—<span class="lb">not run</span></td>')
+                continue
+            worst = max(rs, key=lambda r: ("pass", "skipped", "fail", "error").index(verdict_of(r)))
+            parts = []
+            for r in rs:
+                model = r.get("model")
+                tag = f' <span class="lb">{esc(model)}</span>' if len(rs) > 1 and model else ""
+                bound, thr = r.get("bound"), r.get("threshold")
+                lb = (f'<span class="lb">bound {fmt(bound, ".3f")} vs {fmt(thr, "g")}</span>'
+                      if bound is not None and thr is not None else "")
+                parts.append(f'<span class="vt">{verdict_of(r).upper()}</span>{tag}'
+                             f'<span class="hl">{headline(r)}</span>{lb}')
+            cells.append(f'<td class="v-{verdict_of(worst)}">{"".join(parts)}</td>')
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    cfg = evidence.get("config") or {}
+    u, rz, cs = cfg.get("utility") or {}, cfg.get("randomization") or {}, cfg.get("consistency") or {}
+    legend = (
+        "Each cell: the verdict, the headline number and the one-sided bootstrap bound the verdict is decided on, "
+        "against its threshold. <b>ΔAP</b>: mean(AP − AP of the average-mask prior), pass iff its lower bound > 0 "
+        f"and mean AP ≥ {fmt(u.get('min_ap'), 'g')}. <b>d</b>: normalized SSIM drop (0 = map unchanged, 1 = as "
+        f"different as another image's map); randomization passes iff the lower bound of d is ≥ "
+        f"{fmt(rz.get('head_min'), 'g')} after randomizing the head and ≥ {fmt(rz.get('all_min'), 'g')} after "
+        f"randomizing all blocks; label randomization iff ≥ {fmt(rz.get('label_min'), 'g')}. <b>SSIM</b>: mean "
+        f"SSIM to the primary model's maps, pass iff its lower bound is ≥ {fmt(cs.get('min_ssim'), 'g')}."
+    )
+    return (f'<section id="verdicts"><h2>Verdicts</h2><table id="verdict-matrix"><thead>{head}</thead>'
+            f'<tbody>{"".join(rows)}</tbody></table><p class="small muted">{legend}</p></section>')
+
+
+def _baselines(r: dict) -> str:
+    bs = r.get("baselines") or ([r["baseline"]] if isinstance(r.get("baseline"), dict) else [])
+    out = [f"{esc(b.get('name', '?'))} {fmt(b.get('value'))}" for b in bs if isinstance(b, dict)]
+    return "<br>".join(out) or "—"
+
+
+def _extra_cell(r: dict) -> str:
+    d = r.get("details") or {}
+    c = r.get("criterion")
+    if c == "utility":
+        return f"{fmt(d.get('mean_ap'))} {fmt_ci(d.get('mean_ap_ci'))}" if "mean_ap" in d else "—"
+    if c == "randomization":
+        if "head_d_lower" not in d:
+            return "—"
+        return (f"head {fmt(d.get('head_d_lower'), '.2f')} (≥ {fmt(d.get('head_min'), 'g')}), all "
+                f"{fmt(d.get('all_d_lower'), '.2f')} (≥ {fmt(d.get('all_min'), 'g')})")
+    curve = r.get("curve") or []
+    if c == "label_randomization" and curve:
+        return f"{fmt(curve[0].get('ssim'))} {fmt_ci(curve[0].get('ssim_ci'))}"
+    if c in ("repeatability", "reproducibility") and curve:
+        return "<br>".join(f"{esc(p.get('model'))}: {fmt(p.get('ssim'))}" for p in curve)
+    return "—"
+
+
+EXTRA_HEAD = {"utility": "mean AP [CI]", "randomization": "lower bound of d", "label_randomization": "SSIM [CI]",
+              "repeatability": "SSIM per replicate", "reproducibility": "SSIM per model"}
+
+
+def results_table(rs: list[dict], criterion: str) -> str:
+    head = ["method", "verdict", "statistic", "value", "CI", "one-sided bound", "threshold", "baseline(s)",
+            EXTRA_HEAD.get(criterion, "more"), "n"]
+    body = []
+    for r in rs:
+        v = verdict_of(r)
+        model = r.get("model")
+        method = esc(r.get("method")) + (f' <span class="muted small">({esc(model)})</span>'
+                                         if model and model != "primary" else "")
+        cells = [method, f'<span class="verdict v-{v}">{v.upper()}</span>', esc(r.get("statistic") or "—"),
+                 fmt(r.get("value")), fmt_ci(r.get("ci")), fmt(r.get("bound")), fmt(r.get("threshold"), "g"),
+                 _baselines(r), _extra_cell(r), fmt(r.get("n"))]
+        body.append("<tr>" + "".join(f'<td class="num">{c}</td>' if k in (3, 4, 5, 6, 9) else f"<td>{c}</td>"
+                                     for k, c in enumerate(cells)) + "</tr>")
+        tb = (r.get("details") or {}).get("traceback")
+        extra = (f"<details><summary>traceback</summary><pre>{esc(tb)}</pre></details>" if tb else "")
+        body.append(f'<tr class="expl"><td colspan="{len(head)}">{esc(r.get("explanation") or "")}{extra}</td></tr>')
+    alpha = next((r.get("details", {}).get("alpha") for r in rs if (r.get("details") or {}).get("alpha")), None)
+    level = (f"{100 * (1 - 2 * alpha):.0f} % " if isinstance(alpha, (int, float)) and not isinstance(alpha, bool)
+             else "")
+    foot = (f'<p class="small muted">CI: two-sided {level}bootstrap interval of the value; its lower end is the '
+            "one-sided bound the verdict uses. — : not available (error, skipped, or undefined).</p>")
+    return (f'<table class="wide"><thead><tr>{"".join(f"<th>{h}</th>" for h in head)}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table>{foot}')
+
+
+def _map_notes(rs: list[dict]) -> str:
+    items = []
+    for r in rs:
+        notes = (r.get("details") or {}).get("map_notes")
+        if isinstance(notes, dict) and notes:
+            items.append(f"<li><b>{esc(r.get('method'))}</b>: "
+                         + "; ".join(f"{esc(k)} = {plain(v)}" for k, v in flatten(notes)) + "</li>")
+    return f"<h3>Notes on the maps</h3><ul class='small'>{''.join(items)}</ul>" if items else ""
+
+
+def _per_image_utility(rs: list[dict]) -> str:
+    rs = [r for r in rs if r.get("per_image")]
+    if not rs:
+        return ""
+    ranked = figures.rank_images(rs)
+    ap = {(str(r.get("method")), str(p.get("id"))): p.get("score") for r in rs for p in r["per_image"]}
+    prior = {str(p.get("id")): p.get("ap_prior") for r in rs for p in r["per_image"]}
+    ids = [i for i, _ in ranked] + sorted(set(prior) - {i for i, _ in ranked})
+    mean = dict(ranked)
+    rows = [[N(k + 1, "d"), f"<code>{esc(i)}</code>", N(mean.get(i)), N(prior.get(i))]
+            + [N(ap.get((str(r.get("method")), i))) for r in rs] for k, i in enumerate(ids)]
+    head = ["rank", "image", "mean AP", "prior AP"] + [esc(r.get("method")) for r in rs]
+    return (f"<details><summary>Per-image AP ({len(ids)} images, best first)</summary>"
+            f"{table(head, rows)}</details>")
+
+
+def _stage_tables(rs: list[dict]) -> str:
+    out = []
+    for r in rs:
+        curve = r.get("curve") or []
+        if not curve:
+            continue
+        rows = [[esc(c.get("stage")), N(c.get("ssim")), fmt_ci(c.get("ssim_ci")), N(c.get("d"), ".2f"),
+                 fmt_ci([c.get("d_lower"), c.get("d_upper")], ".2f"), N(c.get("spearman_abs")),
+                 N(c.get("spearman_signed")), N(c.get("hog")), N(c.get("constant_maps"), "d")] for c in curve]
+        floor = (r.get("details") or {}).get("noise_floor") or {}
+        rows.append(["<i>noise floor</i>", N(floor.get("ssim")), "", "", "", N(floor.get("spearman_abs")),
+                     N(floor.get("spearman_signed")), N(floor.get("hog")), ""])
+        out.append(f"<h3>{esc(r.get('method'))}</h3>" + table(
+            ["stage", "SSIM", "SSIM CI", "d", "d CI", "|Spearman|", "Spearman (signed)", "HOG", "constant maps"], rows))
+        ind = (r.get("details") or {}).get("independent_curve") or []
+        if ind:
+            out.append("<p class='small'>Independent randomization (one block at a time):</p>" + table(
+                ["block", "SSIM", "d", "d CI"],
+                [[esc(c.get("stage")), N(c.get("ssim")), N(c.get("d"), ".2f"),
+                  fmt_ci([c.get("d_lower"), c.get("d_upper")], ".2f")] for c in ind]))
+    if not out:
+        return ""
+    return "<details><summary>Stage-by-stage numbers, per method</summary>" + "".join(out) + "</details>"
+
+
+def _pair_table(rs: list[dict]) -> str:
+    rows = []
+    for r in rs:
+        for p in r.get("curve") or []:
+            rows.append([esc(r.get("method")), esc(p.get("model")), N(p.get("ssim")), fmt_ci(p.get("ssim_ci")),
+                         N(p.get("spearman_abs")), N(p.get("prediction_agreement"), ".2f"),
+                         N(p.get("constant_maps"), "d")])
+    if not rows:
+        return ""
+    return ("<details><summary>Per compared model</summary>"
+            + table(["method", "compared model", "SSIM", "SSIM CI", "|Spearman|", "prediction agreement",
+                     "constant maps"], rows)
+            + "<p class='small muted'>Prediction agreement: fraction of audited images on which both models "
+              "predict the same class — low agreement means the models, not only their maps, differ.</p></details>")
+
+
+def rule(evidence: dict, criterion: str) -> str:
+    cfg = evidence.get("config") or {}
+    u, rz, cs = cfg.get("utility") or {}, cfg.get("randomization") or {}, cfg.get("consistency") or {}
+
+    def a(p):
+        al = p.get("alpha")
+        return f"{100 * (1 - al):.0f} %" if isinstance(al, (int, float)) and not isinstance(al, bool) else "(1 − α)"
+
+    text = {
+        "utility": (f"Per image, the average precision (AP) of the map's pixels against the lesion mask is compared "
+                    f"with the AP of the average-mask prior (the mean lesion mask of other images). <b>Pass</b> iff "
+                    f"the one-sided {a(u)} bootstrap lower bound of mean(AP − AP_prior) is above 0 and mean AP ≥ "
+                    f"{fmt(u.get('min_ap'), 'g')}."),
+        "randomization": (f"The model's blocks are re-initialised from the head down, cumulatively; after each stage "
+                          f"the maps are compared (SSIM) with the trained model's; "
+                          f"d = (1 − SSIM)/(1 − noise floor). "
+                          f"<b>Pass</b> iff the one-sided {a(rz)} lower bound of mean d is ≥ "
+                          f"{fmt(rz.get('head_min'), 'g')} at the head stage and ≥ {fmt(rz.get('all_min'), 'g')} "
+                          f"with every block randomized (BatchNorm policy: {esc(rz.get('bn_policy', '—'))})."),
+        "label_randomization": (f"The maps of a model trained on permuted labels are compared with the trained "
+                                f"model's. <b>Pass</b> iff the one-sided {a(rz)} lower bound of mean d is ≥ "
+                                f"{fmt(rz.get('label_min'), 'g')}."),
+        "repeatability": (f"The primary's maps against those of the same architecture trained with other seeds. "
+                          f"<b>Pass</b> iff the one-sided {a(cs)} lower bound of mean SSIM is ≥ "
+                          f"{fmt(cs.get('min_ssim'), 'g')}."),
+        "reproducibility": (f"The primary's maps against those of other architectures trained on the same task. "
+                            f"<b>Pass</b> iff the one-sided {a(cs)} lower bound of mean SSIM is ≥ "
+                            f"{fmt(cs.get('min_ssim'), 'g')}."),
+    }.get(criterion)
+    return f'<p class="rule">{text}</p>' if text else ""
+
+
+def criterion_section(evidence: dict, criterion: str) -> str:
+    rs = of(evidence, criterion)
+    samples = evidence.get("samples") or {}
+    ok = [r for r in rs if verdict_of(r) in ("pass", "fail")]
+    parts = [f'<section id="{criterion}"><h2>{esc(TITLES[criterion])}</h2>', rule(evidence, criterion),
+             guarded("results table", results_table, rs, criterion)]
+    if criterion == "utility":
+        parts.append(figure("utility box plots", figures.utility_boxplot, (ok,),
+                            "Per-image AP of each method's maps from the trained model (blue box) beside the same "
+                            "method on the fully randomized model (hatched) and the average-mask prior (grey; dashed "
+                            "line: its mean). <b>Look for</b> boxes clearly above the prior line and above their "
+                            "randomized twin; a box at the prior's level means the maps know no more than where "
+                            "lesions usually are."))
+        parts.append(figure("overlays of the best, median and worst image", figures.overlay_grid, (ok, samples),
+                            "The best, median and worst image by mean AP across methods. First column: the image with "
+                            "the lesion outline (cyan); then each method's map overlaid (colour scale at right; "
+                            "opacity grows with the map value) with its AP on that image. <b>Look for</b> maps "
+                            "concentrated inside the outline, and whether methods fail together on the worst image "
+                            "(a hard image) or alone (a weak method)."))
+        parts.append(guarded("notes on the maps", _map_notes, rs))
+        parts.append(guarded("per-image table", _per_image_utility, ok))
+    elif criterion == "randomization":
+        parts.append(figure("randomization curves", figures.randomization_curves, (ok,),
+                            "One panel per method: mean SSIM between the trained model's maps and the maps after "
+                            "re-initialising blocks from the head down (cumulatively), with its bootstrap CI (band); "
+                            "dashed: the method's noise floor, the SSIM between maps of different images; red "
+                            "triangles: the SSIM at which d reaches its threshold after the head and after all blocks "
+                            "(the verdict needs the bootstrap bound of d, i.e. the curve with its CI, below them). "
+                            "<b>Maps of a "
+                            "trustworthy method fall to the noise floor as layers are randomized</b>; a curve that "
+                            "stays high means the maps reflect the image or the architecture rather than what the "
+                            "model learned (Adebayo et al. 2018)."))
+        parts.append(figure("randomization map strips", figures.map_strips, (ok, samples, "stage"),
+                            "For each method, one image: the image with its lesion outline, the trained model's map, then "
+                            "the map after each cumulative randomization stage. <b>Look for</b> maps that change "
+                            "visibly from the first stage on; a map that survives randomization unchanged does not "
+                            "explain the model."))
+        parts.append(guarded("stage tables", _stage_tables, ok))
+    elif criterion == "label_randomization":
+        parts.append(figure("label randomization bars", figures.label_bars, (ok,),
+                            "Mean SSIM between the maps of the trained model and those of a model trained on randomly "
+                            "permuted labels (whiskers: CI); dashed marks: each method's noise floor. <b>Look for</b> "
+                            "bars down at their noise floor: a model that learned nothing about the finding should "
+                            "not produce the trained model's maps."))
+        parts.append(figure("label randomization map strips", figures.map_strips, (ok, samples, "stage"),
+                            "For each method, one image: the image, the trained model's map, and the "
+                            "random-label model's map. They should look unrelated."))
+    else:
+        other = "replicates of the same architecture trained with other seeds" if criterion == "repeatability" \
+            else "models of other architectures trained on the same task"
+        parts.append(figure(f"{criterion} box plots", figures.consistency_boxplot,
+                            (ok, f"{TITLES[criterion]}: SSIM to the primary model's maps, per image"),
+                            f"Per-image SSIM between the primary model's maps and those of {other} (mean over the "
+                            "compared models). Red dashed line: the min-SSIM threshold (Arun et al.'s reference "
+                            "line); dotted marks: the noise floor. <b>Look for</b> boxes above the threshold: a "
+                            "trustworthy explanation survives retraining."))
+        parts.append(figure(f"{criterion} map strips", figures.map_strips, (ok, samples, "model", "primary"),
+                            "For each method, one image: the image, the primary model's map, then each "
+                            "compared model's map with its SSIM to the primary's on this image."))
+        parts.append(guarded("per-model table", _pair_table, ok))
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def other_section(evidence: dict, crit: list[str]) -> str:
+    unknown = [c for c in crit if c not in TITLES]
+    if not unknown:
+        return ""
+    body = "".join(f"<h3>{esc(c)}</h3>" + results_table(of(evidence, c), c) for c in unknown)
+    return f'<section id="other"><h2>Other results</h2>{body}</section>'
+
+
+# -- provenance -----------------------------------------------------------------------------------------------
+def _models_table(models: list[dict]) -> str:
+    head = ["role", "spec", "architecture", "parameters", "classes", "input", "normalisation"]
+    body = []
+    for m in models:
+        extra = m.get("extra") if isinstance(m.get("extra"), dict) else {}
+        norm = (f"mean {plain(m.get('mean'))}, std {plain(m.get('std'))}"
+                if m.get("mean") is not None or m.get("std") is not None else "—")
+        size = m.get("input_size")
+        size_txt = "×".join(esc(s) for s in size) if isinstance(size, list) and size else plain(size)
+        cells = [esc(m.get("role", "—")), f"<code>{esc(m.get('spec', '—'))}</code>", esc(m.get("arch", "—")),
+                 N(m.get("n_params"), "d"), N(m.get("num_classes"), "d"),
+                 f"{size_txt} × {fmt(m.get('in_channels'))} channel(s)", norm]
+        body.append("<tr>" + "".join(f'<td class="num">{c[4:]}</td>' if c.startswith("\x00num") else f"<td>{c}</td>"
+                                     for c in cells) + "</tr>")
+        derived = extra.get("derived_from_sha256")
+        ident = (f"sha256 <code>{esc(m['sha256'])}</code>" if m.get("sha256") else
+                 "no file: derived in memory" + (f" from sha256 <code>{esc(derived)}</code>" if derived else ""))
+        more = "; ".join(f"{esc(k)} = {plain(v)}" for k, v in flatten(extra) if k != "derived_from_sha256")
+        body.append(f'<tr class="expl"><td colspan="{len(head)}">{ident}'
+                    + (f"<br>{more}" if more else "") + "</td></tr>")
+    return (f'<table class="wide"><thead><tr>{"".join(f"<th>{h}</th>" for h in head)}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table>')
+
+
+def _dataset_table(ds: dict) -> str:
+    rows = [[esc(k), f"<code>{plain(v)}</code>" if "sha256" in k or k == "root" else plain(v)]
+            for k, v in flatten({k: v for k, v in ds.items() if k != "skipped"})]
+    out = table(["dataset", "value"], rows)
+    skipped = ds.get("skipped") or []
+    if skipped:
+        srows = [[f"<code>{esc(s.get('id'))}</code>", esc(s.get("reason"))] if isinstance(s, dict)
+                 else [f"<code>{esc(s)}</code>", "—"] for s in skipped]
+        out += f"<h3>Skipped samples ({len(skipped)})</h3>" + table(["sample", "reason"], srows)
+    else:
+        out += "<p class='small muted'>No samples were skipped.</p>"
+    return out
+
+
+def _duration(run: dict) -> str:
+    try:
+        a = _dt.datetime.fromisoformat(str(run.get("started")))
+        b = _dt.datetime.fromisoformat(str(run.get("finished")))
+        return f"{(b - a).total_seconds():.0f} s"
+    except (TypeError, ValueError):
+        return "—"
+
+
+def _run_table(evidence: dict) -> str:
+    run = evidence.get("run") or {}
+    git = run.get("git")
+    if isinstance(git, dict):
+        git_txt = f"<code>{esc(git.get('commit'))}</code>" + (" (uncommitted changes)" if git.get("dirty") else
+                                                                " (clean)")
+    else:
+        git_txt = "not recorded (not a git checkout, or git unavailable)"
+    argv = run.get("argv")
+    if isinstance(argv, list):
+        argv_txt = esc(shlex.join(str(a) for a in argv))
+    else:
+        argv_txt = plain(argv)
+    rows = [["evidence schema", esc(evidence.get("schema"))], ["seed", fmt(run.get("seed"))],
+            ["command line (argv)", f"<code>{argv_txt}</code>"],
+            ["working directory", f"<code>{esc(run.get('cwd'))}</code>"],
+            ["started", esc(run.get("started"))], ["finished", esc(run.get("finished") or "— (not finished)")],
+            ["duration", _duration(run)], ["git revision", git_txt]]
+    rows += [[f"host.{esc(k)}", plain(v)] for k, v in flatten(run.get("host") or {})]
+    out = table(["run", "value"], rows)
+    versions = run.get("versions") or {}
+    if versions:
+        out += "<h3>Package versions</h3>" + table(["package", "version"],
+                                                     [[esc(k), plain(v)] for k, v in flatten(versions)])
+    timings = run.get("timings") or {}
+    if timings:
+        out += ("<details><summary>Timings</summary>" + table(
+            ["step", "value"], [[esc(k), N(v, ".2f") if isinstance(v, float) else plain(v)]
+                                for k, v in flatten(timings)]) + "</details>")
+    return out
+
+
+def _config_table(evidence: dict) -> str:
+    rows = [[f"<code>{esc(k)}</code>", f"<code>{plain(v)}</code>"] for k, v in flatten(evidence.get("config") or {})]
+    out = table(["parameter", "value"], rows)
+    params = []
+    seen = set()
+    for r in evidence.get("results") or []:
+        mp = (r.get("details") or {}).get("method_params")
+        m = str(r.get("method"))
+        if isinstance(mp, dict) and m not in seen:
+            seen.add(m)
+            params.append([esc(m), kv_list(mp)])
+    if params:
+        out += "<h3>Parameters of each method, as used</h3>" + table(["method", "parameters"], params)
+    return out
+
+
+def provenance(evidence: dict) -> str:
+    return ('<section id="provenance"><h2>Provenance</h2>'
+            "<p>Everything needed to reproduce the verdicts: the exact models (by content hash), the audited data "
+            "(by manifest hash), every parameter and threshold, the seed, the software versions and the command.</p>"
+            "<h3>Models</h3>" + guarded("models table", _models_table, evidence.get("models") or [])
+            + "<h3>Dataset</h3>" + guarded("dataset table", _dataset_table, evidence.get("dataset") or {})
+            + "<h3>Run</h3>" + guarded("run table", _run_table, evidence)
+            + "<h3>Configuration and thresholds</h3>" + guarded("configuration table", _config_table, evidence)
+            + "</section>")
+
+
+def render(evidence: dict) -> str:
+    """The report as one self-contained HTML page (deterministic: same evidence, same bytes)."""
+    try:
+        return _render(evidence)
+    except Exception as exc:  # malformed beyond what the parts tolerate: still a page that says so
+        return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                f'<meta http-equiv="Content-Security-Policy" content="{CSP}"><title>Saliency audit</title>'
+                f"<style>{CSS}</style></head><body><main><h1>Saliency-map trustworthiness audit</h1>"
+                f"{note('The report', exc)}<p>See the evidence file for the raw results.</p></main></body></html>\n")
+
+
+def _render(evidence: dict) -> str:
+    crit, _ = ordered(evidence)
+    m = primary(evidence)
+    version = ((evidence.get("run") or {}).get("versions") or {}).get("saliency_audit")
+    parts = ["<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
+             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
+             '<meta name="viewport" content="width=device-width, initial-scale=1">',
+             f"<title>Saliency audit — {esc(m.get('spec', 'report'))}</title><style>{CSS}</style></head><body>",
+             guarded("header", header, evidence), nav(crit), "<main>", guarded("verdict matrix", matrix, evidence)]
+    parts += [guarded(f"{c} section", criterion_section, evidence, c) for c in crit if c in TITLES]
+    parts.append(guarded("other results", other_section, evidence, crit))
+    parts.append(guarded("provenance", provenance, evidence))
+    parts.append(f"</main><footer>Generated by saliency-audit {esc(version or '')} from evidence schema "
+                 f"<code>{esc(evidence.get('schema'))}</code>. This page was rendered from the evidence file alone; "
+                 "rebuild it with <code>saliency-audit report evidence.json</code>. It contains no scripts and "
+                 "loads nothing from the network.</footer></body></html>\n")
+    return "".join(parts)
+
+
+def write_html(evidence: dict, path) -> Path:
+    """Render ``evidence`` and write it to ``path`` atomically; returns the path."""
+    path = Path(path)
+    text = render(evidence)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path

@@ -1,0 +1,33 @@
+"""Import the heavy stack once, before any pytester run.
+
+pytester's in-process runs snapshot ``sys.modules`` and drop every module a
+run imported; torch, captum and matplotlib cannot be imported a second time
+in one process (torch's C extension crashes: "bad call flags").  Importing
+them here, at collection, keeps them out of every snapshot's diff.
+"""
+import matplotlib
+
+matplotlib.use("Agg")
+
+import captum.attr  # noqa: E402,F401
+import torch  # noqa: E402,F401
+
+import saliency_audit.audit  # noqa: E402,F401
+import saliency_audit.criteria.consistency  # noqa: E402,F401
+import saliency_audit.criteria.randomization  # noqa: E402,F401
+import saliency_audit.criteria.utility  # noqa: E402,F401
+import saliency_audit.data  # noqa: E402,F401
+import saliency_audit.data.demo  # noqa: E402,F401
+import saliency_audit.maps  # noqa: E402,F401
+import saliency_audit.methods.cam  # noqa: E402,F401
+import saliency_audit.methods.gradients  # noqa: E402,F401
+import saliency_audit.methods.xrai  # noqa: E402,F401
+import saliency_audit.models  # noqa: E402,F401
+import saliency_audit.report.html  # noqa: E402,F401
+import saliency_audit.data.dicom  # noqa: E402,F401
+import saliency_audit.demo.train  # noqa: E402,F401
+import saliency_audit.models.loading  # noqa: E402,F401
+import saliency_audit.report.figures  # noqa: E402,F401
+import scipy.stats  # noqa: E402,F401
+import skimage.metrics  # noqa: E402,F401
+import sklearn.metrics  # noqa: E402,F401
