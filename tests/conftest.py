@@ -10,6 +10,9 @@ import matplotlib
 matplotlib.use("Agg")
 
 import captum.attr  # noqa: E402,F401
+import contourpy  # noqa: E402,F401  (pybind11: a second import fails with "FillType is already registered")
+import matplotlib.contour  # noqa: E402,F401
+import matplotlib.pyplot  # noqa: E402,F401
 import torch  # noqa: E402,F401
 
 import saliency_audit.audit  # noqa: E402,F401

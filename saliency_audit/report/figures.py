@@ -24,6 +24,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from PIL import Image
 
+from . import thumbs
+
 # Imported here, not lazily: under pytester a lazily imported matplotlib can be dropped from sys.modules and
 # re-imported beside the old copy (mixed classes).  The Agg canvas is attached explicitly: no pyplot, no GUI.
 
@@ -48,8 +50,7 @@ def decode(text) -> np.ndarray | None:
     if not is_base64(text):
         return None
     try:
-        with Image.open(io.BytesIO(base64.b64decode(text))) as im:
-            return np.asarray(im.convert("L"), dtype=np.float32) / 255.0
+        return thumbs.decode(text)
     except Exception:  # a corrupt thumbnail is left out, not fatal
         return None
 
