@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from ..errors import AuditInputError
+from ..hashing import file_sha256
 from .base import AuditDataset
 from .sample import Sample
 
@@ -82,7 +83,7 @@ class IndexedDataset(AuditDataset):
     def manifest_entry(self, i: int) -> dict:
         d = dict(self.describe(i))
         d["files"] = {str(p.relative_to(Path(self.root).resolve()) if p.is_relative_to(Path(self.root).resolve())
-                          else p): _sha256(p) for p in self.files(i)}
+                          else p): file_sha256(p) for p in self.files(i)}
         if self.entries[i].rle:
             d["rle_sha256"] = hashlib.sha256("\n".join(self.entries[i].rle).encode()).hexdigest()
         return d
@@ -125,11 +126,3 @@ class IndexedDataset(AuditDataset):
         has = (mask is not None and bool(mask.any())) or bool(boxes)
         return Sample(id=e.id, image=torch.from_numpy(image)[None], label=int(has) if e.label is None else e.label,
                       mask=mask, boxes=boxes, meta={"path": str(e.image), **e.meta})
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

@@ -8,7 +8,6 @@ code) is refused unless ``allow_unsafe_pickle`` is set.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib
 import pickle
 import zipfile
@@ -18,20 +17,13 @@ import torch
 from torch import nn
 
 from ..errors import AuditUsageError
+from ..hashing import file_sha256
 from ..specs import Spec, parse_spec
 from .info import ModelInfo
 from .wrapper import AuditModel
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_model(
