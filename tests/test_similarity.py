@@ -111,5 +111,6 @@ def test_hog_similarity_is_symmetric_and_ignores_offsets(a, b, offset):
     if np.isnan(ref):
         return
     assert hog_similarity(b, a) == pytest.approx(ref, abs=1e-12)
-    # HOG sees gradients only, so adding a constant changes nothing
-    assert hog_similarity(a + offset, b) == pytest.approx(ref, abs=1e-9)
+    # HOG sees gradients only, so adding a constant changes nothing -- up to rounding: an offset of 4 on values
+    # of order 1e-3 leaves gradients with ~1e-13 absolute error, which normalisation can amplify to ~1e-8
+    assert hog_similarity(a + offset, b) == pytest.approx(ref, abs=1e-6)
