@@ -68,6 +68,7 @@ def write_json(path: Path, data: dict) -> None:
         with os.fdopen(fd, "w") as fh:
             json.dump(data, fh, indent=1, allow_nan=False)
             fh.write("\n")
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; the evidence is meant to be shared like the report
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
