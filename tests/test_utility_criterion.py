@@ -35,6 +35,7 @@ def test_map_on_the_lesion_passes_with_numbers():
     assert r.baselines[1]["value"] < 0.2
     assert len(r.per_image) == 30 and {"id", "score", "ap_prior"} <= set(r.per_image[0])
     assert "mean AP" in r.explanation
+    assert r.to_dict()["ci_level"] == 0.9  # two-sided 90 %: its lower end is the one-sided 95 % bound
 
 
 def test_noise_map_fails():

@@ -56,7 +56,11 @@ class CriterionResult:
         return f"{self.criterion}[{self.method}] {self.verdict.upper()}: {self.explanation}"
 
     def to_dict(self) -> dict:
-        return _clean(asdict(self))
+        d = _clean(asdict(self))
+        alpha = self.details.get("alpha")
+        if isinstance(alpha, float) and any(v is not None for v in d["ci"]):
+            d["ci_level"] = round(1 - 2 * alpha, 6)  # two-sided; its lower end is the one-sided (1 - alpha) bound
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "CriterionResult":

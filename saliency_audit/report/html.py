@@ -250,8 +250,10 @@ def results_table(rs: list[dict], criterion: str) -> str:
         extra = (f"<details><summary>traceback</summary><pre>{esc(tb)}</pre></details>" if tb else "")
         body.append(f'<tr class="expl"><td colspan="{len(head)}">{esc(r.get("explanation") or "")}{extra}</td></tr>')
     alpha = next((r.get("details", {}).get("alpha") for r in rs if (r.get("details") or {}).get("alpha")), None)
-    level = (f"{100 * (1 - 2 * alpha):.0f} % " if isinstance(alpha, (int, float)) and not isinstance(alpha, bool)
-             else "")
+    ci_level = next((r["ci_level"] for r in rs if isinstance(r.get("ci_level"), (int, float))), None)
+    if ci_level is None and isinstance(alpha, (int, float)) and not isinstance(alpha, bool):
+        ci_level = 1 - 2 * alpha  # evidence written before results carried ci_level
+    level = f"{100 * ci_level:.0f} % " if ci_level is not None else ""
     foot = (f'<p class="small muted">CI: two-sided {level}bootstrap interval of the value; its lower end is the '
             "one-sided bound the verdict uses. — : not available (error, skipped, or undefined).</p>")
     return (f'<table class="wide"><thead><tr>{"".join(f"<th>{h}</th>" for h in head)}</tr></thead>'
