@@ -13,6 +13,7 @@ import pytest
 from saliency_audit import Audit, AuditConfig
 
 pytestmark = pytest.mark.slow
+pytest_plugins = ["pytester"]
 AUDITS = Path(__file__).resolve().parents[1] / "audits"
 
 

@@ -37,12 +37,11 @@ def _features(ms) -> dict:
     The reference maps are compared with every cascade stage and with the
     noise floor; recomputing their ranks and HOG each time dominated a warm run.
     """
-    cached = getattr(ms, "_similarity_features", None)
-    if cached is None:
-        cached = {"rank_abs": [sim.ranks(m) for m in ms.maps], "rank_signed": [sim.ranks(m) for m in ms.signed],
-                  "hog": [sim.hog_features(m) for m in ms.maps]}
-        ms._similarity_features = cached
-    return cached
+    memo = ms.__dict__.setdefault("_memo", {})  # shared by the MapStore's copies of the same maps
+    if "features" not in memo:
+        memo["features"] = {"rank_abs": [sim.ranks(m) for m in ms.maps], "rank_signed": [sim.ranks(m) for m in ms.signed],
+                            "hog": [sim.hog_features(m) for m in ms.maps]}
+    return memo["features"]
 
 
 def similarities(a, b) -> dict[str, np.ndarray]:
@@ -66,12 +65,20 @@ def mean_similarities(ref, draws: list) -> tuple[dict[str, np.ndarray], list[dic
 
 
 def noise_floor(ref) -> dict[str, np.ndarray]:
-    """Similarity between the maps of image i and image i+1 (a fixed pairing of different images)."""
+    """Similarity between the maps of image i and image i+1 (a fixed pairing of different images).
+
+    Kept on the MapSet: the same reference maps serve randomization, label
+    randomization and both consistency criteria.
+    """
+    memo = ref.__dict__.setdefault("_memo", {})
+    if "noise_floor" in memo:
+        return memo["noise_floor"]
     shifted = type(ref)(ref.method, ref.ids[1:] + ref.ids[:1], np.roll(ref.maps, -1, axis=0), np.roll(ref.constant, -1),
                         np.roll(ref.signed, -1, axis=0), 0, 0.0, {})
     f = _features(ref)
-    shifted._similarity_features = {k: v[1:] + v[:1] for k, v in f.items()}
-    return similarities(ref, shifted)
+    shifted._memo = {"features": {k: v[1:] + v[:1] for k, v in f.items()}}
+    memo["noise_floor"] = similarities(ref, shifted)
+    return memo["noise_floor"]
 
 
 def _mean(x: np.ndarray) -> float | None:
