@@ -348,6 +348,11 @@ def pytest_html_results_summary(prefix, summary, postfix, session) -> None:
 
     postfix.append(f"<p>saliency-audit evidence: {escape(str(s.report_dir / 'evidence.json'))}; report: "
                    f"{escape(str(s.report_dir / 'saliency-audit.html'))}</p>")
+    evidence = s.evidence()
+    if evidence:  # what was audited, by content hash (known only once the models are loaded)
+        from .report.pytest_extras import provenance_rows
+
+        postfix.append(provenance_rows(evidence))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:

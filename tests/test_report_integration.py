@@ -41,6 +41,8 @@ def test_junit_properties_and_pytest_html_rows_carry_the_numbers(pytester):
         assert props["saliency_audit.baseline"] == "average-mask prior" and props["saliency_audit.n"] == "8"
     page = (pytester.path / "pytest-report.html").read_text()
     assert "saliency-audit model" in page and "saliency-audit seed" in page  # environment table
+    primary = next(m for m in ev["models"] if m["role"] == "primary")
+    assert primary["sha256"] in page and ev["dataset"]["manifest_sha256"] in page  # summary: by content hash
     assert page.count("mean(AP - AP_prior)") >= 2  # each row's numbers table
     assert "data:image/png;base64" in page or "image/png" in page  # each row's thumbnail
     assert (pytester.path / "rep" / "saliency-audit.html").is_file()

@@ -87,3 +87,16 @@ def environment(opt, config) -> dict[str, str]:
     v = versions()
     rows["saliency-audit versions"] = ", ".join(f"{k} {v[k]}" for k in ("saliency_audit", "torch", "captum") if k in v)
     return rows
+
+
+def provenance_rows(evidence: dict) -> str:
+    """The audited models and data by content hash, for pytest-html's summary."""
+    rows = []
+    for m in evidence.get("models", []):
+        derived = (m.get("extra") or {}).get("derived_from_sha256", "-")
+        rows.append((m.get("role"), m.get("spec"), m.get("sha256") or f"derived from {derived}"))
+    ds = evidence.get("dataset", {})
+    rows.append(("dataset", f"{ds.get('name')} {ds.get('root') or ''}".strip(), ds.get("manifest_sha256") or "-"))
+    body = "".join(f"<tr><td>{escape(str(a))}</td><td>{escape(str(b))}</td><td><code>{escape(str(c))}</code></td></tr>"
+                   for a, b, c in rows)
+    return f"<table class='saliency-audit'><tr><th>role</th><th>spec</th><th>sha256</th></tr>{body}</table>"
