@@ -31,7 +31,7 @@ def main() -> None:
         cfg.randomization.n_images = N
         audit = Audit(model="demo", config=cfg)
         model = audit.model("primary")
-        samples = audit._randomization_samples()
+        samples = audit.samples.first(audit.config.randomization.n_images)
         MapStore(cfg, None).maps(model, "grad", samples[:2])  # warm-up
         for method in METHODS:
             t0 = time.perf_counter()

@@ -50,6 +50,24 @@ Why each default is what it is:
   ``pass_pixels = 64 × 128²`` caps a pass by input pixels for larger models:
   densenet121 at 224 px then runs 20 images per pass (0.12 s/image/pass
   against 0.35 s in passes of 64).
+* ``utility.prior = "auto"``: the average-mask prior held out of the audited
+  set, or leave-one-out when that gives more masks (a team auditing all of
+  its positives keeps its verdicts); see :mod:`saliency_audit.data.samplesets`.
+* ``completeness.fractions = (0.2, 0.4, 0.6, 0.8)``, ``fill = "linear"``,
+  ``noise = 0.01``: ROAD as mednet's ``completeness`` command runs it (Rong
+  et al. 2022: noisy linear imputation, noise std 0.01, MoRF and LeRF).
+* ``completeness.blur_control_sigma = 4`` px at 128 px: Song et al. (2023)
+  show ROAD rewards blurry maps; the control is the method's map blurred
+  this much (about a lesion radius on the demo), reported beside the verdict.
+* ``completeness.lesion_sigma = 1`` px at 128 px: the lesion-as-map of the
+  lesion-reliance diagnosis is the mask softened by one pixel, so its
+  ordering inside the lesion is not arbitrary raster order.
+* ``completeness.curve_steps = 10``, ``deletion_fill = "zero"``,
+  ``insertion_start = "blur"``: RISE's deletion and insertion curves (Petsiuk
+  et al. 2018) at 10 % steps.
+* ``interpretability.pointing_tolerance = 0``: the pointing game without
+  tolerance (Zhang et al. 2018 use 15 px at 224 px for natural images; a
+  lesion-sized tolerance would let a map miss small lesions and still hit).
 * ``stats.resamples = 4000``: bootstrap resamples; the Monte-Carlo error of a
   5 % quantile with 4000 resamples is well below the bounds' resolution.
 """
@@ -71,7 +89,8 @@ else:  # pragma: no cover - exercised on 3.10 only
 #: The eight methods of Arun et al. 2021, in the paper's order.
 PAPER_METHODS = ("grad", "sg", "ig", "sig", "gradcam", "xrai", "gbp", "ggcam")
 #: Criterion names of the interface contract.
-CRITERIA = ("utility", "randomization", "label_randomization", "repeatability", "reproducibility")
+CRITERIA = ("utility", "randomization", "label_randomization", "repeatability", "reproducibility", "completeness",
+            "energy", "focus", "pointing")
 
 
 @dataclass
@@ -123,6 +142,7 @@ class UtilityParams:
     alpha: float = 0.05
     min_ap: float = 0.1
     prior_images: int = 200
+    prior: str = "auto"  # auto | held-out | leave-one-out (saliency_audit.data.samplesets)
 
 
 @dataclass
@@ -143,6 +163,25 @@ class ConsistencyParams:
     n_images: int = 24
     alpha: float = 0.05
     min_ssim: float = 0.5
+
+
+@dataclass
+class CompletenessParams:
+    alpha: float = 0.05
+    fractions: tuple = (0.2, 0.4, 0.6, 0.8)  # share of pixels removed (mednet's ROAD percentiles)
+    fill: str = "linear"  # ROAD's noisy linear imputation (saliency_audit.metrics.perturbation.FILLS)
+    noise: float = 0.01  # std of the imputation noise, in pixel units (ROAD's default)
+    blur_control_sigma: float = 4.0  # px on a 128-px grid, scaled with the grid: the blurred-map control
+    lesion_sigma: float = 1.0  # px on a 128-px grid: the lesion-as-map is the mask lightly blurred
+    curve_steps: int = 10  # deletion / insertion curves at 0, 1/steps, ..., 1 of the pixels
+    deletion_fill: str = "zero"  # RISE: deleted pixels become black
+    insertion_start: str = "blur"  # RISE: insertion starts from a blurred image
+
+
+@dataclass
+class InterpretabilityParams:
+    alpha: float = 0.05
+    pointing_tolerance: int = 0  # px on the evaluation grid the lesion is dilated by for the pointing game
 
 
 @dataclass
@@ -186,6 +225,8 @@ class AuditConfig:
     utility: UtilityParams = field(default_factory=UtilityParams)
     randomization: RandomizationParams = field(default_factory=RandomizationParams)
     consistency: ConsistencyParams = field(default_factory=ConsistencyParams)
+    completeness: CompletenessParams = field(default_factory=CompletenessParams)
+    interpretability: InterpretabilityParams = field(default_factory=InterpretabilityParams)
     stats: StatsParams = field(default_factory=StatsParams)
     cache_dir: str | None = None  # None: $SALIENCY_AUDIT_CACHE or ~/.cache/saliency-audit
 
@@ -219,6 +260,23 @@ class AuditConfig:
         need(0 < self.utility.alpha < 0.5, "utility.alpha", "must be in (0, 0.5)")
         need(0 <= self.utility.min_ap <= 1, "utility.min_ap", "must be in [0, 1]")
         need(self.utility.prior_images >= 1, "utility.prior_images", "must be at least 1")
+        need(self.utility.prior in ("auto", "held-out", "leave-one-out"), "utility.prior",
+             "must be auto, held-out or leave-one-out")
+        k = self.completeness
+        need(0 < k.alpha < 0.5, "completeness.alpha", "must be in (0, 0.5)")
+        need(len(k.fractions) >= 1 and all(isinstance(f, (int, float)) and 0 < f < 1 for f in k.fractions),
+             "completeness.fractions", "must be a list of fractions in (0, 1)")
+        need(k.fill in ("linear", "linear-exact", "blur", "mean", "random"), "completeness.fill",
+             "must be linear, linear-exact, blur, mean or random")
+        need(k.noise >= 0, "completeness.noise", "must be >= 0")
+        need(k.blur_control_sigma > 0, "completeness.blur_control_sigma", "must be > 0")
+        need(k.lesion_sigma >= 0, "completeness.lesion_sigma", "must be >= 0")
+        need(k.curve_steps >= 2, "completeness.curve_steps", "must be at least 2")
+        need(k.deletion_fill in ("zero", "blur", "mean"), "completeness.deletion_fill", "must be zero, blur or mean")
+        need(k.insertion_start in ("zero", "blur", "mean"), "completeness.insertion_start",
+             "must be zero, blur or mean")
+        need(0 < self.interpretability.alpha < 0.5, "interpretability.alpha", "must be in (0, 0.5)")
+        need(self.interpretability.pointing_tolerance >= 0, "interpretability.pointing_tolerance", "must be >= 0")
         r = self.randomization
         need(r.n_images >= 2, "randomization.n_images", "must be at least 2")
         need(r.draws >= 1, "randomization.draws", "must be at least 1")

@@ -152,6 +152,7 @@ def parse_normalize(text: str) -> tuple[list[float], list[float]]:
 
 def merge_evidence(parts: list[dict]) -> dict:
     """Combine the evidence of pytest-xdist workers (each ran some of the tests)."""
+    from .criteria.diagnosis import diagnose
     from .report.evidence import now, sort_models, sort_results
 
     base = json.loads(json.dumps(parts[0]))
@@ -170,6 +171,7 @@ def merge_evidence(parts: list[dict]) -> dict:
         base["run"]["started"] = min(base["run"]["started"], part["run"]["started"])
     base["run"]["finished"] = now()
     base["results"] = sort_results(list(results.values()))
+    base["diagnosis"] = diagnose(base["results"])
     base["models"] = sort_models(base["models"])
     base["samples"] = dict(sorted(base.get("samples", {}).items()))
     return base

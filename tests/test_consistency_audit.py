@@ -26,7 +26,7 @@ def test_two_copies_of_the_same_model_agree_perfectly(tmp_path):
 
 def test_a_randomized_replicate_fails(tmp_path):
     audit = _audit(tmp_path, replicates=["randomized copy"])
-    audit._models["replicate0"] = audit.stage_model(None)  # a "replicate" with untrained weights
+    audit.models["replicate0"] = audit.models.stage(None)  # a "replicate" with untrained weights
     r = audit.repeatability("gradcam")
     assert r.verdict == "fail", r.explain()
     assert r.value < 0.5
@@ -38,7 +38,7 @@ def test_models_with_different_input_sizes_share_one_grid(tmp_path):
     other.info = copy.deepcopy(other.info)
     other.info.input_size = (96, 96)
     other.info.role = "reference"
-    audit._models["reference0"] = other
+    audit.models["reference0"] = other
     r = audit.reproducibility("gradcam")
     assert r.details["grid"].startswith("each image's ground-truth grid")
     assert r.n == 8 and 0.5 < r.value < 1.0  # same weights, coarser input: similar, not identical
@@ -46,8 +46,8 @@ def test_models_with_different_input_sizes_share_one_grid(tmp_path):
 
 def test_demo_defaults_and_skip(tmp_path):
     audit = _audit(tmp_path)
-    assert audit.replicate_specs == ["demo:replicate1", "demo:replicate2"]
-    assert audit.reference_specs == ["demo:other-arch"]
+    assert audit.models.replicate_specs == ["demo:replicate1", "demo:replicate2"]
+    assert audit.models.reference_specs == ["demo:other-arch"]
     plain = Audit(model="resnet18:/never/loaded.pt", config=AuditConfig())
     assert plain.repeatability("grad").verdict == "skipped"
     strict = Audit(model="resnet18:/never/loaded.pt", config=AuditConfig(), strict=True)

@@ -23,7 +23,7 @@ def _config(tmp_path, **kw):
 
 def test_predicted_class_maps_equal_the_fixed_class_maps_of_that_class(tmp_path):
     audit = Audit(model="demo", config=_config(tmp_path))
-    _, samples = audit._samples(12, lesion=False)  # stratified: lesion and healthy images
+    _, samples = audit.samples.select(12, lesion=False)  # stratified: lesion and healthy images
     primary = audit.model("primary")
     import torch
 

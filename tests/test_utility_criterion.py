@@ -22,7 +22,7 @@ def _world(n=30, size=48, seed=0):
 def _run(maps, truths, prior, random_maps=None):
     ids = [f"img{i}" for i in range(len(truths))]
     return evaluate("test", ids=ids, truths=truths, maps=maps, constant=np.zeros(len(maps), bool),
-                    prior=prior, prior_n=100, random_maps=random_maps, config=AuditConfig())
+                    priors=[prior] * len(truths), prior_n=100, random_maps=random_maps, config=AuditConfig())
 
 
 def test_map_on_the_lesion_passes_with_numbers():
@@ -63,7 +63,7 @@ def test_min_ap_is_enforced_even_when_the_prior_is_beaten():
     truths, blobs, prior, rng = _world()
     weak = (0.5 * blobs + rng.random(blobs.shape)).astype(np.float32)
     ids = [f"i{i}" for i in range(len(truths))]
-    kwargs = dict(ids=ids, truths=truths, maps=weak, constant=np.zeros(30, bool), prior=prior, prior_n=10,
+    kwargs = dict(ids=ids, truths=truths, maps=weak, constant=np.zeros(30, bool), priors=[prior] * 30, prior_n=10,
                   random_maps=None)
     lenient = evaluate("weak", config=AuditConfig(), **kwargs)
     assert lenient.passed and lenient.bound > 0, lenient.explain()

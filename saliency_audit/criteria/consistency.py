@@ -75,3 +75,32 @@ def evaluate(criterion: str, method: str, ref, others: list[tuple[str, object, f
         explanation=text, details={"alpha": p.alpha, "grid": "each image's ground-truth grid (bilinear resampling)",
                                    **(details or {})},
     )
+
+
+def _run(ctx, criterion: str, method: str, kind: str, option: str) -> CriterionResult:
+    from .randomization import with_thumbs
+
+    specs = ctx.models.specs(kind)
+    if not specs:
+        ctx.skip(f"no model to compare with: pass {option} SPEC")
+    samples = ctx.samples.first(ctx.config.consistency.n_images)
+    primary = ctx.models.get("primary")
+    ref = ctx.maps(primary, method, samples)
+    others = []
+    for i, spec in enumerate(specs):
+        m = ctx.models.get(f"{kind}{i}")
+        others.append((spec, ctx.maps(m, method, samples), ctx.models.prediction_agreement(primary, m, samples)))
+    grids = [tuple((s.truth() if s.truth() is not None else s.image[0].numpy()).shape) for s in samples]
+    result = evaluate(criterion, method, ref, others, grids, ctx.config,
+                      details={"models": specs, "method_params": ctx.method_params(method)})
+    return with_thumbs(result, ref, [maps for _, maps, _ in others])
+
+
+def run_repeatability(ctx, method: str) -> CriterionResult:
+    """Maps of the primary against replicates of its architecture (other training seeds)."""
+    return _run(ctx, "repeatability", method, "replicate", "--replicate")
+
+
+def run_reproducibility(ctx, method: str) -> CriterionResult:
+    """Maps of the primary against models of other architectures trained on the task."""
+    return _run(ctx, "reproducibility", method, "reference", "--reference-model")

@@ -192,3 +192,47 @@ def evaluate_label(method: str, ref, other, config, *, details: dict | None = No
         per_image=_per_image(ref.ids, sims, d), curve=[row], explanation=text,
         details={"noise_floor": floors, "ssim_ci": row["ssim_ci"], "alpha": p.alpha, **(details or {})},
     )
+
+
+def with_thumbs(result: CriterionResult, ref, compared: list) -> CriterionResult:
+    """Thumbnails of the first images' maps: the reference's, and each curve entry's (stage or compared model)."""
+    from ..report.thumbs import STAGE_IMAGES, map_thumbs
+
+    ids = ref.ids[:STAGE_IMAGES]
+    result.details["reference_thumbnails"] = map_thumbs(ref, ids)
+    for row, maps in zip(result.curve, compared):
+        row["thumbnails"] = map_thumbs(maps, ids)
+    return result
+
+
+def run_cascade(ctx, method: str) -> CriterionResult:
+    """Cascading (and optionally independent) weight randomization of ``method``'s maps."""
+    p = ctx.config.randomization
+    models = ctx.models
+    samples = ctx.samples.first(p.n_images)
+    ref = ctx.maps(models.get("primary"), method, samples)
+    blocks = models.blocks()
+    draws = range(p.draws)
+    stages = []
+    for k in range(1, len(blocks) + 1):
+        name = blocks[k - 1].name if k == 1 else f"+{blocks[k - 1].name}"
+        stages.append((name if k < len(blocks) else f"all ({name})",
+                       [ctx.maps(models.stage(k, r), method, samples) for r in draws]))
+    independent = None
+    if p.independent:
+        independent = [(b.name, [ctx.maps(models.single_block(j), method, samples)]) for j, b in enumerate(blocks)]
+    result = evaluate_cascade(method, ref, stages, ctx.config, independent=independent,
+                              details={"blocks": [b.to_dict() for b in blocks], "bn_policy": p.bn_policy,
+                                       "draws": p.draws, "method_params": ctx.method_params(method)})
+    return with_thumbs(result, ref, [d[0] for _, d in stages])
+
+
+def run_label(ctx, method: str) -> CriterionResult:
+    """Maps of the model trained on permuted labels against the primary's."""
+    if not ctx.models.random_label_spec:
+        ctx.skip("no model trained on permuted labels: pass --random-label-model SPEC")
+    samples = ctx.samples.first(ctx.config.randomization.n_images)
+    ref = ctx.maps(ctx.models.get("primary"), method, samples)
+    other = ctx.maps(ctx.models.get("random_label"), method, samples)
+    result = evaluate_label(method, ref, other, ctx.config, details={"method_params": ctx.method_params(method)})
+    return with_thumbs(result, ref, [other])

@@ -4,8 +4,9 @@ Per audited image with a lesion: average precision (AP, primary) and the
 trapezoid PR-AUC (the seed study's number) of the map's pixels against the
 lesion mask, on the mask's native grid.  Baselines, scored identically:
 
-* the *average-mask prior* — the mean lesion mask of images outside the
-  audited set: what a map that knows only where lesions usually are scores;
+* the *average-mask prior* — the mean lesion mask of other images (held out
+  of the audited set, or leave-one-out: :mod:`saliency_audit.data.samplesets`):
+  what a map that knows only where lesions usually are scores;
 * the *fully randomized model* — the same method on an untrained copy of the
   model: what the architecture and image alone give.
 
@@ -39,15 +40,16 @@ def evaluate(
     truths: list[np.ndarray],
     maps: np.ndarray,
     constant: np.ndarray,
-    prior: np.ndarray,
+    priors: list[np.ndarray],
     prior_n: int,
+    prior_kind: str = "held-out",
     random_maps: np.ndarray | None,
     config,
     details: dict | None = None,
 ) -> CriterionResult:
     p = config.utility
     ap, pr = score_maps(maps, truths, ids)
-    ap_prior, pr_prior = score_maps([prior] * len(truths), truths, ids)
+    ap_prior, pr_prior = score_maps(priors, truths, ids)
     diff = ap - ap_prior
     b = bootstrap_mean(diff, alpha=p.alpha, resamples=config.stats.resamples, method=config.stats.method,
                        seed=stable_seed(config.seed, "utility", method))
@@ -55,7 +57,7 @@ def evaluate(
                           seed=stable_seed(config.seed, "utility-ap", method))
     mean_ap = float(np.nanmean(ap))
     baselines = [{"name": "average-mask prior", "value": float(np.nanmean(ap_prior)),
-                  "pr_auc": float(np.nanmean(pr_prior)), "n_masks": prior_n}]
+                  "pr_auc": float(np.nanmean(pr_prior)), "n_masks": prior_n, "kind": prior_kind}]
     if random_maps is not None:
         ap_rand, pr_rand = score_maps(random_maps, truths, ids)
         baselines.append({"name": "randomized model", "value": float(np.nanmean(ap_rand)),
@@ -73,7 +75,7 @@ def evaluate(
         reasons.append(f"mean AP {mean_ap:.3f} is below the minimum {p.min_ap:.3f}")
     text = (
         f"mean AP {mean_ap:.3f} (trapezoid PR-AUC {np.nanmean(pr):.3f}) over {b.n} lesion images; "
-        f"average-mask prior AP {baselines[0]['value']:.3f}; "
+        f"average-mask prior ({prior_kind}, {prior_n} masks) AP {baselines[0]['value']:.3f}; "
         + (f"randomized-model AP {baselines[1]['value']:.3f}; " if len(baselines) > 1 else "")
         + f"mean(AP - AP_prior) {b.mean:+.3f}, one-sided {100 * (1 - p.alpha):.0f}% lower bound {b.lo:+.3f}"
         + (f"; {n_const} constant map(s) scored as uninformative" if n_const else "")
@@ -92,3 +94,20 @@ def evaluate(
                  "min_ap": p.min_ap, "alpha": p.alpha, "bootstrap": b.to_dict(), "constant_maps": n_const,
                  **(details or {})},
     )
+
+
+def run(ctx, method: str) -> CriterionResult:
+    """Utility of ``method`` on the primary model over the localisation set."""
+    from ..report.thumbs import map_thumbs
+
+    loc = ctx.samples.localisation()
+    maps = ctx.maps(ctx.models.get("primary"), method, loc.samples)
+    rand = ctx.maps(ctx.models.get("randomized"), method, loc.samples)
+    result = evaluate(
+        method, ids=maps.ids, truths=loc.truths, maps=maps.maps, constant=maps.constant, priors=loc.priors,
+        prior_n=loc.prior_n, prior_kind=loc.prior_kind, random_maps=rand.maps, config=ctx.config,
+        details={"map_notes": maps.notes, "maps_computed": maps.computed, "map_seconds": maps.seconds,
+                 "randomized_constant_maps": int(rand.constant.sum()), "method_params": ctx.method_params(method)},
+    )
+    result.details["thumbnails"] = map_thumbs(maps)
+    return result

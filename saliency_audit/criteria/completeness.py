@@ -1,0 +1,164 @@
+"""Faithfulness: ROAD completeness (Rong et al., ICML 2022), as Idiap mednet's ``completeness`` computes it.
+
+Does removing what the map calls important change the model's output?  Per
+image and map, pixels are ranked by the map (ties broken at random, seeded
+by the image), and for each fraction f (default 0.2, 0.4, 0.6, 0.8) the
+top-f pixels (MoRF) or the bottom-f pixels (LeRF) are removed and imputed
+from their neighbours (noisy linear imputation, so the removal itself leaks
+no shape information).  With p the explained class's probability,
+
+    ROAD(image) = mean over f of (p_LeRF(f) − p_MoRF(f)) / 2      in [−0.5, 0.5]
+
+A faithful map ranks the pixels the model uses first: removing them drops
+p (low MoRF) while removing the rest does not (high LeRF).
+
+Baselines, scored identically on the same images:
+
+* a **random pixel order** — the verdict's baseline;
+* the **randomized model's maps** — the same method on an untrained copy,
+  scored on the trained model: a map that does not know the model;
+* a **blurred-map control** — the method's map Gaussian-blurred: Song et
+  al. (2023) show ROAD rewards blurry maps, so a blur scoring above the map
+  says the map's detail is not what makes it faithful;
+* the **lesion as a map** — the mask, lightly blurred: its ROAD minus the
+  random order's is the *lesion reliance* of the model (does the model use
+  the lesion at all?), the same for every method; it feeds the diagnosis
+  (:mod:`saliency_audit.criteria.diagnosis`).
+
+Verdict: pass iff the one-sided (1 − alpha) bootstrap lower bound of
+mean(ROAD − ROAD_random) over images is above 0.
+
+Beside ROAD, RISE's deletion and insertion curves (Petsiuk et al. 2018) and
+their AUCs are reported for each method and for the random order
+(report-only): deletion AUC low and insertion AUC high is faithful.
+
+Images: the localisation set (lesion images), so the lesion reliance and
+the diagnosis are defined on the very images the verdict is.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..stats import bootstrap_mean, stable_seed
+from .result import CriterionResult
+
+
+def road_score(r: dict) -> np.ndarray:
+    """Per-image ROAD score from :meth:`saliency_audit.passes.Passes.road` output."""
+    return np.mean((r["lerf"] - r["morf"]) / 2.0, axis=1)
+
+
+def blurred(maps: np.ndarray, sigma: float) -> np.ndarray:
+    from scipy.ndimage import gaussian_filter
+
+    return np.stack([gaussian_filter(np.asarray(m, np.float64), sigma, mode="nearest") for m in maps])
+
+
+def grid_sigma(sigma_128: float, shape) -> float:
+    """A length given in pixels of a 128-px grid, on this grid."""
+    return sigma_128 * max(shape) / 128.0
+
+
+def lesion_maps(truths: list[np.ndarray], sigma: float) -> np.ndarray:
+    """The lesion as a map: each mask softened by ``sigma`` px (ties inside it are broken at random)."""
+    masks = np.stack([t.astype(np.float64) for t in truths])
+    return blurred(masks, sigma) if sigma > 0 else masks
+
+
+def _bound(values: np.ndarray, config, *key):
+    p = config.completeness
+    return bootstrap_mean(values, alpha=p.alpha, resamples=config.stats.resamples, method=config.stats.method,
+                          seed=stable_seed(config.seed, *key))
+
+
+def reference_scores(ctx, model, loc) -> dict:
+    """Method-independent scores on the localisation set, computed once per run: the random pixel order,
+    the lesion as a map, the lesion reliance with its bound, and the random order's deletion/insertion curves."""
+    P = ctx.passes
+    cfg = ctx.config
+    n = len(loc.samples)
+    shape = loc.truths[0].shape
+    flat = np.zeros((n, *shape), np.float32)  # all ties: the order is the seeded random permutation
+    random = road_score(P.road(model, loc.samples, flat, seeds=P.random_seeds(loc.samples)))
+    lesion = road_score(P.road(model, loc.samples, lesion_maps(loc.truths, grid_sigma(cfg.completeness.lesion_sigma,
+                                                                                      shape))))
+    curves = P.curves(model, loc.samples, flat, seeds=P.random_seeds(loc.samples))
+    b = _bound(lesion - random, cfg, "lesion-reliance")
+    reliance = {"value": b.mean, "ci": [b.lo, b.hi], "bound": b.lo, "n": b.n,
+                "uses_lesion": bool(np.isfinite(b.lo) and b.lo > 0),
+                "lesion_road": float(np.nanmean(lesion)), "random_road": float(np.nanmean(random)),
+                "per_image": [{"id": s.id, "lesion_road": float(x), "random_road": float(y)}
+                              for s, x, y in zip(loc.samples, lesion, random)]}
+    return {"random": random, "lesion": lesion, "reliance": reliance,
+            "random_deletion_auc": float(np.mean(curves["deletion_auc"])),
+            "random_insertion_auc": float(np.mean(curves["insertion_auc"]))}
+
+
+def evaluate(method: str, *, ids: list[str], road: dict, scores: dict[str, np.ndarray], curves: dict, ref: dict,
+             constant: np.ndarray, config, details: dict | None = None) -> CriterionResult:
+    """``road``: the method's ROAD passes (morf, lerf, base); ``scores``: per-image ROAD of the baselines
+    ``randomized`` and ``blurred``; ``ref``: :func:`reference_scores`; ``curves``: the method's
+    deletion/insertion curves."""
+    p = config.completeness
+    s = road_score(road)
+    diff = s - ref["random"]
+    b = _bound(diff, config, "completeness", method)
+    raw = _bound(s, config, "completeness-road", method)
+    ok = bool(np.isfinite(b.lo) and b.lo > 0)
+    base = {"name": "random pixel order", "value": float(np.nanmean(ref["random"]))}
+    baselines = [base,
+                 {"name": "randomized model's maps", "value": float(np.nanmean(scores["randomized"]))},
+                 {"name": "blurred-map control", "value": float(np.nanmean(scores["blurred"])),
+                  "sigma_px": details.get("blur_sigma_px") if details else None},
+                 {"name": "lesion as map", "value": ref["reliance"]["lesion_road"]}]
+    rel = ref["reliance"]
+    blur_note = ("; the blurred map scores higher than the map (ROAD favours blur, Song et al. 2023)"
+                 if np.nanmean(scores["blurred"]) > raw.mean else "")
+    text = (f"mean ROAD {raw.mean:+.3f} over {b.n} images (random order {base['value']:+.3f}, randomized model's "
+            f"maps {baselines[1]['value']:+.3f}, blurred map {baselines[2]['value']:+.3f}); mean(ROAD − random) "
+            f"{b.mean:+.3f}, one-sided {100 * (1 - p.alpha):.0f}% lower bound {b.lo:+.3f}; deletion AUC "
+            f"{np.mean(curves['deletion_auc']):.3f} / insertion AUC {np.mean(curves['insertion_auc']):.3f} "
+            f"(random order {ref['random_deletion_auc']:.3f} / {ref['random_insertion_auc']:.3f}); lesion reliance "
+            f"{rel['value']:+.3f} (lower bound {rel['bound']:+.3f}){blur_note}"
+            + ("" if ok else " -> removing what the map highlights changes the output no more than a random order"))
+    fractions = [float(f) for f in p.fractions]
+    per_image = [{"id": i, "score": float(x), "random": float(r), "randomized": float(z), "blurred": float(w),
+                  "base_probability": float(q), "morf": [float(v) for v in mo], "lerf": [float(v) for v in le],
+                  "deletion_auc": float(da), "insertion_auc": float(ia), "constant": bool(c)}
+                 for i, x, r, z, w, q, mo, le, da, ia, c in
+                 zip(ids, s, ref["random"], scores["randomized"], scores["blurred"], road["base"], road["morf"],
+                     road["lerf"], curves["deletion_auc"], curves["insertion_auc"], constant)]
+    curve = [{"fraction": f, "morf": float(np.mean(road["morf"][:, k])), "lerf": float(np.mean(road["lerf"][:, k]))}
+             for k, f in enumerate(fractions)]
+    return CriterionResult(
+        criterion="completeness", method=method, verdict="pass" if ok else "fail",
+        statistic="mean(ROAD - ROAD of a random order)", value=b.mean, ci=[b.lo, b.hi], bound=b.lo, threshold=0.0,
+        baseline=base, baselines=baselines, n=b.n, per_image=per_image, curve=curve, explanation=text,
+        details={"alpha": p.alpha, "mean_road": raw.mean, "mean_road_ci": [raw.lo, raw.hi], "fractions": fractions,
+                 "fill": p.fill, "noise": p.noise, "base_probability": float(np.mean(road["base"])),
+                 "deletion_auc": float(np.mean(curves["deletion_auc"])),
+                 "insertion_auc": float(np.mean(curves["insertion_auc"])),
+                 "random_deletion_auc": ref["random_deletion_auc"], "random_insertion_auc": ref["random_insertion_auc"],
+                 "curves": {"fractions": curves["fractions"],
+                            "deletion": [float(v) for v in np.mean(curves["deletion"], axis=0)],
+                            "insertion": [float(v) for v in np.mean(curves["insertion"], axis=0)],
+                            "deletion_fill": p.deletion_fill, "insertion_start": p.insertion_start},
+                 "lesion_reliance": rel, "constant_maps": int(np.sum(constant)), **(details or {})},
+    )
+
+
+def run(ctx, method: str) -> CriterionResult:
+    loc = ctx.samples.localisation()
+    primary = ctx.models.get("primary")
+    P = ctx.passes
+    ref = ctx.shared(("completeness", "reference"), lambda: reference_scores(ctx, primary, loc))
+    maps = ctx.maps(primary, method, loc.samples)
+    rand = ctx.maps(ctx.models.get("randomized"), method, loc.samples)
+    sigma = grid_sigma(ctx.config.completeness.blur_control_sigma, maps.maps.shape[-2:])
+    road = P.road(primary, loc.samples, maps.maps)
+    scores = {"randomized": road_score(P.road(primary, loc.samples, rand.maps)),
+              "blurred": road_score(P.road(primary, loc.samples, blurred(maps.maps, sigma)))}
+    curves = P.curves(primary, loc.samples, maps.maps)
+    return evaluate(method, ids=maps.ids, road=road, scores=scores, curves=curves, ref=ref, constant=maps.constant,
+                    config=ctx.config, details={"blur_sigma_px": sigma, "method_params": ctx.method_params(method),
+                                                "map_notes": maps.notes})

@@ -1,0 +1,49 @@
+"""Context: what a criterion may ask of the run, and nothing else.
+
+``ctx.models`` (a :class:`~saliency_audit.models.modelset.ModelSet`),
+``ctx.samples`` (:class:`~saliency_audit.data.samplesets.SampleSets`),
+``ctx.maps(model, method, samples)`` (the cached MapStore),
+``ctx.passes`` (batched forward passes on perturbed images,
+:class:`saliency_audit.passes.Passes`), ``ctx.shared(key, fn)`` for values
+several methods share (e.g. a random-order baseline), and ``ctx.skip(reason)``.
+"""
+from __future__ import annotations
+
+from ..errors import AuditError
+
+
+class CriterionSkipped(AuditError):
+    """Raised by a criterion that cannot run here (the reason says which option would enable it)."""
+
+
+class Context:
+    def __init__(self, config, models, samples, store, passes_factory):
+        self.config = config
+        self.models = models
+        self.samples = samples
+        self.store = store
+        self._passes_factory = passes_factory
+        self._passes = None
+        self._shared: dict = {}
+
+    def maps(self, model, method: str, samples):
+        return self.store.maps(model, method, samples)
+
+    def method_params(self, method: str) -> dict:
+        return self.store.method_params(method)
+
+    @property
+    def passes(self):
+        if self._passes is None:
+            self._passes = self._passes_factory()
+        return self._passes
+
+    def shared(self, key, compute):
+        """``compute()`` once per run for ``key`` (values that do not depend on the method)."""
+        if key not in self._shared:
+            self._shared[key] = compute()
+        return self._shared[key]
+
+    @staticmethod
+    def skip(reason: str):
+        raise CriterionSkipped(reason)

@@ -1,0 +1,163 @@
+"""ModelSet: every model an audit compares, by role, loaded lazily; the only place that builds randomized copies.
+
+Roles: ``primary`` (the model under audit), ``randomized`` (every block
+re-initialised), ``replicate<i>`` / ``reference<i>`` (``--replicate`` /
+``--reference-model``), ``random_label``; cascade stages and single-block
+copies come from :meth:`ModelSet.stage` and :meth:`ModelSet.single_block`.
+Each model carries its :class:`~saliency_audit.models.info.ModelInfo`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Sequence
+
+from ..errors import AuditError, AuditUsageError
+from ..stats import stable_seed
+
+
+def _is_script(model) -> bool:
+    import torch
+
+    return isinstance(model.net, torch.jit.ScriptModule)
+
+
+class ModelSet:
+    def __init__(self, config, primary: str, *, replicates: Sequence[str] = (), references: Sequence[str] = (),
+                 random_label: str | None = None, allow_unsafe_pickle: bool = False, timings: dict | None = None):
+        self.config = config
+        self.primary_spec = primary
+        self.replicate_specs = list(replicates)
+        self.reference_specs = list(references)
+        self.random_label_spec = random_label
+        self.allow_unsafe_pickle = allow_unsafe_pickle
+        self.timings = timings if timings is not None else {}
+        self._models: dict[str, object] = {}
+        self._blocks = None
+
+    def specs(self, kind: str) -> list[str]:
+        """The specs given for ``replicate`` or ``reference`` models."""
+        return self.replicate_specs if kind == "replicate" else self.reference_specs
+
+    def loaded(self) -> list:
+        """Every model built so far (cascade-stage copies included)."""
+        return list(self._models.values())
+
+    def __setitem__(self, role: str, model) -> None:  # tests and advanced users substitute a model for a role
+        self._models[role] = model
+
+    def get(self, role: str = "primary"):
+        if role in self._models:
+            return self._models[role]
+        from . import load_model
+
+        t0 = time.perf_counter()
+        mi = self.config.model
+        load = dict(allow_unsafe_pickle=self.allow_unsafe_pickle, device=self.config.device,
+                    input_size=tuple(mi.input_size) or None, normalize=(mi.mean, mi.std) if mi.mean else None)
+        if role == "primary":
+            m = load_model(self.primary_spec, role="primary", **load)
+        elif role == "randomized":
+            try:
+                m = self.stage(None)
+            except AuditError:  # no block structure found: re-initialise every layer at once
+                if _is_script(self.get("primary")):
+                    raise
+                m = self._randomized(None, "randomized", "all layers")
+        elif role == "random_label":
+            if not self.random_label_spec:
+                raise AuditUsageError("no --random-label-model given")
+            m = load_model(self.random_label_spec, role="random_label", option="--random-label-model", **load)
+        elif role.startswith(("replicate", "reference")):
+            kind = "replicate" if role.startswith("replicate") else "reference"
+            option = "--replicate" if kind == "replicate" else "--reference-model"
+            m = load_model(self.specs(kind)[int(role[len(kind):])], role=kind, option=option, **load)
+        else:
+            raise AuditUsageError(f"unknown model role {role!r}")
+        self._models[role] = m
+        self.timings[f"load_{role}"] = time.perf_counter() - t0
+        return m
+
+    __call__ = get
+
+    def grid(self) -> tuple[int, int]:
+        """The evaluation grid: the primary model's input size (images, masks and boxes are resized to it)."""
+        return tuple(self.get("primary").input_size)
+
+    # -- randomized copies --------------------------------------------------------------------
+    def blocks(self):
+        """Randomization blocks of the primary model, head first (saliency_audit.models.blocks)."""
+        if self._blocks is None:
+            from .blocks import randomization_blocks
+
+            m = self.get("primary")
+            if _is_script(m):
+                from .layers import script_module_message
+
+                raise AuditUsageError(script_module_message(m, "randomization needs forward hooks to order its blocks"))
+            override = list(self.config.randomization.blocks) or None
+            self._blocks = randomization_blocks(m.net, (m.info.in_channels, *m.info.input_size), override)
+        return self._blocks
+
+    def stage(self, k: int | None, draw: int = 0):
+        """The primary with its first ``k`` blocks (head first) re-initialised; None: every block.
+
+        ``draw`` selects an independent randomization (another seed) of the same blocks.
+        """
+        key = f"stage{k}" + (f"-draw{draw}" if draw else "")
+        if key in self._models:
+            return self._models[key]
+        blocks = self.blocks()
+        k = len(blocks) if k is None else k
+        full = k == len(blocks) and draw == 0
+        m = self._randomized(blocks[:k], "randomized" if full else f"cascade-{k}",
+                             "all blocks" if k == len(blocks) else f"top {k} block(s)", draw)
+        self._models[key] = m
+        if full:
+            self._models.setdefault("randomized", m)
+        return m
+
+    def single_block(self, j: int):
+        """The primary with only block ``j`` re-initialised (independent randomization)."""
+        key = f"single{j}"
+        if key not in self._models:
+            block = self.blocks()[j]
+            self._models[key] = self._randomized([block], f"independent-{j}", f"only {block.name}")
+        return self._models[key]
+
+    def _randomized(self, blocks, role: str, what: str, draw: int = 0):
+        """A re-initialised copy of the primary (``blocks``: Block list; None: every layer) with its ModelInfo."""
+        from .randomize import randomize_copy
+
+        base = self.get("primary")
+        p = self.config.randomization
+        seed = stable_seed(self.config.seed, "randomization", *([draw] if draw else []))
+        m, n = randomize_copy(base, blocks=None if blocks is None else [b.modules for b in blocks], seed=seed,
+                              bn_policy=p.bn_policy)
+        m.info = dataclasses.replace(
+            base.info, role=role, sha256=None, spec=f"{base.info.spec} ({what} re-initialised)",
+            extra={"derived_from_sha256": base.info.sha256, "randomization_seed": seed, "draw": draw,
+                   "blocks": None if blocks is None else [b.name for b in blocks], "layers_reset": n,
+                   "bn_policy": p.bn_policy})
+        return m
+
+    # -- passes -----------------------------------------------------------------------------
+    def prediction_agreement(self, a, b, samples) -> float:
+        """Fraction of ``samples`` on which models ``a`` and ``b`` predict the same class."""
+        import torch
+
+        from ..maps import prepare
+
+        with torch.no_grad():
+            pa = a(prepare(samples, a.input_size, next(a.parameters()).device)).argmax(1).cpu()
+            pb = b(prepare(samples, b.input_size, next(b.parameters()).device)).argmax(1).cpu()
+        return float((pa == pb).float().mean())
+
+    def describe(self) -> list[dict]:
+        """ModelInfo of the models the evidence lists (cascade copies are described in their results)."""
+        out, seen = [], set()
+        for m in self._models.values():
+            if m.info.role in ("primary", "randomized", "random_label", "replicate", "reference") and id(m) not in seen:
+                seen.add(id(m))
+                out.append(m.info.to_dict())
+        return out

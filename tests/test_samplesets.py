@@ -1,0 +1,86 @@
+"""The average-mask prior (held-out or leave-one-out) and the criterion registry."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from saliency_audit import Audit, AuditConfig
+from saliency_audit.config import CRITERIA as CONFIG_CRITERIA
+from saliency_audit.criteria.registry import CRITERIA, criterion
+from saliency_audit.data.base import AuditDataset
+from saliency_audit.data.sample import Sample
+from saliency_audit.data.samplesets import SampleSets, leave_one_out
+from saliency_audit.errors import AuditUsageError
+
+AUDITS = Path(__file__).resolve().parents[1] / "audits"
+
+
+class Tiny(AuditDataset):
+    """``n`` images, all with a lesion in a different row band (so priors differ visibly)."""
+
+    name = "tiny"
+
+    def __init__(self, n):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def load(self, i):
+        import torch
+
+        mask = np.zeros((16, 16), bool)
+        mask[i % 16, :] = True
+        return Sample(f"t{i}", torch.zeros(1, 16, 16), 1, mask=mask)
+
+
+def _sets(n_data, n_audit, prior="auto", prior_images=200):
+    cfg = AuditConfig()
+    cfg.n_images = n_audit
+    cfg.utility.prior, cfg.utility.prior_images = prior, prior_images
+    ds = Tiny(n_data)
+    return SampleSets(cfg, lambda: ds, lambda: (16, 16), name="tiny")
+
+
+def test_leave_one_out_never_contains_the_image_itself():
+    truths = [np.eye(4, dtype=bool)[i][None].repeat(4, 0) for i in range(4)]  # column i
+    priors = leave_one_out(truths)
+    for i, (t, p) in enumerate(zip(truths, priors)):
+        assert p[t].max() == 0.0  # nothing of its own mask
+        assert p.sum() == pytest.approx(4.0)  # the mean of three 4-pixel masks
+    assert np.allclose(np.mean(priors, axis=0), np.mean(truths, axis=0))
+
+
+def test_auditing_every_positive_uses_leave_one_out():
+    loc = _sets(6, 6).localisation()
+    assert loc.prior_kind == "leave-one-out" and loc.prior_n == 5
+    assert all(p[t].max() == 0 for p, t in zip(loc.priors, loc.truths))
+
+
+def test_held_out_when_it_has_more_masks_and_loo_otherwise():
+    assert _sets(40, 6).localisation().prior_kind == "held-out"  # 34 outside vs 5
+    loc = _sets(9, 6).localisation()  # 3 outside vs 5
+    assert (loc.prior_kind, loc.prior_n) == ("leave-one-out", 5)
+    loc = _sets(9, 6, prior="held-out").localisation()
+    assert (loc.prior_kind, loc.prior_n) == ("held-out", 3)
+    with pytest.raises(AuditUsageError, match="held-out"):
+        _sets(6, 6, prior="held-out").localisation()
+
+
+def test_every_registered_criterion_has_a_test_a_config_name_and_an_entry_point():
+    assert tuple(CRITERIA) == CONFIG_CRITERIA
+    tests = "".join(p.read_text() for p in AUDITS.glob("test_*.py"))
+    for name, spec in CRITERIA.items():
+        assert callable(spec.function())
+        assert f"def test_{name}(audit, method)" in tests
+        assert hasattr(Audit, name)  # the thin alias of Audit.run
+    with pytest.raises(AuditUsageError, match="unknown criterion 'nope'"):
+        criterion("nope")
+
+
+def test_audit_run_rejects_unknown_criteria_and_methods():
+    audit = Audit(model="demo")
+    with pytest.raises(AuditUsageError, match="unknown criterion"):
+        audit.run("nope", "grad")
+    with pytest.raises(AuditUsageError, match="unknown saliency method"):
+        audit.run("energy", "nope")
