@@ -18,18 +18,13 @@ import os
 import tempfile
 from pathlib import Path
 
-from . import figures
+from ..criteria.registry import CRITERIA as REGISTRY
+from . import faithfulness, figures, interpretability
 from .markup import VERDICTS, N, esc, figure, flatten, fmt, fmt_ci, guarded, note, plain, table, verdict_of
 from .provenance import provenance
 
-CRITERIA = ("utility", "randomization", "label_randomization", "repeatability", "reproducibility")
-TITLES = {
-    "utility": "Localisation utility",
-    "randomization": "Model-parameter randomization",
-    "label_randomization": "Label randomization",
-    "repeatability": "Repeatability",
-    "reproducibility": "Reproducibility",
-}
+CRITERIA = tuple(REGISTRY)  # the contract order
+TITLES = {name: spec.title for name, spec in REGISTRY.items()}
 
 CSS = """
 :root{--pass:#1a7f37;--pass-bg:#dafbe1;--fail:#c62828;--fail-bg:#ffe3e3;--error:#9a5b00;--error-bg:#fff1c2;
@@ -73,7 +68,7 @@ ul.kv{margin:0;padding-left:16px;font-size:12px}
 .rule{font-size:13px;background:#f6f8fa;border-left:3px solid var(--line);padding:6px 10px;margin:8px 0}
 footer{margin-top:40px;padding-bottom:30px;font-size:12px;color:var(--muted);border-top:1px solid var(--line)}
 @media print{nav{display:none}figure,table{break-inside:avoid}}
-"""
+""" + faithfulness.CSS
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
@@ -124,7 +119,10 @@ def header(evidence: dict) -> str:
         + (f" ({fmt(n_img)} images audited)" if n_img is not None else "")
         + ", following Arun et al. (2021) and Adebayo et al. (2018): localisation utility against an "
           "average-mask prior, cascading model-parameter and label randomization, repeatability and "
-          f"reproducibility. Of {len(results)} verdict(s), {c['pass']} pass, {c['fail']} fail, "
+          "reproducibility"
+        + (", faithfulness (ROAD completeness) and mednet's interpretability scores"
+           if any(r.get("criterion") in interpretability.CRITERIA + ("completeness",) for r in results) else "")
+        + f". Of {len(results)} verdict(s), {c['pass']} pass, {c['fail']} fail, "
           f"{c['error']} error and {c['skipped']} skipped. Run started {esc(run.get('started') or '—')}, "
           f"finished {esc(run.get('finished') or '—')} (seed {fmt(run.get('seed'))})."
     )
@@ -142,8 +140,8 @@ def header(evidence: dict) -> str:
             f'<div class="gate {gate[0]}">{esc(gate[1])}</div></header>')
 
 
-def nav(crit: list[str]) -> str:
-    links = ['<a href="#verdicts">Verdicts</a>']
+def nav(crit: list[str], diagnosis: bool = False) -> str:
+    links = ['<a href="#verdicts">Verdicts</a>'] + (['<a href="#diagnosis">Diagnosis</a>'] if diagnosis else [])
     links += [f'<a href="#{c}">{esc(TITLES[c])}</a>' for c in crit if c in TITLES]
     if any(c not in TITLES for c in crit):
         links.append('<a href="#other">Other results</a>')
@@ -161,6 +159,10 @@ def headline(r: dict) -> str:
         return f"d {fmt(v, '.2f')}"
     if c in ("repeatability", "reproducibility"):
         return f"SSIM {fmt(v, '.2f')}"
+    if c == "completeness":
+        return f"ΔROAD {fmt(v, '+.3f')}"
+    if c in interpretability.CRITERIA:
+        return f"{interpretability.SCORES[c][2]} {fmt(v, '+.2f')}"
     return fmt(v)
 
 
@@ -199,6 +201,7 @@ def matrix(evidence: dict) -> str:
         f"{fmt(rz.get('head_min'), 'g')} after randomizing the head and ≥ {fmt(rz.get('all_min'), 'g')} after "
         f"randomizing all blocks; label randomization iff ≥ {fmt(rz.get('label_min'), 'g')}. <b>SSIM</b>: mean "
         f"SSIM to the primary model's maps, pass iff its lower bound is ≥ {fmt(cs.get('min_ssim'), 'g')}."
+        + faithfulness.legend(crit)
     )
     return (f'<section id="verdicts"><h2>Verdicts</h2><table id="verdict-matrix"><thead>{head}</thead>'
             f'<tbody>{"".join(rows)}</tbody></table><p class="small muted">{legend}</p></section>')
@@ -225,11 +228,16 @@ def _extra_cell(r: dict) -> str:
         return f"{fmt(curve[0].get('ssim'))} {fmt_ci(curve[0].get('ssim_ci'))}"
     if c in ("repeatability", "reproducibility") and curve:
         return "<br>".join(f"{esc(p.get('model'))}: {fmt(p.get('ssim'))}" for p in curve)
+    key = "mean_road" if c == "completeness" else "mean_score"
+    if c in ("completeness", *interpretability.CRITERIA) and key in d:
+        return f"{fmt(d.get(key))} {fmt_ci(d.get(key + '_ci'))}"
     return "—"
 
 
 EXTRA_HEAD = {"utility": "mean AP [CI]", "randomization": "lower bound of d", "label_randomization": "SSIM [CI]",
-              "repeatability": "SSIM per replicate", "reproducibility": "SSIM per model"}
+              "repeatability": "SSIM per replicate", "reproducibility": "SSIM per model",
+              "completeness": "mean ROAD [CI]", "energy": "mean score [CI]", "focus": "mean score [CI]",
+              "pointing": "mean score [CI]"}
 
 
 def results_table(rs: list[dict], criterion: str) -> str:
@@ -337,7 +345,8 @@ def rule(evidence: dict, criterion: str) -> str:
 
     text = {
         "utility": (f"Per image, the average precision (AP) of the map's pixels against the lesion mask is compared "
-                    f"with the AP of the average-mask prior (the mean lesion mask of other images). <b>Pass</b> iff "
+                    f"with the AP of the average-mask prior ({interpretability.prior_text(of(evidence, criterion))})."
+                    f" <b>Pass</b> iff "
                     f"the one-sided {a(u)} bootstrap lower bound of mean(AP − AP_prior) is above 0 and mean AP ≥ "
                     f"{fmt(u.get('min_ap'), 'g')}."),
         "randomization": (f"The model's blocks are re-initialised from the head down, cumulatively; after each stage "
@@ -356,6 +365,10 @@ def rule(evidence: dict, criterion: str) -> str:
                             f"<b>Pass</b> iff the one-sided {a(cs)} lower bound of mean SSIM is ≥ "
                             f"{fmt(cs.get('min_ssim'), 'g')}."),
     }.get(criterion)
+    if criterion == "completeness":
+        text = faithfulness.rule_text(evidence)
+    elif criterion in interpretability.CRITERIA:
+        text = interpretability.rule_text(evidence, criterion, of(evidence, criterion))
     return f'<p class="rule">{text}</p>' if text else ""
 
 
@@ -406,6 +419,10 @@ def criterion_section(evidence: dict, criterion: str) -> str:
         parts.append(figure("label randomization map strips", figures.map_strips, (ok, samples, "stage"),
                             "For each method, one image: the image, the trained model's map, and the "
                             "random-label model's map. They should look unrelated."))
+    elif criterion == "completeness":
+        parts.append(faithfulness.completeness_body(evidence, rs))
+    elif criterion in interpretability.CRITERIA:
+        parts.append(interpretability.section_body(evidence, criterion, rs))
     else:
         other = "replicates of the same architecture trained with other seeds" if criterion == "repeatability" \
             else "models of other architectures trained on the same task"
@@ -446,11 +463,13 @@ def _render(evidence: dict) -> str:
     crit, _ = ordered(evidence)
     m = primary(evidence)
     version = ((evidence.get("run") or {}).get("versions") or {}).get("saliency_audit")
+    diagnosis = guarded("diagnosis", faithfulness.diagnosis_section, evidence)
     parts = ["<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
              f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
              f"<title>Saliency audit — {esc(m.get('spec', 'report'))}</title><style>{CSS}</style></head><body>",
-             guarded("header", header, evidence), nav(crit), "<main>", guarded("verdict matrix", matrix, evidence)]
+             guarded("header", header, evidence), nav(crit, 'id="diagnosis"' in diagnosis), "<main>",
+             guarded("verdict matrix", matrix, evidence), diagnosis]
     parts += [guarded(f"{c} section", criterion_section, evidence, c) for c in crit if c in TITLES]
     parts.append(guarded("other results", other_section, evidence, crit))
     parts.append(guarded("provenance", provenance, evidence))
