@@ -56,6 +56,8 @@ Why each default is what it is:
 * ``completeness.fractions = (0.2, 0.4, 0.6, 0.8)``, ``fill = "linear"``,
   ``noise = 0.01``: ROAD as mednet's ``completeness`` command runs it (Rong
   et al. 2022: noisy linear imputation, noise std 0.01, MoRF and LeRF).
+* ``completeness.n_images = 24``: the first 24 images of the localisation
+  set, as for randomization; every map scored costs 2 × 4 imputed images.
 * ``completeness.blur_control_sigma = 4`` px at 128 px: Song et al. (2023)
   show ROAD rewards blurry maps; the control is the method's map blurred
   this much (about a lesion radius on the demo), reported beside the verdict.
@@ -167,6 +169,7 @@ class ConsistencyParams:
 
 @dataclass
 class CompletenessParams:
+    n_images: int = 24  # the first images of the localisation set (each costs 8 imputed passes per map scored)
     alpha: float = 0.05
     fractions: tuple = (0.2, 0.4, 0.6, 0.8)  # share of pixels removed (mednet's ROAD percentiles)
     fill: str = "linear"  # ROAD's noisy linear imputation (saliency_audit.metrics.perturbation.FILLS)
@@ -263,6 +266,7 @@ class AuditConfig:
         need(self.utility.prior in ("auto", "held-out", "leave-one-out"), "utility.prior",
              "must be auto, held-out or leave-one-out")
         k = self.completeness
+        need(k.n_images >= 2, "completeness.n_images", "must be at least 2")
         need(0 < k.alpha < 0.5, "completeness.alpha", "must be in (0, 0.5)")
         need(len(k.fractions) >= 1 and all(isinstance(f, (int, float)) and 0 < f < 1 for f in k.fractions),
              "completeness.fractions", "must be a list of fractions in (0, 1)")

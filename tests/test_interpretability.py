@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from saliency_audit.config import AuditConfig
-from saliency_audit.criteria.interpretability import evaluate
+from saliency_audit.criteria.interpretability import evaluate, prior_maps
 from saliency_audit.errors import AuditInputError
 from saliency_audit.metrics.interpretability import pointing_hit, proportional_energy, saliency_focus
 
@@ -115,10 +115,23 @@ def test_verdicts_against_the_prior(criterion):
     assert good.passed and good.bound > 0, good.explain()
     bad = evaluate(criterion, "off", maps=off, **kw)
     assert bad.verdict == "fail" and bad.value < 0, bad.explain()
-    itself = evaluate(criterion, "prior", maps=np.stack([prior] * len(truths)), **kw)
+    as_map = prior_maps([prior], AuditConfig())[0]  # postprocessed like every map
+    itself = evaluate(criterion, "prior", maps=np.stack([as_map] * len(truths)), **kw)
     assert itself.verdict == "fail" and itself.value == pytest.approx(0.0)  # the prior never beats itself
     assert good.baseline["name"] == "average-mask prior" and good.baseline["kind"] == "held-out"
     assert len(good.per_image) == len(truths) and good.n == len(truths)
+
+
+def test_focus_scores_the_prior_on_the_maps_scale():
+    """An unscaled prior (max ~0.1) would lose to any map scaled to max 1; postprocessed, it does not."""
+    truths, _, _, prior = _world()
+    rng = np.random.default_rng(3)
+    uniformish = np.stack([0.9 + 0.1 * rng.random(prior.shape) for _ in truths])  # high everywhere, postprocessed
+    flat = prior_maps(list(uniformish), AuditConfig())
+    r = evaluate("focus", "flat", ids=[f"i{k}" for k in range(len(truths))], truths=truths, maps=flat,
+                 constant=np.zeros(len(truths), bool), priors=[prior] * len(truths), prior_n=50,
+                 prior_kind="held-out", config=AuditConfig())
+    assert r.verdict == "fail", r.explain()
 
 
 def test_images_without_lesion_are_excluded_from_the_verdict():

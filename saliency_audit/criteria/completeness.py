@@ -32,8 +32,9 @@ Beside ROAD, RISE's deletion and insertion curves (Petsiuk et al. 2018) and
 their AUCs are reported for each method and for the random order
 (report-only): deletion AUC low and insertion AUC high is faithful.
 
-Images: the localisation set (lesion images), so the lesion reliance and
-the diagnosis are defined on the very images the verdict is.
+Images: the first ``completeness.n_images`` of the localisation set (lesion
+images), so the lesion reliance and the diagnosis are defined on the very
+images the verdict is.
 """
 from __future__ import annotations
 
@@ -148,7 +149,7 @@ def evaluate(method: str, *, ids: list[str], road: dict, scores: dict[str, np.nd
 
 
 def run(ctx, method: str) -> CriterionResult:
-    loc = ctx.samples.localisation()
+    loc = ctx.samples.localisation().head(ctx.config.completeness.n_images)
     primary = ctx.models.get("primary")
     P = ctx.passes
     ref = ctx.shared(("completeness", "reference"), lambda: reference_scores(ctx, primary, loc))

@@ -35,12 +35,23 @@ def scores(criterion: str, maps, truths: list[np.ndarray], ids: list[str], confi
     return np.array([fn(resize_map(s, t.shape), t, what=f"image {i}", **kw) for s, t, i in zip(maps, truths, ids)])
 
 
+def prior_maps(priors, config) -> np.ndarray:
+    """The priors postprocessed exactly as every map is (clip, min-max per map): scored identically.
+
+    Energy and pointing do not care, but focus does: a prior whose maximum is 0.1 would lose to any map
+    scaled to a maximum of 1.
+    """
+    from ..methods.postprocess import postprocess
+
+    return postprocess(np.stack(priors), clip_percentile=config.postprocess.clip_percentile, what="prior")[0]
+
+
 def evaluate(criterion: str, method: str, *, ids, truths, maps, constant, priors, prior_n: int, prior_kind: str,
              config, details: dict | None = None) -> CriterionResult:
     p = config.interpretability
     _, statistic, unit = SCORES[criterion]
     s = scores(criterion, maps, truths, ids, config)
-    q = scores(criterion, priors, truths, ids, config)
+    q = scores(criterion, prior_maps(priors, config), truths, ids, config)
     kw = dict(alpha=p.alpha, resamples=config.stats.resamples, method=config.stats.method)
     b = bootstrap_mean(s - q, seed=stable_seed(config.seed, criterion, method), **kw)
     raw = bootstrap_mean(s, seed=stable_seed(config.seed, criterion, "score", method), **kw)

@@ -43,6 +43,11 @@ class Localisation:
     def ids(self) -> list[str]:
         return [s.id for s in self.samples]
 
+    def head(self, n: int) -> "Localisation":
+        """The first ``n`` images (with their priors, still built without each image's own mask)."""
+        return Localisation(self.indices[:n], self.samples[:n], self.truths[:n], self.priors[:n], self.prior_kind,
+                            self.prior_n)
+
     def describe(self) -> dict:
         return {"n_localisation": len(self.indices), "prior": self.prior_kind, "prior_masks": self.prior_n}
 
