@@ -12,6 +12,7 @@ from saliency_audit.data.sample import Sample
 from saliency_audit.data.samplesets import SampleSets, leave_one_out
 from saliency_audit.errors import AuditUsageError
 
+pytest_plugins = ["pytester"]
 AUDITS = Path(__file__).resolve().parents[1] / "audits"
 
 
@@ -84,3 +85,30 @@ def test_audit_run_rejects_unknown_criteria_and_methods():
         audit.run("nope", "grad")
     with pytest.raises(AuditUsageError, match="unknown saliency method"):
         audit.run("energy", "nope")
+
+
+@pytest.mark.slow
+def test_siim_layout_with_six_positives_audits_all_of_them(pytester, tmp_path):
+    """The user's command on a SIIM-layout dataset whose 6 positives are all audited: a verdict, not an error."""
+    import json
+    import shutil
+
+    from saliency_audit.data.demo import DemoDataset
+    from saliency_audit.demo.export import export_demo
+
+    flags = DemoDataset()
+    n = next(k for k in range(1, 100) if sum(flags.describe(i)["has_lesion"] for i in range(k)) == 6)
+    root = export_demo("siim", tmp_path / "siim", n=n)
+    shutil.copy(AUDITS / "test_utility.py", pytester.path / "test_utility.py")
+    shutil.copy(AUDITS / "test_interpretability.py", pytester.path / "test_interpretability.py")
+    result = pytester.runpytest("--dataset=siim", f"--data-root={root}", "--model=demo", "--methods=gradcam",
+                                "--n-images=6", "-k", "utility or energy", "--audit-report=rep",
+                                "-p", "no:cacheprovider")
+    ev = json.loads((pytester.path / "rep" / "evidence.json").read_text())
+    by = {r["criterion"]: r for r in ev["results"]}
+    assert set(by) == {"utility", "energy"}
+    for r in by.values():
+        assert r["verdict"] in ("pass", "fail") and r["n"] == 6, r["explanation"]
+        assert r["baseline"]["kind"] == "leave-one-out" and r["baseline"]["n_masks"] == 5
+    assert ev["dataset"]["prior"] == "leave-one-out" and ev["dataset"]["n_localisation"] == 6
+    assert result.ret in (0, 1)  # a gate outcome, not a usage or internal error
