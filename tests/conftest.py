@@ -34,3 +34,15 @@ import saliency_audit.report.figures  # noqa: E402,F401
 import scipy.stats  # noqa: E402,F401
 import skimage.metrics  # noqa: E402,F401
 import sklearn.metrics  # noqa: E402,F401
+import saliency_audit.criteria.completeness  # noqa: E402,F401
+import saliency_audit.criteria.context  # noqa: E402,F401
+import saliency_audit.criteria.diagnosis  # noqa: E402,F401
+import saliency_audit.criteria.interpretability  # noqa: E402,F401
+import saliency_audit.criteria.registry  # noqa: E402,F401
+import saliency_audit.data.samplesets  # noqa: E402,F401
+import saliency_audit.metrics.perturbation  # noqa: E402,F401
+import saliency_audit.models.modelset  # noqa: E402,F401
+import saliency_audit.passes  # noqa: E402,F401
+import saliency_audit.report.faithfulness  # noqa: E402,F401
+import saliency_audit.report.interpretability  # noqa: E402,F401
+import torch.distributed._functional_collectives  # noqa: E402,F401  (registers a TORCH_LIBRARY: once per process)

@@ -85,6 +85,7 @@ def test_folder_dataset_audit_end_to_end(tmp_path):
         Image.fromarray(d.mask.astype(np.uint8) * 255).save(root / "masks" / f"cxr{i:03d}.png")
     cfg = _config(tmp_path, n=16)
     cfg.utility.prior_images = 14
+    cfg.utility.prior = "held-out"  # 14 outside masks; auto would take leave-one-out (15)
     audit = Audit(model="demo", dataset="folder", data_root=str(root), config=cfg)
     r = audit.utility("gradcam")
     assert r.passed, r.explain()
