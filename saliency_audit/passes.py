@@ -30,9 +30,9 @@ from .maps import prepare
 from .metrics import perturbation as pt
 from .stats import stable_seed
 
-#: Relative CG residual of the imputation.  At 1e-4 the largest error on 128-px images with 80 % removed
-#: was 0.009 in pixel units, below ROAD's own noise (std 0.01), at a third of the cost of 1e-7.
-IMPUTE_TOL = 1e-4
+#: Relative residual of the multigrid-preconditioned CG imputation.  At 1e-6 the largest error on a
+#: 128-px ROAD batch (80 % removed) is far below ROAD's own noise (std 0.01); 1e-7 reaches float32's limit.
+IMPUTE_TOL = 1e-6
 
 
 def probabilities(logits: torch.Tensor, target) -> torch.Tensor:
