@@ -166,8 +166,8 @@ def merge_evidence(parts: list[dict]) -> dict:
         for r in part["results"]:
             results[(r["criterion"], r["method"], r.get("model"))] = r
         base.setdefault("samples", {}).update(part.get("samples", {}))
-        if part["dataset"].get("manifest_sha256"):
-            base["dataset"] = part["dataset"]
+        if part["dataset"].get("manifest_sha256"):  # keys only some workers know (e.g. the prior) are kept
+            base["dataset"] = {**base["dataset"], **part["dataset"]}
         base["run"]["started"] = min(base["run"]["started"], part["run"]["started"])
     base["run"]["finished"] = now()
     base["results"] = sort_results(list(results.values()))
