@@ -81,6 +81,7 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from .criteria.registry import CRITERIA as _REGISTRY
 from .errors import AuditUsageError
 
 if sys.version_info >= (3, 11):
@@ -90,9 +91,8 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 #: The eight methods of Arun et al. 2021, in the paper's order.
 PAPER_METHODS = ("grad", "sg", "ig", "sig", "gradcam", "xrai", "gbp", "ggcam")
-#: Criterion names of the interface contract.
-CRITERIA = ("utility", "randomization", "label_randomization", "repeatability", "reproducibility", "completeness",
-            "energy", "focus", "pointing")
+#: Criterion names of the interface contract, in report order (the registry: saliency_audit.criteria.registry).
+CRITERIA = tuple(_REGISTRY)
 
 
 @dataclass

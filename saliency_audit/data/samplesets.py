@@ -39,10 +39,6 @@ class Localisation:
     prior_kind: str  # "held-out" | "leave-one-out"
     prior_n: int  # masks each image's prior is built from
 
-    @property
-    def ids(self) -> list[str]:
-        return [s.id for s in self.samples]
-
     def head(self, n: int) -> "Localisation":
         """The first ``n`` images (with their priors, still built without each image's own mask)."""
         return Localisation(self.indices[:n], self.samples[:n], self.truths[:n], self.priors[:n], self.prior_kind,

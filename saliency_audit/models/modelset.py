@@ -39,10 +39,6 @@ class ModelSet:
         """The specs given for ``replicate`` or ``reference`` models."""
         return self.replicate_specs if kind == "replicate" else self.reference_specs
 
-    def loaded(self) -> list:
-        """Every model built so far (cascade-stage copies included)."""
-        return list(self._models.values())
-
     def __setitem__(self, role: str, model) -> None:  # tests and advanced users substitute a model for a role
         self._models[role] = model
 
@@ -77,8 +73,6 @@ class ModelSet:
         self._models[role] = m
         self.timings[f"load_{role}"] = time.perf_counter() - t0
         return m
-
-    __call__ = get
 
     def grid(self) -> tuple[int, int]:
         """The evaluation grid: the primary model's input size (images, masks and boxes are resized to it)."""
