@@ -83,6 +83,17 @@ class AuditSession:
         self.worker_evidence: list[dict] = []
         self.current_test: str | None = None  # nodeid of the audit test running now
         self.test_results: dict[str, list[dict]] = {}  # nodeid -> results it recorded
+        self._load_user_models(opt)
+
+    def _load_user_models(self, opt) -> None:
+        """Load every model given by file now, so a missing file, an unknown architecture or a checkpoint
+        that does not fit is a one-line usage error (exit 4) before any test runs; the audit reuses them."""
+        roles = [("primary", opt.saliency_model), ("random_label", opt.saliency_random_label_model)]
+        roles += [(f"replicate{i}", s) for i, s in enumerate(opt.saliency_replicates or [])]
+        roles += [(f"reference{i}", s) for i, s in enumerate(opt.saliency_references or [])]
+        for role, spec in roles:
+            if spec and not (spec == "demo" or spec.startswith("demo:")):
+                self.audit.models.get(role)
 
     @property
     def audit(self):
@@ -258,8 +269,11 @@ def pytest_testnodedown(node, error) -> None:
         _session(node.config).worker_evidence.append(json.loads(data))
 
 
+@pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
 def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     s = session.config.stash.get(session_key, None)
+    if s is not None and not hasattr(session.config, "workerinput"):
+        _junit_gate(session.config, s)
     if s is None or s._audit is None:
         return
     if hasattr(session.config, "workerinput"):  # xdist worker: hand the evidence to the controller
@@ -281,6 +295,20 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         evidence = merge_evidence(s.worker_evidence)
         write_json(s.report_dir / "evidence.json", evidence)
         _write_html(evidence, s.report_dir)
+
+
+def _junit_gate(config: pytest.Config, s: AuditSession) -> None:
+    """The gate line as a ``<testsuite>`` property of ``--junitxml`` (CI dashboards read it)."""
+    from _pytest.junitxml import xml_key
+
+    xml = config.stash.get(xml_key, None)
+    evidence = s.evidence() if xml is not None else None
+    if evidence and evidence["results"]:
+        from .report.gate import gate
+
+        outcome, text = gate(evidence["results"])
+        xml.add_global_property("saliency_audit.gate", outcome)
+        xml.add_global_property("saliency_audit.gate_text", text)
 
 
 def _write_html(evidence: dict, report_dir: Path) -> None:
@@ -364,10 +392,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     evidence = s.evidence()
     if not evidence or not evidence["results"]:
         return
+    from .report.gate import gate
     from .report.table import verdict_table
 
     tr = terminalreporter
     tr.section("saliency-audit verdicts")
     for line in verdict_table(evidence["results"]):
         tr.write_line(line)
+    outcome, text = gate(evidence["results"])
+    tr.write_line(f"gate: {text}", bold=True, red=outcome == "fail", green=outcome == "pass",
+                  yellow=outcome == "pass" and "not evaluated" in text)
     tr.write_line(f"evidence: {s.report_dir / 'evidence.json'}")
+    tr.write_line(f"report:   {s.report_dir / 'saliency-audit.html'}")

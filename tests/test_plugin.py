@@ -103,7 +103,11 @@ def test_audit_strict_turns_a_skip_into_a_failure(pytester):
                 pytest.skip(r.explanation)
             assert r.passed, r.explain()
     """)
-    args = ["--methods=grad", "--model=resnet18:never-loaded.pt", "--audit-report=out"]
+    import torch
+    import torchvision
+
+    torch.save(torchvision.models.resnet18(num_classes=2).state_dict(), pytester.path / "r18.pt")
+    args = ["--methods=grad", "--model=resnet18:r18.pt", "--audit-report=out"]
     result = pytester.runpytest(*args, "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*no model to compare with: pass --replicate SPEC*"])

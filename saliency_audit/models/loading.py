@@ -177,6 +177,27 @@ def _build_arch(arch: str, num_classes: int, state: dict, spec: str, option: str
     return net, ((299, 299) if arch == "inception_v3" else (224, 224)), 3
 
 
+def check_fit(state: dict, expected: dict, what: str) -> None:
+    """One line for a state dict that does not fit the network: counts and the first keys of each kind.
+
+    Checked before ``load_state_dict``, whose size-mismatch error is a multi-line RuntimeError that
+    hides the missing and unexpected keys behind the first mismatch.
+    """
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(expected[k].shape)}" for k in expected
+              if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(expected[k].shape)]
+    if not (missing or unexpected or shapes):
+        return
+
+    def few(items):
+        return "[" + ", ".join(items[:3]) + (f", +{len(items) - 3} more" if len(items) > 3 else "") + "]"
+
+    parts = [f"{len(v)} {name} {few(v)}" for name, v in
+             (("missing keys", missing), ("unexpected keys", unexpected), ("size mismatches", shapes)) if v]
+    raise AuditUsageError(f"{what}: " + "; ".join(parts))
+
+
 def _head_classes(state: dict) -> int | None:
     """Classes from the last 2-D weight that is not an auxiliary head's."""
     heads = [v for k, v in state.items() if k.endswith("weight") and v.ndim == 2 and "aux" not in k.lower()]
@@ -220,15 +241,8 @@ def _load_arch(path: Path, parsed: Spec, role: str, option: str, allow_unsafe_pi
         num_classes = _head_classes(state) or 2
         net, size, channels = _build_arch(parsed.arch, num_classes, state, spec, option)
         state = _strip_prefix(state, set(net.state_dict()))
-        result = net.load_state_dict(state, strict=False)
-        if result.missing_keys or result.unexpected_keys:
-            def few(keys):
-                return ", ".join(keys[:5]) + (f" (+{len(keys) - 5} more)" if len(keys) > 5 else "")
-
-            raise AuditUsageError(
-                f"{option}={spec}: checkpoint {path} does not fit {parsed.arch}: "
-                f"missing keys [{few(result.missing_keys)}], unexpected keys [{few(result.unexpected_keys)}]"
-            )
+        check_fit(state, net.state_dict(), f"{option}={spec}: checkpoint {path} does not fit {parsed.arch}")
+        net.load_state_dict(state, strict=False)
         if script is not None and not _same_outputs(script, net, channels, size):
             net, num_classes = script, None
     info = ModelInfo(

@@ -21,6 +21,7 @@ from pathlib import Path
 from ..criteria.registry import CRITERIA as REGISTRY
 from . import faithfulness, figures, interpretability
 from .markup import VERDICTS, N, esc, figure, flatten, fmt, fmt_ci, guarded, note, plain, table, verdict_of
+from .gate import gate
 from .provenance import provenance
 
 CRITERIA = tuple(REGISTRY)  # the contract order
@@ -126,18 +127,9 @@ def header(evidence: dict) -> str:
           f"{c['error']} error and {c['skipped']} skipped. Run started {esc(run.get('started') or '—')}, "
           f"finished {esc(run.get('finished') or '—')} (seed {fmt(run.get('seed'))})."
     )
-    audited = c["pass"] + c["fail"] + c["error"]
-    if c["fail"] or c["error"]:
-        text = f"Gate: NOT PASSED — {c['fail']} fail, {c['error']} error out of {audited} audited verdict(s)"
-        gate = ("fail", text)
-    elif c["pass"]:
-        gate = ("pass", f"Gate: PASSED — all {audited} audited verdict(s) pass")
-    else:
-        gate = ("none", "Gate: NO VERDICT — nothing was audited")
-    if c["skipped"]:
-        gate = (gate[0], gate[1] + f" ({c['skipped']} skipped: not evaluated)")
+    outcome, text = gate(results)
     return (f'<header><h1>Saliency-map trustworthiness audit</h1><p class="summary">{summary}</p>'
-            f'<div class="gate {gate[0]}">{esc(gate[1])}</div></header>')
+            f'<div class="gate {outcome}">Gate: {esc(text)}</div></header>')
 
 
 def nav(crit: list[str], diagnosis: bool = False) -> str:

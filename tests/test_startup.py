@@ -1,0 +1,93 @@
+"""Start-up checks of the user's models, and a gate line that cannot read as passed when criteria never ran."""
+import xml.etree.ElementTree as ET
+
+import pytest
+import torch
+import torchvision
+
+pytest_plugins = ["pytester"]
+
+
+def _usage_error(result, *needles):
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()[-2000:]
+    err = result.stderr.str()
+    lines = [line for line in err.splitlines() if line.startswith("ERROR:")]
+    assert len(lines) == 1, err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def _test_file(pytester):
+    pytester.makepyfile(test_never="def test_never(audit):\n    raise AssertionError('must not run')\n")
+
+
+def test_missing_model_file_is_a_usage_error_at_startup(pytester, tmp_path):
+    _test_file(pytester)
+    missing = tmp_path / "nope" / "r18.pt"
+    result = pytester.runpytest(f"--model=resnet18:{missing}", "-p", "no:cacheprovider")
+    _usage_error(result, f"--model=resnet18:{missing}", "not found")
+
+
+def test_unknown_architecture_is_a_usage_error_at_startup(pytester, tmp_path):
+    _test_file(pytester)
+    path = tmp_path / "r18.pt"
+    torch.save(torchvision.models.resnet18(num_classes=2).state_dict(), path)
+    result = pytester.runpytest(f"--model=resnet81:{path}", "-p", "no:cacheprovider")
+    _usage_error(result, f"--model=resnet81:{path}", "unknown architecture 'resnet81'")
+
+
+def test_mismatched_state_dict_is_one_line_at_startup(pytester, tmp_path):
+    _test_file(pytester)
+    path = tmp_path / "r18.pt"
+    torch.save(torchvision.models.resnet18(num_classes=2).state_dict(), path)
+    line = _usage_error(pytester.runpytest(f"--model=resnet50:{path}", "-p", "no:cacheprovider"),
+                        f"--model=resnet50:{path}", "does not fit resnet50", "missing keys", "size mismatches")
+    assert "layer1.0.conv1.weight (64, 64, 3, 3) vs (64, 64, 1, 1)" in line
+
+
+def test_other_model_options_are_checked_too(pytester, tmp_path):
+    _test_file(pytester)
+    missing = tmp_path / "rep.pt"
+    result = pytester.runpytest(f"--replicate=resnet18:{missing}", "-p", "no:cacheprovider")
+    _usage_error(result, f"--replicate=resnet18:{missing}", "not found")
+
+
+def test_a_skipped_criterion_is_not_evaluated_in_terminal_report_and_junit(pytester):
+    pytester.makepyfile(test_gate='''
+from saliency_audit.criteria.result import CriterionResult
+
+
+def test_passes(audit):
+    audit.add_result(CriterionResult("utility", "grad", "pass", value=0.1, bound=0.05, threshold=0.0))
+
+
+def test_cannot_run(audit):
+    audit.add_result(CriterionResult("repeatability", "grad", "skipped", explanation="no --replicate"))
+''')
+    result = pytester.runpytest("--audit-report=rep", "--junitxml=junit.xml", "-p", "no:cacheprovider")
+    assert result.ret == 0
+    expected = "PASSED, 1 of 2 not evaluated: repeatability[grad]"
+    out = result.stdout.str()
+    assert f"gate: {expected}" in out and "--audit-strict" in out
+    result.stdout.fnmatch_lines(["evidence: *evidence.json", "report: *saliency-audit.html"])
+    page = (pytester.path / "rep" / "saliency-audit.html").read_text()
+    assert f"Gate: {expected}" in page
+    props = {p.get("name"): p.get("value") for p in ET.parse(pytester.path / "junit.xml").getroot().iter("property")}
+    assert props["saliency_audit.gate"] == "pass" and props["saliency_audit.gate_text"].startswith(expected)
+
+
+@pytest.mark.parametrize("verdicts,outcome,start", [
+    (["pass", "pass"], "pass", "PASSED — all 2"),
+    (["pass", "fail", "skipped"], "fail", "NOT PASSED — 1 fail, 0 error out of 2"),
+    (["skipped"], "none", "NO VERDICT"),
+    (["pass"] + ["skipped"] * 6, "pass", "PASSED, 6 of 7 not evaluated"),
+])
+def test_gate_line(verdicts, outcome, start):
+    from saliency_audit.report.gate import gate
+
+    results = [{"criterion": "c", "method": f"m{i}", "verdict": v} for i, v in enumerate(verdicts)]
+    got, text = gate(results)
+    assert got == outcome and text.startswith(start), text
+    if verdicts.count("skipped") > 4:
+        assert "and 2 more" in text
