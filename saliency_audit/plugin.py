@@ -394,6 +394,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         return
     from .report.gate import gate
     from .report.table import verdict_table
+    from .report.warnings import collect as collect_warnings
 
     tr = terminalreporter
     tr.section("saliency-audit verdicts")
@@ -402,5 +403,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     outcome, text = gate(evidence["results"])
     tr.write_line(f"gate: {text}", bold=True, red=outcome == "fail", green=outcome == "pass",
                   yellow=outcome == "pass" and "not evaluated" in text)
+    for warning in collect_warnings(evidence):
+        tr.write_line(f"warning: {warning}", yellow=True)
     tr.write_line(f"evidence: {s.report_dir / 'evidence.json'}")
     tr.write_line(f"report:   {s.report_dir / 'saliency-audit.html'}")

@@ -59,7 +59,11 @@ from saliency_audit.criteria.result import CriterionResult
 
 
 def test_passes(audit):
-    audit.add_result(CriterionResult("utility", "grad", "pass", value=0.1, bound=0.05, threshold=0.0))
+    notes = {"map_notes": {"cam_layer": {"name": "layer4", "resolution": [4, 4],
+                                         "warning": "GradCAM resolution 4x4 is coarse (below 7x7)"}}}
+    audit.add_result(CriterionResult("utility", "grad", "pass", value=0.1, bound=0.05, threshold=0.0,
+                                     baseline={"name": "average-mask prior", "n_masks": 5, "kind": "leave-one-out"},
+                                     details=notes))
 
 
 def test_cannot_run(audit):
@@ -73,6 +77,9 @@ def test_cannot_run(audit):
     result.stdout.fnmatch_lines(["evidence: *evidence.json", "report: *saliency-audit.html"])
     page = (pytester.path / "rep" / "saliency-audit.html").read_text()
     assert f"Gate: {expected}" in page
+    for text in ("GradCAM layer layer4: GradCAM resolution 4x4 is coarse (below 7x7) [grad]",
+                 "the average-mask prior (leave-one-out) is built from only 5 mask(s)"):
+        assert f"warning: {text}" in out and f"<li>{text}</li>" in page
     props = {p.get("name"): p.get("value") for p in ET.parse(pytester.path / "junit.xml").getroot().iter("property")}
     assert props["saliency_audit.gate"] == "pass" and props["saliency_audit.gate_text"].startswith(expected)
 
@@ -91,3 +98,16 @@ def test_gate_line(verdicts, outcome, start):
     assert got == outcome and text.startswith(start), text
     if verdicts.count("skipped") > 4:
         assert "and 2 more" in text
+
+
+def test_warnings_name_skipped_samples_and_deduplicate():
+    from saliency_audit.report.warnings import collect
+
+    cam = {"map_notes": {"cam_layer": {"name": "f", "warning": "coarse"}}}
+    ev = {"results": [{"method": "gradcam", "details": cam}, {"method": "ggcam", "details": cam},
+                      {"method": "gbp", "details": {"map_notes": {"gbp_warning": "no ReLU"}}}],
+          "dataset": {"skipped": [{"id": f"x{i}", "reason": "bad"} for i in range(5)]}}
+    assert collect(ev) == ["GradCAM layer f: coarse [gradcam, ggcam]", "guided backprop: no ReLU [gbp]",
+                           "5 sample(s) left out of the audit (x0, x1, x2 and 2 more): see dataset.skipped in the "
+                           "evidence"]
+    assert collect({"results": []}) == []

@@ -22,6 +22,7 @@ from ..criteria.registry import CRITERIA as REGISTRY
 from . import faithfulness, figures, interpretability
 from .markup import VERDICTS, N, esc, figure, flatten, fmt, fmt_ci, guarded, note, plain, table, verdict_of
 from .gate import gate
+from .warnings import collect as collect_warnings
 from .provenance import provenance
 
 CRITERIA = tuple(REGISTRY)  # the contract order
@@ -44,6 +45,8 @@ nav{font-size:13px;margin-top:8px}nav a{margin-right:14px;color:#0550ae;text-dec
 .gate{display:inline-block;margin:10px 0;padding:8px 14px;border-radius:6px;font-weight:600;border:1px solid}
 .gate.pass{color:var(--pass);background:var(--pass-bg)}.gate.fail{color:var(--fail);background:var(--fail-bg)}
 .gate.none{color:var(--skipped);background:var(--skipped-bg)}
+.warnings{margin:4px 0 10px;padding:6px 12px;border-radius:6px;background:var(--error-bg);color:#5c3b00;font-size:13px}
+.warnings ul{margin:2px 0 0;padding-left:18px}
 table{border-collapse:collapse;margin:8px 0 12px;font-size:13px}
 th,td{border:1px solid var(--line);padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f6f8fa;font-weight:600}
@@ -129,7 +132,15 @@ def header(evidence: dict) -> str:
     )
     outcome, text = gate(results)
     return (f'<header><h1>Saliency-map trustworthiness audit</h1><p class="summary">{summary}</p>'
-            f'<div class="gate {outcome}">Gate: {esc(text)}</div></header>')
+            f'<div class="gate {outcome}">Gate: {esc(text)}</div>{warnings_box(evidence)}</header>')
+
+
+def warnings_box(evidence: dict) -> str:
+    items = collect_warnings(evidence)
+    if not items:
+        return ""
+    return ('<div class="warnings" id="warnings"><b>Warnings</b><ul>'
+            + "".join(f"<li>{esc(w)}</li>" for w in items) + "</ul></div>")
 
 
 def nav(crit: list[str], diagnosis: bool = False) -> str:

@@ -1,0 +1,38 @@
+"""Warnings a reader must see, gathered from the evidence: shown in the terminal summary and atop the report.
+
+They live deep in the evidence (a result's map notes, the dataset's skip
+list, a baseline's mask count); this collects them into one short list, one
+line per distinct warning, naming the methods it concerns.
+"""
+from __future__ import annotations
+
+#: A prior built from fewer masks is noisy enough to decide a verdict by itself.
+FEW_PRIOR_MASKS = 20
+
+
+def collect(evidence: dict) -> list[str]:
+    found: dict[str, list[str]] = {}  # warning -> methods (insertion order)
+
+    def add(text: str, method: str | None = None) -> None:
+        methods = found.setdefault(text, [])
+        if method and method not in methods:
+            methods.append(method)
+
+    for r in evidence.get("results") or []:
+        method = str(r.get("method"))
+        notes = (r.get("details") or {}).get("map_notes") or {}
+        cam = notes.get("cam_layer") or {}
+        if isinstance(cam, dict) and cam.get("warning"):
+            add(f"GradCAM layer {cam.get('name')}: {cam['warning']}", method)
+        if notes.get("gbp_warning"):
+            add(f"guided backprop: {notes['gbp_warning']}", method)
+        base = r.get("baseline") or {}
+        n = base.get("n_masks") if isinstance(base, dict) else None
+        if isinstance(n, int) and not isinstance(n, bool) and n < FEW_PRIOR_MASKS:
+            add(f"the average-mask prior ({base.get('kind', 'held-out')}) is built from only {n} mask(s)")
+    skipped = (evidence.get("dataset") or {}).get("skipped") or []
+    if skipped:
+        ids = ", ".join(str(s.get("id")) for s in skipped[:3]) + (f" and {len(skipped) - 3} more" if len(skipped) > 3
+                                                                 else "")
+        add(f"{len(skipped)} sample(s) left out of the audit ({ids}): see dataset.skipped in the evidence")
+    return [text + (f" [{', '.join(m)}]" if m else "") for text, m in found.items()]
