@@ -150,17 +150,21 @@ class MapStore:
 
         # a map batch is one pass of the cheapest methods; IG/SmoothGrad chunk their passes at the same size
         bs = min(self.config.batch_size, pass_images(self.config, model.input_size))
-        for start in range(0, len(todo), bs):
-            idx = todo[start : start + bs]
-            batch = [samples[i] for i in idx]
-            raw = self.raw(model, method, batch, [keys[i] for i in idx], notes)
-            clip = self.config.postprocess.clip_percentile
-            raw_np = raw.cpu().numpy()
-            pp, const = postprocess(raw_np, clip_percentile=clip, what=f"{method} maps of {model.info.spec}")
-            sg = signed_maps(raw_np, clip_percentile=clip)
-            for j, i in enumerate(idx):
-                maps[i], constant[i], signed[i] = pp[j], const[j], sg[j]
-                self._save(self._path(fp, method, keys[i]), pp[j], const[j], sg[j])
+        from . import progress
+
+        with progress.bar(len(todo), f"{method} maps, {model.info.spec}") as shown:
+            for start in range(0, len(todo), bs):
+                idx = todo[start : start + bs]
+                batch = [samples[i] for i in idx]
+                raw = self.raw(model, method, batch, [keys[i] for i in idx], notes)
+                clip = self.config.postprocess.clip_percentile
+                raw_np = raw.cpu().numpy()
+                pp, const = postprocess(raw_np, clip_percentile=clip, what=f"{method} maps of {model.info.spec}")
+                sg = signed_maps(raw_np, clip_percentile=clip)
+                for j, i in enumerate(idx):
+                    maps[i], constant[i], signed[i] = pp[j], const[j], sg[j]
+                    self._save(self._path(fp, method, keys[i]), pp[j], const[j], sg[j])
+                shown.update(len(idx))
         seconds = time.perf_counter() - t0
         self.stats["computed"] += len(todo)
         self.stats["cached"] += len(samples) - len(todo)

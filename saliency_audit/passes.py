@@ -25,6 +25,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from . import progress
 from .config import pass_images
 from .maps import prepare
 from .metrics import perturbation as pt
@@ -86,7 +87,8 @@ class Passes:
         g = torch.Generator().manual_seed(stable_seed(self.config.seed, "road-noise", sample_id, fraction_index, order))
         return torch.randn(shape, generator=g)
 
-    def road(self, model, samples: Sequence, maps: np.ndarray, seeds: Sequence[int] | None = None) -> dict:
+    def road(self, model, samples: Sequence, maps: np.ndarray, seeds: Sequence[int] | None = None,
+             desc: str = "") -> dict:
         """ROAD (Rong et al. 2022) for one map per sample: the explained class's probability after removing
         each fraction of pixels most relevant first (``morf``) and least relevant first (``lerf``), (N, F) each,
         and on the intact image (``base``, (N,)).  ``seeds``: tie-breaking seeds (default: per sample id)."""
@@ -98,19 +100,21 @@ class Passes:
         morf, lerf = np.empty((n, F)), np.empty((n, F))
         base = self._forward(model, x_all, target_all).numpy().astype(np.float64)
         step = self._chunk(model, 2 * F)
-        for a in range(0, n, step):
-            b = min(n, a + step)
-            x = x_all[a:b]
-            order = pt.removal_order(np.asarray(maps[a:b]), seeds[a:b]).to(x.device)
-            removed = torch.cat([pt.removal_masks(order, fr, tuple(x.shape[-2:])),
-                                 pt.removal_masks(order, fr, tuple(x.shape[-2:]), reverse=True)], dim=1)
-            k = b - a
-            xs = x[:, None].expand(-1, 2 * F, -1, -1, -1).reshape(k * 2 * F, *x.shape[1:])
-            rm = removed.reshape(k * 2 * F, *x.shape[-2:])
-            xp = self._perturb(xs, rm, samples[a:b], F)
-            t = target_all[a:b].repeat_interleave(2 * F) if isinstance(target_all, torch.Tensor) else target_all
-            prob = self._forward(model, xp, t).numpy().reshape(k, 2, F)
-            morf[a:b], lerf[a:b] = prob[:, 0], prob[:, 1]
+        with progress.bar(n, f"ROAD passes{f', {desc}' if desc else ''}") as shown:
+            for a in range(0, n, step):
+                b = min(n, a + step)
+                x = x_all[a:b]
+                order = pt.removal_order(np.asarray(maps[a:b]), seeds[a:b]).to(x.device)
+                removed = torch.cat([pt.removal_masks(order, fr, tuple(x.shape[-2:])),
+                                     pt.removal_masks(order, fr, tuple(x.shape[-2:]), reverse=True)], dim=1)
+                k = b - a
+                xs = x[:, None].expand(-1, 2 * F, -1, -1, -1).reshape(k * 2 * F, *x.shape[1:])
+                rm = removed.reshape(k * 2 * F, *x.shape[-2:])
+                xp = self._perturb(xs, rm, samples[a:b], F)
+                t = target_all[a:b].repeat_interleave(2 * F) if isinstance(target_all, torch.Tensor) else target_all
+                prob = self._forward(model, xp, t).numpy().reshape(k, 2, F)
+                morf[a:b], lerf[a:b] = prob[:, 0], prob[:, 1]
+                shown.update(b - a)
         return {"morf": morf, "lerf": lerf, "base": base}
 
     def _perturb(self, xs: torch.Tensor, removed: torch.Tensor, samples, F: int) -> torch.Tensor:

@@ -8,6 +8,7 @@ nothing.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -114,7 +115,29 @@ class AuditSession:
                 argv=list(self.pytest_config.invocation_params.args),
             )
             self._audit.listeners.append(self._on_result)
+            self._show_progress()
         return self._audit
+
+    def _show_progress(self) -> None:
+        """Progress bars to the terminal past output capture; none under ``-q`` or in xdist workers."""
+        import sys
+
+        from . import progress
+
+        config = self.pytest_config
+        capman = config.pluginmanager.getplugin("capturemanager")
+        started = []
+
+        def write(text: str) -> None:
+            with capman.global_and_fixture_disabled() if capman else contextlib.nullcontext():
+                if not started:  # the first line starts below pytest's "audits/test_x.py " prefix
+                    started.append(True)
+                    text = "\n" + text
+                sys.stderr.write(text)
+                sys.stderr.flush()
+
+        quiet = config.option.verbose < 0 or hasattr(config, "workerinput")
+        progress.configure(enabled=not quiet, write=write)
 
     def _on_result(self, result) -> None:
         if self.current_test is not None:
@@ -289,6 +312,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
     s = config.stash.get(session_key, None)
+    if s is not None and s._audit is not None:
+        from . import progress
+
+        progress.configure()  # back to the environment's default (an in-process pytester run must not leak it)
     if s is not None and s._audit is None and s.worker_evidence and not hasattr(config, "workerinput"):
         from .report.evidence import write_json
 

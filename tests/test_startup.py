@@ -111,3 +111,24 @@ def test_warnings_name_skipped_samples_and_deduplicate():
                            "5 sample(s) left out of the audit (x0, x1, x2 and 2 more): see dataset.skipped in the "
                            "evidence"]
     assert collect({"results": []}) == []
+
+
+def test_progress_reaches_the_terminal_past_capture_and_not_under_q(pytester, monkeypatch):
+    """A long step shows a bar while the test runs (pytest captures output; the plugin writes around it)."""
+    monkeypatch.setenv("SALIENCY_AUDIT_PROGRESS_DELAY", "0")
+    pytester.makepyfile(test_maps='''
+from saliency_audit.data.demo import DemoDataset
+
+
+def test_maps(audit):
+    samples = [DemoDataset()[i] for i in range(3)]
+    audit.store.maps(audit.models.get("primary"), "grad", samples)
+''')
+    args = ["-p", "no:cacheprovider", "--audit-report=rep"]
+    (pytester.path / "cfg.toml").write_text(f'cache_dir = "{pytester.path / "maps"}"\n')
+    shown = pytester.runpytest_subprocess(*args, "--audit-config=cfg.toml")
+    assert shown.ret == 0
+    assert "grad maps, demo: 100%" in shown.stderr.str(), shown.stderr.str()[-1500:]
+    (pytester.path / "maps").rename(pytester.path / "old")  # the quiet run must compute maps too
+    quiet = pytester.runpytest_subprocess(*args, "--audit-config=cfg.toml", "-q")
+    assert quiet.ret == 0 and "grad maps" not in quiet.stderr.str() + quiet.stdout.str()

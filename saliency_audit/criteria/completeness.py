@@ -80,9 +80,10 @@ def reference_scores(ctx, model, loc) -> dict:
     n = len(loc.samples)
     shape = loc.truths[0].shape
     flat = np.zeros((n, *shape), np.float32)  # all ties: the order is the seeded random permutation
-    random = road_score(P.road(model, loc.samples, flat, seeds=P.random_seeds(loc.samples)))
+    random = road_score(P.road(model, loc.samples, flat, seeds=P.random_seeds(loc.samples), desc="random order"))
     lesion = road_score(P.road(model, loc.samples, lesion_maps(loc.truths, grid_sigma(cfg.completeness.lesion_sigma,
-                                                                                      shape))))
+                                                                                      shape)),
+                                desc="lesion as map"))
     curves = P.curves(model, loc.samples, flat, seeds=P.random_seeds(loc.samples))
     b = _bound(lesion - random, cfg, "lesion-reliance")
     reliance = {"value": b.mean, "ci": [b.lo, b.hi], "bound": b.lo, "n": b.n,
@@ -156,9 +157,10 @@ def run(ctx, method: str) -> CriterionResult:
     maps = ctx.maps(primary, method, loc.samples)
     rand = ctx.maps(ctx.models.get("randomized"), method, loc.samples)
     sigma = grid_sigma(ctx.config.completeness.blur_control_sigma, maps.maps.shape[-2:])
-    road = P.road(primary, loc.samples, maps.maps)
-    scores = {"randomized": road_score(P.road(primary, loc.samples, rand.maps)),
-              "blurred": road_score(P.road(primary, loc.samples, blurred(maps.maps, sigma)))}
+    road = P.road(primary, loc.samples, maps.maps, desc=method)
+    scores = {"randomized": road_score(P.road(primary, loc.samples, rand.maps, desc=f"{method}, randomized model")),
+              "blurred": road_score(P.road(primary, loc.samples, blurred(maps.maps, sigma),
+                                           desc=f"{method}, blurred control"))}
     curves = P.curves(primary, loc.samples, maps.maps)
     return evaluate(method, ids=maps.ids, road=road, scores=scores, curves=curves, ref=ref, constant=maps.constant,
                     config=ctx.config, details={"blur_sigma_px": sigma, "method_params": ctx.method_params(method),

@@ -87,8 +87,10 @@ def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return float((pred == y).double().mean())
 
 
-def _train(spec: dict) -> tuple[nn.Module, dict]:
+def _train(spec: dict, desc: str = "training demo model") -> tuple[nn.Module, dict]:
     """Train one model from ``spec`` without touching the caller's RNG state."""
+    from .. import progress
+
     start = time.perf_counter()
     x, y = _training_data(spec)
     with torch.random.fork_rng(devices=[]):
@@ -99,14 +101,16 @@ def _train(spec: dict) -> tuple[nn.Module, dict]:
         steps = spec["epochs"] * -(-len(x) // _BATCH)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=spec["lr"], total_steps=steps, pct_start=0.2)
         model.train()
-        for _ in range(spec["epochs"]):
-            order = torch.randperm(len(x), generator=gen)
-            for i in range(0, len(x), _BATCH):
-                idx = order[i : i + _BATCH]
-                opt.zero_grad(set_to_none=True)
-                nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
-                opt.step()
-                sched.step()
+        with progress.bar(steps, desc, unit="step") as shown:
+            for _ in range(spec["epochs"]):
+                order = torch.randperm(len(x), generator=gen)
+                for i in range(0, len(x), _BATCH):
+                    idx = order[i : i + _BATCH]
+                    opt.zero_grad(set_to_none=True)
+                    nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
+                    opt.step()
+                    sched.step()
+                    shown.update(1)
     model.eval()
     info = {
         "train_accuracy": _accuracy(model, x, y),
@@ -176,7 +180,8 @@ def load_demo_model(
         # Another process may have trained it while this one waited.
         if not retrain and (cached := _load_cached(variant, weights, meta)) is not None:
             return cached
-        model, trained = _train(spec)
+        k = list(VARIANTS).index(variant) + 1
+        model, trained = _train(spec, f"training demo model {variant} ({k}/{len(VARIANTS)}, cached after)")
         _atomic_write(weights, lambda f: torch.save(model.state_dict(), f))
         info = {
             "variant": variant,
