@@ -132,3 +132,16 @@ def test_maps(audit):
     (pytester.path / "maps").rename(pytester.path / "old")  # the quiet run must compute maps too
     quiet = pytester.runpytest_subprocess(*args, "--audit-config=cfg.toml", "-q")
     assert quiet.ret == 0 and "grad maps" not in quiet.stderr.str() + quiet.stdout.str()
+
+
+@pytest.mark.parametrize("bound,threshold,text", [
+    (-0.0003, 0.0, "-0.00030"),  # not "-0.000": the sign is real
+    (0.0, 0.0, "0.000 (tie)"),
+    (0.4996, 0.5, "0.49960"),
+    (0.21, 0.0, "0.210"),
+    (None, 0.0, "—"),
+])
+def test_bounds_show_which_side_of_the_threshold_they_fall(bound, threshold, text):
+    from saliency_audit.report.table import bound_text
+
+    assert bound_text(bound, threshold) == text

@@ -22,6 +22,7 @@ from ..criteria.registry import CRITERIA as REGISTRY
 from . import faithfulness, figures, interpretability
 from .markup import VERDICTS, N, esc, figure, flatten, fmt, fmt_ci, guarded, note, plain, table, verdict_of
 from .gate import gate
+from .table import bound_text
 from .warnings import collect as collect_warnings
 from .provenance import provenance
 
@@ -188,7 +189,7 @@ def matrix(evidence: dict) -> str:
                 model = r.get("model")
                 tag = f' <span class="lb">{esc(model)}</span>' if len(rs) > 1 and model else ""
                 bound, thr = r.get("bound"), r.get("threshold")
-                lb = (f'<span class="lb">bound {fmt(bound, ".3f")} vs {fmt(thr, "g")}</span>'
+                lb = (f'<span class="lb">bound {bound_text(bound, thr)} vs {fmt(thr, "g")}</span>'
                       if bound is not None and thr is not None else "")
                 parts.append(f'<span class="vt">{verdict_of(r).upper()}</span>{tag}'
                              f'<span class="hl">{headline(r)}</span>{lb}')
@@ -253,7 +254,8 @@ def results_table(rs: list[dict], criterion: str) -> str:
         method = esc(r.get("method")) + (f' <span class="muted small">({esc(model)})</span>'
                                          if model and model != "primary" else "")
         cells = [method, f'<span class="verdict v-{v}">{v.upper()}</span>', esc(r.get("statistic") or "—"),
-                 fmt(r.get("value")), fmt_ci(r.get("ci")), fmt(r.get("bound")), fmt(r.get("threshold"), "g"),
+                 fmt(r.get("value")), fmt_ci(r.get("ci")), bound_text(r.get("bound"), r.get("threshold")),
+                 fmt(r.get("threshold"), "g"),
                  _baselines(r), _extra_cell(r), fmt(r.get("n"))]
         body.append("<tr>" + "".join(f'<td class="num">{c}</td>' if k in (3, 4, 5, 6, 9) else f"<td>{c}</td>"
                                      for k, c in enumerate(cells)) + "</tr>")

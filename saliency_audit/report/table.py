@@ -1,6 +1,8 @@
 """The plain-text verdict table printed at the end of a pytest run."""
 from __future__ import annotations
 
+import math
+
 
 def _num(x, fmt="{:+.3f}") -> str:
     return "-" if x is None else fmt.format(x)
@@ -17,6 +19,26 @@ def _score(r: dict) -> str:
     return _num(d.get("mean_ap"), "AP {:.3f}")
 
 
+def bound_text(bound, threshold, sign: bool = False) -> str:
+    """A bound beside its threshold with enough digits that the side it falls on is visible.
+
+    ``-0.000 vs 0`` hides whether the bound is below the threshold; this prints
+    ``-0.00031`` instead, and ``(tie)`` when the bound equals the threshold.
+    Plain text (not escaped): numbers only.
+    """
+    if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not math.isfinite(bound):
+        return "—"
+    spec = "+.3f" if sign else ".3f"
+    if isinstance(threshold, (int, float)) and not isinstance(threshold, bool) and math.isfinite(threshold):
+        gap = bound - threshold
+        if gap == 0:
+            return format(bound, spec) + " (tie)"
+        if abs(gap) < 0.0005:
+            digits = min(12, int(math.ceil(-math.log10(abs(gap)))) + 1)
+            return format(bound, f"{'+' if sign else ''}.{digits}f")
+    return format(bound, spec)
+
+
 def verdict_table(results: list[dict]) -> list[str]:
     header = ("criterion", "method", "score", "baseline", "statistic", "value", "bound", "n", "verdict")
     rows = [header]
@@ -25,7 +47,7 @@ def verdict_table(results: list[dict]) -> list[str]:
         rows.append((
             r["criterion"], r["method"], _score(r),
             f"{base.get('name', '-')}={_num(base.get('value'), '{:.3f}')}" if base else "-",
-            r.get("statistic") or "-", _num(r.get("value")), _num(r.get("bound")),
+            r.get("statistic") or "-", _num(r.get("value")), bound_text(r.get("bound"), r.get("threshold"), sign=True).replace("—", "-"),
             str(r.get("n", 0)), r["verdict"].upper(),
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
