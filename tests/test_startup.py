@@ -145,3 +145,13 @@ def test_bounds_show_which_side_of_the_threshold_they_fall(bound, threshold, tex
     from saliency_audit.report.table import bound_text
 
     assert bound_text(bound, threshold) == text
+
+
+def test_report_header_gives_images_per_criterion():
+    from saliency_audit.report.html import render
+
+    ev = {"schema": "saliency-audit/evidence@1", "run": {}, "config": {}, "models": [],
+          "dataset": {"name": "demo", "n_images": 48},
+          "results": [{"criterion": "utility", "method": "grad", "verdict": "pass", "n": 48},
+                      {"criterion": "completeness", "method": "grad", "verdict": "pass", "n": 24}]}
+    assert "48 images in all; images per criterion: utility 48, completeness 24" in render(ev)

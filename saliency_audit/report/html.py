@@ -121,7 +121,7 @@ def header(evidence: dict) -> str:
     summary = (
         f"This report audits whether the saliency maps of model {model} can be trusted to localise findings "
         f"on dataset <b>{esc(ds.get('name', 'unknown'))}</b>"
-        + (f" ({fmt(n_img)} images audited)" if n_img is not None else "")
+        + (f" ({fmt(n_img)} images in all; {per_criterion_n(results)})" if n_img is not None else "")
         + ", following Arun et al. (2021) and Adebayo et al. (2018): localisation utility against an "
           "average-mask prior, cascading model-parameter and label randomization, repeatability and "
           "reproducibility"
@@ -134,6 +134,17 @@ def header(evidence: dict) -> str:
     outcome, text = gate(results)
     return (f'<header><h1>Saliency-map trustworthiness audit</h1><p class="summary">{summary}</p>'
             f'<div class="gate {outcome}">Gate: {esc(text)}</div>{warnings_box(evidence)}</header>')
+
+
+def per_criterion_n(results: list[dict]) -> str:
+    """How many images each criterion's verdicts rest on ("utility 48, randomization 24")."""
+    n: dict[str, int] = {}
+    for r in results:
+        v = r.get("n")
+        if isinstance(v, int) and not isinstance(v, bool) and v > 0:
+            c = str(r.get("criterion"))
+            n[c] = max(n.get(c, 0), v)
+    return "images per criterion: " + ", ".join(f"{esc(c)} {v}" for c, v in n.items()) if n else "no images scored"
 
 
 def warnings_box(evidence: dict) -> str:
