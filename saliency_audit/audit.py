@@ -203,6 +203,9 @@ class Audit:
                            manifest_sha256=self._manifest(tuple(used)))
         samples = self._sample_thumbnails()
         dataset.update(self.samples.describe())
+        performance = self._performance()
+        if performance:
+            dataset["primary_accuracy"] = performance
         run = dict(self._run)
         if finished:
             run["finished"] = ev.now()
@@ -218,6 +221,20 @@ class Audit:
             "diagnosis": diagnose(results),
             "samples": samples,
         }
+
+    def _performance(self) -> dict | None:
+        """The primary's accuracy on every audited image (memoised per set of images)."""
+        unique = {s.id: s for s in self.samples.all_samples()}
+        if not unique or not self.models.is_loaded("primary"):
+            return None
+        key = tuple(sorted(unique))
+        memo = self.__dict__.setdefault("_performance_memo", {})
+        if key not in memo:
+            try:
+                memo[key] = self.models.accuracy("primary", [unique[k] for k in key])
+            except Exception as exc:  # never lose the evidence over a diagnostic
+                memo[key] = {"error": f"{type(exc).__name__}: {exc}".splitlines()[0]}
+        return memo[key]
 
     def _sample_thumbnails(self) -> dict:
         """{sample id: {"image", "truth"}} thumbnails of every audited sample, for the report's overlays."""

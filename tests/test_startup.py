@@ -155,3 +155,20 @@ def test_report_header_gives_images_per_criterion():
           "results": [{"criterion": "utility", "method": "grad", "verdict": "pass", "n": 48},
                       {"criterion": "completeness", "method": "grad", "verdict": "pass", "n": 24}]}
     assert "48 images in all; images per criterion: utility 48, completeness 24" in render(ev)
+
+
+def test_accuracy_on_the_audited_images_and_the_near_chance_warning():
+    from saliency_audit import Audit
+    from saliency_audit.data.demo import DemoDataset
+    from saliency_audit.report.warnings import collect
+
+    ds = DemoDataset()
+    samples = [ds[i] for i in range(16)]
+    acc = Audit(model="demo").models.accuracy("primary", samples)
+    assert acc["n"] == 16 and acc["accuracy"] >= 0.8 and sum(acc["labels"].values()) == 16
+    assert set(acc["labels"]) == {"0", "1"} and 0.8 <= acc["balanced_accuracy"] <= 1.0
+    ok = {"results": [], "dataset": {"primary_accuracy": acc}}
+    assert collect(ok) == []
+    bad = {"results": [], "dataset": {"primary_accuracy": {**acc, "balanced_accuracy": 0.52}}}
+    (warning,) = collect(bad)
+    assert "balanced accuracy on the audited images is 0.52" in warning and "--input-size" in warning

@@ -39,6 +39,31 @@ class ModelSet:
         """The specs given for ``replicate`` or ``reference`` models."""
         return self.replicate_specs if kind == "replicate" else self.reference_specs
 
+    def is_loaded(self, role: str) -> bool:
+        return role in self._models
+
+    def accuracy(self, role: str, samples) -> dict:
+        """How the model does on ``samples``: accuracy, balanced accuracy (mean recall over the labels
+        present), label and prediction counts.  A balanced accuracy near 0.5 on a binary task usually means
+        the images are not fed as the model was trained (input size, normalisation)."""
+        import torch
+
+        from ..config import pass_images
+        from ..maps import prepare
+
+        model = self.get(role)
+        device = next(model.parameters()).device
+        bs = pass_images(self.config, tuple(model.input_size))
+        with torch.no_grad():
+            pred = torch.cat([model(prepare(samples[i:i + bs], model.input_size, device)).argmax(1).cpu()
+                              for i in range(0, len(samples), bs)]).tolist()
+        labels = [int(s.label) for s in samples]
+        recall = {c: sum(p == c for p, y in zip(pred, labels) if y == c) / labels.count(c) for c in set(labels)}
+        count = lambda xs: {str(c): xs.count(c) for c in sorted(set(xs))}  # noqa: E731
+        return {"n": len(samples), "accuracy": sum(p == y for p, y in zip(pred, labels)) / len(samples),
+                "balanced_accuracy": sum(recall.values()) / len(recall), "labels": count(labels),
+                "predicted": count(pred)}
+
     def __setitem__(self, role: str, model) -> None:  # tests and advanced users substitute a model for a role
         self._models[role] = model
 

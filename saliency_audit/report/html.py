@@ -122,6 +122,7 @@ def header(evidence: dict) -> str:
         f"This report audits whether the saliency maps of model {model} can be trusted to localise findings "
         f"on dataset <b>{esc(ds.get('name', 'unknown'))}</b>"
         + (f" ({fmt(n_img)} images in all; {per_criterion_n(results)})" if n_img is not None else "")
+        + accuracy_text(ds.get("primary_accuracy"))
         + ", following Arun et al. (2021) and Adebayo et al. (2018): localisation utility against an "
           "average-mask prior, cascading model-parameter and label randomization, repeatability and "
           "reproducibility"
@@ -134,6 +135,13 @@ def header(evidence: dict) -> str:
     outcome, text = gate(results)
     return (f'<header><h1>Saliency-map trustworthiness audit</h1><p class="summary">{summary}</p>'
             f'<div class="gate {outcome}">Gate: {esc(text)}</div>{warnings_box(evidence)}</header>')
+
+
+def accuracy_text(acc) -> str:
+    if not isinstance(acc, dict) or not isinstance(acc.get("accuracy"), (int, float)):
+        return ""
+    return (f"; on them the model's accuracy is {fmt(acc['accuracy'])} (balanced {fmt(acc.get('balanced_accuracy'))};"
+            f" labels {esc(acc.get('labels'))}, predicted {esc(acc.get('predicted'))})")
 
 
 def per_criterion_n(results: list[dict]) -> str:
