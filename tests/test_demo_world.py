@@ -292,7 +292,7 @@ def fake_train(monkeypatch):
     """Replace the slow training by an untrained model; count calls."""
     calls = []
 
-    def _fake(spec):
+    def _fake(spec, *args, **kwargs):
         calls.append(spec)
         time.sleep(0.2)  # long enough for a concurrent caller to queue on the lock
         with torch.random.fork_rng(devices=[]):
