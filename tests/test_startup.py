@@ -22,35 +22,24 @@ def _test_file(pytester):
     pytester.makepyfile(test_never="def test_never(audit):\n    raise AssertionError('must not run')\n")
 
 
-def test_missing_model_file_is_a_usage_error_at_startup(pytester, tmp_path):
-    _test_file(pytester)
-    missing = tmp_path / "nope" / "r18.pt"
-    result = pytester.runpytest(f"--model=resnet18:{missing}", "-p", "no:cacheprovider")
-    _usage_error(result, f"--model=resnet18:{missing}", "not found")
-
-
-def test_unknown_architecture_is_a_usage_error_at_startup(pytester, tmp_path):
-    _test_file(pytester)
+def _r18(tmp_path):
     path = tmp_path / "r18.pt"
     torch.save(torchvision.models.resnet18(num_classes=2).state_dict(), path)
-    result = pytester.runpytest(f"--model=resnet81:{path}", "-p", "no:cacheprovider")
-    _usage_error(result, f"--model=resnet81:{path}", "unknown architecture 'resnet81'")
+    return path
 
 
-def test_mismatched_state_dict_is_one_line_at_startup(pytester, tmp_path):
+@pytest.mark.parametrize("option,arch,needles", [
+    ("--model", "resnet18", ["not found"]),  # the file is missing
+    ("--model", "resnet81", ["unknown architecture 'resnet81'"]),
+    ("--model", "resnet50", ["does not fit resnet50", "missing keys", "size mismatches",
+                             "layer1.0.conv1.weight (64, 64, 3, 3) vs (64, 64, 1, 1)"]),
+    ("--replicate", "resnet18", ["not found"]),
+])
+def test_bad_model_files_are_one_line_usage_errors_at_startup(pytester, tmp_path, option, arch, needles):
     _test_file(pytester)
-    path = tmp_path / "r18.pt"
-    torch.save(torchvision.models.resnet18(num_classes=2).state_dict(), path)
-    line = _usage_error(pytester.runpytest(f"--model=resnet50:{path}", "-p", "no:cacheprovider"),
-                        f"--model=resnet50:{path}", "does not fit resnet50", "missing keys", "size mismatches")
-    assert "layer1.0.conv1.weight (64, 64, 3, 3) vs (64, 64, 1, 1)" in line
-
-
-def test_other_model_options_are_checked_too(pytester, tmp_path):
-    _test_file(pytester)
-    missing = tmp_path / "rep.pt"
-    result = pytester.runpytest(f"--replicate=resnet18:{missing}", "-p", "no:cacheprovider")
-    _usage_error(result, f"--replicate=resnet18:{missing}", "not found")
+    path = tmp_path / "nope" / "r18.pt" if needles == ["not found"] else _r18(tmp_path)
+    spec = f"{option}={arch}:{path}"
+    _usage_error(pytester.runpytest(spec, "-p", "no:cacheprovider"), spec, *needles)
 
 
 def test_a_skipped_criterion_is_not_evaluated_in_terminal_report_and_junit(pytester):
