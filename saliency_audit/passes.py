@@ -56,6 +56,7 @@ class Passes:
     def __init__(self, config, store):
         self.config = config
         self.store = store  # for the explained targets (per-image when explaining the predicted class)
+        self._memo: dict = {}
 
     def _forward(self, model, x: torch.Tensor, target) -> torch.Tensor:
         """Probabilities of the explained class for images ``x`` (any count; passes of ``pass_images``)."""
@@ -68,10 +69,16 @@ class Passes:
         return torch.cat(out)
 
     def _setup(self, model, samples):
-        device = next(model.parameters()).device
-        x = prepare(samples, model.input_size, device)
-        target = self.store.targets(model, samples, [s.key() for s in samples])
-        return x, target
+        """Images on the model's device, explained targets and the intact images' probabilities, computed once
+        per (model, images): ROAD scores several maps (method, baselines, controls) of the same images."""
+        key = (id(model), tuple(s.key() for s in samples))
+        if self._memo.get("key") != key:
+            device = next(model.parameters()).device
+            x = prepare(samples, model.input_size, device)
+            target = self.store.targets(model, samples, list(key[1]))
+            base = self._forward(model, x, target).numpy().astype(np.float64)
+            self._memo = {"key": key, "model": model, "value": (x, target, base)}  # model kept: id stays unique
+        return self._memo["value"]
 
     def _chunk(self, model, per_image: int) -> int:
         """Images per chunk so that one chunk's perturbed copies fill a few model passes."""
@@ -95,10 +102,9 @@ class Passes:
         p = self.config.completeness
         fr = tuple(p.fractions)
         seeds = list(seeds) if seeds is not None else self.tie_seeds(samples)
-        x_all, target_all = self._setup(model, samples)
+        x_all, target_all, base = self._setup(model, samples)
         n, F = len(samples), len(fr)
         morf, lerf = np.empty((n, F)), np.empty((n, F))
-        base = self._forward(model, x_all, target_all).numpy().astype(np.float64)
         step = self._chunk(model, 2 * F)
         with progress.bar(n, f"ROAD passes{f', {desc}' if desc else ''}") as shown:
             for a in range(0, n, step):
@@ -142,7 +148,7 @@ class Passes:
         p = self.config.completeness
         fr = [i / p.curve_steps for i in range(1, p.curve_steps)]
         seeds = list(seeds) if seeds is not None else self.tie_seeds(samples)
-        x_all, target_all = self._setup(model, samples)
+        x_all, target_all, _ = self._setup(model, samples)
         n, S = len(samples), p.curve_steps + 1
         deletion, insertion = np.empty((n, S)), np.empty((n, S))
         step = self._chunk(model, 2 * S)

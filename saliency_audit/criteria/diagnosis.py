@@ -82,4 +82,4 @@ def diagnose(results: list[dict]) -> dict:
 
 def _cam_resolution(r: dict):
     layer = ((r.get("details") or {}).get("map_notes") or {}).get("cam_layer") or {}
-    return layer.get("resolution") or layer.get("shape")
+    return layer.get("resolution")

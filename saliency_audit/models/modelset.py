@@ -46,17 +46,7 @@ class ModelSet:
         """How the model does on ``samples``: accuracy, balanced accuracy (mean recall over the labels
         present), label and prediction counts.  A balanced accuracy near 0.5 on a binary task usually means
         the images are not fed as the model was trained (input size, normalisation)."""
-        import torch
-
-        from ..config import pass_images
-        from ..maps import prepare
-
-        model = self.get(role)
-        device = next(model.parameters()).device
-        bs = pass_images(self.config, tuple(model.input_size))
-        with torch.no_grad():
-            pred = torch.cat([model(prepare(samples[i:i + bs], model.input_size, device)).argmax(1).cpu()
-                              for i in range(0, len(samples), bs)]).tolist()
+        pred = self.predict(self.get(role), samples)
         labels = [int(s.label) for s in samples]
         recall = {c: sum(p == c for p, y in zip(pred, labels) if y == c) / labels.count(c) for c in set(labels)}
         count = lambda xs: {str(c): xs.count(c) for c in sorted(set(xs))}  # noqa: E731
@@ -161,16 +151,23 @@ class ModelSet:
         return m
 
     # -- passes -----------------------------------------------------------------------------
-    def prediction_agreement(self, a, b, samples) -> float:
-        """Fraction of ``samples`` on which models ``a`` and ``b`` predict the same class."""
+    def predict(self, model, samples) -> list[int]:
+        """The class ``model`` predicts for each of ``samples`` (batched passes of ``pass_images``)."""
         import torch
 
+        from ..config import pass_images
         from ..maps import prepare
 
+        device = next(model.parameters()).device
+        bs = pass_images(self.config, tuple(model.input_size))
         with torch.no_grad():
-            pa = a(prepare(samples, a.input_size, next(a.parameters()).device)).argmax(1).cpu()
-            pb = b(prepare(samples, b.input_size, next(b.parameters()).device)).argmax(1).cpu()
-        return float((pa == pb).float().mean())
+            return torch.cat([model(prepare(samples[i:i + bs], model.input_size, device)).argmax(1).cpu()
+                              for i in range(0, len(samples), bs)]).tolist()
+
+    def prediction_agreement(self, a, b, samples) -> float:
+        """Fraction of ``samples`` on which models ``a`` and ``b`` predict the same class."""
+        pa, pb = self.predict(a, samples), self.predict(b, samples)
+        return sum(x == y for x, y in zip(pa, pb)) / len(pa)
 
     def describe(self) -> list[dict]:
         """ModelInfo of the models the evidence lists (cascade copies are described in their results)."""
