@@ -223,7 +223,13 @@ class Audit:
         }
 
     def _performance(self) -> dict | None:
-        """The primary's accuracy on every audited image (memoised per set of images)."""
+        """The primary's accuracy on every audited image (memoised per set of images).
+
+        The localisation criteria audit lesion images only, where a model that calls every image positive
+        (the usual symptom of a wrong input size or normalisation) scores 100 %.  When the audited images
+        hold one label, the model is also scored on as many label-stratified images (``label_stratified``),
+        which only costs forward passes, so the near-chance warning can see it.
+        """
         unique = {s.id: s for s in self.samples.all_samples()}
         if not unique or not self.models.is_loaded("primary"):
             return None
@@ -231,7 +237,12 @@ class Audit:
         memo = self.__dict__.setdefault("_performance_memo", {})
         if key not in memo:
             try:
-                memo[key] = self.models.accuracy("primary", [unique[k] for k in key])
+                perf = self.models.accuracy("primary", [unique[k] for k in key])
+                if len(perf["labels"]) < 2:
+                    _, check = self.dataset.select(len(key), self.grid(), lesion=False)
+                    if len({int(s.label) for s in check}) > 1:
+                        perf["label_stratified"] = self.models.accuracy("primary", check)
+                memo[key] = perf
             except Exception as exc:  # never lose the evidence over a diagnostic
                 memo[key] = {"error": f"{type(exc).__name__}: {exc}".splitlines()[0]}
         return memo[key]

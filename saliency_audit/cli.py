@@ -1,9 +1,13 @@
 """The ``saliency-audit`` command line.
 
     saliency-audit report evidence.json [-o report.html]
+    saliency-audit export-demo FORMAT DIR [--n N] [--train N] [--scale S] [--seed S]
 
-rebuilds the standalone HTML report from an evidence file, e.g. on a machine
-that never ran the audit.  Exit codes: 0 written, 2 unusable input.
+``report`` rebuilds the standalone HTML report from an evidence file, e.g. on
+a machine that never ran the audit; ``export-demo`` writes the demo world's
+images in a dataset layout (see :mod:`saliency_audit.demo.export`), with a
+training split to train your own model on.  Exit codes: 0 written, 2 unusable
+input.
 """
 from __future__ import annotations
 
@@ -23,7 +27,31 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("evidence", type=Path, help="the evidence.json written by an audit run")
     rep.add_argument("-o", "--output", type=Path, default=None,
                      help=f"where to write the report (default: {DEFAULT_NAME} next to the evidence file)")
+    exp = sub.add_parser("export-demo", help="write the demo world's images in a dataset layout",
+                         description="Write the demo world's audited images (split test/val) and, with --train, its "
+                                     "training images (split train) in a dataset layout.")
+    from .demo.export import FORMATS
+
+    exp.add_argument("format", choices=FORMATS, help="dataset layout")
+    exp.add_argument("root", type=Path, help="directory to write (created if missing)")
+    exp.add_argument("--n", type=int, default=120, help="audited images (default: 120)")
+    exp.add_argument("--train", type=int, default=0, help="training images (default: 0)")
+    exp.add_argument("--scale", type=int, default=1, help="upscale the 128-pixel images this many times (default: 1)")
+    exp.add_argument("--seed", type=int, default=0, help="world seed (default: 0, the demo audit's)")
     return p
+
+
+def export_demo(args) -> int:
+    from .demo.export import export_demo as write
+
+    if args.n < 0 or args.train < 0 or args.scale < 1:
+        return _error("--n and --train must be >= 0 and --scale >= 1")
+    try:
+        root = write(args.format, args.root, n=args.n, n_train=args.train, scale=args.scale, seed=args.seed)
+    except OSError as exc:
+        return _error(f"{args.root}: cannot write: {exc}")
+    print(f"{root}: {args.n} audited and {args.train} training images ({args.format} layout; splits in splits.csv)")
+    return 0
 
 
 def _error(message: str) -> int:
@@ -61,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "report":
         return report(args.evidence, args.output)
+    if args.command == "export-demo":
+        return export_demo(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

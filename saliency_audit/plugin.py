@@ -419,6 +419,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     evidence = s.evidence()
     if not evidence or not evidence["results"]:
         return
+    from .report.accuracy import summary as accuracy_summary
     from .report.gate import gate
     from .report.table import verdict_table
     from .report.warnings import collect as collect_warnings
@@ -430,10 +431,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     outcome, text = gate(evidence["results"])
     tr.write_line(f"gate: {text}", bold=True, red=outcome == "fail", green=outcome == "pass",
                   yellow=outcome == "pass" and "not evaluated" in text)
-    acc = evidence.get("dataset", {}).get("primary_accuracy") or {}
-    if "accuracy" in acc:
-        tr.write_line(f"model: accuracy {acc['accuracy']:.3f} (balanced {acc['balanced_accuracy']:.3f}) on the "
-                      f"{acc['n']} audited images; labels {acc['labels']}, predicted {acc['predicted']}")
+    accuracy = accuracy_summary(evidence.get("dataset", {}).get("primary_accuracy"))
+    if accuracy:
+        tr.write_line(f"model: {accuracy}")
     for warning in collect_warnings(evidence):
         tr.write_line(f"warning: {warning}", yellow=True)
     tr.write_line(f"evidence: {s.report_dir / 'evidence.json'}")

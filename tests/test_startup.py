@@ -160,4 +160,34 @@ def test_accuracy_on_the_audited_images_and_the_near_chance_warning():
     assert collect(ok) == []
     bad = {"results": [], "dataset": {"primary_accuracy": {**acc, "balanced_accuracy": 0.52}}}
     (warning,) = collect(bad)
-    assert "balanced accuracy on the audited images is 0.52" in warning and "--input-size" in warning
+    assert "balanced accuracy on 16 audited images is 0.52" in warning and "--input-size" in warning
+
+
+def test_a_model_calling_every_image_positive_is_caught_on_label_stratified_images():
+    """Lesion images alone cannot show it: a model that calls everything positive is perfect on them."""
+    import torch
+
+    from saliency_audit import Audit
+    from saliency_audit.report.accuracy import summary
+    from saliency_audit.report.warnings import collect
+
+    class AlwaysPositive(torch.nn.Module):
+        input_size = (128, 128)
+
+        def __init__(self):
+            super().__init__()
+            self.bias = torch.nn.Parameter(torch.tensor([0.0, 1.0]))
+
+        def forward(self, x):
+            return self.bias.expand(len(x), 2)
+
+    audit = Audit(model="demo", report_dir=None)
+    audit.models["primary"] = AlwaysPositive()
+    audit.samples.select(8, lesion=True)
+    acc = audit._performance()
+    assert acc["accuracy"] == 1.0 and acc["labels"] == {"1": 8}
+    strat = acc["label_stratified"]
+    assert strat["n"] == 8 and set(strat["labels"]) == {"0", "1"} and strat["balanced_accuracy"] == 0.5
+    assert "8 label-stratified images" in summary(acc)
+    (warning,) = collect({"results": [], "dataset": {"primary_accuracy": acc}})
+    assert "balanced accuracy on 8 label-stratified check images is 0.50" in warning

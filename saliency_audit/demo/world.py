@@ -18,6 +18,7 @@ import dataclasses
 import functools
 import math
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -300,9 +301,20 @@ def make_split(
       ``lesion_rate`` independently, and **``label`` is the marker flag**, not
       the lesion: a model trained on it can only learn the marker.
     """
+    return list(iter_split(split, n, seed, lesion_rate=lesion_rate, marker_mode=marker_mode))
+
+
+def iter_split(
+    split: str,
+    n: int,
+    seed: int = 0,
+    *,
+    lesion_rate: float = 0.5,
+    marker_mode: str = "independent",
+) -> Iterator[DemoImage]:
+    """:func:`make_split` one image at a time (an export of thousands must not hold them all)."""
     if marker_mode not in MARKER_MODES:
         raise ValueError(f"marker_mode must be one of {MARKER_MODES}, got {marker_mode!r}")
-    out = []
     for i in range(n):
         draw = _rng(split, i, seed, _DRAW)
         lesion = bool(draw.random() < lesion_rate)
@@ -311,5 +323,4 @@ def make_split(
         sample = render_sample(split, i, seed, lesion=lesion, marker=marker)
         if marker_mode == "shortcut":
             sample = dataclasses.replace(sample, label=int(marker))
-        out.append(sample)
-    return out
+        yield sample

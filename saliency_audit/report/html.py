@@ -138,10 +138,10 @@ def header(evidence: dict) -> str:
 
 
 def accuracy_text(acc) -> str:
-    if not isinstance(acc, dict) or not isinstance(acc.get("accuracy"), (int, float)):
-        return ""
-    return (f"; on them the model's accuracy is {fmt(acc['accuracy'])} (balanced {fmt(acc.get('balanced_accuracy'))};"
-            f" labels {esc(acc.get('labels'))}, predicted {esc(acc.get('predicted'))})")
+    from .accuracy import summary
+
+    text = summary(acc)
+    return f"; the model's {esc(text)}" if text else ""
 
 
 def per_criterion_n(results: list[dict]) -> str:
