@@ -263,7 +263,28 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         config.stash[session_key] = AuditSession(config)
     except AuditError as exc:
+        if not hasattr(config, "workerinput"):
+            _write_startup_failure(config, exc)
         raise pytest.UsageError(str(exc)) from None
+
+
+def _write_startup_failure(config: pytest.Config, exc: AuditError) -> None:
+    """Replace the evidence and report of an earlier run with this run's start-up error (and the details that
+    do not fit on its line), so a CI gate reading the evidence never judges a stale file."""
+    from .report.evidence import SCHEMA, now, run_info, write_json
+
+    opt = config.option
+    report = Path(opt.saliency_report)
+    report_dir = report if report.is_absolute() else config.invocation_params.dir / report
+    run = run_info(opt.saliency_seed or 0, list(config.invocation_params.args))
+    run.update(finished=now(), startup_error=str(exc), startup_error_details=exc.details)
+    evidence = {"schema": SCHEMA, "run": run, "config": {}, "models": [], "dataset": {}, "results": [],
+                "samples": {}}
+    try:
+        write_json(report_dir / "evidence.json", evidence)
+        _write_html(evidence, report_dir)
+    except OSError:  # the usage error is what the user must see; an unwritable report dir is secondary
+        pass
 
 
 def _session(config: pytest.Config) -> AuditSession:
@@ -333,7 +354,7 @@ def _junit_gate(config: pytest.Config, s: AuditSession) -> None:
     if evidence and evidence["results"]:
         from .report.gate import gate
 
-        outcome, text = gate(evidence["results"])
+        outcome, text = gate(evidence["results"], evidence["run"].get("startup_error"))
         xml.add_global_property("saliency_audit.gate", outcome)
         xml.add_global_property("saliency_audit.gate_text", text)
 

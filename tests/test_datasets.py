@@ -139,6 +139,38 @@ def test_splits_qtim_file_and_folder_column(tmp_path):
         load_dataset("siim", str(siim), split="test")
 
 
+@pytest.mark.parametrize("fmt", ["folder", "siim", "rsna", "nih"])
+def test_export_train_split_is_the_demo_training_set_and_apart_from_the_audited_images(tmp_path, fmt):
+    from saliency_audit.demo.world import make_split
+
+    root = export_demo(fmt, tmp_path / fmt, n=6, n_train=5, scale=1)
+    kw = {"finding": "Nodule"} if fmt == "nih" else {}
+    split_file = None if fmt == "folder" else str(root / "splits.csv")
+    train = load_dataset(fmt, str(root), split="train", split_file=split_file, **kw)
+    test = load_dataset(fmt, str(root), split="test", split_file=split_file, **kw)
+    val = load_dataset(fmt, str(root), split="val", split_file=split_file, **kw)
+    assert len(train) == 5 and len(test) + len(val) == 6
+    assert not {e.id for e in train.entries} & {e.id for e in test.entries + val.entries}
+    truth = make_split("train", 5)
+    for s in train:  # the images the demo models learn from, with their labels and lesions
+        k = sorted(e.id for e in train.entries).index(s.id)
+        assert s.label == truth[k].label
+        assert np.abs(s.image[0].numpy() - truth[k].image).max() <= 0.5 / 255 + 1e-6
+        if fmt == "folder" and truth[k].label:
+            assert np.array_equal(s.mask, truth[k].mask)
+
+
+def test_export_demo_command(tmp_path, capsys):
+    from saliency_audit.cli import main
+
+    assert main(["export-demo", "folder", str(tmp_path / "d"), "--n", "4", "--train", "3"]) == 0
+    assert "4 audited and 3 training images" in capsys.readouterr().out
+    rows = (tmp_path / "d" / "labels.csv").read_text().splitlines()
+    assert rows[0] == "image,label,split" and [r.split(",")[2] for r in rows[1:]].count("train") == 3
+    assert main(["export-demo", "folder", str(tmp_path / "e"), "--train", "-1"]) == 2
+    assert "--train must be >= 0" in capsys.readouterr().err
+
+
 def test_selection_is_deterministic_and_stratified(tmp_path):
     root = export_demo("folder", tmp_path / "f", n=N)
     ds = load_dataset("folder", str(root))

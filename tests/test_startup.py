@@ -1,4 +1,5 @@
 """Start-up checks of the user's models, and a gate line that cannot read as passed when criteria never ran."""
+import json
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -32,14 +33,26 @@ def _r18(tmp_path):
     ("--model", "resnet18", ["not found"]),  # the file is missing
     ("--model", "resnet81", ["unknown architecture 'resnet81'"]),
     ("--model", "resnet50", ["does not fit resnet50", "missing keys", "size mismatches",
-                             "layer1.0.conv1.weight (64, 64, 3, 3) vs (64, 64, 1, 1)"]),
+                             "layer1.0.conv1.weight (64, 64, 3, 3) vs (64, 64, 1, 1)", "it looks like resnet18"]),
     ("--replicate", "resnet18", ["not found"]),
 ])
 def test_bad_model_files_are_one_line_usage_errors_at_startup(pytester, tmp_path, option, arch, needles):
     _test_file(pytester)
     path = tmp_path / "nope" / "r18.pt" if needles == ["not found"] else _r18(tmp_path)
     spec = f"{option}={arch}:{path}"
-    _usage_error(pytester.runpytest(spec, "-p", "no:cacheprovider"), spec, *needles)
+    stale = pytester.path / "reports" / "evidence.json"
+    stale.parent.mkdir()
+    stale.write_text('{"results": [{"criterion": "utility", "method": "grad", "verdict": "pass"}]}')
+    line = _usage_error(pytester.runpytest(spec, "-p", "no:cacheprovider"), spec, *needles)
+    # the evidence and the report of an earlier run are replaced: a CI gate must not read a stale pass
+    evidence = json.loads(stale.read_text())
+    assert evidence["results"] == [] and line.endswith(evidence["run"]["startup_error"])
+    page = (pytester.path / "reports" / "saliency-audit.html").read_text()
+    assert "Gate: NOT RUN — the audit stopped at start-up" in page
+    if arch == "resnet50":  # the full lists, which the line cuts to three, are in the evidence
+        details = evidence["run"]["startup_error_details"]
+        assert len(details["missing_keys"]) > 100 and details["likely_architectures"] == ["resnet18"]
+        assert "layer1.0.conv1.weight (64, 64, 3, 3) vs (64, 64, 1, 1)" in details["size_mismatches"]
 
 
 def test_a_skipped_criterion_is_not_evaluated_in_terminal_report_and_junit(pytester):

@@ -177,8 +177,9 @@ def _build_arch(arch: str, num_classes: int, state: dict, spec: str, option: str
     return net, ((299, 299) if arch == "inception_v3" else (224, 224)), 3
 
 
-def check_fit(state: dict, expected: dict, what: str) -> None:
-    """One line for a state dict that does not fit the network: counts and the first keys of each kind.
+def check_fit(state: dict, expected: dict, what: str, arch: str | None = None) -> None:
+    """One line for a state dict that does not fit the network: counts and the first keys of each kind, and
+    the torchvision architecture the file looks like; the full lists go in the error's ``details``.
 
     Checked before ``load_state_dict``, whose size-mismatch error is a multi-line RuntimeError that
     hides the missing and unexpected keys behind the first mismatch.
@@ -189,13 +190,18 @@ def check_fit(state: dict, expected: dict, what: str) -> None:
               if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(expected[k].shape)]
     if not (missing or unexpected or shapes):
         return
+    from .guess import likely_architectures
 
     def few(items):
         return "[" + ", ".join(items[:3]) + (f", +{len(items) - 3} more" if len(items) > 3 else "") + "]"
 
     parts = [f"{len(v)} {name} {few(v)}" for name, v in
              (("missing keys", missing), ("unexpected keys", unexpected), ("size mismatches", shapes)) if v]
-    raise AuditUsageError(f"{what}: " + "; ".join(parts))
+    likely = likely_architectures(state, _head_classes(state) or 2, tried=arch)
+    parts.append(f"it looks like {' or '.join(likely)}" if likely else "it matches no torchvision architecture")
+    raise AuditUsageError(f"{what}: " + "; ".join(parts), details={
+        "missing_keys": missing, "unexpected_keys": unexpected, "size_mismatches": shapes,
+        "likely_architectures": likely})
 
 
 def _head_classes(state: dict) -> int | None:
@@ -241,7 +247,8 @@ def _load_arch(path: Path, parsed: Spec, role: str, option: str, allow_unsafe_pi
         num_classes = _head_classes(state) or 2
         net, size, channels = _build_arch(parsed.arch, num_classes, state, spec, option)
         state = _strip_prefix(state, set(net.state_dict()))
-        check_fit(state, net.state_dict(), f"{option}={spec}: checkpoint {path} does not fit {parsed.arch}")
+        check_fit(state, net.state_dict(), f"{option}={spec}: checkpoint {path} does not fit {parsed.arch}",
+                  arch=parsed.arch)
         net.load_state_dict(state, strict=False)
         if script is not None and not _same_outputs(script, net, channels, size):
             net, num_classes = script, None

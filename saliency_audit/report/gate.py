@@ -13,8 +13,10 @@ def _verdict(r: dict) -> str:
     return v if v in ("pass", "fail", "error", "skipped") else "error"
 
 
-def gate(results: list[dict]) -> tuple[str, str]:
+def gate(results: list[dict], startup_error: str | None = None) -> tuple[str, str]:
     """(outcome, text): outcome ``pass``, ``fail`` or ``none``; text the gate line."""
+    if startup_error:
+        return "fail", f"NOT RUN — the audit stopped at start-up: {startup_error}"
     n = {v: sum(_verdict(r) == v for r in results) for v in ("pass", "fail", "error", "skipped")}
     audited = n["pass"] + n["fail"] + n["error"]
     skipped = [f"{r.get('criterion')}[{r.get('method')}]" for r in results if _verdict(r) == "skipped"]

@@ -132,7 +132,7 @@ def header(evidence: dict) -> str:
           f"{c['error']} error and {c['skipped']} skipped. Run started {esc(run.get('started') or '—')}, "
           f"finished {esc(run.get('finished') or '—')} (seed {fmt(run.get('seed'))})."
     )
-    outcome, text = gate(results)
+    outcome, text = gate(results, run.get("startup_error"))
     return (f'<header><h1>Saliency-map trustworthiness audit</h1><p class="summary">{summary}</p>'
             f'<div class="gate {outcome}">Gate: {esc(text)}</div>{warnings_box(evidence)}</header>')
 
