@@ -27,7 +27,7 @@ from saliency_audit.models import load_model
 
 METHODS = ("grad", "gbp", "gradcam")
 
-# id -> (torchvision name, get_model kwargs, input size, acceptable GradCAM layers as (module name, post_relu)).
+# id -> (torchvision name, get_model kwargs, input size, acceptable GradCAM layers as (module name, functional_relu)).
 # Inputs are small to keep CPU time down: 64 px where the arch allows.  Inception v3 runs down to 75 px,
 # but below 107 px its last block (Mixed_7c) is 1x1 and discovery falls back to a layer inside Mixed_7a;
 # 112 px keeps Mixed_7c spatial (2x2).  Its aux head only runs in training mode, so its size does not matter.
@@ -187,7 +187,8 @@ def test_checkpoint_form_is_audited(arch, form, checkpoints, tmp_path):
     assert {(r["criterion"], r["method"]) for r in on_disk["results"]} == {("utility", m) for m in METHODS}
 
     cam = results["gradcam"].details["map_notes"]["cam_layer"]
-    if (cam["name"], cam["post_relu"]) not in cam_layers:
+    assert cam["tensor"] == (f"F.relu({cam['name']} output)" if cam["functional_relu"] else f"{cam['name']} output")
+    if (cam["name"], cam["functional_relu"]) not in cam_layers:
         raise WrongCamLayer(f"{arch}: GradCAM on {cam}, expected one of {sorted(cam_layers)}")
 
 

@@ -22,12 +22,16 @@ from .relu_mode import ReluMode
 @dataclass(frozen=True)
 class CamLayer:
     name: str  # module name inside AuditModel.net
-    post_relu: bool  # a functional ReLU follows the module output
+    post_relu: bool  # a functional ReLU (outside any module) follows the module output and is explained instead
     shape: tuple[int, int]  # spatial resolution of the activation
     warning: str | None = None  # the map is coarser than GradCAM is meant to be, or comes from an inner layer
 
     def to_dict(self) -> dict:
-        d = {"name": self.name, "post_relu": self.post_relu, "resolution": list(self.shape)}
+        # "tensor" says exactly what is explained: a module's output (which for ResNet and VGG blocks already
+        # ends in a ReLU module) or a functional F.relu applied to it (DenseNet); no bare "post_relu: false"
+        # that reads as "not rectified" for a ResNet block
+        tensor = f"F.relu({self.name} output)" if self.post_relu else f"{self.name} output"
+        d = {"name": self.name, "tensor": tensor, "functional_relu": self.post_relu, "resolution": list(self.shape)}
         if self.warning:
             d["warning"] = self.warning
         return d

@@ -222,8 +222,9 @@ def matrix(evidence: dict) -> str:
         f"and mean AP ≥ {fmt(u.get('min_ap'), 'g')}. <b>d</b>: normalized SSIM drop (0 = map unchanged, 1 = as "
         f"different as another image's map); randomization passes iff the lower bound of d is ≥ "
         f"{fmt(rz.get('head_min'), 'g')} after randomizing the head and ≥ {fmt(rz.get('all_min'), 'g')} after "
-        f"randomizing all blocks; label randomization iff ≥ {fmt(rz.get('label_min'), 'g')}. <b>SSIM</b>: mean "
-        f"SSIM to the primary model's maps, pass iff its lower bound is ≥ {fmt(cs.get('min_ssim'), 'g')}."
+        f"randomizing all blocks; label randomization iff ≥ {fmt(rz.get('label_min'), 'g')} (its SSIM to the "
+        f"random-label model's maps is shown beside d). <b>SSIM</b> (repeatability, reproducibility): mean SSIM to "
+        f"the primary model's maps, pass iff its lower bound is ≥ {fmt(cs.get('min_ssim'), 'g')}."
         + faithfulness.legend(crit)
     )
     return (f'<section id="verdicts"><h2>Verdicts</h2><table id="verdict-matrix"><thead>{head}</thead>'
@@ -247,8 +248,9 @@ def _extra_cell(r: dict) -> str:
         return (f"head {fmt(d.get('head_d_lower'), '.2f')} (≥ {fmt(d.get('head_min'), 'g')}), all "
                 f"{fmt(d.get('all_d_lower'), '.2f')} (≥ {fmt(d.get('all_min'), 'g')})")
     curve = r.get("curve") or []
-    if c == "label_randomization" and curve:
-        return f"{fmt(curve[0].get('ssim'))} {fmt_ci(curve[0].get('ssim_ci'))}"
+    if c == "label_randomization" and curve:  # decided on d, like randomization; SSIM beside it
+        return (f"{fmt(r.get('bound'), '.2f')} (≥ {fmt(r.get('threshold'), 'g')}); "
+                f"SSIM {fmt(curve[0].get('ssim'))} {fmt_ci(curve[0].get('ssim_ci'))}")
     if c in ("repeatability", "reproducibility") and curve:
         return "<br>".join(f"{esc(p.get('model'))}: {fmt(p.get('ssim'))}" for p in curve)
     key = "mean_road" if c == "completeness" else "mean_score"
@@ -257,7 +259,7 @@ def _extra_cell(r: dict) -> str:
     return "—"
 
 
-EXTRA_HEAD = {"utility": "mean AP [CI]", "randomization": "lower bound of d", "label_randomization": "SSIM [CI]",
+EXTRA_HEAD = {"utility": "mean AP [CI]", "randomization": "lower bound of d", "label_randomization": "lower bound of d; SSIM [CI]",
               "repeatability": "SSIM per replicate", "reproducibility": "SSIM per model",
               "completeness": "mean ROAD [CI]", "energy": "mean score [CI]", "focus": "mean score [CI]",
               "pointing": "mean score [CI]"}
