@@ -62,8 +62,8 @@ SETS = (("utility", "utility"), ("faithfulness_interpretability", "completeness 
 
 def train_all(cache: Path) -> float:
     """Seconds to train every demo model into ``cache`` (a fresh process, as a first run would)."""
-    code = ("from saliency_audit.demo.train import VARIANTS, load_demo_model\n"
-            "for v in VARIANTS:\n    if v != 'shortcut': load_demo_model(v)\n")  # the five the audit uses
+    code = ("from saliency_audit.demo.train import AUDIT_VARIANTS, load_demo_model\n"
+            "for v in AUDIT_VARIANTS: load_demo_model(v)\n")
     env = dict(os.environ, SALIENCY_AUDIT_CACHE=str(cache), SALIENCY_AUDIT_PROGRESS="0")
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)

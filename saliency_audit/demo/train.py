@@ -158,6 +158,22 @@ def _load_cached(variant: str, weights: Path, meta: Path) -> tuple[nn.Module, di
     return model.eval(), info
 
 
+#: The demo models a full demo audit trains (``shortcut`` is trained only when asked for).
+AUDIT_VARIANTS = ("primary", "random-label", "replicate1", "replicate2", "other-arch")
+
+
+def _stem(variant: str) -> str:
+    return f"{variant}-g{GENERATOR_VERSION}-t{TRAIN_VERSION}-s{VARIANTS[variant]['seed']}"
+
+
+def _count_label(variant: str, folder: Path) -> str:
+    """``"2/5, "``: this model's place among the audit's models still to train, in the order they are trained."""
+    if variant not in AUDIT_VARIANTS:
+        return ""
+    done = sum((folder / f"{_stem(v)}.pt").exists() for v in AUDIT_VARIANTS)
+    return f"{done + 1}/{len(AUDIT_VARIANTS)}, "
+
+
 def load_demo_model(
     variant: str, *, cache_dir: Path | None = None, retrain: bool = False
 ) -> tuple[nn.Module, dict]:
@@ -169,7 +185,7 @@ def load_demo_model(
         raise ValueError(f"unknown demo model variant {variant!r}; valid variants: {', '.join(VARIANTS)}")
     spec = VARIANTS[variant]
     folder = Path(cache_dir if cache_dir is not None else demo_cache_dir()) / "demo-models"
-    stem = f"{variant}-g{GENERATOR_VERSION}-t{TRAIN_VERSION}-s{spec['seed']}"
+    stem = _stem(variant)
     weights, meta = folder / f"{stem}.pt", folder / f"{stem}.json"
 
     if not retrain and (cached := _load_cached(variant, weights, meta)) is not None:
@@ -180,8 +196,7 @@ def load_demo_model(
         # Another process may have trained it while this one waited.
         if not retrain and (cached := _load_cached(variant, weights, meta)) is not None:
             return cached
-        k = list(VARIANTS).index(variant) + 1
-        model, trained = _train(spec, f"training demo model {variant} ({k}/{len(VARIANTS)}, cached after)")
+        model, trained = _train(spec, f"training demo model {variant} ({_count_label(variant, folder)}cached after)")
         _atomic_write(weights, lambda f: torch.save(model.state_dict(), f))
         info = {
             "variant": variant,

@@ -279,15 +279,20 @@ def render_sample(
     )
 
 
-def make_split(
+def make_split(split: str, n: int, seed: int = 0, **options) -> list[DemoImage]:
+    """:func:`iter_split` as a list (``options``: ``lesion_rate``, ``marker_mode``)."""
+    return list(iter_split(split, n, seed, **options))
+
+
+def iter_split(
     split: str,
     n: int,
     seed: int = 0,
     *,
     lesion_rate: float = 0.5,
     marker_mode: str = "independent",
-) -> list[DemoImage]:
-    """The first ``n`` images of a split.
+) -> Iterator[DemoImage]:
+    """The first ``n`` images of a split, one at a time (an export of thousands must not hold them all).
 
     Each index draws its own lesion and marker flags from its own stream, so a
     split of 100 is a prefix of the same split of 1,000. ``marker_mode``:
@@ -301,18 +306,6 @@ def make_split(
       ``lesion_rate`` independently, and **``label`` is the marker flag**, not
       the lesion: a model trained on it can only learn the marker.
     """
-    return list(iter_split(split, n, seed, lesion_rate=lesion_rate, marker_mode=marker_mode))
-
-
-def iter_split(
-    split: str,
-    n: int,
-    seed: int = 0,
-    *,
-    lesion_rate: float = 0.5,
-    marker_mode: str = "independent",
-) -> Iterator[DemoImage]:
-    """:func:`make_split` one image at a time (an export of thousands must not hold them all)."""
     if marker_mode not in MARKER_MODES:
         raise ValueError(f"marker_mode must be one of {MARKER_MODES}, got {marker_mode!r}")
     for i in range(n):

@@ -1,0 +1,151 @@
+"""Put the measured figures of ``benchmarks/results/*.json`` into README.md, so the README never quotes a
+number the benchmarks did not produce.
+
+    python benchmarks/readme_figures.py           # rewrite the generated blocks of README.md
+    python benchmarks/readme_figures.py --check   # exit 1 (and show the difference) if README.md is stale
+
+A generated block sits between ``<!-- figures:NAME -->`` and ``<!-- /figures:NAME -->``; everything
+outside the blocks is prose kept by hand.  ``tests/test_readme_figures.py`` runs the check, so a
+benchmark rerun that is not carried into the README fails the suite.
+"""
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+README = ROOT / "README.md"
+BLOCK = re.compile(r"(<!-- figures:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /figures:(?P=name) -->)", re.S)
+
+
+def load_results(folder: Path = RESULTS) -> dict:
+    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+
+
+def _s(seconds: float) -> str:
+    return f"{seconds:.0f} s"
+
+
+def _x(ratio: float) -> str:
+    return f"{ratio:.1f}×"
+
+
+def quickstart_timing(r: dict) -> str:
+    d = r["demo_audit"]
+    everything, utility = d["demo_audit_all_criteria"], d["demo_audit_utility"]
+    v = everything["verdicts"]
+    return (f"On 2 idle CPU cores the whole demo audit ({everything['results']} verdicts: 9 criteria × 8 methods) "
+            f"takes {_s(everything['cold_s'])} with its maps computed cold and {_s(everything['warm_s'])} warm "
+            f"(maps come from the cache; ROAD's model passes run every time); training the five demo models on "
+            f"first use adds {_s(d['train_demo_models_s'])}; `pytest audits/ -k utility` takes "
+            f"{_s(utility['cold_s'])} cold. {v['pass']} of the {everything['results']} verdicts pass, so the "
+            f"demo's exit status is 1: some methods fail some criteria (see the tables below), which is the gate "
+            f"working. (`benchmarks/results/demo_audit.json`)\n")
+
+
+def faithfulness_timing(r: dict) -> str:
+    fi = r["demo_audit"]["demo_audit_faithfulness_interpretability"]
+    return (f"It takes {_s(fi['cold_s'])} on 2 idle CPU cores with its maps computed cold and "
+            f"{_s(fi['warm_s'])} warm (`benchmarks/results/demo_audit.json`).\n")
+
+
+def demo_audit_table(r: dict) -> str:
+    d = r["demo_audit"]
+    rows = [("`pytest audits/ -k utility` (8 methods, 48 images)", d["demo_audit_utility"]),
+            ('`pytest audits/ -k "completeness or energy or focus or pointing"`',
+             d["demo_audit_faithfulness_interpretability"]),
+            ("`pytest audits/` (all 9 criteria × 8 methods; HTML report included)", d["demo_audit_all_criteria"])]
+    out = ["| what | verdicts | maps cold (models trained) | warm (maps cached) | cold / warm |",
+           "|---|---|---|---|---|",
+           f"| training the five demo models (first run only) | — | {_s(d['train_demo_models_s'])} | — | — |"]
+    out += [f"| {what} | {x['results']} ({x['verdicts']['pass']} pass) | {_s(x['cold_s'])} | {_s(x['warm_s'])} | "
+            f"{_x(x['cold_over_warm'])} |" for what, x in rows]
+    bn = d["batched_vs_naive"]
+    names = {"grad": "gradient", "ig": "IG", "gradcam": "GradCAM"}
+    out += ["", f"Batched maps vs. one image at a time ({bn[0]['n_images']} images, same maps to "
+                f"{max(b['max_abs_map_difference'] for b in bn):.0e}): "
+            + ", ".join(f"{names.get(b['method'], b['method'])} {_x(b['speedup'])}" for b in bn) + "."]
+    rz = sorted(r["randomization"], key=lambda x: x["ratio"])
+    out += [f"A cascading-randomization audit ({rz[0]['stages']} stages, {rz[0]['n_images']} images) against "
+            "computing the same maps once: " + ", ".join(f"`{x['method']}` {_x(x['ratio'])}" for x in rz) + "."]
+    return "\n".join(out) + "\n"
+
+
+def road_peers_table(r: dict) -> str:
+    sp = r["road_peers"]["speed"]
+    zeros = {m: v.get("zero_pixels") for m, v in r["road_peers"].get("pixels_removed", {}).items()}
+    label = {"gradcam": f"GradCAM ({100 * zeros.get('gradcam', 0):.0f} % of pixels tie at 0)",
+             "grad": "gradient (no ties)"}
+    out = ["| maps | ours | pytorch-grad-cam | Quantus | mean ROAD: ours / grad-cam / Quantus |", "|---|---|---|---|---|"]
+    for m, row in sp.items():
+        o, g, q = row["ours"], row["grad-cam"], row["quantus"]
+        out.append(f"| {label.get(m, m)} | {o['ms_per_image']:.0f} ms / image | {g['ms_per_image']:.0f} ms "
+                   f"(**{_x(row['speedup_vs_grad-cam'])}**) | {q['ms_per_image']:.0f} ms "
+                   f"({_x(row['speedup_vs_quantus'])}) | {o['mean_road']:.3f} / {g['mean_road']:.3f} / "
+                   f"{q['mean_road']:.3f} |")
+    agree = r["road_peers"]["agreement"]
+    out += ["", "Where the definitions agree (tie-free maps, whole-pixel fractions, noise off) the largest "
+                "difference to ours is " + ", ".join(f"{k} {v['max_abs_diff']:.0e}" for k, v in agree.items()) + "."]
+    return "\n".join(out) + "\n"
+
+
+def dataset_memory_table(r: dict) -> str:
+    out = ["| images | peak RSS | peak Python/numpy allocations | index build | per image (decode + resize) |",
+           "|---|---|---|---|---|"]
+    for run in r["dataset_memory"]["runs"]:
+        out.append(f"| {run['n']:,} | {run['peak_rss_mb']:.0f} MB | {run['traced_peak_mb']:.1f} MB | "
+                   f"{run['index_seconds']:.2f} s | {1000 * run['seconds_per_image']:.0f} ms |")
+    return "\n".join(out) + "\n"
+
+
+def densenet_table(r: dict) -> str:
+    d = r["densenet121"]
+    out = [f"Against the model's plain batched forward + backward to the input "
+           f"({d['forward_backward_seconds_per_image']:.3f} s per image; `benchmarks/results/densenet121.json`):",
+           "", "| method | s / image | × forward+backward |", "|---|---|---|"]
+    notes = {"ig": " (10 steps)", "xrai": " (IG + segmentation)", "sg": " (25 draws)", "sig": " (25 × 10)"}
+    out += [f"| `{m['method']}`{notes.get(m['method'], '')} | {m['seconds_per_image']:.2f} | "
+            f"{m['ratio_to_forward_backward']:.1f} |"
+            for m in sorted(d["methods"], key=lambda m: m["seconds_per_image"])]
+    return "\n".join(out) + "\n"
+
+
+GENERATORS = {"quickstart-timing": quickstart_timing, "faithfulness-timing": faithfulness_timing,
+              "demo-audit": demo_audit_table, "road-peers": road_peers_table,
+              "dataset-memory": dataset_memory_table, "densenet": densenet_table}
+
+
+def render(text: str, results: dict) -> str:
+    """``text`` with every generated block rewritten from ``results``; an unknown block name is an error."""
+    def block(m: re.Match) -> str:
+        name = m["name"]
+        if name not in GENERATORS:
+            raise KeyError(f"README block figures:{name} has no generator (known: {', '.join(GENERATORS)})")
+        return m.group(1) + GENERATORS[name](results) + m.group(4)
+
+    return BLOCK.sub(block, text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--check", action="store_true", help="do not write; exit 1 if README.md is out of date")
+    args = p.parse_args(argv)
+    old = README.read_text(encoding="utf-8")
+    new = render(old, load_results())
+    if args.check:
+        if new != old:
+            sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), new.splitlines(True),
+                                                       "README.md", "README.md (from benchmarks/results)"))
+            return 1
+        return 0
+    README.write_text(new, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
