@@ -133,7 +133,10 @@ class Audit:
         """Evaluate one registered criterion for one method; errors become an ``error`` result, never lost work."""
         spec = criterion_spec(criterion)
         (method,) = resolve_methods([method], option="method")
-        return self._record(spec.name, method, lambda: spec.function()(self.context, method))
+        from . import progress
+
+        with progress.step(f"{spec.name}[{method}]"):
+            return self._record(spec.name, method, lambda: spec.function()(self.context, method))
 
     def utility(self, method: str) -> CriterionResult:
         return self.run("utility", method)

@@ -14,7 +14,7 @@ import os
 import sys
 from typing import Callable
 
-_state: dict = {"enabled": None, "write": None}
+_state: dict = {"enabled": None, "write": None, "step": None}
 #: Seconds a step must run before its bar appears (quick steps stay quiet);
 #: ``SALIENCY_AUDIT_PROGRESS_DELAY`` overrides it.
 DELAY = 1.0
@@ -62,10 +62,24 @@ def bar(total: int, desc: str, unit: str = "img"):
         return
     from tqdm import tqdm
 
+    if _state.get("step"):
+        desc = f"{_state['step']}: {desc}"
+
     delay = float(os.environ.get("SALIENCY_AUDIT_PROGRESS_DELAY", DELAY))
     with tqdm(total=total, desc=desc, unit=unit, file=_Out(), mininterval=0.5, delay=delay, leave=True,
               dynamic_ncols=False, ncols=100) as t:
         yield t
+
+
+@contextlib.contextmanager
+def step(label: str):
+    """Name the bars opened inside after ``label`` (the criterion and method being audited)."""
+    before = _state.get("step")
+    _state["step"] = label
+    try:
+        yield
+    finally:
+        _state["step"] = before
 
 
 def note(text: str) -> None:

@@ -136,6 +136,26 @@ def test_maps(audit):
     assert quiet.ret == 0 and "grad maps" not in quiet.stderr.str() + quiet.stdout.str()
 
 
+def test_bars_are_named_after_the_criterion_and_method_being_audited(monkeypatch):
+    from saliency_audit import progress
+
+    monkeypatch.setenv("SALIENCY_AUDIT_PROGRESS_DELAY", "0")
+    monkeypatch.delenv("SALIENCY_AUDIT_PROGRESS", raising=False)
+    written: list[str] = []
+    progress.configure(enabled=True, write=written.append)
+    try:
+        with progress.step("randomization[sg]"):
+            with progress.bar(2, "sg maps, demo") as shown:
+                shown.update(2)
+        with progress.bar(1, "outside") as shown:
+            shown.update(1)
+    finally:
+        progress.configure()
+    text = "".join(written)
+    assert "randomization[sg]: sg maps, demo: 100%" in text
+    assert "\routside: 100%" in text or text.splitlines()[-1].startswith("outside")
+
+
 @pytest.mark.parametrize("bound,threshold,text", [
     (-0.0003, 0.0, "-0.00030"),  # not "-0.000": the sign is real
     (0.0, 0.0, "0.000 (tie)"),
