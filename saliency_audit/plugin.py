@@ -99,6 +99,11 @@ class AuditSession:
     @property
     def audit(self):
         if self._audit is None:
+            from . import progress
+
+            self._show_progress()  # before the imports: on a busy machine torch alone takes seconds
+            progress.note("saliency-audit: starting (torch, then the data and the models; demo models train "
+                          "on first use)")
             from .audit import Audit
 
             opt = self.pytest_config.option
@@ -115,7 +120,6 @@ class AuditSession:
                 argv=list(self.pytest_config.invocation_params.args),
             )
             self._audit.listeners.append(self._on_result)
-            self._show_progress()
         return self._audit
 
     def _show_progress(self) -> None:

@@ -131,6 +131,7 @@ def test_maps(audit):
     shown = pytester.runpytest_subprocess(*args, "--audit-config=cfg.toml")
     assert shown.ret == 0
     assert "grad maps, demo: 100%" in shown.stderr.str(), shown.stderr.str()[-1500:]
+    assert "saliency-audit: starting" in shown.stderr.str()  # the first second is not silent
     (pytester.path / "maps").rename(pytester.path / "old")  # the quiet run must compute maps too
     quiet = pytester.runpytest_subprocess(*args, "--audit-config=cfg.toml", "-q")
     assert quiet.ret == 0 and "grad maps" not in quiet.stderr.str() + quiet.stdout.str()
