@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
 from typing import Callable
 
@@ -67,7 +68,7 @@ def bar(total: int, desc: str, unit: str = "img"):
 
     delay = float(os.environ.get("SALIENCY_AUDIT_PROGRESS_DELAY", DELAY))
     with tqdm(total=total, desc=desc, unit=unit, file=_Out(), mininterval=0.5, delay=delay, leave=True,
-              dynamic_ncols=False, ncols=100) as t:
+              dynamic_ncols=False, ncols=max(100, min(160, shutil.get_terminal_size().columns - 1))) as t:
         yield t
 
 

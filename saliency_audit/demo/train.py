@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from saliency_audit.demo.archs import ARCHS, INPUT_MEAN, INPUT_STD
-from saliency_audit.demo.world import GENERATOR_VERSION, make_split
+from saliency_audit.demo.world import GENERATOR_VERSION, iter_split
 from saliency_audit.paths import cache_root
 
 #: Bump whenever a change alters trained weights; cached models key on it.
@@ -64,7 +64,13 @@ def demo_cache_dir() -> Path:
 
 @functools.lru_cache(maxsize=2)  # the replicates share their data; 2000 images are 131 MB
 def _split_tensors(split: str, n: int, marker_mode: str) -> tuple[torch.Tensor, torch.Tensor]:
-    samples = make_split(split, n, _DATA_SEED, marker_mode=marker_mode)
+    from .. import progress
+
+    samples = []
+    with progress.bar(n, f"rendering the demo world's {split} images") as shown:
+        for s in iter_split(split, n, _DATA_SEED, marker_mode=marker_mode):
+            samples.append(s)
+            shown.update(1)
     x = np.stack([s.image for s in samples])[:, None]
     x = (torch.from_numpy(x) - INPUT_MEAN) / INPUT_STD
     y = torch.tensor([s.label for s in samples], dtype=torch.long)
