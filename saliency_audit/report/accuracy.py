@@ -23,10 +23,11 @@ def summary(acc) -> str | None:
     return text
 
 
-def deciding(acc) -> dict | None:
-    """The measurement a near-chance warning should judge: the label-stratified one when the audited
-    images hold a single label (a model calling everything positive is perfect on lesion images)."""
+def deciding(acc) -> tuple[dict, str] | None:
+    """(measurement, what it was measured on) that a near-chance warning should judge: the label-stratified
+    one when the audited images hold a single label (a model calling everything positive is perfect on
+    lesion images)."""
     if not _usable(acc):
         return None
     strat = acc.get("label_stratified")
-    return strat if _usable(strat) else acc
+    return (strat, "label-stratified check images") if _usable(strat) else (acc, "audited images")

@@ -34,11 +34,9 @@ def collect(evidence: dict) -> list[str]:
         n = base.get("n_masks") if isinstance(base, dict) else None
         if isinstance(n, int) and not isinstance(n, bool) and n < FEW_PRIOR_MASKS:
             add(f"the average-mask prior ({base.get('kind', 'held-out')}) is built from only {n} mask(s)")
-    acc = deciding((evidence.get("dataset") or {}).get("primary_accuracy")) or {}
+    acc, on = deciding((evidence.get("dataset") or {}).get("primary_accuracy")) or ({}, "")
     bal = acc.get("balanced_accuracy")
     if isinstance(bal, (int, float)) and not isinstance(bal, bool) and bal < NEAR_CHANCE:
-        on = "label-stratified check images" if acc is not (evidence.get("dataset") or {}).get("primary_accuracy") \
-            else "audited images"
         add(f"the audited model's balanced accuracy on {acc.get('n')} {on} is {bal:.2f} (chance 0.5 for two "
             f"classes; labels {acc.get('labels')}, predicted {acc.get('predicted')}): check --input-size and "
             "--normalize, the usual cause; maps of a model that does not work explain nothing")
