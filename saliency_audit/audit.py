@@ -18,7 +18,7 @@ from .criteria.context import Context, CriterionSkipped
 from .criteria.registry import criterion as criterion_spec
 from .criteria.result import CriterionResult
 from .data.samplesets import SampleSets
-from .errors import AuditError, AuditUsageError
+from .errors import AuditError, AuditUsageError, one_line
 from .methods import resolve_methods
 from .models.modelset import ModelSet
 from .report import evidence as ev
@@ -177,7 +177,7 @@ class Audit:
             result = CriterionResult(criterion, method, "error", explanation=str(exc))
         except Exception as exc:  # keep the run going; the evidence says what broke
             result = CriterionResult(criterion, method, "error",
-                                     explanation=f"{type(exc).__name__}: {exc}".splitlines()[0],
+                                     explanation=f"{type(exc).__name__}: {one_line(exc)}",
                                      details={"traceback": traceback.format_exc(limit=6)})
         result.details["seconds"] = time.perf_counter() - t0
         self.add_result(result)
@@ -247,7 +247,7 @@ class Audit:
                         perf["label_stratified"] = self.models.accuracy("primary", check)
                 memo[key] = perf
             except Exception as exc:  # never lose the evidence over a diagnostic
-                memo[key] = {"error": f"{type(exc).__name__}: {exc}".splitlines()[0]}
+                memo[key] = {"error": f"{type(exc).__name__}: {one_line(exc)}"}
         return memo[key]
 
     def _sample_thumbnails(self) -> dict:

@@ -17,3 +17,10 @@ class AuditUsageError(AuditError):
 
 class AuditInputError(AuditError):
     """Bad input data: a corrupt file, a mask of the wrong size, a NaN map..."""
+
+
+def one_line(exc: BaseException, limit: int = 200) -> str:
+    """``exc``'s message on one line (its first clause of a multi-line message), or its type name when the
+    message is empty, so an error report can never fail on the error it reports."""
+    text = " ".join(str(exc).strip().splitlines()[0].split()) if str(exc).strip() else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."

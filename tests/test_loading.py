@@ -93,3 +93,52 @@ def test_spec_parsing_and_demo_variants_agree():
     assert parse_spec("demo").arch == "primary"
     assert parse_spec("pkg.mod:factory:w.pt").arch == "pkg.mod:factory"
     assert parse_spec("densenet121:ckpt/v2.pt").path == "ckpt/v2.pt"
+
+
+class _Detached(torch.nn.Module):
+    """A network whose logits are cut from the image: no saliency method can explain it."""
+
+    def __init__(self, num_classes=2):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+        self.fc = torch.nn.Linear(4, num_classes)
+
+    def forward(self, x):
+        return self.fc(self.conv(x.detach()).mean((2, 3)))
+
+
+def detached_net(num_classes=2):
+    return _Detached(num_classes)
+
+
+@pytest.mark.parametrize("content,needle", [
+    (b"", "is empty (0 bytes)"),
+    (b"hello world", "not a torch checkpoint or damaged (KeyError"),
+])
+def test_damaged_checkpoints_are_one_line_errors(tmp_path, content, needle):
+    path = tmp_path / "bad.pt"
+    path.write_bytes(content)
+    with pytest.raises(AuditUsageError, match=re.escape(needle)) as exc:
+        load_model(f"resnet18:{path}")
+    assert str(path) in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_a_plain_pickle_needs_full_unpickling_and_is_not_called_damaged(tmp_path, resnet):
+    import pickle
+
+    path = tmp_path / "plain.pkl"
+    with open(path, "wb") as fh:
+        pickle.dump(resnet.state_dict(), fh)
+    with pytest.raises(AuditUsageError, match="needs full unpickling.*--allow-unsafe-pickle"):
+        load_model(f"resnet18:{path}")
+    with pytest.raises(AuditUsageError, match="even with full unpickling.*save it with torch.save"):
+        load_model(f"resnet18:{path}", allow_unsafe_pickle=True)
+
+
+def test_a_model_whose_output_ignores_its_input_is_refused_at_load(tmp_path):
+    path = tmp_path / "detached.pt"
+    torch.save(detached_net(2).state_dict(), path)
+    spec = f"tests.test_loading:detached_net:{path}"
+    with pytest.raises(AuditUsageError, match="output does not depend on its input") as exc:
+        load_model(spec, option="--replicate")
+    assert str(exc.value).startswith(f"--replicate={spec}: ")

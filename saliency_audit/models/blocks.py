@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..errors import AuditUsageError
+from ..errors import AuditUsageError, one_line
 
 _NORMS = tuple(
     t for t in (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, getattr(nn, "RMSNorm", None)) if t
@@ -141,7 +141,7 @@ def _execution_spans(net: nn.Module, units, input_shape) -> dict[str, tuple[int,
         with torch.no_grad():
             net(x)
     except Exception as exc:  # noqa: BLE001 -- any failure means the probe input does not fit
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        msg = one_line(exc)
         raise AuditUsageError(
             f"randomization blocks: forward probe with input {tuple(x.shape)} failed ({msg}); "
             f"set --input-size, or list the blocks head first in randomization.blocks of the audit config"

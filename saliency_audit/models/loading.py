@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import importlib
 import pickle
+import re
 import zipfile
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ..errors import AuditUsageError
+from ..errors import AuditUsageError, one_line
 from ..hashing import file_sha256
 from ..specs import Spec, parse_spec
 from .info import ModelInfo
@@ -55,7 +56,25 @@ def load_model(
         model.info.mean, model.info.std = tuple(mean), tuple(std)
         model = AuditModel(model.net, model.info)
     model.eval()
+    if parsed.kind != "demo":
+        _check_output_depends_on_input(model, f"{option}={spec}")
     return model.to(device)
+
+
+def _check_output_depends_on_input(model: AuditModel, what: str) -> None:
+    """Every saliency method differentiates the logits with respect to the image: a network whose output is
+    cut from its input (``detach``, ``torch.no_grad`` inside ``forward``) can give no map at all."""
+    x = torch.rand(1, 1, *model.info.input_size,
+                   generator=torch.Generator().manual_seed(0)).requires_grad_()
+    try:
+        out = model(x)
+    except Exception as exc:  # noqa: BLE001 -- any failure here is the model not taking its own input size
+        raise AuditUsageError(f"{what}: the model fails on a {tuple(x.shape[1:])} input ({one_line(exc)}); "
+                              f"check --input-size") from None
+    grad = torch.autograd.grad(out.sum(), x, allow_unused=True)[0] if out.requires_grad else None
+    if grad is None:
+        raise AuditUsageError(f"{what}: the model's output does not depend on its input (no gradient reaches the "
+                              "image: detach() or torch.no_grad() in forward?); saliency maps need that gradient")
 
 
 def _count(net: nn.Module) -> int:
@@ -98,22 +117,38 @@ def _load_torchscript(path: Path, parsed: Spec, role: str, option: str) -> Audit
     return AuditModel(net, info)
 
 
+def _is_plain_pickle(path: Path) -> bool:
+    """A ``pickle.dump`` file (protocol 2-5 header), which the weights-only unpickler refuses outright."""
+    with open(path, "rb") as fh:
+        head = fh.read(2)
+    return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
+
+
 def _read_checkpoint(path: Path, spec: str, option: str, allow_unsafe_pickle: bool):
+    if path.stat().st_size == 0:
+        raise AuditUsageError(f"{option}={spec}: checkpoint {path} is empty (0 bytes)")
     try:
         return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        # torch's weights-only unpickler names the class it refused ("Unsupported global"):
-        # that is a real pickle of code objects; anything else is a damaged or foreign file.
-        if "Unsupported global" not in str(exc):
-            raise AuditUsageError(f"{option}={spec}: cannot read checkpoint {path}: not a torch checkpoint or damaged") from None
+        # torch's weights-only unpickler names the class it refused ("Unsupported global", "Unsupported
+        # GLOBAL" in some torch versions), or refuses a plain pickle.dump file at its first opcode: a real
+        # pickle that full unpickling may read; anything else is damaged or foreign.
+        if not (re.search(r"unsupported global", str(exc), flags=re.I) or _is_plain_pickle(path)):
+            raise AuditUsageError(f"{option}={spec}: cannot read checkpoint {path}: not a torch checkpoint or "
+                                  f"damaged ({one_line(exc)})") from None
         if not allow_unsafe_pickle:
             raise AuditUsageError(
                 f"{option}={spec}: {path} needs full unpickling, which can run arbitrary code; "
                 f"re-run with --allow-unsafe-pickle if you trust this file"
             ) from None
     except Exception as exc:  # truncated zip, not a torch file...
-        raise AuditUsageError(f"{option}={spec}: cannot read checkpoint {path}: {str(exc).splitlines()[0]}") from None
-    return torch.load(str(path), map_location="cpu", weights_only=False)
+        raise AuditUsageError(f"{option}={spec}: cannot read checkpoint {path}: not a torch checkpoint or damaged "
+                              f"({type(exc).__name__}: {one_line(exc)})") from None
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001 -- e.g. a plain pickle.dump file, which torch.load cannot read
+        raise AuditUsageError(f"{option}={spec}: cannot read checkpoint {path} even with full unpickling "
+                              f"({type(exc).__name__}: {one_line(exc)}); save it with torch.save") from None
 
 
 def _state_dict_of(obj, spec: str, option: str, path: Path):
