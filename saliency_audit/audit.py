@@ -191,7 +191,9 @@ class Audit:
         if self.report_dir is not None:
             self.write_evidence()
 
-    def evidence(self, finished: bool = False) -> dict:
+    def evidence(self, finished: bool = False, status: str | None = None, exit_status: int | None = None) -> dict:
+        """The evidence so far. ``status``: how the run ended (``complete``, ``interrupted``, ``failed``);
+        evidence written while the run goes on says ``running``, so a killed run never reads as finished."""
         models = self.models.describe()  # cascade-stage copies are described in their results' details
         dataset = {"name": self.dataset_name, "root": self.data_root, **self.dataset_options,
                    "skip_bad_samples": self.skip_bad_samples}
@@ -212,6 +214,9 @@ class Audit:
         run = dict(self._run)
         if finished:
             run["finished"] = ev.now()
+        run["status"] = status or ("complete" if finished else "running")
+        if exit_status is not None:
+            run["exit_status"] = exit_status
         run["timings"] = dict(self.timings, maps=self._store.stats if self._store else {})
         results = ev.sort_results([r.to_dict() for r in self.results])
         return {

@@ -84,6 +84,7 @@ class AuditSession:
         self.worker_evidence: list[dict] = []
         self.current_test: str | None = None  # nodeid of the audit test running now
         self.test_results: dict[str, list[dict]] = {}  # nodeid -> results it recorded
+        self.run_end: tuple[str, int] | None = None  # (status, pytest exit status), set when the session ends
         self._load_user_models(opt)
 
     def _load_user_models(self, opt) -> None:
@@ -148,10 +149,13 @@ class AuditSession:
             self.test_results.setdefault(self.current_test, []).append(result.to_dict())
 
     def evidence(self) -> dict | None:
+        status, code = self.run_end or ("complete", None)
         if self._audit is not None:
-            return self._audit.evidence(finished=True)
+            return self._audit.evidence(finished=True, status=status, exit_status=code)
         if self.worker_evidence:
-            return merge_evidence(self.worker_evidence)
+            merged = merge_evidence(self.worker_evidence)
+            merged["run"].update(status=status, exit_status=code)
+            return merged
         return None
 
 
@@ -320,16 +324,18 @@ def pytest_testnodedown(node, error) -> None:
 @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
 def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     s = session.config.stash.get(session_key, None)
+    if s is not None:
+        s.run_end = (run_status(session, exitstatus), int(exitstatus))
     if s is not None and not hasattr(session.config, "workerinput"):
         _junit_gate(session.config, s)
     if s is None or s._audit is None:
         return
     if hasattr(session.config, "workerinput"):  # xdist worker: hand the evidence to the controller
-        session.config.workeroutput["saliency_audit_evidence"] = json.dumps(s._audit.evidence(finished=True))
+        session.config.workeroutput["saliency_audit_evidence"] = json.dumps(s.evidence())
         return
     from .report.evidence import write_json
 
-    evidence = s._audit.evidence(finished=True)
+    evidence = s.evidence()
     write_json(s.report_dir / "evidence.json", evidence)
     _write_html(evidence, s.report_dir)
 
@@ -349,6 +355,17 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         _write_html(evidence, s.report_dir)
 
 
+def run_status(session: pytest.Session, exitstatus) -> str:
+    """``complete`` when every selected test ran (failures are verdicts), ``interrupted`` after Ctrl-C,
+    ``-x``/``--maxfail`` or another early stop, ``failed`` when pytest itself failed."""
+    code = int(exitstatus)
+    if code == pytest.ExitCode.INTERRUPTED or session.shouldstop or session.shouldfail:
+        return "interrupted"
+    if code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
+        return "failed"
+    return "complete"
+
+
 def _junit_gate(config: pytest.Config, s: AuditSession) -> None:
     """The gate line as a ``<testsuite>`` property of ``--junitxml`` (CI dashboards read it)."""
     from _pytest.junitxml import xml_key
@@ -356,9 +373,9 @@ def _junit_gate(config: pytest.Config, s: AuditSession) -> None:
     xml = config.stash.get(xml_key, None)
     evidence = s.evidence() if xml is not None else None
     if evidence and evidence["results"]:
-        from .report.gate import gate
+        from .report.gate import gate_of
 
-        outcome, text = gate(evidence["results"], evidence["run"].get("startup_error"))
+        outcome, text = gate_of(evidence)
         xml.add_global_property("saliency_audit.gate", outcome)
         xml.add_global_property("saliency_audit.gate_text", text)
 
@@ -445,7 +462,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     if not evidence or not evidence["results"]:
         return
     from .report.accuracy import summary as accuracy_summary
-    from .report.gate import gate
+    from .report.gate import gate_of
     from .report.table import verdict_table
     from .report.warnings import collect as collect_warnings
 
@@ -453,7 +470,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     tr.section("saliency-audit verdicts")
     for line in verdict_table(evidence["results"]):
         tr.write_line(line)
-    outcome, text = gate(evidence["results"])
+    outcome, text = gate_of(evidence)
     tr.write_line(f"gate: {text}", bold=True, red=outcome == "fail", green=outcome == "pass",
                   yellow=outcome == "pass" and "not evaluated" in text)
     accuracy = accuracy_summary(evidence.get("dataset", {}).get("primary_accuracy"))

@@ -222,7 +222,32 @@ def test_error_and_skipped_results_show_their_explanation(evidence, page):
     for r in evidence["results"]:
         if r["verdict"] in ("error", "skipped"):
             assert r["explanation"].replace("/", "/") in page
-    assert "RuntimeError: boom &lt;b&gt;" in page  # the traceback, escaped
+    # the traceback stays in the evidence: internal paths do not belong in a reviewer's report
+    assert any("RuntimeError: boom <b>" in (r.get("details") or {}).get("traceback", "") for r in evidence["results"])
+    assert "RuntimeError: boom" not in page and "Traceback" not in page
+    assert "(traceback in the evidence file)" in page
+
+
+@pytest.mark.parametrize("status,code,banner", [
+    ("interrupted", 2, "INCOMPLETE RUN"), ("running", None, "INCOMPLETE RUN"), ("failed", 3, "INCOMPLETE RUN"),
+    ("complete", 1, None), (None, None, None),  # evidence from before runs had a status
+])
+def test_a_run_that_did_not_complete_has_a_banner_and_fails_the_gate(status, code, banner):
+    from saliency_audit.report.gate import gate_of
+    from saliency_audit.report.html import render
+
+    ev = make_evidence(methods=("grad",), n_images=4)
+    for r in ev["results"]:
+        r["verdict"] = "pass"
+    ev["run"].update(status=status, exit_status=code)
+    page = render(ev)
+    outcome, text = gate_of(ev)
+    if banner:
+        assert banner in page and f"<b>{status}</b>" in page
+        assert outcome == "fail" and text.startswith(f"NOT COMPLETE — the run is {status}")
+        assert "so far: PASSED" in text
+    else:
+        assert "INCOMPLETE RUN" not in page and outcome == "pass"
 
 
 def test_hostile_strings_are_escaped():

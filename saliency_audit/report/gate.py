@@ -13,10 +13,25 @@ def _verdict(r: dict) -> str:
     return v if v in ("pass", "fail", "error", "skipped") else "error"
 
 
-def gate(results: list[dict], startup_error: str | None = None) -> tuple[str, str]:
-    """(outcome, text): outcome ``pass``, ``fail`` or ``none``; text the gate line."""
+def gate_of(evidence: dict) -> tuple[str, str]:
+    """The gate of an evidence file: its results, and how its run ended."""
+    run = evidence.get("run") or {}
+    return gate(evidence.get("results") or [], run.get("startup_error"), run.get("status"), run.get("exit_status"))
+
+
+def gate(results: list[dict], startup_error: str | None = None, status: str | None = None,
+         exit_status: int | None = None) -> tuple[str, str]:
+    """(outcome, text): outcome ``pass``, ``fail`` or ``none``; text the gate line.
+
+    ``status`` is the run's (``complete``, ``running``, ``interrupted``, ``failed``; None for evidence
+    written before runs had one): anything but complete fails the gate, whatever the verdicts so far.
+    """
     if startup_error:
         return "fail", f"NOT RUN — the audit stopped at start-up: {startup_error}"
+    if status not in (None, "complete"):
+        code = f", pytest exit status {exit_status}" if exit_status is not None else ""
+        _, text = gate(results)
+        return "fail", f"NOT COMPLETE — the run is {status}{code}; so far: {text}"
     n = {v: sum(_verdict(r) == v for r in results) for v in ("pass", "fail", "error", "skipped")}
     audited = n["pass"] + n["fail"] + n["error"]
     skipped = [f"{r.get('criterion')}[{r.get('method')}]" for r in results if _verdict(r) == "skipped"]

@@ -21,7 +21,7 @@ from pathlib import Path
 from ..criteria.registry import CRITERIA as REGISTRY
 from . import faithfulness, figures, interpretability
 from .markup import VERDICTS, N, esc, figure, flatten, fmt, fmt_ci, guarded, note, plain, table, verdict_of
-from .gate import gate
+from .gate import gate_of
 from .table import bound_text
 from .warnings import collect as collect_warnings
 from .provenance import provenance
@@ -43,6 +43,8 @@ h3{font-size:15px;margin:20px 0 6px}
 p{margin:6px 0}.muted{color:var(--muted)}.small{font-size:12px}
 code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px;overflow-wrap:anywhere}
 nav{font-size:13px;margin-top:8px}nav a{margin-right:14px;color:#0550ae;text-decoration:none}
+.banner{margin:10px 0;padding:12px 16px;border:2px solid var(--fail);background:var(--fail-bg);color:var(--fail);
+font-weight:700;border-radius:6px}
 .gate{display:inline-block;margin:10px 0;padding:8px 14px;border-radius:6px;font-weight:600;border:1px solid}
 .gate.pass{color:var(--pass);background:var(--pass-bg)}.gate.fail{color:var(--fail);background:var(--fail-bg)}
 .gate.none{color:var(--skipped);background:var(--skipped-bg)}
@@ -132,9 +134,22 @@ def header(evidence: dict) -> str:
           f"{c['error']} error and {c['skipped']} skipped. Run started {esc(run.get('started') or '—')}, "
           f"finished {esc(run.get('finished') or '—')} (seed {fmt(run.get('seed'))})."
     )
-    outcome, text = gate(results, run.get("startup_error"))
+    outcome, text = gate_of(evidence)
     return (f'<header><h1>Saliency-map trustworthiness audit</h1><p class="summary">{summary}</p>'
-            f'<div class="gate {outcome}">Gate: {esc(text)}</div>{warnings_box(evidence)}</header>')
+            f'{incomplete_banner(run)}<div class="gate {outcome}">Gate: {esc(text)}</div>{warnings_box(evidence)}'
+            '</header>')
+
+
+def incomplete_banner(run: dict) -> str:
+    """A banner no reviewer can miss when the run did not complete (interrupted, failed, or still running)."""
+    status = run.get("status")
+    if status in (None, "complete"):
+        return ""
+    code = run.get("exit_status")
+    return (f'<div class="banner" role="alert">INCOMPLETE RUN — this evidence comes from a run that is '
+            f'<b>{esc(status)}</b>{f" (pytest exit status {esc(code)})" if code is not None else ""}: verdicts '
+            f'are missing and none of them may be read as the audit\'s outcome. Rerun the audit to complete it '
+            f'(computed maps are cached).</div>')
 
 
 def accuracy_text(acc) -> str:
@@ -280,8 +295,10 @@ def results_table(rs: list[dict], criterion: str) -> str:
                  _baselines(r), _extra_cell(r), fmt(r.get("n"))]
         body.append("<tr>" + "".join(f'<td class="num">{c}</td>' if k in (3, 4, 5, 6, 9) else f"<td>{c}</td>"
                                      for k, c in enumerate(cells)) + "</tr>")
-        tb = (r.get("details") or {}).get("traceback")
-        extra = (f"<details><summary>traceback</summary><pre>{esc(tb)}</pre></details>" if tb else "")
+        # an error's traceback stays in the evidence (details.traceback): internal paths do not belong in a
+        # report meant for reviewers; the one-line explanation says what broke
+        extra = (' <span class="muted small">(traceback in the evidence file)</span>'
+                 if (r.get("details") or {}).get("traceback") else "")
         body.append(f'<tr class="expl"><td colspan="{len(head)}">{esc(r.get("explanation") or "")}{extra}</td></tr>')
     alpha = next((r.get("details", {}).get("alpha") for r in rs if (r.get("details") or {}).get("alpha")), None)
     ci_level = next((r["ci_level"] for r in rs if isinstance(r.get("ci_level"), (int, float))), None)
