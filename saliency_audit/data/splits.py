@@ -4,14 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import AuditInputError, AuditUsageError
-from .imageio import IMAGE_SUFFIXES
-from .tables import read_rows
-
-
-def stem(name: str) -> str:
-    """An image id without its file extension (ids in split files come both ways)."""
-    p = Path(name)
-    return p.stem if p.suffix.lower() in IMAGE_SUFFIXES else name
+from .tables import read_rows, stem  # noqa: F401 -- stem is imported from here too
 
 
 def read_split_file(path: Path) -> dict[str, str]:

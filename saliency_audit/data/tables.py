@@ -63,6 +63,22 @@ def inside(root: Path, relative: str, where: str) -> Path:
     return path
 
 
+def stem(name: str) -> str:
+    """An image id without its file extension (ids in tables come both ways)."""
+    from .imageio import IMAGE_SUFFIXES
+
+    p = Path(name)
+    return p.stem if p.suffix.lower() in IMAGE_SUFFIXES else name
+
+
+def file_name(value: str, folder: str, where: str) -> str:
+    """The id of an image a table names in ``folder``: a bare file name, never a path (``../x.png`` or
+    ``sub/x.png`` would otherwise lose their directory part and silently name another image)."""
+    if not value or value in (".", "..") or any(c in value for c in "/\\\x00"):
+        raise AuditInputError(f"{where}: image {value!r} is not a file name in {folder}/ (no directory part allowed)")
+    return stem(value)
+
+
 def to_number(value: str, where: str, what: str) -> float:
     try:
         return float(value)
