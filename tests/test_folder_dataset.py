@@ -91,3 +91,26 @@ def test_a_boxes_row_for_a_missing_image_and_ambiguous_ids_are_errors(folder):
         load_dataset("folder", str(folder))
     ds = load_dataset("folder", str(folder), skip_bad=True)
     assert "img1" not in {s.id for s in ds} and len(ds) == 3
+
+
+@pytest.mark.parametrize("shape,needle", [
+    ((1, 1), "image 1x1 would be stretched 128 times to the model's input 128x128"),
+    ((20, 24), "image 20x24 would be stretched 6 times"),
+    ((40, 200), "image 40x200 has an aspect ratio 5.0 times off the model's input 128x128"),
+])
+def test_degenerate_images_are_never_silently_stretched(tmp_path, shape, needle):
+    """A 1x1 image with a 1x1 mask used to become a lesion covering the whole grid and score AP 1.0."""
+    rng = np.random.default_rng(1)
+    for i in range(3):
+        _png(tmp_path / "images" / f"ok{i}.png", (rng.random((96, 96)) * 255).astype(np.uint8))
+        _png(tmp_path / "masks" / f"ok{i}.png", np.pad(np.full((8, 8), 255, np.uint8), 44))
+    _png(tmp_path / "images" / "tiny.png", np.full(shape, 200, np.uint8))
+    _png(tmp_path / "masks" / "tiny.png", np.full(shape, 255, np.uint8))
+    ds = load_dataset("folder", str(tmp_path))
+    with pytest.raises(AuditInputError, match=re.escape(needle)) as exc:
+        ds.select(4, (128, 128), lesion=True)
+    assert "tiny.png" in str(exc.value)
+    ds = load_dataset("folder", str(tmp_path), skip_bad=True)
+    _, samples = ds.select(4, (128, 128), lesion=True)
+    assert sorted(s.id for s in samples) == ["ok0", "ok1", "ok2"]
+    assert [s["id"] for s in ds.skipped] == ["tiny"] and needle in ds.skipped[0]["reason"]

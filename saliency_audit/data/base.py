@@ -128,7 +128,7 @@ class AuditDataset(Sequence[Sample]):
         vanishes at ``size`` (smaller than a pixel there) is always left out
         and listed.
         """
-        from .resize import resize_sample
+        from .resize import check_resizable, resize_sample
 
         if lesion:
             candidates: Iterator[int] = self.lesion_candidates()
@@ -142,6 +142,8 @@ class AuditDataset(Sequence[Sample]):
                 break
             try:
                 s = self.load(i)
+                if size is not None:
+                    check_resizable(tuple(s.image.shape[-2:]), size, s.meta.get("path") or s.id)
             except AuditInputError as exc:
                 self._bad(i, exc)
                 continue
@@ -156,7 +158,7 @@ class AuditDataset(Sequence[Sample]):
 
     def prior_masks(self, exclude: set[int], n: int, shape: tuple[int, int]) -> tuple[np.ndarray, int]:
         """Average lesion mask (on ``shape``) over up to ``n`` lesion images *not* in ``exclude``."""
-        from .resize import resize_truth
+        from .resize import check_resizable, resize_truth
 
         total = np.zeros(shape, dtype=np.float64)
         used = 0
@@ -169,6 +171,7 @@ class AuditDataset(Sequence[Sample]):
                 if not self.describe(i)["has_lesion"]:
                     continue
                 mask, boxes, src = self.load_truth(i)
+                check_resizable(src, shape, self.sample_id(i))  # a tiny mask would spread over the whole prior
             except AuditInputError as exc:
                 self._bad(i, exc)
                 continue

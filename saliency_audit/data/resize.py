@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..errors import AuditInputError
 from .sample import Sample
 
 
@@ -43,6 +44,27 @@ def scale_boxes(boxes, src: tuple[int, int], dst: tuple[int, int]):
         nx1, ny1 = math.ceil((x1 + 1) * sx - 1e-9) - 1, math.ceil((y1 + 1) * sy - 1e-9) - 1
         out.append((max(nx0, 0), max(ny0, 0), min(max(nx1, nx0), dst[1] - 1), min(max(ny1, ny0), dst[0] - 1)))
     return tuple(out)
+
+
+#: An image side stretched more than this many times to reach the model's input is not an image the model
+#: can be audited on: a 1x1 "image" with a 1x1 mask becomes a lesion covering the whole grid (AP 1.0).
+MAX_UPSCALE = 4.0
+#: An aspect ratio this many times off the input's means the resize distorts anatomy (or the file is wrong).
+MAX_ASPECT_CHANGE = 2.0
+
+
+def check_resizable(src: tuple[int, int], size: tuple[int, int], where: str) -> None:
+    """Refuse to silently stretch an image far smaller than the model's input, or of a far other shape."""
+    (h, w), (H, W) = tuple(int(v) for v in src), tuple(int(v) for v in size)
+    up = max(H / max(h, 1), W / max(w, 1))
+    if up > MAX_UPSCALE:
+        raise AuditInputError(f"{where}: image {h}x{w} would be stretched {up:.0f} times to the model's input {H}x{W} "
+                              f"(more than {MAX_UPSCALE:g}); set --input-size for small images, or leave it out")
+    aspect = (h / max(w, 1)) / (H / W)
+    if max(aspect, 1 / aspect) > MAX_ASPECT_CHANGE:
+        raise AuditInputError(f"{where}: image {h}x{w} has an aspect ratio {max(aspect, 1 / aspect):.1f} times "
+                              f"off the model's input {H}x{W} (more than {MAX_ASPECT_CHANGE:g}); crop it, or set "
+                              f"--input-size HEIGHT,WIDTH")
 
 
 def resize_sample(sample: Sample, size: tuple[int, int]) -> Sample:
