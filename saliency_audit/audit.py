@@ -202,6 +202,9 @@ class Audit:
             dataset["size"] = len(self._dataset)
             dataset.update(self._dataset.info())
             dataset["skipped"] = list(self._dataset.skipped)
+            if self._dataset.unlocalised:
+                ids = self._dataset.unlocalised
+                dataset["positives_without_lesion"] = {"count": len(ids), "ids": ids[:50]}
         used = self.samples.used()
         if used:
             dataset.update(n_images=len(used), eval_size=list(self.grid()),

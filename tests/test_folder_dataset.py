@@ -114,3 +114,25 @@ def test_degenerate_images_are_never_silently_stretched(tmp_path, shape, needle)
     _, samples = ds.select(4, (128, 128), lesion=True)
     assert sorted(s.id for s in samples) == ["ok0", "ok1", "ok2"]
     assert [s["id"] for s in ds.skipped] == ["tiny"] and needle in ds.skipped[0]["reason"]
+
+
+def test_positives_without_a_lesion_are_listed_not_silently_left_out(folder):
+    """img2 is labelled 1 but has neither mask nor box: utility cannot use it, and must say so."""
+    from saliency_audit.report.warnings import collect
+
+    ds = load_dataset("folder", str(folder))
+    _, samples = ds.select(4, (40, 50), lesion=True)
+    assert sorted(s.id for s in samples) == ["img0", "img3"]
+    assert ds.unlocalised == ["img2"]
+    ds.select(4, (40, 50), lesion=True)
+    assert ds.unlocalised == ["img2"]  # recorded once
+    (warning,) = collect({"results": [], "dataset": {"positives_without_lesion": {"count": 1, "ids": ["img2"]}}})
+    assert warning.startswith("1 positive image(s) have no lesion mask or box") and "img2" in warning
+
+
+def test_the_evidence_counts_positives_without_a_lesion(folder):
+    from saliency_audit import Audit
+
+    audit = Audit(model="demo", dataset="folder", data_root=str(folder), report_dir=None)
+    audit.samples.select(4, lesion=True)
+    assert audit.evidence()["dataset"]["positives_without_lesion"] == {"count": 1, "ids": ["img2"]}

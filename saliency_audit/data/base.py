@@ -89,13 +89,26 @@ class AuditDataset(Sequence[Sample]):
             self.skipped.append({"id": sid, "reason": str(exc)})
 
     def lesion_candidates(self) -> Iterator[int]:
-        """Items with a lesion and ground truth, lazily, in :meth:`order`."""
+        """Items with a lesion and ground truth, lazily, in :meth:`order`.  A positive item without ground
+        truth (label 1, empty mask, no box) cannot be localised: it is passed over and recorded in
+        :attr:`unlocalised`, never silently."""
+        seen = set(self.unlocalised)
         for i in self.order():
             try:
-                if self.describe(i)["has_lesion"]:
-                    yield i
+                d = self.describe(i)
             except AuditInputError as exc:
                 self._bad(i, exc)
+                continue
+            if d["has_lesion"]:
+                yield i
+            elif d.get("label") and d["id"] not in seen:
+                seen.add(d["id"])
+                self.unlocalised.append(d["id"])
+
+    @property
+    def unlocalised(self) -> list[str]:
+        """Ids of positive items passed over by the localisation criteria for want of a mask or box."""
+        return self.__dict__.setdefault("_unlocalised", [])
 
     def localisation_indices(self, n: int) -> list[int]:
         """The first ``n`` images with a lesion and ground truth, in :meth:`order`."""

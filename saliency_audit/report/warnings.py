@@ -40,6 +40,12 @@ def collect(evidence: dict) -> list[str]:
         add(f"the audited model's balanced accuracy on {acc.get('n')} {on} is {bal:.2f} (chance 0.5 for two "
             f"classes; labels {acc.get('labels')}, predicted {acc.get('predicted')}): check --input-size and "
             "--normalize, the usual cause; maps of a model that does not work explain nothing")
+    unlocalised = (evidence.get("dataset") or {}).get("positives_without_lesion") or {}
+    if unlocalised.get("count"):
+        ids = unlocalised.get("ids") or []
+        first = ", ".join(str(i) for i in ids[:3]) + (" …" if unlocalised["count"] > 3 else "")
+        add(f"{unlocalised['count']} positive image(s) have no lesion mask or box and were passed over by the "
+            f"localisation criteria ({first}): see dataset.positives_without_lesion in the evidence")
     skipped = (evidence.get("dataset") or {}).get("skipped") or []
     if skipped:
         ids = ", ".join(str(s.get("id")) for s in skipped[:3]) + (f" and {len(skipped) - 3} more" if len(skipped) > 3
