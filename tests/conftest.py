@@ -46,3 +46,4 @@ import saliency_audit.passes  # noqa: E402,F401
 import saliency_audit.report.faithfulness  # noqa: E402,F401
 import saliency_audit.report.interpretability  # noqa: E402,F401
 import torch.distributed._functional_collectives  # noqa: E402,F401  (registers a TORCH_LIBRARY: once per process)
+
