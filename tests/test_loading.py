@@ -142,3 +142,21 @@ def test_a_model_whose_output_ignores_its_input_is_refused_at_load(tmp_path):
     with pytest.raises(AuditUsageError, match="output does not depend on its input") as exc:
         load_model(spec, option="--replicate")
     assert str(exc.value).startswith(f"--replicate={spec}: ")
+
+
+def test_a_refused_class_is_needs_unpickling_whatever_the_case_of_torchs_message(tmp_path, resnet, monkeypatch):
+    """torch versions spell it 'Unsupported global' or 'Unsupported GLOBAL'; neither is a damaged file."""
+    import pickle
+
+    path = tmp_path / "full.pt"
+    torch.save({"model": resnet}, path)
+    real_load = torch.load
+
+    def load(*args, **kwargs):
+        if kwargs.get("weights_only"):
+            raise pickle.UnpicklingError("Weights only load failed. Unsupported GLOBAL torchvision.models.ResNet")
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", load)
+    with pytest.raises(AuditUsageError, match="needs full unpickling"):
+        load_model(f"resnet18:{path}")
