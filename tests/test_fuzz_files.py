@@ -68,6 +68,7 @@ def check_image(read, path, expected=None, shape=None):
         return None
     assert not (isinstance(expected, str) and expected == REFUSE), f"loaded a file with no defined image: {out}"
     assert isinstance(out, np.ndarray) and out.dtype == np.float32 and out.ndim == 2, (type(out), out.dtype, out.shape)
+    assert out.size > 0, f"an empty image {out.shape}"
     assert np.isfinite(out).all(), "NaN/inf in a returned image"
     assert out.min() >= 0.0 and out.max() <= 1.0, f"values outside [0, 1]: {out.min()} .. {out.max()}"
     if shape is not None:
@@ -285,6 +286,8 @@ def read_dcm(path):
 @FUZZ
 @given(grey_files())
 def test_dicom_grey_levels_equal_the_oracle(case):
+    """Valid grey files with moderate rescale/window values read exactly as the oracle (or, where the standard
+    leaves no image, e.g. a LINEAR window narrower than 1, the clean error)."""
     header, stored, syntax = case
     with _tmpdir() as tmp:
         path = write_dicom_file(tmp / "a.dcm", header, pixel_bytes(stored, header["BitsAllocated"],
@@ -297,8 +300,6 @@ EXTREME_NUMBERS = st.sampled_from(["0", "-0", "1", "-1", "NaN", "nan", "inf", "-
                                    "-1e300", "1e-300", "1e308", "-1.7e308", "4.9e-324", "1e999", "-2.5", "4096"])
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a NaN or infinite Rescale Slope/Intercept without a window gives a "
-                                       "silent all-zero image (_to_unit -> _minmax: NaN > NaN is False)")
 @FUZZ
 @example(case=(grey_header(1, 3, 8, 8, False, "MONOCHROME2") | {"RescaleSlope": "NaN", "RescaleIntercept": "0"},
                np.array([[[0, 128, 255]]]), "explicit"))
@@ -330,7 +331,7 @@ def voi_lut_files(draw):
     bits_stored = draw(st.integers(1, bits_allocated))
     photometric = draw(st.sampled_from(["MONOCHROME1", "MONOCHROME2"]))
     stored = draw(stored_pixels((1, rows, cols), bits_stored, False))
-    entries = draw(st.integers(1, 300))
+    entries = draw(st.integers(2, 300))  # (a 1-entry LUT is refused: pydicom reads its LUT Data as a number)
     first = draw(st.integers(0, 2**bits_stored - 1))
     lut_bits = draw(st.sampled_from([8, 10, 12, 16]))
     lut = np.random.default_rng(draw(st.integers(0, 2**32 - 1))).integers(0, 2**lut_bits, entries)
@@ -510,9 +511,6 @@ TRANSFER_SYNTAXES = st.sampled_from([
 ]) | st.binary(max_size=24)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a Transfer Syntax UID that is no transfer syntax (e.g. private "
-                                       "'1.2.3.4') makes read_dicom raise pydicom's ValueError('UID is not a "
-                                       "transfer syntax.') from tsyntax.is_compressed in _decode's except clause")
 @FUZZ
 @example(case=("full", b"1.2.3.4", "explicit", np.array([[[0, 128, 255]]])))
 @given(st.tuples(st.sampled_from(["full", "none", "bare"]), TRANSFER_SYNTAXES, st.sampled_from(list(ENCODINGS)),
@@ -609,6 +607,7 @@ def raster_files(draw):
 @FUZZ
 @given(raster_files())
 def test_raster_modes_equal_the_oracle(case):
+    """Every Pillow mode reads as its documented grey levels, in its (height, width), through both readers."""
     im, suffix, expected = case
     with _tmpdir() as tmp:
         path = tmp / f"a.{suffix}"
@@ -620,8 +619,6 @@ def test_raster_modes_equal_the_oracle(case):
         assert np.array_equal(read_gray(path), out)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: read_gray divides mode 'I' (32-bit integer TIFF) by 65535 without "
-                                       "clipping: values above 65535 or below 0 come back outside [0, 1]")
 @FUZZ
 @example(case=("I", np.array([[0, 70000, -5]])))
 @given(st.one_of(
@@ -693,8 +690,6 @@ def png_chunk(kind: bytes, data: bytes) -> bytes:
 PNG_FORMATS = [(1, 0), (8, 0), (16, 0), (8, 2), (16, 2), (8, 4), (8, 6), (16, 6), (1, 3), (8, 3)]  # (depth, colour)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a PNG header claiming more than ~179 Mpixels raises Pillow's "
-                                       "DecompressionBombError, which read_gray does not catch")
 @FUZZ
 @example(case=(100_000, 100_000, (8, 0), b"\0" * 10))
 @given(st.tuples(st.integers(1, 64) | st.integers(2**15, 2**31 - 1), st.integers(1, 64) | st.integers(2**15, 2**31 - 1),
@@ -778,7 +773,7 @@ def same_values(loaded: torch.Tensor, saved: torch.Tensor) -> bool:
 def check_model(path: Path, expected: dict | None, *, must_load=False, arch=TINY, **kwargs):
     """The property for load_model: it returns a network whose state is exactly ``expected`` (None: nothing may
     load), or raises an AuditUsageError whose one line starts with the option and spec and names the file."""
-    spec = f"{arch}:{path}"
+    spec = str(path) if arch is None else f"{arch}:{path}"  # arch None: a TorchScript archive
     option = kwargs.get("option", "--model")
     try:
         with _few_torchvision_models(), warnings.catch_warnings():
@@ -810,7 +805,7 @@ TENSOR_DAMAGE = st.one_of(
               st.sampled_from([torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32, torch.uint8,
                                torch.bool])),
     st.tuples(st.just("nonfinite"), st.sampled_from(TINY_KEYS), st.sampled_from([float("nan"), float("inf"),
-                                                                               -float("inf"), 3e38])),
+                                                                               -float("inf"), 2.0**127])),
     st.tuples(st.just("parameter"), st.sampled_from(TINY_KEYS)),
     st.tuples(st.just("view"), st.sampled_from(TINY_KEYS)),
     st.tuples(st.just("shape"), st.sampled_from(TINY_KEYS), st.lists(st.integers(0, 5), max_size=4)),
@@ -822,11 +817,17 @@ HARMLESS = {"dtype", "nonfinite", "parameter", "view"}  # the file still holds a
 
 def damage_tensors(state: dict, damage) -> dict:
     kind, key = damage[0], damage[1]
-    value = state.get(key)
+    if kind == "extra":
+        state[key] = torch.ones(2)
+        return state
+    if key not in state:  # dropped by an earlier damage
+        return state
+    value = state[key].detach().clone()
     if kind == "dtype":
         state[key] = value.to(damage[2])
     elif kind == "nonfinite" and value.is_floating_point() and value.numel():
         value.view(-1)[0] = damage[2]
+        state[key] = value
     elif kind == "parameter":
         state[key] = nn.Parameter(value, requires_grad=value.is_floating_point())
     elif kind == "view":  # a strided view into a larger storage: torch.save keeps the whole storage
@@ -837,8 +838,6 @@ def damage_tensors(state: dict, damage) -> dict:
         state[key] = torch.rand(damage[2]).to(value.dtype)
     elif kind == "drop":
         del state[key]
-    elif kind == "extra":
-        state[key] = torch.ones(2)
     return state
 
 
@@ -884,11 +883,6 @@ def odd_state(state: dict, odd) -> dict:
     return state
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: non-string keys and non-tensor values (AttributeError in "
-                                       "_head_classes), sparse/meta tensors (multi-line RuntimeError from "
-                                       "load_state_dict), an empty head of 2**40 classes (RuntimeError: allocation "
-                                       "in _build_arch) escape load_model; complex weights load with the "
-                                       "imaginary part silently dropped")
 @FUZZ
 @example(odd=("value", "fc.weight", 3), wrap=("", "state_dict"))
 @given(ODD_VALUES, WRAPS)
@@ -914,6 +908,8 @@ def rewrite_zip(blob: bytes, edit: str) -> bytes:
                 name = name.replace("data.pkl", "weights.pkl")
             elif edit == "drop_storage" and "/data/" in name:
                 continue
+            elif edit == "cut_storage" and "/data/" in name:
+                data = data[: len(data) // 2]
             elif edit == "drop_meta" and name.rsplit("/", 1)[-1] in ("byteorder", "version", ".format_version"):
                 continue
             elif edit == "two_roots" and i % 2:
@@ -929,15 +925,8 @@ def rewrite_zip(blob: bytes, edit: str) -> bytes:
 @st.composite
 def damaged_checkpoints(draw, state):
     """(bytes, the state the intact file holds or None, must load, allow_unsafe_pickle)."""
-    kind = draw(st.sampled_from(["intact", "truncated", "rewritten", "random", "empty", "pickle", "legacy",
-                                 "module"]))
+    kind = draw(st.sampled_from(["intact", "truncated", "rewritten", "random", "empty", "pickle", "legacy"]))
     buf = io.BytesIO()
-    if kind == "module":  # a whole pickled network: loads only with allow_unsafe_pickle
-        torch.manual_seed(1)
-        net = TinyNet()
-        torch.save(net, buf)
-        unsafe = draw(st.booleans())
-        return buf.getvalue(), net.state_dict(), unsafe, unsafe
     if kind == "random":
         head = draw(st.sampled_from([b"", b"PK\x03\x04", b"\x80\x02", b"\x80\x05", b"\x8a\x0al\xfc\x9cF\xf9"]))
         return head + draw(st.binary(max_size=2000)), None, False, False
@@ -949,8 +938,8 @@ def damaged_checkpoints(draw, state):
         torch.save(state, buf, _use_new_zipfile_serialization=kind != "legacy")
     blob = buf.getvalue()
     if kind == "rewritten":
-        return rewrite_zip(blob, draw(st.sampled_from(["rename_pickle", "drop_storage", "drop_meta", "two_roots",
-                                                       "nested", "junk_member"]))), state, False, False
+        return rewrite_zip(blob, draw(st.sampled_from(["rename_pickle", "drop_storage", "cut_storage", "drop_meta",
+                                                       "two_roots", "nested", "junk_member"]))), state, False, False
     if kind in ("truncated", "legacy", "pickle") and draw(st.booleans()):
         blob = blob[: draw(st.integers(0, len(blob) - 1))]
         return blob, None, False, draw(st.booleans())
@@ -960,14 +949,82 @@ def damaged_checkpoints(draw, state):
 @FUZZ
 @given(st.data(), st.sampled_from(["--model", "--replicate", "--compare-model"]))
 def test_checkpoint_damaged_bytes(tiny_state, data, option):
-    """Random bytes, cut zips, renamed/dropped members, pickle.dump files, legacy torch.save, empty files and
-    pickled modules: the clean error, or (intact files) exactly the saved weights."""
+    """Random bytes, cut zips, renamed/dropped members, pickle.dump files, legacy torch.save and empty files:
+    the clean error, or (intact files) exactly the saved weights."""
     blob, expected, must_load, unsafe = data.draw(damaged_checkpoints(tiny_state))
     arch = TINY if expected is not None else data.draw(st.sampled_from([TINY, "resnet18"]))
     with _tmpdir() as tmp:
         path = tmp / "ckpt.pt"
         path.write_bytes(blob)
         check_model(path, expected, must_load=must_load, arch=arch, option=option, allow_unsafe_pickle=unsafe)
+
+
+@pytest.fixture(scope="module")
+def tiny_scripts(tiny_state, tmp_path_factory):
+    """TorchScript archives of the tiny network, scripted in eval and in training mode: {training: bytes}."""
+    blobs = {}
+    for training in (False, True):
+        net = TinyNet()
+        net.load_state_dict(tiny_state)
+        path = tmp_path_factory.mktemp("script") / "tiny.ts"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch.jit.script is deprecated, still what users load
+            torch.jit.script(net.train(training)).save(str(path))
+        blobs[training] = path.read_bytes()
+    return blobs
+
+
+@FUZZ
+@example(form="pickle", training=True, unsafe=True)
+@given(st.sampled_from(["pickle", "pickle in checkpoint dict", "torchscript", "torchscript with arch"]),
+       st.booleans(), st.booleans())
+def test_checkpoint_whole_network(tiny_state, tiny_scripts, form, training, unsafe):
+    """torch.save(net) (alone or in a checkpoint dict) is refused without allow_unsafe_pickle; with it, and a
+    TorchScript archive always, the network loads exactly as saved, whichever mode it was saved in."""
+    net = TinyNet()
+    net.load_state_dict(tiny_state)
+    net.train(training)
+    with _tmpdir() as tmp:
+        path = tmp / "ckpt.pt"
+        if form.startswith("torchscript"):
+            path.write_bytes(tiny_scripts[training])
+            check_model(path, copy_state(tiny_state), must_load=True, arch=TINY if "arch" in form else None)
+            return
+        torch.save(net if form == "pickle" else {"model": net, "epoch": 3}, path)
+        check_model(path, copy_state(tiny_state), must_load=unsafe, allow_unsafe_pickle=unsafe)
+
+
+SCRIPT_MEMBERS = ["data.pkl", "constants.pkl", "version", "byteorder", "code/__torch__/tests/test_fuzz_files.py",
+                  "test_fuzz_files.py.debug_pkl"]
+
+
+@pytest.mark.xfail(strict=True, reason="OPEN: a tensor member of a TorchScript archive cut short and re-zipped "
+                                       "(valid CRCs) loads silently with other values: torch.jit.load does not "
+                                       "check storage sizes (torch.load does). Fixed: damaged members now give a "
+                                       "one-line error (_jit_load)")
+@FUZZ
+@example(edit=("drop", "data.pkl"), arch=None)
+@given(st.one_of(st.tuples(st.sampled_from(["drop", "truncate"]),
+                           st.sampled_from(SCRIPT_MEMBERS + ["data/0", "data/8"])),
+                 st.tuples(st.just("flip"), st.sampled_from(SCRIPT_MEMBERS))),
+       st.sampled_from([None, TINY, "resnet18"]))
+def test_torchscript_damaged_archive(tiny_state, tiny_scripts, edit, arch):
+    """A TorchScript archive with a member dropped or cut in half, or the first byte of a non-tensor member
+    flipped (re-zipped, so the CRCs are right): the clean error, or the saved weights."""
+    how, member = edit
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(tiny_scripts[False])) as src, zipfile.ZipFile(out, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            if name.endswith(member):
+                if how == "drop":
+                    continue
+                data = data[: len(data) // 2] if how == "truncate" else bytes([data[0] ^ 0x55]) + data[1:]
+            dst.writestr(name, data)
+    with _tmpdir() as tmp:
+        path = tmp / "ckpt.ts"
+        path.write_bytes(out.getvalue())
+        check_model(path, copy_state(tiny_state) if arch != "resnet18" else None, arch=arch)
 
 
 def zip_member_offset(blob: bytes, suffix: str) -> int:
@@ -978,8 +1035,6 @@ def zip_member_offset(blob: bytes, suffix: str) -> int:
     return info.header_offset + 30 + name_len + extra_len
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a byte flipped inside a torch.save zip loads silently: torch.load "
-                                       "does not check the members' CRC-32 and load_model does not either")
 @FUZZ
 @example(flips=[("data/0", 0, 0x40)])
 @given(st.lists(st.tuples(st.sampled_from(["data.pkl", "data/0", "data/1", "data/6", "byteorder", "version"]),

@@ -55,11 +55,20 @@ def _missing_decoder(path, tsyntax, exc: BaseException) -> str:
 
 
 def _decode(path, ds: pydicom.Dataset) -> np.ndarray:
-    ds.pixel_array_options(index=0)  # decode the first frame only
     try:
+        ds.pixel_array_options(index=0)  # decode the first frame only
         return ds.pixel_array
     except Exception as exc:  # noqa: BLE001 -- truncated pixel data, bad group 0028 values, no decoder...
-        tsyntax = ds.file_meta.get("TransferSyntaxUID")
+        from pydicom.uid import UID
+
+        tsyntax = ds.file_meta.get("TransferSyntaxUID") if "file_meta" in ds.__dict__ or hasattr(ds, "file_meta") \
+            else None
+        tsyntax = UID(str(tsyntax)) if tsyntax is not None else None
+        if tsyntax is None:
+            raise AuditInputError(f"{path}: no Transfer Syntax UID in the file meta: cannot decode the pixel "
+                                  "data") from None
+        if not tsyntax.is_transfer_syntax:
+            raise AuditInputError(f"{path}: Transfer Syntax UID {str(tsyntax)!r} is not a transfer syntax") from None
         # pydicom 3 raises RuntimeError (plugins missing or all failed) or NotImplementedError (no decoder at all)
         if isinstance(exc, (RuntimeError, NotImplementedError)) and tsyntax is not None and tsyntax.is_compressed:
             raise AuditInputError(_missing_decoder(path, tsyntax, exc)) from None
@@ -111,6 +120,8 @@ def _to_unit(ds: pydicom.Dataset, arr: np.ndarray) -> np.ndarray:
     if arr.dtype.kind == "f":  # Float Pixel Data: no stored bit depth to scale by
         return _minmax(arr)
     values = apply_modality_lut(arr, ds)
+    if not np.isfinite(values).all():  # a NaN or infinite Rescale Slope/Intercept: min-max would give a black image
+        raise ValueError("the modality LUT (Rescale Slope/Intercept) gives non-finite values")
     voi = _voi_range(ds)
     rescaled = ds.get("ModalityLUTSequence") or (
         ds.get("RescaleSlope") is not None and ds.get("RescaleIntercept") is not None

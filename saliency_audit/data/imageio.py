@@ -20,8 +20,11 @@ def read_gray(path: Path) -> np.ndarray:
             arr = np.asarray(im.convert("I") if sixteen else im.convert("L"))
     except FileNotFoundError:
         raise AuditInputError(f"{path}: file not found") from None
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
         raise AuditInputError(f"{path}: cannot read image ({exc.__class__.__name__})") from None
+    if sixteen and arr.size and (arr.min() < 0 or arr.max() > 65535):  # 32-bit integer TIFFs: no 16-bit scale
+        raise AuditInputError(f"{path}: integer pixel values {int(arr.min())}..{int(arr.max())} lie outside "
+                              "0..65535; save the image as 8- or 16-bit")
     return arr.astype(np.float32) / (65535.0 if sixteen else 255.0)
 
 
@@ -51,5 +54,5 @@ def image_size(path: Path) -> tuple[int, int]:
             return im.height, im.width
     except FileNotFoundError:
         raise AuditInputError(f"{path}: file not found") from None
-    except (OSError, UnidentifiedImageError) as exc:
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
         raise AuditInputError(f"{path}: cannot read image ({exc.__class__.__name__})") from None

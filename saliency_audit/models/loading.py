@@ -107,7 +107,7 @@ def _load_torchscript(path: Path, parsed: Spec, role: str, option: str) -> Audit
         raise AuditUsageError(
             f"{option}={parsed.text}: {path} is not a TorchScript archive; give ARCH:PATH for a state dict"
         )
-    net = torch.jit.load(str(path), map_location="cpu")
+    net = _jit_load(path, f"{option}={parsed.text}")
     info = ModelInfo(spec=parsed.text, arch="torchscript", role=role, sha256=file_sha256(path), n_params=_count(net))
     with torch.no_grad():
         probe = net(torch.zeros(1, info.in_channels, *info.input_size))
@@ -115,6 +115,28 @@ def _load_torchscript(path: Path, parsed: Spec, role: str, option: str) -> Audit
         probe = probe[0]
     info.num_classes = int(probe.shape[-1]) if probe.ndim > 1 else 1
     return AuditModel(net, info)
+
+
+def _check_zip(path: Path, what: str) -> None:
+    """torch.load and torch.jit.load ignore the members' CRC-32: a flipped byte would load as other weights."""
+    if zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as zf:
+                bad = zf.testzip()
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:  # noqa: PERF203
+            raise AuditUsageError(f"{what}: {path} is a damaged archive ({type(exc).__name__})") from None
+        if bad is not None:
+            raise AuditUsageError(f"{what}: {path} is damaged: member {bad} fails its CRC check")
+
+
+def _jit_load(path: Path, what: str):
+    _check_zip(path, what)
+    try:
+        net = torch.jit.load(str(path), map_location="cpu")
+    except Exception as exc:  # noqa: BLE001 -- a damaged archive raises multi-line RuntimeErrors
+        raise AuditUsageError(f"{what}: cannot read TorchScript archive {path} ({type(exc).__name__}: "
+                              f"{one_line(exc)})") from None
+    return net.eval()  # before any probe: a forward pass in training mode would update BatchNorm statistics
 
 
 def _is_plain_pickle(path: Path) -> bool:
@@ -127,6 +149,7 @@ def _is_plain_pickle(path: Path) -> bool:
 def _read_checkpoint(path: Path, spec: str, option: str, allow_unsafe_pickle: bool):
     if path.stat().st_size == 0:
         raise AuditUsageError(f"{option}={spec}: checkpoint {path} is empty (0 bytes)")
+    _check_zip(path, f"{option}={spec}")
     try:
         return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -157,10 +180,24 @@ def _state_dict_of(obj, spec: str, option: str, path: Path):
     if isinstance(obj, dict):
         for key in ("state_dict", "model_state_dict", "model"):
             if key in obj and isinstance(obj[key], (dict, nn.Module)):
-                return obj[key]
+                return _checked_state(obj[key], spec, option, path) if isinstance(obj[key], dict) else obj[key]
         if all(isinstance(v, torch.Tensor) for v in obj.values()):
-            return obj
+            return _checked_state(obj, spec, option, path)
     raise AuditUsageError(f"{option}={spec}: {path} holds no state dict (found {type(obj).__name__})")
+
+
+def _checked_state(state: dict, spec: str, option: str, path: Path) -> dict:
+    """A state dict maps parameter names to dense real tensors; anything else would fail deep inside
+    load_state_dict, or (complex weights) load with a part silently dropped."""
+    for key, value in state.items():
+        if not isinstance(key, str):
+            raise AuditUsageError(f"{option}={spec}: {path}: state dict key {key!r} is not a parameter name")
+        if not isinstance(value, torch.Tensor):
+            raise AuditUsageError(f"{option}={spec}: {path}: {key} is a {type(value).__name__}, not a tensor")
+        if value.layout != torch.strided or value.is_meta or value.is_complex():
+            raise AuditUsageError(f"{option}={spec}: {path}: {key} is a {value.layout}/{value.dtype}"
+                                  f"{' meta' if value.is_meta else ''} tensor, not a dense real one")
+    return state
 
 
 def _strip_prefix(state: dict, expected: set[str]) -> dict:
@@ -239,6 +276,10 @@ def check_fit(state: dict, expected: dict, what: str, arch: str | None = None) -
         "likely_architectures": likely})
 
 
+#: More classes than any medical-image classifier has: a head this wide means the file is something else.
+MAX_CLASSES = 100_000
+
+
 def _head_classes(state: dict) -> int | None:
     """Classes from the last 2-D weight that is not an auxiliary head's."""
     heads = [v for k, v in state.items() if k.endswith("weight") and v.ndim == 2 and "aux" not in k.lower()]
@@ -268,23 +309,30 @@ def _load_arch(path: Path, parsed: Spec, role: str, option: str, allow_unsafe_pi
         # ARCH is known: rebuild the eager network from the archive's weights (below), because a
         # ScriptModule cannot be audited (no forward hooks for GradCAM and randomization blocks,
         # its ReLUs bypass guided backprop); the scripted module is kept if it computes otherwise.
-        script = torch.jit.load(str(path), map_location="cpu")
+        script = _jit_load(path, f"{option}={spec}")
         state = dict(script.state_dict())
         net = None
     else:
         obj = _read_checkpoint(path, spec, option, allow_unsafe_pickle)
         state = _state_dict_of(obj, spec, option, path)
-        net = state if isinstance(state, nn.Module) else None
+        net = state.eval() if isinstance(state, nn.Module) else None  # eval before the class-count probe
     if net is not None:
         num_classes = None
         size, channels = (299, 299) if parsed.arch == "inception_v3" else (224, 224), 3
     else:
         num_classes = _head_classes(state) or 2
+        if num_classes > MAX_CLASSES:
+            raise AuditUsageError(f"{option}={spec}: the checkpoint's head has {num_classes} classes (more than "
+                                  f"{MAX_CLASSES}); {path} is not a classifier's state dict")
         net, size, channels = _build_arch(parsed.arch, num_classes, state, spec, option)
         state = _strip_prefix(state, set(net.state_dict()))
         check_fit(state, net.state_dict(), f"{option}={spec}: checkpoint {path} does not fit {parsed.arch}",
                   arch=parsed.arch)
-        net.load_state_dict(state, strict=False)
+        try:
+            net.load_state_dict(state, strict=False)
+        except Exception as exc:  # noqa: BLE001 -- dtype or layout that copy_ refuses
+            raise AuditUsageError(f"{option}={spec}: cannot load the weights of {path} ({type(exc).__name__}: "
+                                  f"{one_line(exc)})") from None
         if script is not None and not _same_outputs(script, net, channels, size):
             net, num_classes = script, None
     info = ModelInfo(
