@@ -243,7 +243,7 @@ def test_ids_escaping_the_root_and_bad_rows(tmp_path):
     with pytest.raises(AuditInputError, match=r"stage_2_train_labels\.csv: row \d+: Target 1 needs x, y, width"):
         load_dataset("rsna", str(root))
     labels.write_text(good + "p2,a,10,5,5,1\n")
-    with pytest.raises(AuditInputError, match=r"row \d+: x 'a' is not a number"):
+    with pytest.raises(AuditInputError, match=r"row \d+: x 'a' is not a finite number"):
         load_dataset("rsna", str(root))
     nih = export_demo("nih", tmp_path / "n", n=4)
     with open(nih / "BBox_List_2017.csv", "a") as fh:

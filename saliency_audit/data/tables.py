@@ -9,10 +9,12 @@ that would escape the data root.
 from __future__ import annotations
 
 import csv
+import math
+import re
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import AuditInputError
+from ..errors import AuditInputError, one_line
 
 
 def read_rows(path: Path, required: tuple[str, ...] = (), positional: tuple[str, ...] | None = None
@@ -32,8 +34,8 @@ def read_rows(path: Path, required: tuple[str, ...] = (), positional: tuple[str,
             header = [h.strip() for h in next(reader)]
         except StopIteration:
             raise AuditInputError(f"{path}: empty file, expected a header row") from None
-        except csv.Error as exc:
-            raise AuditInputError(f"{path}: row 1: {exc}") from None
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise AuditInputError(f"{path}: row 1: {one_line(exc)}") from None
         names = list(positional) if positional else header
         missing = [c for c in required if c not in names]
         if missing:
@@ -44,8 +46,8 @@ def read_rows(path: Path, required: tuple[str, ...] = (), positional: tuple[str,
                 row = next(reader)
             except StopIteration:
                 return
-            except csv.Error as exc:
-                raise AuditInputError(f"{path}: row {row_no + 1}: {exc}") from None
+            except (csv.Error, UnicodeDecodeError) as exc:
+                raise AuditInputError(f"{path}: row {row_no + 1}: {one_line(exc)}") from None
             row_no += 1
             if not any(cell.strip() for cell in row):
                 continue
@@ -79,8 +81,13 @@ def file_name(value: str, folder: str, where: str) -> str:
     return stem(value)
 
 
+#: A plain decimal number.  Python's float() also reads "nan", "inf", "1_0" and non-ASCII digits, which
+#: would turn a typo into a silent value.
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
 def to_number(value: str, where: str, what: str) -> float:
-    try:
-        return float(value)
-    except ValueError:
-        raise AuditInputError(f"{where}: {what} {value!r} is not a number") from None
+    number = float(value) if _NUMBER.fullmatch(value) else math.nan
+    if not math.isfinite(number):
+        raise AuditInputError(f"{where}: {what} {value!r} is not a finite number")
+    return number
