@@ -535,6 +535,17 @@ def dicom_blob(header: dict, stored: np.ndarray) -> bytes:
     return b"\0" * 128 + b"DICM" + _file_meta(SYNTAX_UIDS["explicit"].encode()) + buf.getvalue()
 
 
+
+def damage(draw, intact: bytes, kind: str) -> bytes:
+    """``intact`` cut short at a drawn length (``truncate``), or with one to four drawn bytes flipped."""
+    if kind == "truncate":
+        return intact[: draw(st.integers(0, len(intact)))]
+    blob = bytearray(intact)
+    for pos, xor in draw(st.lists(st.tuples(st.integers(0, len(blob) - 1), st.integers(1, 255)),
+                                  min_size=1, max_size=4)):
+        blob[pos] ^= xor
+    return bytes(blob)
+
 @st.composite
 def damaged_dicom_bytes(draw):
     """A valid windowed file cut short, with bytes flipped, or random bytes (behind a DICM preamble or not);
@@ -543,14 +554,8 @@ def damaged_dicom_bytes(draw):
     header = grey_header(6, 7, 16, 16, False, "MONOCHROME2") | {"WindowCenter": "30000", "WindowWidth": "40000"}
     intact = dicom_blob(header, stored)
     kind = draw(st.sampled_from(["truncate", "flip", "random"]))
-    if kind == "truncate":
-        blob = intact[: draw(st.integers(0, len(intact)))]
-    elif kind == "flip":
-        blob = bytearray(intact)
-        for pos, xor in draw(st.lists(st.tuples(st.integers(0, len(blob) - 1), st.integers(1, 255)),
-                                      min_size=1, max_size=4)):
-            blob[pos] ^= xor
-        blob = bytes(blob)
+    if kind in ("truncate", "flip"):
+        blob = damage(draw, intact, kind)
     else:
         blob = draw(st.sampled_from([b"", b"\0" * 128 + b"DICM"])) + draw(st.binary(max_size=2000))
     return blob, intact, window(stored[0].astype(np.float64), 30000.0, 40000.0, "LINEAR")
@@ -652,14 +657,8 @@ def damaged_raster_bytes(draw):
     fmt = draw(st.sampled_from(["png", "tif"] if mode == "I;16" else ["png", "jpg", "tif", "bmp"]))
     intact = raster_blob(mode, fmt, draw(st.integers(0, 2**32 - 1)))
     kind = draw(st.sampled_from(["truncate", "flip", "random", "empty"]))
-    if kind == "truncate":
-        blob = intact[: draw(st.integers(0, len(intact)))]
-    elif kind == "flip":
-        blob = bytearray(intact)
-        for pos, xor in draw(st.lists(st.tuples(st.integers(0, len(blob) - 1), st.integers(1, 255)),
-                                      min_size=1, max_size=4)):
-            blob[pos] ^= xor
-        blob = bytes(blob)
+    if kind in ("truncate", "flip"):
+        blob = damage(draw, intact, kind)
     elif kind == "random":
         blob = draw(st.sampled_from([b"", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"II*\0", b"BM"])) + draw(
             st.binary(max_size=1000))
