@@ -19,7 +19,10 @@ def test_first(audit):
 
 def test_second(audit):
     if os.environ.get("STOP_HERE"):
-        os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C does
+        # what Ctrl-C does; a process started in the background inherits SIGINT ignored, so restore
+        # Python's handler first (it turns the signal into KeyboardInterrupt, as in a terminal)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.kill(os.getpid(), signal.SIGINT)
     audit.add_result(CriterionResult("utility", "ig", "pass", value=0.1, bound=0.05, threshold=0.0))
 '''
 
