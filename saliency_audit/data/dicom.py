@@ -61,8 +61,8 @@ def _decode(path, ds: pydicom.Dataset) -> np.ndarray:
     except Exception as exc:  # noqa: BLE001 -- truncated pixel data, bad group 0028 values, no decoder...
         from pydicom.uid import UID
 
-        tsyntax = ds.file_meta.get("TransferSyntaxUID") if "file_meta" in ds.__dict__ or hasattr(ds, "file_meta") \
-            else None
+        meta = getattr(ds, "file_meta", None)
+        tsyntax = meta.get("TransferSyntaxUID") if meta is not None else None
         tsyntax = UID(str(tsyntax)) if tsyntax is not None else None
         if tsyntax is None:
             raise AuditInputError(f"{path}: no Transfer Syntax UID in the file meta: cannot decode the pixel "

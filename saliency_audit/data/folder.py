@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import AuditInputError, AuditUsageError
 from .imageio import IMAGE_SUFFIXES
 from .indexed import Entry, IndexedDataset
-from .tables import file_name, read_rows, to_number
+from .tables import file_name, read_rows, stem, to_number
 
 MASK_SUFFIXES = (".png", ".tif", ".tiff", ".bmp")
 
@@ -35,13 +35,6 @@ def parse_box(row: dict, cols: tuple[str, str, str, str], where: str) -> tuple[i
     return box_corners(x, y, w, h)
 
 
-def _skip_id(name: str) -> str:
-    """The id a skipped row's image goes by (its stem), so the image itself is left out too."""
-    from .tables import stem
-
-    return stem(name)
-
-
 def read_boxes(path: Path, skipped: list[dict] | None, cols=("x", "y", "width", "height")
                ) -> tuple[dict[str, list[tuple[int, int, int, int]]], dict[str, int]]:
     """({image id: [inclusive boxes]}, {image id: its first row}) from ``boxes.csv`` (one box per row; rows
@@ -58,7 +51,7 @@ def read_boxes(path: Path, skipped: list[dict] | None, cols=("x", "y", "width", 
         except AuditInputError as exc:
             if skipped is None:
                 raise
-            skipped.append({"id": _skip_id(row["image"]), "reason": str(exc)})
+            skipped.append({"id": stem(row["image"]), "reason": str(exc)})
             continue
         out.setdefault(key, []).append(box)
         first_row.setdefault(key, row_no)
@@ -85,7 +78,7 @@ def read_labels(path: Path, skipped: list[dict] | None) -> tuple[dict[str, int],
         except AuditInputError as exc:
             if skipped is None:
                 raise
-            skipped.append({"id": _skip_id(row["image"]), "reason": str(exc)})
+            skipped.append({"id": stem(row["image"]), "reason": str(exc)})
             continue
         labels[key] = label
         rows.setdefault(key, row_no)
