@@ -2,12 +2,18 @@
 from __future__ import annotations
 
 
+#: Every character that ends a line (str.splitlines), written as its escape: a message quoting a file's text
+#: (an id, a path) stays one line whatever the file holds.  Messages quote such text with !r where they can;
+#: this is the guarantee for the rest (a path from the file system, a library's message).
+_ESCAPE_BREAKS = {ord(c): repr(c)[1:-1] for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
 class AuditError(Exception):
     """Base class: the message is one line, meant to be shown to the user as is; ``details`` (JSON-able)
     holds what does not fit on that line, for the evidence."""
 
     def __init__(self, message: str = "", details: dict | None = None):
-        super().__init__(message)
+        super().__init__(message.translate(_ESCAPE_BREAKS))
         self.details = details or {}
 
 

@@ -212,7 +212,7 @@ def test_bad_files_fail_one_line_or_are_skipped(tmp_path):
     missing = ds.order()[1]
     ds.entries[missing].image.unlink()
     fresh = load_dataset("siim", str(root))
-    with pytest.raises(AuditInputError, match=r"row \d+: no DICOM file .*\.dcm under"):
+    with pytest.raises(AuditInputError, match=r"row \d+: no DICOM file .*\.dcm. under"):
         fresh[missing]
     fresh = load_dataset("siim", str(root), skip_bad=True)
     idx, samples = fresh.select(4, (128, 128))

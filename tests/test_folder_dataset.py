@@ -63,12 +63,14 @@ def test_bad_inputs_name_the_file(folder):
 @pytest.mark.parametrize("row,needle", [
     ("../../outside/img0.png,0", "image '../../outside/img0.png' is not a file name in images/"),
     ("sub/img0.png,0", "image 'sub/img0.png' is not a file name in images/"),
-    ("img9.png,1", "row 6: no image 'img9' in"),
+    ("img9.png,1", "row 6: no image 'img9.png' in"),
+    ("img0.jpg,0", "row 6: no image 'img0.jpg' in"),
     ("img0.png,0,test", "image 'img0.png' is listed again (row 2) with another label or split"),
 ])
 def test_a_labels_row_never_silently_relabels_or_drops_an_image(folder, row, needle):
     """A path in labels.csv used to lose its directory and relabel images/img0.png; a row naming a missing
-    image used to vanish; both now name the file and row, or are listed skips."""
+    image (or img0.jpg beside img0.png) used to vanish or relabel img0; all now name the file and row, or are
+    listed skips.  A refused row that names no image of the folder leaves img0 to its own row."""
     labels = folder / "labels.csv"
     labels.write_text(labels.read_text() + row + "\n")
     with pytest.raises(AuditInputError, match=re.escape(needle)) as exc:
@@ -76,18 +78,20 @@ def test_a_labels_row_never_silently_relabels_or_drops_an_image(folder, row, nee
     assert str(labels) in str(exc.value) and "\n" not in str(exc.value)
     ds = load_dataset("folder", str(folder), skip_bad=True)
     assert any(needle in s["reason"] for s in ds.skipped)
-    if "again" not in needle and "no image" not in needle:  # a bad row about img0 leaves img0 out, listed
+    if "again" in needle:  # a bad row about img0 leaves img0 out, listed
         assert "img0" not in {s.id for s in ds} and any(s["id"] == "img0" for s in ds.skipped)
+    else:
+        assert next(s for s in ds if s.id == "img0").label == 1
 
 
 def test_a_boxes_row_for_a_missing_image_and_ambiguous_ids_are_errors(folder):
     boxes = folder / "boxes.csv"
     boxes.write_text(boxes.read_text() + "img7.png,1,1,2,2\n")
-    with pytest.raises(AuditInputError, match=r"boxes\.csv: row 4: no image 'img7'"):
+    with pytest.raises(AuditInputError, match=r"boxes\.csv: row 4: no image 'img7\.png'"):
         load_dataset("folder", str(folder))
     boxes.write_text("image,x,y,width,height\n")
     _png(folder / "images" / "img1.bmp", np.zeros((40, 50), np.uint8))
-    with pytest.raises(AuditInputError, match=r"img1\.bmp and img1\.png share the id 'img1'"):
+    with pytest.raises(AuditInputError, match=r"'img1\.bmp', 'img1\.png' share the id 'img1'"):
         load_dataset("folder", str(folder))
     ds = load_dataset("folder", str(folder), skip_bad=True)
     assert "img1" not in {s.id for s in ds} and len(ds) == 3

@@ -16,7 +16,8 @@ surface when the sample is loaded instead; a missing image may then be named by 
 
 Every bug found is pinned in KNOWN_BUGS by its smallest input: an explicit example of its property test (which
 is xfail, strict, while any is listed; the examples fail first, so no time goes into shrinking) and a case of
-test_known_bug, which starts passing, and so failing strictly, when that bug is fixed: then delete the entry.
+test_known_bug, which starts passing, and so failing strictly, when that bug is fixed: then move the entry to
+FIXED, where it stays an explicit example of its property and a case of test_fixed_bug (regressions).
 """
 from __future__ import annotations
 
@@ -1096,7 +1097,10 @@ LABELS_CSV, BOXES_CSV = ["image", "label"], ["image", "x", "y", "width", "height
 RSNA_CSV, RSNA_NEGATIVE = list(RSNA_COLUMNS), ["p", "", "", "", "", "0"]
 ENTRY_CSV, NODULE_BOX = ["Image Index", "Finding Labels"], ["x.png", "Nodule", "1", "1", "2", "2"]
 RLE_CSV, SPLIT_CSV = ["ImageId", "EncodedPixels"], ["image", "split"]
-KNOWN_BUGS = [
+KNOWN_BUGS: list[Bug] = []
+
+#: Bugs this fuzzing found and that were fixed: their smallest inputs stay explicit examples of their properties.
+FIXED = [
     # folder: labels.csv
     Bug("test_folder_labels_csv", "labels-duplicate-column",
         Folder([Img("a.png")], labels=[["image", "label", "label"], ["a.png", "1", "0"]]),
@@ -1191,13 +1195,13 @@ KNOWN_BUGS = [
 
 
 def known_bugs(test: str):
-    """Put ``test``'s known bugs in front as explicit examples (they fail first: fast, no shrinking, the same in
-    every run) and mark the test xfail while any is listed.  A fixed bug's case in test_known_bug then passes
-    (strict xfail fails): delete its entry from KNOWN_BUGS."""
+    """Put ``test``'s known and fixed bugs in front as explicit examples (they fail first: fast, no shrinking,
+    the same in every run) and mark the test xfail while a known one is listed.  A fixed bug's case in
+    test_known_bug then passes (strict xfail fails): move its entry from KNOWN_BUGS to FIXED."""
     bugs = [b for b in KNOWN_BUGS if b.test == test]
 
     def decorate(fn):
-        for b in bugs:
+        for b in bugs + [b for b in FIXED if b.test == test]:
             fn = example(case=b.case, **({} if b.skip_bad is None else {"skip_bad": b.skip_bad}))(fn)
         if bugs:
             fn = pytest.mark.xfail(strict=True, reason="BUG: " + ", ".join(b.name for b in bugs))(fn)
@@ -1262,7 +1266,9 @@ CHECKS = {"test_folder_labels_csv": check_folder, "test_folder_boxes_csv": check
 
 
 @pytest.mark.parametrize("bug", [
-    pytest.param(b, id=b.name, marks=pytest.mark.xfail(strict=True, reason=f"BUG: {b.reason}")) for b in KNOWN_BUGS])
+    pytest.param(b, id=b.name, marks=pytest.mark.xfail(strict=True, reason=f"BUG: {b.reason}")) for b in KNOWN_BUGS]
+    + [pytest.param(b, id=b.name) for b in FIXED])
 def test_known_bug(bug):
-    """Each known bug's smallest input, so that a fix shows (strict xfail: remove the entry once it passes)."""
+    """Each known bug's smallest input, so that a fix shows (strict xfail: move the entry to FIXED once it
+    passes), and each fixed one's, so that it stays fixed."""
     CHECKS[bug.test](bug.case, bug.skip_bad)

@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..errors import AuditInputError
@@ -29,6 +30,10 @@ class Entry:
     rle: tuple[str, ...] = ()  # run-length rows, unioned (SIIM)
     rle_form: str = "relative"
     boxes: tuple[tuple[int, int, int, int], ...] = ()  # inclusive corners in the image's pixels
+    # where each run-length string and each box came from ("train-rle.csv: row 9"), for errors only the
+    # image's size shows (a run or a box beyond it); empty: ``where``
+    rle_rows: tuple[str, ...] = ()
+    box_rows: tuple[str, ...] = ()
     meta: dict = field(default_factory=dict)
     missing: str | None = None
 
@@ -103,18 +108,20 @@ class IndexedDataset(AuditDataset):
                 raise AuditInputError(f"{e.mask}: mask of size {mask.shape} does not match image {e.image.name} "
                                       f"of size {tuple(shape)}")
         elif e.rle:
-            from .rle import RLEError, union
+            from .rle import RLEError, decode
 
-            try:
-                mask = union(e.rle, tuple(shape), e.rle_form)
-            except RLEError as exc:
-                raise AuditInputError(f"{e.where}: {exc}") from None
+            mask = np.zeros(tuple(shape), dtype=bool)
+            for rle, where in zip(e.rle, e.rle_rows or [e.where] * len(e.rle)):
+                try:
+                    mask |= decode(rle, tuple(shape), e.rle_form)
+                except RLEError as exc:
+                    raise AuditInputError(f"{where}: {exc}") from None
         boxes = e.boxes or None
         if boxes:
             h, w = shape
-            for b in boxes:
+            for b, where in zip(boxes, e.box_rows or [e.where] * len(boxes)):
                 if b[0] >= w or b[1] >= h or b[2] < 0 or b[3] < 0:
-                    raise AuditInputError(f"{e.where}: box {b} lies outside the {w}x{h} image {e.image.name}")
+                    raise AuditInputError(f"{where}: box {b} lies outside the {w}x{h} image {e.image.name!r}")
         return mask, boxes, tuple(shape)
 
     def load(self, i: int) -> Sample:

@@ -19,10 +19,15 @@ from pathlib import Path
 from ..errors import AuditInputError, AuditUsageError
 from .folder import parse_box
 from .indexed import Entry, IndexedDataset
-from .tables import read_rows
+from .tables import file_name, quoted, read_rows
 
 BBOX_FIELDS = ("image", "finding", "x", "y", "w", "h")
 ALIASES = {"infiltrate": "infiltration"}  # the box list says Infiltrate, Data_Entry says Infiltration
+
+
+def image_id(image: str) -> str:
+    """An image's id: its file name without ``.png``."""
+    return image[: -len(".png")] if image.lower().endswith(".png") else image
 
 
 def canonical(finding: str) -> str:
@@ -49,42 +54,73 @@ class NIHDataset(IndexedDataset):
             raise AuditUsageError(f"--finding={finding}: no boxes of that finding in {bbox_csv.name} ({available})")
 
         skipped: list[dict] = []
+        refused: set[str] = set()  # ids of images a refused row names (by its id, and by the file name's stem)
+
+        def refuse(image: str, exc: AuditInputError) -> None:
+            if not skip_bad:
+                raise exc
+            skipped.append({"id": image_id(image), "reason": str(exc)})
+            refused.update({image_id(image), Path(image).stem})
+
         boxed: dict[str, set[str]] = {}
+        boxed_row: dict[str, int] = {}
         boxes: dict[str, list] = {}
         for row_no, row in rows:
             boxed.setdefault(row["image"], set()).add(canonical(row["finding"]))
+            boxed_row.setdefault(row["image"], row_no)
             if canonical(row["finding"]) != target:
                 continue
+            where = f"{bbox_csv}: row {row_no}"
             try:
-                box = parse_box(row, ("x", "y", "w", "h"), f"{bbox_csv}: row {row_no}")
-                boxes.setdefault(row["image"], []).append(box)
+                boxes.setdefault(row["image"], []).append((parse_box(row, ("x", "y", "w", "h"), where), where))
             except AuditInputError as exc:
-                if not skip_bad:
-                    raise
-                skipped.append({"id": Path(row["image"]).stem, "reason": str(exc)})
+                refuse(row["image"], exc)
 
+        # the audited images and their labels: Data_Entry_2017.csv, else the box list
         entry_csv = base / "Data_Entry_2017.csv"
+        listed_in = entry_csv if entry_csv.is_file() else bbox_csv
+        labels: dict[str, tuple[int, int]] = {}
         if entry_csv.is_file():
-            labels = {row["Image Index"]: int(target in {canonical(x) for x in row["Finding Labels"].split("|")})
-                      for _, row in read_rows(entry_csv, ("Image Index", "Finding Labels"))}
+            listed = ((row_no, row["Image Index"], int(target in {canonical(x) for x in row["Finding Labels"].split("|")}))
+                      for row_no, row in read_rows(entry_csv, ("Image Index", "Finding Labels")))
         else:
-            labels = {image: int(target in found) for image, found in boxed.items()}
-        files: dict[str, Path] = {}
+            listed = ((boxed_row[image], image, int(target in found)) for image, found in boxed.items())
+        ids: dict[str, str] = {}
+        for row_no, image, label in listed:
+            where = f"{listed_in}: row {row_no}"
+            try:
+                file_name(image, "the data root", where)
+                if image in labels and labels[image][0] != label:
+                    raise AuditInputError(f"{where}: image {image!r} is listed again (row {labels[image][1]}) "
+                                          f"with another label for {names[target]}")
+                if ids.get(image_id(image), image) != image:
+                    raise AuditInputError(f"{where}: images {ids[image_id(image)]!r} and {image!r} share the id "
+                                          f"{image_id(image)!r}")
+            except AuditInputError as exc:
+                refuse(image, exc)
+                continue
+            labels.setdefault(image, (label, row_no))
+            ids[image_id(image)] = image
+
+        files: dict[str, list[Path]] = {}
         for dirpath, _, filenames in os.walk(base):
             for f in filenames:
                 if f.lower().endswith(".png"):
-                    files.setdefault(f, Path(dirpath) / f)
-        listed_in = entry_csv if entry_csv.is_file() else bbox_csv
-        bad = {s["id"] for s in skipped}
+                    files.setdefault(f, []).append(Path(dirpath) / f)
         entries = []
-        for image, label in labels.items():
-            if Path(image).stem in bad:
+        for image, (label, row_no) in labels.items():
+            if image_id(image) in refused:
                 continue
-            path = files.get(image)
+            where = f"{listed_in}: row {row_no}"
+            found = sorted(files.get(image, ()))
+            missing = (None if len(found) == 1 else
+                       f"{where}: image {image!r} is not found under {root}" if not found else
+                       f"{where}: image {image!r} is found {len(found)} times under {root} "
+                       f"({quoted(str(p.relative_to(base)) for p in found)}): which one is meant?")
             entries.append(Entry(
-                id=Path(image).stem, image=path, label=label, where=str(listed_in), boxes=tuple(boxes.get(image, ())),
-                meta={"finding": names[target]},
-                missing=None if path else f"{listed_in}: image {image} is listed but not found under {root}"))
+                id=image_id(image), image=None if missing else found[0], label=label, where=where, missing=missing,
+                boxes=tuple(b for b, _ in boxes.get(image, ())), box_rows=tuple(w for _, w in boxes.get(image, ())),
+                meta={"finding": names[target]}))
         super().__init__(root, "nih", entries, skipped)
         self.finding = names[target]
 

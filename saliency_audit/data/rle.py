@@ -15,12 +15,13 @@ pixels, in one of two forms:
 from __future__ import annotations
 
 import itertools
-
+import re
 from collections.abc import Iterable
 
 import numpy as np
 
 FORMS = ("relative", "absolute")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 class RLEError(ValueError):
@@ -36,15 +37,17 @@ def parse(rle: str) -> np.ndarray:
         return np.zeros((0, 2), dtype=np.int64)
     if len(tokens) % 2:
         raise RLEError(f"odd number of values ({len(tokens)}): expected (start, length) pairs")
+    # int() alone would also read "1_0" as 10 and non-ASCII digits ("\u0663" as 3): a typo must not become a pixel
+    bad = next((t for t in tokens if not _INTEGER.fullmatch(t)), None)
+    if bad is not None:
+        raise RLEError(f'value "{bad[:20]}" is not an integer')
     try:
         return np.array([int(t) for t in tokens], dtype=np.int64).reshape(-1, 2)
-    except (ValueError, OverflowError):
+    except OverflowError:
         pass
     for token in tokens:  # slow path, only to say which value is wrong
         try:
             np.int64(int(token))
-        except ValueError:
-            raise RLEError(f'value "{token[:20]}" is not an integer') from None
         except OverflowError:
             raise RLEError(f"value {token[:20]} is too large for a pixel number") from None
     raise AssertionError("unreachable")  # pragma: no cover

@@ -90,8 +90,14 @@ class SIIMDataset(IndexedDataset):
                     raise
                 skipped.append({"id": image_id, "reason": str(exc)})
                 continue
-            missing = None if image is not None else f"{w}: no DICOM file {image_id}.dcm under {dicom_dir}"
+            if image is None:
+                missing = f"{w}: no DICOM file {image_id + '.dcm'!r} under {dicom_dir}"
+            elif not image.is_file():
+                image, missing = None, f"{w}: no image {image.name!r} in {png_dir}"
+            else:
+                missing = None
             entries.append(Entry(id=image_id, image=image, where=w, mask=mask, rle=tuple(rows.get(image_id, ())),
+                                 rle_rows=tuple(f"{csv_path}: row {n}" for n in row_nos.get(image_id, ())),
                                  rle_form=form, missing=missing))
         if not entries:
             raise AuditUsageError(f"--data-root={root}: no SIIM images found")

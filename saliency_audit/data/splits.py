@@ -4,22 +4,39 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import AuditInputError, AuditUsageError
-from .tables import read_rows, stem  # noqa: F401 -- stem is imported from here too
+from .tables import columns_of, quoted, read_rows, stem
+
+
+IMAGE_COLUMNS, SPLIT_COLUMNS = ("Image_ID", "image", "ImageId"), ("Split", "split")
 
 
 def read_split_file(path: Path) -> dict[str, str]:
-    """{image id: split name} from ``path``."""
+    """{image id: split name} from ``path``: the first of the image columns and of the split columns its
+    header has.  A row naming a path (ids are file names), an empty field, or an image listed again with
+    another split is an error naming the row."""
     path = Path(path)
+    header = columns_of(path)
+    image_col = next((c for c in IMAGE_COLUMNS if c in header), None)
+    split_col = next((c for c in SPLIT_COLUMNS if c in header), None)
+    if image_col is None or split_col is None:
+        raise AuditInputError(f"{path}: expected columns Image_ID,Split (QTIM) or image,split "
+                              f"(header: {quoted(header)})")
     out: dict[str, str] = {}
-    rows = read_rows(path)
-    for row_no, row in rows:
-        image = row.get("Image_ID", row.get("image", row.get("ImageId")))
-        split = row.get("Split", row.get("split"))
-        if image is None or split is None:
-            raise AuditInputError(f"{path}: expected columns Image_ID,Split (QTIM) or image,split")
+    rows: dict[str, int] = {}
+    for row_no, row in read_rows(path, (image_col, split_col)):
+        image, split = row[image_col], row[split_col]
+        where = f"{path}: row {row_no}"
         if not image or not split:
-            raise AuditInputError(f"{path}: row {row_no}: empty image id or split")
-        out[stem(image)] = split
+            raise AuditInputError(f"{where}: empty image id or split")
+        if "/" in image or "\\" in image:
+            raise AuditInputError(f"{where}: image {image!r} is a path; a split file names images by file name "
+                                  "or id")
+        key = stem(image)
+        if out.get(key, split) != split:
+            raise AuditInputError(f"{where}: image {image!r} is given split {split!r} here and {out[key]!r} on "
+                                  f"row {rows[key]}")
+        out[key] = split
+        rows.setdefault(key, row_no)
     return out
 
 
