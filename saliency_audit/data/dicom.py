@@ -8,13 +8,14 @@ import pydicom
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.errors import InvalidDicomError
-from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut
+from pydicom.pixels import apply_modality_lut, apply_voi_lut
 from pydicom.pixels.decoders.base import get_decoder
 from pydicom.uid import ExplicitVRLittleEndian, JPEGBaseline8Bit, RLELossless, generate_uid
 from pydicom.uid import SecondaryCaptureImageStorage as SC_STORAGE
 from pydicom.valuerep import DSfloat
 
 from ..errors import AuditInputError
+from .lut import lookup, palette_rgb
 
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 
@@ -85,6 +86,14 @@ def _luminance(rgb: np.ndarray) -> np.ndarray:
     return rgb[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
 
 
+def _voi_lut(ds: pydicom.Dataset) -> pydicom.Dataset | None:
+    """The first item of the VOI LUT Sequence, when it has a descriptor and data (the LUT applied)."""
+    seq = ds.get("VOILUTSequence")
+    if seq and None not in (seq[0].get("LUTDescriptor"), seq[0].get("LUTData")):
+        return seq[0]
+    return None
+
+
 def _voi_range(ds: pydicom.Dataset) -> tuple[float, float] | None:
     """The output range of the VOI transform apply_voi_lut(prefer_lut=True) applies, or None when it applies none.
 
@@ -92,9 +101,12 @@ def _voi_range(ds: pydicom.Dataset) -> tuple[float, float] | None:
     apply_windowing maps the window onto the modality LUT's output range, i.e. the stored-value range of BitsStored
     and PixelRepresentation (or 0 .. 2**n - 1 of a Modality LUT Sequence), passed through rescale slope/intercept.
     """
-    seq = ds.get("VOILUTSequence")
-    if seq and None not in (seq[0].get("LUTDescriptor"), seq[0].get("LUTData")):
-        return 0.0, 2.0 ** int(seq[0].LUTDescriptor[2]) - 1
+    lut = _voi_lut(ds)
+    if lut is not None:
+        bits = int(lut.LUTDescriptor[2])
+        if not (bits == 8 or 10 <= bits <= 16):  # PS3.3 C.11.2.1.1.1
+            raise ValueError(f"a VOI LUT of {bits} bits per entry (8 or 10..16 allowed)")
+        return 0.0, 2.0**bits - 1
     if None in (ds.get("WindowCenter"), ds.get("WindowWidth")):
         return None
     bits = int(ds.BitsStored)
@@ -113,8 +125,8 @@ def _voi_range(ds: pydicom.Dataset) -> tuple[float, float] | None:
 def _to_unit(ds: pydicom.Dataset, arr: np.ndarray) -> np.ndarray:
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
     if photometric == "PALETTE COLOR":
-        rgb = apply_color_lut(arr, ds)
-        return _luminance(rgb) / np.iinfo(rgb.dtype).max
+        rgb, full_scale = palette_rgb(arr, ds)
+        return _luminance(rgb) / full_scale
     if arr.ndim == 3:  # colour, already RGB (pydicom converts YBR): no modality or VOI LUT applies
         return _luminance(arr) / (2.0 ** int(ds.BitsStored) - 1)
     if arr.dtype.kind == "f":  # Float Pixel Data: no stored bit depth to scale by
@@ -126,7 +138,10 @@ def _to_unit(ds: pydicom.Dataset, arr: np.ndarray) -> np.ndarray:
     rescaled = ds.get("ModalityLUTSequence") or (
         ds.get("RescaleSlope") is not None and ds.get("RescaleIntercept") is not None
         and (float(ds.RescaleSlope), float(ds.RescaleIntercept)) != (1.0, 0.0))
-    if voi is not None:
+    lut = _voi_lut(ds)
+    if lut is not None:
+        out = (lookup(values, lut.LUTDescriptor, lut.LUTData, ds).astype(np.float64) - voi[0]) / (voi[1] - voi[0])
+    elif voi is not None:  # a window (a VOI LUT Sequence, when present, takes precedence: prefer_lut)
         out = (apply_voi_lut(values, ds, prefer_lut=True).astype(np.float64) - voi[0]) / (voi[1] - voi[0])
     elif not rescaled and int(ds.PixelRepresentation) == 0:
         # No VOI and stored values as is: scale by the stored bit depth, not the image's own range, so that

@@ -20,6 +20,7 @@ from torch import nn
 from ..errors import AuditUsageError, one_line
 from ..hashing import file_sha256
 from ..specs import Spec, parse_spec
+from .archive import check_script_storages, check_zip
 from .info import ModelInfo
 from .wrapper import AuditModel
 
@@ -117,20 +118,9 @@ def _load_torchscript(path: Path, parsed: Spec, role: str, option: str) -> Audit
     return AuditModel(net, info)
 
 
-def _check_zip(path: Path, what: str) -> None:
-    """torch.load and torch.jit.load ignore the members' CRC-32: a flipped byte would load as other weights."""
-    if zipfile.is_zipfile(path):
-        try:
-            with zipfile.ZipFile(path) as zf:
-                bad = zf.testzip()
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:  # noqa: PERF203
-            raise AuditUsageError(f"{what}: {path} is a damaged archive ({type(exc).__name__})") from None
-        if bad is not None:
-            raise AuditUsageError(f"{what}: {path} is damaged: member {bad} fails its CRC check")
-
-
 def _jit_load(path: Path, what: str):
-    _check_zip(path, what)
+    check_zip(path, what)
+    check_script_storages(path, what)
     try:
         net = torch.jit.load(str(path), map_location="cpu")
     except Exception as exc:  # noqa: BLE001 -- a damaged archive raises multi-line RuntimeErrors
@@ -149,7 +139,7 @@ def _is_plain_pickle(path: Path) -> bool:
 def _read_checkpoint(path: Path, spec: str, option: str, allow_unsafe_pickle: bool):
     if path.stat().st_size == 0:
         raise AuditUsageError(f"{option}={spec}: checkpoint {path} is empty (0 bytes)")
-    _check_zip(path, f"{option}={spec}")
+    check_zip(path, f"{option}={spec}")
     try:
         return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -198,6 +188,27 @@ def _checked_state(state: dict, spec: str, option: str, path: Path) -> dict:
             raise AuditUsageError(f"{option}={spec}: {path}: {key} is a {value.layout}/{value.dtype}"
                                   f"{' meta' if value.is_meta else ''} tensor, not a dense real one")
     return state
+
+
+def _check_exact(state: dict, loaded: dict, what: str) -> None:
+    """Every value reached the network as the file holds it, up to the network dtype's rounding.
+    load_state_dict converts dtypes silently: a NaN or 7.5 in a float file becomes some integer in an integer
+    buffer (BatchNorm's num_batches_tracked), 1e300 becomes inf in float32, 300 wraps in uint8."""
+    for key, saved in state.items():
+        got = loaded.get(key)
+        if got is None or got.dtype == saved.dtype:
+            continue
+        if got.is_floating_point():
+            fi = torch.finfo(got.dtype)
+            ok = torch.isclose(got.double(), saved.double(), rtol=fi.eps, atol=fi.tiny, equal_nan=True)
+        elif saved.is_floating_point():
+            ok = got.double() == saved.double()
+        else:
+            ok = got.long() == saved.long()
+        if not bool(ok.all()):
+            k = int((~ok).flatten().nonzero()[0])
+            raise AuditUsageError(f"{what}: {key} holds {saved.flatten()[k].item()!r} ({saved.dtype}), which the "
+                                  f"network's {got.dtype} cannot hold (it would load as {got.flatten()[k].item()!r})")
 
 
 def _strip_prefix(state: dict, expected: set[str]) -> dict:
@@ -333,6 +344,7 @@ def _load_arch(path: Path, parsed: Spec, role: str, option: str, allow_unsafe_pi
         except Exception as exc:  # noqa: BLE001 -- dtype or layout that copy_ refuses
             raise AuditUsageError(f"{option}={spec}: cannot load the weights of {path} ({type(exc).__name__}: "
                                   f"{one_line(exc)})") from None
+        _check_exact(state, net.state_dict(), f"{option}={spec}: {path}")
         if script is not None and not _same_outputs(script, net, channels, size):
             net, num_classes = script, None
     info = ModelInfo(
