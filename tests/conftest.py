@@ -5,6 +5,8 @@ run imported; torch, captum and matplotlib cannot be imported a second time
 in one process (torch's C extension crashes: "bad call flags").  Importing
 them here, at collection, keeps them out of every snapshot's diff.
 """
+import os
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -43,7 +45,13 @@ import saliency_audit.data.samplesets  # noqa: E402,F401
 import saliency_audit.metrics.perturbation  # noqa: E402,F401
 import saliency_audit.models.modelset  # noqa: E402,F401
 import saliency_audit.passes  # noqa: E402,F401
+import saliency_audit.paths  # noqa: E402,F401
 import saliency_audit.report.faithfulness  # noqa: E402,F401
 import saliency_audit.report.interpretability  # noqa: E402,F401
 import torch.distributed._functional_collectives  # noqa: E402,F401  (registers a TORCH_LIBRARY: once per process)
 
+import torch._dynamo  # noqa: E402,F401  (an optimizer's first step imports it; its TORCH_LIBRARY registers once)
+
+# pytester points HOME at its temporary folder, which would move the default cache (~/.cache/saliency-audit) and
+# make every in-process audit of the demo retrain the demo models: pin the cache where this session found it.
+os.environ.setdefault("SALIENCY_AUDIT_CACHE", str(saliency_audit.paths.cache_root()))

@@ -7,8 +7,10 @@ exception type, no NaN/inf or values outside [0, 1] in an image, no silent chang
 Where the documented behaviour does not say what a file means (garbage header values, damaged bytes), only the
 invariants are checked: a finite float32 (Rows, Columns) image in [0, 1], or the clean error.
 
-Tests marked ``xfail(strict=True)`` are product bugs this fuzzing found; each has its reproducer as an
-``@example`` so that it fails under every hypothesis profile (remove the mark once the bug is fixed).
+A product bug this fuzzing finds is marked ``xfail(strict=True)`` on its test, with its reproducer as an
+``@example`` so that it fails under every hypothesis profile; once fixed, the mark goes and the example stays
+(found and fixed so far: 8-bit VOI LUT and palette indices wrapping past entry 255, a TorchScript tensor
+member cut short, NaN loaded into an integer buffer, Pillow's SyntaxError and MemoryError on damaged PNGs).
 Budgets: ``tests/fuzzing.py`` (``SALIENCY_AUDIT_FUZZ=deep`` for a long run).
 """
 from __future__ import annotations

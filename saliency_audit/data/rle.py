@@ -145,9 +145,18 @@ def _form_errors(runs: np.ndarray, n_pixels: int) -> dict[str, str]:
 def consistent_forms(rle: str, n_pixels: int) -> set[str]:
     """The forms under which ``rle`` is a valid mask of ``n_pixels`` pixels (both for empty or one-run strings)."""
     try:
-        return set(FORMS) - set(_form_errors(parse(rle), n_pixels))
+        return forms_of(rle, n_pixels)
     except RLEError:
         return set()
+
+
+def forms_of(rle: str, n_pixels: int) -> set[str]:
+    """The forms under which ``rle`` is a valid mask of ``n_pixels`` pixels; RLEError (saying why under each)
+    when there is none."""
+    errors = _form_errors(parse(rle), n_pixels)
+    if len(errors) == 2:
+        raise RLEError(f"invalid as relative ({errors['relative']}) and as absolute ({errors['absolute']})")
+    return set(FORMS) - set(errors)
 
 
 def detect_form(rles: Iterable[str], n_pixels: int, row_numbers: Iterable[int] | None = None) -> str:
@@ -161,16 +170,11 @@ def detect_form(rles: Iterable[str], n_pixels: int, row_numbers: Iterable[int] |
     only: dict[str, int] = {}
     for i, rle in zip(row_numbers if row_numbers is not None else itertools.count(), rles):
         try:
-            errors = _form_errors(parse(rle), n_pixels)
+            forms = forms_of(rle, n_pixels)
         except RLEError as e:
             raise RLEError(f"row {i}: {e}") from None
-        if len(errors) == 2:
-            raise RLEError(
-                f"row {i}: invalid as relative ({errors['relative']}) and as absolute ({errors['absolute']})"
-            )
-        if len(errors) == 1:
-            (form,) = set(FORMS) - set(errors)
-            only.setdefault(form, i)
+        if len(forms) == 1:
+            only.setdefault(next(iter(forms)), i)
     if len(only) == 2:
         raise RLEError(
             f"rows disagree: row {only['relative']} is only valid as relative, row {only['absolute']} only as absolute"

@@ -25,7 +25,7 @@ SIIM_PIXELS = 1024 * 1024  # every SIIM image is 1024x1024; the decoder re-check
 
 class SIIMDataset(IndexedDataset):
     def __init__(self, root: str, skip_bad: bool = False):
-        from .rle import RLEError, detect_form, parse
+        from .rle import RLEError, detect_form, forms_of
 
         base = Path(root)
         skipped: list[dict] = []
@@ -49,7 +49,7 @@ class SIIMDataset(IndexedDataset):
                 try:
                     if not image_id:
                         raise AuditInputError(f"{csv_path}: row {row_no}: empty ImageId")
-                    parse(rle)
+                    forms_of(rle, SIIM_PIXELS)  # each row on its own: every bad row is reported, not the first
                 except (RLEError, AuditInputError) as exc:
                     msg = str(exc) if isinstance(exc, AuditInputError) else f"{csv_path}: row {row_no}: {exc}"
                     if not skip_bad:
