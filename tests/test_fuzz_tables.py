@@ -1170,6 +1170,10 @@ FIXED = [
         Siim({"a": (3, 3)}, "train-rle.csv", [RLE_CSV, ["a", "1 2"], ["a", "2 20"]]),
         "a run beyond the image on row 3 is reported as 'row 2: row 1' (the image's first row, then a 0-based "
         "index among its rows; IndexedDataset.load_truth)"),
+    Bug("test_siim_rle_csv", "siim-second-bad-row-unreported",
+        Siim({"0": (3, 3), "1": (3, 3)}, "train-rle.csv", [RLE_CSV, ["0", "1 2 3"], ["1", "-1"], ["0", "-1 0"]]),
+        "under skip_bad, an image's second bad row (valid in neither form) was never reported: the image's rows were "
+        "dropped after its first bad one (deep run)", skip_bad=True),
     Bug("test_siim_rle_csv", "siim-multiline-message",
         Siim({"a": (3, 3)}, "train-rle.csv", [RLE_CSV, ["a\rb", "-1"]]),
         "a missing image's error quotes its path raw (imageio): a carriage return in the id splits the message"),
