@@ -1,16 +1,14 @@
 """mednet interpretability: the map's energy, focus and maximum in the lesion, each against the average-mask prior."""
+from saliency_audit.testing import check
 
 
 def test_energy(audit, method):
-    result = audit.energy(method)
-    assert result.passed, result.explain()
+    check(audit.energy(method))
 
 
 def test_focus(audit, method):
-    result = audit.focus(method)
-    assert result.passed, result.explain()
+    check(audit.focus(method))
 
 
 def test_pointing(audit, method):
-    result = audit.pointing(method)
-    assert result.passed, result.explain()
+    check(audit.pointing(method))

@@ -16,6 +16,7 @@ from .config import PAPER_METHODS, AuditConfig
 from .criteria.diagnosis import diagnose
 from .criteria.context import Context, CriterionSkipped
 from .criteria.registry import criterion as criterion_spec
+from .criteria.registry import external_gap
 from .criteria.result import CriterionResult
 from .data.samplesets import SampleSets
 from .errors import AuditError, AuditUsageError, one_line
@@ -58,6 +59,7 @@ class Audit:
         argv: list[str] | None = None,
         dataset_options: dict | None = None,
         skip_bad_samples: bool = False,
+        maps: Sequence[str] | None = None,
     ):
         self.config = config or AuditConfig()
         self.config.validate()
@@ -72,7 +74,14 @@ class Audit:
         self.data_root = data_root
         self.dataset_options = {k: v for k, v in (dataset_options or {}).items() if v is not None}
         self.skip_bad_samples = skip_bad_samples
-        self.methods = resolve_methods(methods) if methods else PAPER_METHODS
+        from .external import ExternalMaps, parse_maps_option
+
+        self.external: dict = {}  # --maps: method name -> ExternalMaps
+        for value in maps or ():
+            folder = value if isinstance(value, ExternalMaps) else parse_maps_option(value, set(self.external))
+            self.external[folder.name] = folder
+        builtin = resolve_methods(methods) if methods else (() if self.external else PAPER_METHODS)
+        self.methods = tuple(builtin) + tuple(self.external)
         self.report_dir = Path(report_dir) if report_dir else None
         self.results: list[CriterionResult] = []
         self.listeners: list = []  # called with each result as it is recorded (the plugin maps them to tests)
@@ -97,6 +106,8 @@ class Audit:
             cache = Path(self.config.cache_dir) if self.config.cache_dir else cache_root()
             self._store = MapStore(self.config, cache)
             self._store.predictor = lambda: self.models.get("primary")
+            self._store.external = self.external
+            self._store.skip_bad = self.skip_bad_samples
         return self._store
 
     @property
@@ -132,7 +143,12 @@ class Audit:
     def run(self, criterion: str, method: str) -> CriterionResult:
         """Evaluate one registered criterion for one method; errors become an ``error`` result, never lost work."""
         spec = criterion_spec(criterion)
-        (method,) = resolve_methods([method], option="method")
+        if method not in self.external:
+            (method,) = resolve_methods([method], option="method")
+        elif gap := external_gap(spec):
+            reason = (f"--maps: {spec.name} needs {', '.join(gap)}, which maps made elsewhere cannot give (they "
+                      f"serve utility, energy, focus and pointing); audit the method itself (--methods) for it")
+            return self._record(spec.name, method, lambda: Context.skip(reason))
         from . import progress
 
         with progress.step(f"{spec.name}[{method}]"):
@@ -201,7 +217,7 @@ class Audit:
             dataset["root"] = self.data_root or getattr(self._dataset, "root", None)
             dataset["size"] = len(self._dataset)
             dataset.update(self._dataset.info())
-            dataset["skipped"] = list(self._dataset.skipped)
+            dataset["skipped"] = list(self._dataset.skipped) + (self._store.skipped if self._store else [])
             if self._dataset.unlocalised:
                 ids = self._dataset.unlocalised
                 dataset["positives_without_lesion"] = {"count": len(ids), "ids": ids[:50]}
@@ -225,7 +241,9 @@ class Audit:
         return {
             "schema": ev.SCHEMA,
             "run": run,
-            "config": dict(self.config.to_dict(), methods_audited=list(self.methods)),
+            "config": dict(self.config.to_dict(), methods_audited=list(self.methods),
+                           **({"external_maps": {k: v.describe() for k, v in self.external.items()}}
+                              if self.external else {})),
             "models": ev.sort_models(models),
             "dataset": dataset,
             "results": results,

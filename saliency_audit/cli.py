@@ -2,11 +2,15 @@
 
     saliency-audit report evidence.json [-o report.html]
     saliency-audit export-demo FORMAT DIR [--n N] [--train N] [--scale S] [--seed S]
+    saliency-audit maps --model SPEC --dataset NAME --data-root DIR --methods LIST -o OUT [--all]
+    saliency-audit view OUT/METHOD [-o OVERLAYS] [--dataset NAME --data-root DIR]
 
 ``report`` rebuilds the standalone HTML report from an evidence file, e.g. on
 a machine that never ran the audit; ``export-demo`` writes the demo world's
 images in a dataset layout (see :mod:`saliency_audit.demo.export`), with a
-training split to train your own model on.  Exit codes: 0 written, 2 unusable
+training split to train your own model on; ``maps`` writes the maps an audit
+scores as .npy files (``--maps`` audits them again) and ``view`` draws them over
+their images (:mod:`saliency_audit.mapsout`).  Exit codes: 0 written, 2 unusable
 input.
 """
 from __future__ import annotations
@@ -38,7 +42,95 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--train", type=int, default=0, help="training images (default: 0)")
     exp.add_argument("--scale", type=int, default=1, help="upscale the 128-pixel images this many times (default: 1)")
     exp.add_argument("--seed", type=int, default=0, help="world seed (default: 0, the demo audit's)")
+    mp = sub.add_parser("maps", help="write saliency maps (.npy per image, with maps.json) for --maps or your tools",
+                        description="Write each method's maps of the images an audit scores (or --all) as float32 "
+                                    ".npy files in [0, 1] on the model's input grid, one folder per method.")
+    mp.add_argument("--model", default="demo", metavar="SPEC", help="model (as pytest's --model; default: demo)")
+    mp.add_argument("--dataset", default="demo", help="dataset format (default: demo)")
+    mp.add_argument("--data-root", default=None, metavar="DIR", help="dataset location")
+    mp.add_argument("--methods", default=None, metavar="LIST", help="comma-separated methods (default: the paper's 8)")
+    mp.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="where to write")
+    mp.add_argument("--all", action="store_true", help="every image of the dataset, not only the audited ones")
+    mp.add_argument("--n-images", type=int, default=None, metavar="N", help="audited images (as pytest's option)")
+    for flag, meta, text in (("--split", "NAME", "split"), ("--split-file", "CSV", "splits CSV"),
+                             ("--finding", "NAME", "nih finding"), ("--input-size", "H[,W]", "model input size"),
+                             ("--normalize", "MEAN,STD", "model normalisation"), ("--device", "DEV", "cpu, cuda ..."),
+                             ("--audit-config", "PATH", "TOML config")):
+        mp.add_argument(flag, default=None, metavar=meta, help=f"{text} (as pytest's option)")
+    mp.add_argument("--seed", type=int, default=None, help="run seed (default: 0)")
+    mp.add_argument("--skip-bad-samples", action="store_true", help="leave out unreadable samples, listed")
+    mp.add_argument("--allow-unsafe-pickle", action="store_true", help="allow full unpickling of the checkpoint")
+    vw = sub.add_parser("view", help="overlay PNGs of a folder of maps over their images",
+                        description="Draw each map of a folder (as written by 'saliency-audit maps', or any "
+                                    "<id>.npy/.png maps) over its image, the lesion outlined.")
+    vw.add_argument("folder", type=Path, help="a folder of maps (one method's)")
+    vw.add_argument("-o", "--output", type=Path, default=None, help="where to write (default: FOLDER/overlays)")
+    vw.add_argument("--dataset", default=None, help="dataset format (default: the one maps.json names)")
+    vw.add_argument("--data-root", default=None, metavar="DIR", help="dataset location (default: maps.json's)")
     return p
+
+
+def maps_command(args) -> int:
+    from .errors import AuditError
+
+    try:
+        from .audit import Audit
+        from .config import load_config
+        from .mapsout import write_maps
+        from .plugin import parse_input_size, parse_normalize
+
+        overrides: dict = {k: v for k, v in (("n_images", args.n_images), ("seed", args.seed),
+                                              ("device", args.device)) if v is not None}
+        model_input = {}
+        if args.input_size:
+            model_input["input_size"] = parse_input_size(args.input_size)
+        if args.normalize:
+            model_input["mean"], model_input["std"] = parse_normalize(args.normalize)
+        if model_input:
+            overrides["model"] = model_input
+        config = load_config(pyproject=Path.cwd() / "pyproject.toml",
+                             audit_config=Path(args.audit_config) if args.audit_config else None, overrides=overrides)
+        if args.dataset != "demo" and not args.data_root:
+            return _error(f"--dataset={args.dataset} needs --data-root")
+        audit = Audit(model=args.model, dataset=args.dataset, data_root=args.data_root, methods=args.methods,
+                      config=config, allow_unsafe_pickle=args.allow_unsafe_pickle,
+                      skip_bad_samples=args.skip_bad_samples,
+                      dataset_options={"split": args.split, "split_file": args.split_file, "finding": args.finding})
+        folders = write_maps(audit, args.output, all_images=args.all)
+    except AuditError as exc:
+        return _error(str(exc))
+    except OSError as exc:
+        return _error(f"{args.output}: cannot write: {exc}")
+    for method, folder in folders.items():
+        print(f"{folder}: {sum(1 for _ in folder.glob('*.npy'))} {method} maps (audit them with --maps {folder})")
+    return 0
+
+
+def view_command(args) -> int:
+    from .errors import AuditError
+    from .external import MANIFEST_JSON
+
+    manifest = {}
+    if (args.folder / MANIFEST_JSON).is_file():
+        try:
+            manifest = json.loads((args.folder / MANIFEST_JSON).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return _error(f"{args.folder / MANIFEST_JSON}: cannot read ({type(exc).__name__})")
+    made = manifest.get("dataset", {})
+    name, root = args.dataset or made.get("name") or "demo", args.data_root or made.get("root")
+    if not args.folder.is_dir():
+        return _error(f"{args.folder}: no such directory")
+    try:
+        from .data import load_dataset
+        from .mapsout import write_overlays
+
+        options = {k: made.get(k) for k in ("split", "split_file", "finding") if made.get(k) and not args.dataset}
+        written = write_overlays(args.folder, args.output or args.folder / "overlays",
+                                 load_dataset(name, root, **options))
+    except AuditError as exc:
+        return _error(str(exc))
+    print(f"{args.output or args.folder / 'overlays'}: {len(written)} overlays")
+    return 0
 
 
 def export_demo(args) -> int:
@@ -91,6 +183,10 @@ def main(argv: list[str] | None = None) -> int:
         return report(args.evidence, args.output)
     if args.command == "export-demo":
         return export_demo(args)
+    if args.command == "maps":
+        return maps_command(args)
+    if args.command == "view":
+        return view_command(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

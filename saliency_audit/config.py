@@ -16,6 +16,17 @@ Why each default is what it is:
   (abs-sum over channels, clip at the 99th percentile, min-max per map).
 * ``methods.xrai.reference_size = 224``: XRAI's Felzenszwalb segmentation and
   5-px dilation are tuned for 224-px images; they are scaled from there.
+* ``methods.gradcam.layer``: the one CAM layer of GradCAM, GradCAM++, ScoreCAM, LayerCAM and HiResCAM (the
+  last convolutional block, post-ReLU; ``saliency_audit.models.layers``), so the CAM family differs only in
+  how it weighs that layer's channels.
+* ``methods.occlusion.window = 0.125``, ``stride = 0.5``, ``fill = "zero"``: Zeiler & Fergus (2014) slide a
+  grey square; captum's tutorials use 15-px windows, stride 8, at 224 px.  A window of 1/8 of the input
+  side (28 px at 224, 16 px at 128) with half-overlapping steps gives a 15 × 15 grid of windows at any
+  size; the black fill is captum's default baseline.
+* ``methods.lime.samples = 1000``, ``segments = 50``, ``kernel_width = 0.25``, ``ridge = 1``: the lime
+  package's image defaults (1000 samples, kernel width 0.25 on the cosine distance, Ridge(alpha=1)); SLIC
+  superpixels (50, compactness 0.1 for grey levels in [0, 1]) instead of lime's quickshift, which needs
+  colour images.  Hidden superpixels show their own mean grey level (lime's ``hide_color=None``).
 * ``utility.alpha = 0.05``: one-sided 95 % bootstrap bound, as the issue and
   common practice in equivalence/superiority testing.
 * ``utility.min_ap = 0.1``: a floor on absolute usefulness.  In Arun et al.
@@ -125,11 +136,29 @@ class XRAIParams:
 
 
 @dataclass
+class OcclusionParams:
+    window: float = 0.125  # side of the occluding square, as a fraction of the input side (28 px at 224)
+    stride: float = 0.5  # step between windows, as a fraction of the window (half-overlapping windows)
+    fill: str = "zero"  # what the window shows: "zero" (black, captum's default baseline) or "mean" (image mean)
+
+
+@dataclass
+class LimeParams:
+    samples: int = 1000  # perturbed images per explained image (the lime package's LimeImageExplainer default)
+    segments: int = 50  # SLIC superpixels asked for at any input size
+    compactness: float = 0.1  # SLIC compactness for grey levels in [0, 1]
+    kernel_width: float = 0.25  # exponential kernel on the cosine distance to the unperturbed image (lime's)
+    ridge: float = 1.0  # L2 penalty of the linear surrogate (lime's Ridge(alpha=1))
+
+
+@dataclass
 class MethodParams:
     sg: SmoothGradParams = field(default_factory=SmoothGradParams)
     ig: IGParams = field(default_factory=IGParams)
     gradcam: GradCAMParams = field(default_factory=GradCAMParams)
     xrai: XRAIParams = field(default_factory=XRAIParams)
+    occlusion: OcclusionParams = field(default_factory=OcclusionParams)
+    lime: LimeParams = field(default_factory=LimeParams)
 
 
 @dataclass
@@ -259,6 +288,15 @@ class AuditConfig:
         need(self.methods.ig.steps >= 2, "methods.ig.steps", "must be at least 2")
         need(self.methods.ig.baseline in ("black", "mean"), "methods.ig.baseline", "must be 'black' or 'mean'")
         need(self.methods.xrai.algorithm in ("full", "fast"), "methods.xrai.algorithm", "must be 'full' or 'fast'")
+        o, lm = self.methods.occlusion, self.methods.lime
+        need(0 < o.window <= 1, "methods.occlusion.window", "must be a fraction of the input side in (0, 1]")
+        need(0 < o.stride <= 1, "methods.occlusion.stride", "must be a fraction of the window in (0, 1]")
+        need(o.fill in ("zero", "mean"), "methods.occlusion.fill", "must be 'zero' or 'mean'")
+        need(lm.samples >= 10, "methods.lime.samples", "must be at least 10")
+        need(lm.segments >= 2, "methods.lime.segments", "must be at least 2")
+        need(lm.compactness > 0, "methods.lime.compactness", "must be > 0")
+        need(lm.kernel_width > 0, "methods.lime.kernel_width", "must be > 0")
+        need(lm.ridge >= 0, "methods.lime.ridge", "must be >= 0")
         need(0 < self.postprocess.clip_percentile <= 100, "postprocess.clip_percentile", "must be in (0, 100]")
         need(0 < self.utility.alpha < 0.5, "utility.alpha", "must be in (0, 0.5)")
         need(0 <= self.utility.min_ap <= 1, "utility.min_ap", "must be in [0, 1]")

@@ -82,6 +82,10 @@ class MapStore:
         self.stats = {"computed": 0, "cached": 0, "seconds": 0.0}
         self.predictor = None  # explain = "predicted": callable returning the model whose predictions are explained
         self._predicted: dict[str, int] = {}
+        self.external: dict[str, object] = {}  # method name -> saliency_audit.external.ExternalMaps (--maps)
+        self.skip_bad = False  # --skip-bad-samples: a bad external map leaves its image out, listed
+        self.skipped: list[dict] = []  # ... here (the dataset's list of skipped samples)
+        self._checked_external: set[str] = set()
 
     # -- keys -----------------------------------------------------------------
     def fingerprint(self, model) -> str:
@@ -92,6 +96,8 @@ class MapStore:
         return entry[1]
 
     def method_params(self, method: str) -> dict:
+        if method in self.external:
+            return {"maps": self.external[method].describe()}
         spec = METHODS[method]
         cfg = self.config
         params: dict = {"target_class": cfg.target_class, "postprocess": asdict(cfg.postprocess)}
@@ -124,6 +130,8 @@ class MapStore:
 
     # -- computing --------------------------------------------------------------
     def maps(self, model, method: str, samples: Sequence[Sample]) -> MapSet:
+        if method in self.external:
+            return self._external(model, method, samples)
         t0 = time.perf_counter()
         fp = self.fingerprint(model)
         keys = [s.key() for s in samples]
@@ -177,6 +185,38 @@ class MapStore:
             result._memo = {}
             self._mapsets[memo_key] = result
         return result
+
+    def _external(self, model, method: str, samples: Sequence[Sample]) -> MapSet:
+        """Maps read from a ``--maps`` folder: only as the primary model's (they cannot be recomputed)."""
+        from .criteria.context import CriterionSkipped
+        from .errors import AuditInputError
+        from .external import check_model
+
+        role = getattr(model.info, "role", None)
+        if role != "primary":
+            raise CriterionSkipped(f"--maps: the {method} maps were made elsewhere; they cannot be recomputed on the "
+                                   f"{role or 'other'} model this criterion compares")
+        source = self.external[method]
+        if method not in self._checked_external:
+            check_model(source, model)
+            self._checked_external.add(method)
+        t0 = time.perf_counter()
+        kept, maps, constant = [], [], []
+        for s in samples:
+            try:
+                m, c = source.load(s.id, tuple(model.input_size))
+            except AuditInputError as exc:
+                if not self.skip_bad:
+                    raise
+                if not any(k["id"] == s.id and k["reason"] == str(exc) for k in self.skipped):
+                    self.skipped.append({"id": s.id, "reason": str(exc)})
+                continue
+            kept.append(s.id)
+            maps.append(m)
+            constant.append(c)
+        arr = np.stack(maps) if maps else np.zeros((0,) + tuple(model.input_size), np.float32)
+        return MapSet(method, kept, arr, np.array(constant, dtype=bool), arr.copy(), 0, time.perf_counter() - t0,
+                      {"source": source.describe()})
 
     def raw(self, model, method: str, samples: Sequence[Sample], keys: Sequence[str], notes: dict | None = None) -> torch.Tensor:
         """Raw attributions (N, C, H, W) of one batch, with dependencies memoised."""

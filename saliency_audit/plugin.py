@@ -29,7 +29,15 @@ class AuditSession:
 
         opt = config.option
         self.pytest_config = config
-        self.methods = resolve_methods(opt.saliency_methods) if opt.saliency_methods else PAPER_METHODS
+        from .external import parse_maps_option
+
+        self.external: dict = {}  # --maps, checked now: a missing folder is a usage error before any test
+        for value in opt.saliency_maps or []:
+            folder = parse_maps_option(value, set(self.external))
+            self.external[folder.name] = folder
+        builtin = resolve_methods(opt.saliency_methods) if opt.saliency_methods else (
+            () if self.external else PAPER_METHODS)
+        self.methods = tuple(builtin) + tuple(self.external)
         overrides: dict = {}
         if opt.saliency_n_images is not None:
             overrides["n_images"] = opt.saliency_n_images
@@ -110,7 +118,8 @@ class AuditSession:
             opt = self.pytest_config.option
             self._audit = Audit(
                 model=opt.saliency_model, dataset=opt.saliency_dataset, data_root=opt.saliency_data_root,
-                methods=self.methods, config=self.config, report_dir=self.report_dir,
+                methods=[m for m in self.methods if m not in self.external], config=self.config,
+                report_dir=self.report_dir, maps=list(self.external.values()),
                 allow_unsafe_pickle=opt.saliency_allow_unsafe_pickle,
                 random_label_model=opt.saliency_random_label_model,
                 replicates=opt.saliency_replicates, references=opt.saliency_references,
@@ -242,6 +251,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="leave out unreadable or malformed samples (each is listed in the evidence) instead of stopping")
     g.addoption("--methods", dest="saliency_methods", default=None, metavar="LIST",
                 help=f"comma-separated saliency methods (default: {','.join(PAPER_METHODS)})")
+    g.addoption("--maps", dest="saliency_maps", action="append", default=[], metavar="[NAME=]DIR",
+                help="audit saliency maps made elsewhere: one <image id>.npy or .png per image (any resolution); "
+                     "reported as method NAME (default: external); repeatable")
     g.addoption("--n-images", dest="saliency_n_images", type=int, default=None, metavar="N",
                 help="number of images audited (default: config n_images)")
     g.addoption("--device", dest="saliency_device", default=None, metavar="DEV", help="cpu, cuda, cuda:1 ... (default: cpu)")

@@ -29,6 +29,21 @@ class Context:
     def maps(self, model, method: str, samples):
         return self.store.maps(model, method, samples)
 
+    def is_external(self, method: str) -> bool:
+        """Maps read from a ``--maps`` folder: no other model's maps, no recomputation."""
+        return method in self.store.external
+
+    def localised_maps(self, method: str):
+        """(localisation set, the primary's maps of it): the set narrowed to the images that have a map
+        (under --skip-bad-samples an unreadable external map leaves its image out, listed)."""
+        loc = self.samples.localisation()
+        maps = self.maps(self.models.get("primary"), method, loc.samples)
+        if len(maps.ids) != len(loc.samples):
+            loc = loc.only(maps.ids)
+            if len(loc.samples) < 2:
+                self.skip(f"--maps: fewer than 2 audited images have a readable {method} map")
+        return loc, maps
+
     def method_params(self, method: str) -> dict:
         return self.store.method_params(method)
 

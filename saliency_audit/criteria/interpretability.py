@@ -53,8 +53,9 @@ def evaluate(criterion: str, method: str, *, ids, truths, maps, constant, priors
     s = scores(criterion, maps, truths, ids, config)
     q = scores(criterion, prior_maps(priors, config), truths, ids, config)
     kw = dict(alpha=p.alpha, resamples=config.stats.resamples, method=config.stats.method)
-    b = bootstrap_mean(s - q, seed=stable_seed(config.seed, criterion, method), **kw)
-    raw = bootstrap_mean(s, seed=stable_seed(config.seed, criterion, "score", method), **kw)
+    # one seed for every method: the bootstrap resamples images (see utility)
+    b = bootstrap_mean(s - q, seed=stable_seed(config.seed, criterion), **kw)
+    raw = bootstrap_mean(s, seed=stable_seed(config.seed, criterion, "score"), **kw)
     prior_mean = float(np.nanmean(q))
     ok = bool(np.isfinite(b.lo) and b.lo > 0)
     n_const = int(np.sum(constant))
@@ -76,8 +77,7 @@ def evaluate(criterion: str, method: str, *, ids, truths, maps, constant, priors
 
 
 def _run(ctx, criterion: str, method: str) -> CriterionResult:
-    loc = ctx.samples.localisation()
-    maps = ctx.maps(ctx.models.get("primary"), method, loc.samples)
+    loc, maps = ctx.localised_maps(method)
     details = {"method_params": ctx.method_params(method)}
     if criterion == "pointing":
         details["tolerance_px"] = ctx.config.interpretability.pointing_tolerance

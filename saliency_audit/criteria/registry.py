@@ -16,6 +16,10 @@ disk cannot be re-computed on another model):
 * ``replicates`` / ``references`` / ``random_label`` — other trained models;
 * ``model_passes`` — forward passes of the primary on perturbed images.
 
+``optional`` lists the needs that only feed a report-only baseline: maps made
+elsewhere (``--maps``) serve a criterion whose other needs are ``maps`` and
+``lesions`` (utility, energy, focus, pointing).
+
 Importing this module is cheap (no torch).
 """
 from __future__ import annotations
@@ -33,6 +37,7 @@ class CriterionSpec:
     entry: str  # "module:function" relative to saliency_audit.criteria
     needs: tuple[str, ...]
     summary: str
+    optional: tuple[str, ...] = ()  # needs that only feed a report-only baseline (left out when unavailable)
 
     def function(self):
         module, _, fn = self.entry.partition(":")
@@ -43,7 +48,8 @@ CRITERIA: dict[str, CriterionSpec] = {
     c.name: c
     for c in (
         CriterionSpec("utility", "Localisation utility", "utility:run", ("maps", "lesions", "randomized"),
-                      "does the map find the lesion better than the average-mask prior? (AP)"),
+                      "does the map find the lesion better than the average-mask prior? (AP)",
+                      optional=("randomized",)),
         CriterionSpec("randomization", "Model-parameter randomization", "randomization:run_cascade",
                       ("maps", "randomized"), "do the maps change as the model's weights are randomized?"),
         CriterionSpec("label_randomization", "Label randomization", "randomization:run_label",
@@ -63,6 +69,14 @@ CRITERIA: dict[str, CriterionSpec] = {
                       "is the map's maximum inside the lesion more often than the prior's?"),
     )
 }
+
+
+EXTERNAL_OK = frozenset({"maps", "lesions"})
+
+
+def external_gap(spec: CriterionSpec) -> list[str]:
+    """What ``spec`` needs that maps made elsewhere cannot give (empty: it can audit them)."""
+    return sorted(set(spec.needs) - set(spec.optional) - EXTERNAL_OK)
 
 
 def criterion(name: str, option: str = "criterion") -> CriterionSpec:

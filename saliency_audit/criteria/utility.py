@@ -51,10 +51,12 @@ def evaluate(
     ap, pr = score_maps(maps, truths, ids)
     ap_prior, pr_prior = score_maps(priors, truths, ids)
     diff = ap - ap_prior
+    # the bootstrap resamples images, not methods: one seed for every method (paired resamples, and maps read
+    # back with --maps under another name get the same bounds)
     b = bootstrap_mean(diff, alpha=p.alpha, resamples=config.stats.resamples, method=config.stats.method,
-                       seed=stable_seed(config.seed, "utility", method))
+                       seed=stable_seed(config.seed, "utility"))
     ap_b = bootstrap_mean(ap, alpha=p.alpha, resamples=config.stats.resamples, method=config.stats.method,
-                          seed=stable_seed(config.seed, "utility-ap", method))
+                          seed=stable_seed(config.seed, "utility-ap"))
     mean_ap = float(np.nanmean(ap))
     baselines = [{"name": "average-mask prior", "value": float(np.nanmean(ap_prior)),
                   "pr_auc": float(np.nanmean(pr_prior)), "n_masks": prior_n, "kind": prior_kind}]
@@ -100,14 +102,16 @@ def run(ctx, method: str) -> CriterionResult:
     """Utility of ``method`` on the primary model over the localisation set."""
     from ..report.thumbs import map_thumbs
 
-    loc = ctx.samples.localisation()
-    maps = ctx.maps(ctx.models.get("primary"), method, loc.samples)
-    rand = ctx.maps(ctx.models.get("randomized"), method, loc.samples)
+    loc, maps = ctx.localised_maps(method)
+    # maps made elsewhere (--maps) cannot be recomputed on the randomized model: no such baseline then
+    rand = None if ctx.is_external(method) else ctx.maps(ctx.models.get("randomized"), method, loc.samples)
     result = evaluate(
         method, ids=maps.ids, truths=loc.truths, maps=maps.maps, constant=maps.constant, priors=loc.priors,
-        prior_n=loc.prior_n, prior_kind=loc.prior_kind, random_maps=rand.maps, config=ctx.config,
+        prior_n=loc.prior_n, prior_kind=loc.prior_kind, random_maps=None if rand is None else rand.maps,
+        config=ctx.config,
         details={"map_notes": maps.notes, "maps_computed": maps.computed, "map_seconds": maps.seconds,
-                 "randomized_constant_maps": int(rand.constant.sum()), "method_params": ctx.method_params(method)},
+                 "randomized_constant_maps": None if rand is None else int(rand.constant.sum()),
+                 "method_params": ctx.method_params(method)},
     )
     result.details["thumbnails"] = map_thumbs(maps)
     return result

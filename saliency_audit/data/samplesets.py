@@ -44,6 +44,13 @@ class Localisation:
         return Localisation(self.indices[:n], self.samples[:n], self.truths[:n], self.priors[:n], self.prior_kind,
                             self.prior_n)
 
+    def only(self, ids) -> "Localisation":
+        """The images of ``ids`` (in this set's order): what is left when some maps could not be read."""
+        keep = [k for k, s in enumerate(self.samples) if s.id in set(ids)]
+        return Localisation([self.indices[k] for k in keep], [self.samples[k] for k in keep],
+                            [self.truths[k] for k in keep], [self.priors[k] for k in keep], self.prior_kind,
+                            self.prior_n)
+
     def describe(self) -> dict:
         return {"n_localisation": len(self.indices), "prior": self.prior_kind, "prior_masks": self.prior_n}
 

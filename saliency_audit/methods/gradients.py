@@ -1,4 +1,4 @@
-"""Gradient-family methods on captum: grad, SmoothGrad, IG, Smooth IG, guided backprop.
+"""Gradient-family methods on captum: grad, SmoothGrad, IG, Smooth IG, guided backprop, gradient × input.
 
 SmoothGrad noise is drawn here rather than by captum's ``NoiseTunnel`` for
 two reasons NoiseTunnel cannot serve: its ``stdevs`` is one number per input
@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-from captum.attr import IntegratedGradients, Saliency
+from captum.attr import InputXGradient, IntegratedGradients, Saliency
 
 from ..config import pass_images
 from ..models.relu_mode import ReluMode
@@ -46,6 +46,11 @@ def noise(x: torch.Tensor, keys: Sequence[str], draw: int, params, seed: int) ->
 
 def grad(model, x, keys, target, cfg, memo) -> torch.Tensor:
     return _saliency(model, x, target)
+
+
+def ixg(model, x, keys, target, cfg, memo) -> torch.Tensor:
+    """Gradient × input (Shrikumar et al. 2016; captum's InputXGradient), in the pixel units the methods see."""
+    return InputXGradient(model).attribute(x.detach().requires_grad_(True), target=target).detach()
 
 
 def gbp(model, x, keys, target, cfg, memo) -> torch.Tensor:

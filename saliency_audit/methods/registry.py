@@ -23,7 +23,7 @@ class MethodSpec:
         return getattr(importlib.import_module(module), name)
 
 
-_G, _C = "saliency_audit.methods.gradients", "saliency_audit.methods.cam"
+_G, _C, _F = "saliency_audit.methods.gradients", "saliency_audit.methods.cam", "saliency_audit.methods.camfamily"
 
 #: name -> spec. Extensible: a new method is one function plus one entry here.
 METHODS: dict[str, MethodSpec] = {
@@ -38,6 +38,13 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec("gbp", "Guided Backprop", (), False, fn=f"{_G}:gbp"),
         MethodSpec("ggcam", "Guided GradCAM", ("gradcam",), False, needs=("gbp", "gradcam"), uses_cam_layer=True,
                    fn=f"{_C}:ggcam"),
+        MethodSpec("ixg", "Input × Gradient", (), False, fn=f"{_G}:ixg"),
+        MethodSpec("gradcampp", "GradCAM++", ("gradcam",), False, uses_cam_layer=True, fn=f"{_F}:gradcampp"),
+        MethodSpec("scorecam", "ScoreCAM", ("gradcam",), False, uses_cam_layer=True, fn=f"{_F}:scorecam"),
+        MethodSpec("layercam", "LayerCAM", ("gradcam",), False, uses_cam_layer=True, fn=f"{_F}:layercam"),
+        MethodSpec("hirescam", "HiResCAM", ("gradcam",), False, uses_cam_layer=True, fn=f"{_F}:hirescam"),
+        MethodSpec("occlusion", "Occlusion", ("occlusion",), False, fn="saliency_audit.methods.occlusion:occlusion"),
+        MethodSpec("lime", "LIME", ("lime",), True, fn="saliency_audit.methods.lime:lime"),
     )
 }
 
