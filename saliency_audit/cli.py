@@ -77,17 +77,11 @@ def maps_command(args) -> int:
         from .audit import Audit
         from .config import load_config
         from .mapsout import write_maps
-        from .plugin import parse_input_size, parse_normalize
+        from .plugin import model_input_overrides
 
         overrides: dict = {k: v for k, v in (("n_images", args.n_images), ("seed", args.seed),
                                               ("device", args.device)) if v is not None}
-        model_input = {}
-        if args.input_size:
-            model_input["input_size"] = parse_input_size(args.input_size)
-        if args.normalize:
-            model_input["mean"], model_input["std"] = parse_normalize(args.normalize)
-        if model_input:
-            overrides["model"] = model_input
+        overrides.update(model_input_overrides(args.input_size, args.normalize))
         config = load_config(pyproject=Path.cwd() / "pyproject.toml",
                              audit_config=Path(args.audit_config) if args.audit_config else None, overrides=overrides)
         if args.dataset != "demo" and not args.data_root:

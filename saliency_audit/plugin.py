@@ -51,13 +51,7 @@ class AuditSession:
             else:
                 overrides.update(explain="target_class", target_class=_int_option(opt.saliency_target_class,
                                                                                    "--target-class"))
-        model_input = {}
-        if opt.saliency_input_size:
-            model_input["input_size"] = parse_input_size(opt.saliency_input_size)
-        if opt.saliency_normalize:
-            model_input["mean"], model_input["std"] = parse_normalize(opt.saliency_normalize)
-        if model_input:
-            overrides["model"] = model_input
+        overrides.update(model_input_overrides(opt.saliency_input_size, opt.saliency_normalize))
         if opt.saliency_target_layer:
             overrides["methods"] = {"gradcam": {"layer": opt.saliency_target_layer}}
         self.config = load_config(
@@ -176,6 +170,16 @@ def _int_option(text: str, option: str) -> int:
         return int(text)
     except ValueError:
         raise AuditUsageError(f"{option}={text}: expected an integer") from None
+
+
+def model_input_overrides(input_size: str | None, normalize: str | None) -> dict:
+    """``{"model": {...}}`` config overrides of ``--input-size`` and ``--normalize`` (empty when neither)."""
+    model_input = {}
+    if input_size:
+        model_input["input_size"] = parse_input_size(input_size)
+    if normalize:
+        model_input["mean"], model_input["std"] = parse_normalize(normalize)
+    return {"model": model_input} if model_input else {}
 
 
 def parse_input_size(text: str) -> list[int]:
