@@ -35,7 +35,9 @@ import saliency_audit.models.loading  # noqa: E402,F401
 import saliency_audit.report.figures  # noqa: E402,F401
 import scipy.stats  # noqa: E402,F401
 import skimage.metrics  # noqa: E402,F401
+import sklearn.linear_model  # noqa: E402,F401  (LIME's surrogate)
 import sklearn.metrics  # noqa: E402,F401
+import skimage.segmentation  # noqa: E402,F401
 import saliency_audit.criteria.completeness  # noqa: E402,F401
 import saliency_audit.criteria.context  # noqa: E402,F401
 import saliency_audit.criteria.diagnosis  # noqa: E402,F401

@@ -63,3 +63,17 @@ def test_randomized_copy_never_shares_the_trained_models_maps(tmp_path):
     assert r.computed == 3
     assert not np.allclose(trained.maps, r.maps)
     assert store.fingerprint(rand) != store.fingerprint(model)
+
+
+def test_xrai_segments_are_kept_per_input_size():
+    """Two models of different input sizes in one run (a reference architecture at another size): each gets
+    XRAI segments of its own grid (they were cached by sample alone, and the second model got the first's)."""
+    small, samples = _tiny(), _samples(2)
+    big = _tiny(1)
+    big.info = ModelInfo(spec="tiny24", arch="tiny", num_classes=2, input_size=(24, 24), in_channels=1, mean=(0.5,),
+                         std=(0.25,))
+    store = MapStore(AuditConfig(), None)
+    a = store.maps(small, "xrai", samples)
+    b = store.maps(big, "xrai", samples)
+    assert a.maps.shape == (2, 16, 16) and b.maps.shape == (2, 24, 24)
+    np.testing.assert_allclose(b.maps, MapStore(AuditConfig(), None).maps(big, "xrai", samples).maps, atol=1e-6)

@@ -53,10 +53,13 @@ def xrai(model, x, keys, target, cfg, memo) -> torch.Tensor:
     out = np.zeros((len(images), 1) + images.shape[-2:], dtype=np.float64)
     for i, key in enumerate(keys):
         img = np.transpose(images[i], (1, 2, 0))
-        if key not in seg_cache:
-            seg_cache[key] = segments(img, p)
+        # segments depend on the image as the model sees it: a model of another input size needs its own
+        skey = ("xrai", key, img.shape, p.reference_size, tuple(p.scales), p.sigma, p.min_segment_size,
+                p.dilation_radius)
+        if skey not in seg_cache:
+            seg_cache[skey] = segments(img, p)
         attr = np.transpose(base[i], (1, 2, 0))
         out[i, 0] = explainer.GetMask(
-            img, call_model_function=None, base_attribution=attr, segments=seg_cache[key], extra_parameters=extra,
+            img, call_model_function=None, base_attribution=attr, segments=seg_cache[skey], extra_parameters=extra,
         )
     return torch.from_numpy(out)
