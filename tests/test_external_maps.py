@@ -15,6 +15,7 @@ from saliency_audit.errors import AuditInputError, AuditUsageError
 from saliency_audit.external import ExternalMaps, parse_maps_option, read_map
 
 N = 8
+pytest_plugins = ["pytester"]
 
 
 def config(n=N) -> AuditConfig:
@@ -151,3 +152,18 @@ def test_view_writes_overlays(written, tmp_path):
     assert len(pngs) == N
     rgb = np.asarray(Image.open(pngs[0]))
     assert rgb.shape == (128, 128, 3) and (rgb == (51, 255, 102)).all(axis=2).any()  # the lesion outline
+
+
+def test_pytest_option_audits_maps_and_skips_what_needs_the_model(pytester, written):
+    """``pytest audits/ --maps DIR``: utility is a verdict, randomization a skip naming --maps, no error."""
+    root = Path(__file__).resolve().parents[1] / "audits"
+    for name in ("test_utility.py", "test_randomization.py"):
+        shutil.copy(root / name, pytester.path / name)
+    result = pytester.runpytest(f"--maps=vendor={written / 'gradcam'}", f"--n-images={N}", "--audit-report=rep",
+                                "-p", "no:cacheprovider", "-rs")
+    result.assert_outcomes(passed=1, skipped=2)
+    result.stdout.fnmatch_lines(["*--maps: randomization needs randomized*"])
+    ev = json.loads((pytester.path / "rep" / "evidence.json").read_text())
+    assert ev["config"]["methods_audited"] == ["vendor"] and "vendor" in ev["config"]["external_maps"]
+    bad = pytester.runpytest("--maps=/nowhere/at/all", "-p", "no:cacheprovider")
+    assert bad.ret == 4 and "--maps=/nowhere/at/all: no such directory" in bad.stderr.str()
