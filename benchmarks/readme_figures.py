@@ -115,7 +115,25 @@ def densenet_table(r: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-GENERATORS = {"quickstart-timing": quickstart_timing, "faithfulness-timing": faithfulness_timing,
+def methods_table(r: dict) -> str:
+    d = r["methods"]
+    notes = {"scorecam": " (1024 channels)", "occlusion": " (15 × 15 windows)", "lime": " (1000 samples)"}
+    out = [f"The added methods on the same densenet121, {d['images']} images (`benchmarks/results/methods.json`; "
+           f"forward + backward {d['forward_backward_seconds_per_image']:.3f} s, forward "
+           f"{d['forward_seconds_per_image']:.3f} s per image):", "",
+           "| method | s / image | × forward+backward | × forward |", "|---|---|---|---|"]
+    out += [f"| `{m['method']}`{notes.get(m['method'], '')} | {m['seconds_per_image']:.2f} | "
+            f"{m['ratio_to_forward_backward']:.1f} | {m['ratio_to_forward']:.1f} |"
+            for m in sorted(d["methods"], key=lambda m: m["seconds_per_image"])]
+    out += ["", "Against the peers on the same model, images and parameters, in the same run (peer time / ours; "
+                "above 1: ours is faster):", "", "| method | peer | ours s / image | peer s / image | peer / ours |",
+            "|---|---|---|---|---|"]
+    out += [f"| `{p['method']}` | {p['peer']} | {p['ours_s_per_image']:.1f} | {p['peer_s_per_image']:.1f} | "
+            f"{_x(p['peer_over_ours'])} |" for p in d["peers"] if "skipped" not in p]
+    return "\n".join(out) + "\n"
+
+
+GENERATORS = {"methods": methods_table, "quickstart-timing": quickstart_timing, "faithfulness-timing": faithfulness_timing,
               "demo-audit": demo_audit_table, "road-peers": road_peers_table,
               "dataset-memory": dataset_memory_table, "densenet": densenet_table}
 
