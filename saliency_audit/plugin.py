@@ -105,8 +105,7 @@ class AuditSession:
             from . import progress
 
             self._show_progress()  # before the imports: on a busy machine torch alone takes seconds
-            progress.note("saliency-audit: starting (torch, then the data and the models; demo models train "
-                          "on first use)")
+            progress.note("saliency-audit: starting (torch, then the data and the models)")
             from .audit import Audit
 
             opt = self.pytest_config.option

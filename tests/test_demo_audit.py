@@ -1,6 +1,6 @@
 """End to end on the demo world: the audit's verdicts on models whose truth we know.
 
-These train the demo models on first use (cached under SALIENCY_AUDIT_CACHE or
+They audit the shipped demo models end to end (maps cached under SALIENCY_AUDIT_CACHE or
 ~/.cache/saliency-audit), so they are the slow part of the suite.
 """
 import json

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -288,8 +290,9 @@ def test_random_label_permutes_labels():
 
 
 @pytest.fixture
-def fake_train(monkeypatch):
-    """Replace the slow training by an untrained model; count calls."""
+def fake_train(monkeypatch, tmp_path_factory):
+    """Replace the slow training by an untrained model; count calls (no shipped weights: the cache is tested)."""
+    monkeypatch.setattr(train, "SHIPPED", tmp_path_factory.mktemp("no-shipped-weights"))
     calls = []
 
     def _fake(spec, *args, **kwargs):
@@ -347,13 +350,41 @@ def test_concurrent_loads_train_once(fake_train, tmp_path):
     assert len({r["sha256"] for r in results}) == 1
 
 
+def test_shipped_weights_are_used_verified_and_never_trained(fake_train, tmp_path, monkeypatch):
+    """The package ships the weights the README's tables come from: no training on first use, and a shipped
+    file whose sha256 is not the manifest's is not used."""
+    monkeypatch.setattr(train, "SHIPPED", Path(train.__file__).resolve().parent / "weights")
+    manifest = json.loads((train.SHIPPED / "manifest.json").read_text())
+    assert set(manifest) == {train._stem(v) for v in train.VARIANTS}
+    for variant in train.VARIANTS:
+        _, info = demo.load_demo_model(variant, cache_dir=tmp_path)
+        assert info["source"] == "shipped" and info["sha256"] == manifest[train._stem(variant)]["sha256"]
+    assert not fake_train and not (tmp_path / "demo-models").exists()
+    tampered = tmp_path / "tampered"
+    shutil.copytree(train.SHIPPED, tampered)
+    blob = bytearray((tampered / f"{train._stem('primary')}.pt").read_bytes())
+    blob[-100] ^= 1
+    (tampered / f"{train._stem('primary')}.pt").write_bytes(bytes(blob))
+    monkeypatch.setattr(train, "SHIPPED", tampered)
+    _, info = demo.load_demo_model("primary", cache_dir=tmp_path)
+    assert len(fake_train) == 1 and "source" not in info  # trained, not loaded from the damaged file
+
+
 @pytest.mark.slow
 def test_primary_trains_and_caches(tmp_path, monkeypatch):
+    """The training that made the shipped weights still runs and gives the same model up to float kernels:
+    retrained here, it agrees with the shipped primary on nearly every validation image."""
+    shipped, _ = demo.load_demo_model("primary")
+    monkeypatch.setattr(train, "SHIPPED", tmp_path / "no-shipped-weights")
     monkeypatch.setenv("SALIENCY_AUDIT_CACHE", str(tmp_path))
     model, info = demo.load_demo_model("primary")
     assert info["val_accuracy"] >= 0.9
     assert info["train_accuracy"] >= 0.9
     assert info["n_train"] >= 1500
+    x, _ = train._split_tensors("val", 200, "independent")
+    with torch.no_grad():
+        agree = (model(x).argmax(1) == shipped(x).argmax(1)).float().mean().item()
+    assert agree >= 0.95, agree
 
     def _no_training(spec):
         raise AssertionError("retrained although cached")

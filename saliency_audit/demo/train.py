@@ -1,4 +1,4 @@
-"""Deterministic, cached training of the demo models.
+"""The demo models: shipped with the package, and the deterministic, cached training that made them.
 
 The audit's sanity checks need models whose saliency *should* differ: a
 primary model that looks at lesions, two re-seeded replicates (for
@@ -9,6 +9,12 @@ miss the lesions). Training takes seconds to tens of seconds on 2 CPU cores,
 so the weights are cached on disk, keyed by generator and training versions,
 and written atomically under a file lock so parallel pytest-xdist workers
 train each model once.
+
+The weights this training produced are shipped in ``demo/weights/`` (1.8 MB),
+with their sha256 in ``manifest.json``: float kernels differ between machines,
+so a model retrained elsewhere has other weights and other numbers than the
+README's tables.  Loading prefers the shipped file (verified by hash), then
+the cache, then trains; the training stays tested (tests/test_demo_world.py).
 """
 from __future__ import annotations
 
@@ -149,6 +155,25 @@ def _atomic_write(path: Path, write) -> None:
         raise
 
 
+#: The shipped weights (``<stem>.pt``) and their manifest ({stem: info, sha256 included}).
+SHIPPED = Path(__file__).resolve().parent / "weights"
+
+
+def _load_shipped(variant: str) -> tuple[nn.Module, dict] | None:
+    """The shipped model of ``variant`` when its file is there and has the manifest's sha256, else None."""
+    stem = _stem(variant)
+    weights = SHIPPED / f"{stem}.pt"
+    try:
+        info = json.loads((SHIPPED / "manifest.json").read_text())[stem]
+        if _sha256(weights) != info["sha256"]:
+            return None
+        model = ARCHS[VARIANTS[variant]["arch"]]()
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    except (OSError, ValueError, RuntimeError, KeyError, pickle.UnpicklingError):
+        return None
+    return model.eval(), dict(info, path=str(weights), source="shipped")
+
+
 def _load_cached(variant: str, weights: Path, meta: Path) -> tuple[nn.Module, dict] | None:
     """The cached model, or None if absent, partial or corrupt."""
     try:
@@ -183,7 +208,8 @@ def _count_label(variant: str, folder: Path) -> str:
 def load_demo_model(
     variant: str, *, cache_dir: Path | None = None, retrain: bool = False
 ) -> tuple[nn.Module, dict]:
-    """A demo model (eval mode, CPU) and its info; trains and caches it on first use.
+    """A demo model (eval mode, CPU) and its info: the shipped weights, else the cache, else trained (and
+    cached) now; ``retrain`` trains whatever is there.
 
     The model expects ``(x - INPUT_MEAN) / INPUT_STD`` of a [0, 1] image.
     """
@@ -194,6 +220,8 @@ def load_demo_model(
     stem = _stem(variant)
     weights, meta = folder / f"{stem}.pt", folder / f"{stem}.json"
 
+    if not retrain and (shipped := _load_shipped(variant)) is not None:
+        return shipped
     if not retrain and (cached := _load_cached(variant, weights, meta)) is not None:
         return cached
     folder.mkdir(parents=True, exist_ok=True)
