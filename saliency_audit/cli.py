@@ -4,6 +4,7 @@
     saliency-audit export-demo FORMAT DIR [--n N] [--train N] [--scale S] [--seed S]
     saliency-audit maps --model SPEC --dataset NAME --data-root DIR --methods LIST -o OUT [--all]
     saliency-audit view OUT/METHOD [-o OVERLAYS] [--dataset NAME --data-root DIR]
+    saliency-audit merge SHARD.json ... -o DIR
 
 ``report`` rebuilds the standalone HTML report from an evidence file, e.g. on
 a machine that never ran the audit; ``export-demo`` writes the demo world's
@@ -67,7 +68,43 @@ def _parser() -> argparse.ArgumentParser:
     vw.add_argument("-o", "--output", type=Path, default=None, help="where to write (default: FOLDER/overlays)")
     vw.add_argument("--dataset", default=None, help="dataset format (default: the one maps.json names)")
     vw.add_argument("--data-root", default=None, metavar="DIR", help="dataset location (default: maps.json's)")
+    mg = sub.add_parser("merge", help="join the evidence of --audit-shard runs into one evidence file and report",
+                        description="Join the evidence.json of the N shards of one audit (--audit-shard I/N) into "
+                                    "one evidence file and one HTML report; shards of other models, data, config or "
+                                    "code are refused.")
+    mg.add_argument("evidence", type=Path, nargs="+", help="the shards' evidence.json files")
+    mg.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="where to write")
     return p
+
+
+def merge_command(args) -> int:
+    from .errors import AuditError
+    from .report.evidence import write_json
+    from .report.html import write_html
+    from .report.merge import merge_shards
+
+    parts = []
+    for path in args.evidence:
+        try:
+            parts.append(json.loads(path.read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            return _error(f"{path}: no such file")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return _error(f"{path}: cannot read as JSON ({type(exc).__name__})")
+    try:
+        merged = merge_shards(parts, [str(p) for p in args.evidence])
+        write_json(args.output / "evidence.json", merged)
+        report = write_html(merged, args.output / DEFAULT_NAME)
+    except AuditError as exc:
+        return _error(str(exc))
+    except OSError as exc:
+        return _error(f"{args.output}: cannot write: {exc}")
+    from .report.gate import gate_of
+
+    print(f"{args.output / 'evidence.json'}: {len(merged['results'])} results from {len(parts)} shards; "
+          f"{gate_of(merged)[1]}")
+    print(report)
+    return 0
 
 
 def maps_command(args) -> int:
@@ -181,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
         return maps_command(args)
     if args.command == "view":
         return view_command(args)
+    if args.command == "merge":
+        return merge_command(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

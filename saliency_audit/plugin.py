@@ -87,6 +87,11 @@ class AuditSession:
         self.current_test: str | None = None  # nodeid of the audit test running now
         self.test_results: dict[str, list[dict]] = {}  # nodeid -> results it recorded
         self.run_end: tuple[str, int] | None = None  # (status, pytest exit status), set when the session ends
+        self.shard: dict | None = None  # --audit-shard: {"index", "of", "pairs"}
+        if opt.saliency_shard:
+            from .report.merge import parse_shard
+
+            parse_shard(opt.saliency_shard)  # a usage error at start-up
         self._load_user_models(opt)
 
     def _load_user_models(self, opt) -> None:
@@ -123,6 +128,8 @@ class AuditSession:
                 argv=list(self.pytest_config.invocation_params.args),
             )
             self._audit.listeners.append(self._on_result)
+            if self.shard:
+                self._audit._run["shard"] = self.shard
         return self._audit
 
     def _show_progress(self) -> None:
@@ -155,6 +162,8 @@ class AuditSession:
         if self._audit is not None:
             return self._audit.evidence(finished=True, status=status, exit_status=code)
         if self.worker_evidence:
+            from .report.merge import merge_evidence
+
             merged = merge_evidence(self.worker_evidence)
             merged["run"].update(status=status, exit_status=code)
             return merged
@@ -204,33 +213,6 @@ def parse_normalize(text: str) -> tuple[list[float], list[float]]:
     return values[:half], values[half:]
 
 
-def merge_evidence(parts: list[dict]) -> dict:
-    """Combine the evidence of pytest-xdist workers (each ran some of the tests)."""
-    from .criteria.diagnosis import diagnose
-    from .report.evidence import now, sort_models, sort_results
-
-    base = json.loads(json.dumps(parts[0]))
-    seen_models = {(m["role"], m["spec"]) for m in base["models"]}
-    results = {(r["criterion"], r["method"], r.get("model")): r for r in base["results"]}
-    for part in parts[1:]:
-        for m in part["models"]:
-            if (m["role"], m["spec"]) not in seen_models:
-                base["models"].append(m)
-                seen_models.add((m["role"], m["spec"]))
-        for r in part["results"]:
-            results[(r["criterion"], r["method"], r.get("model"))] = r
-        base.setdefault("samples", {}).update(part.get("samples", {}))
-        if part["dataset"].get("manifest_sha256"):  # keys only some workers know (e.g. the prior) are kept
-            base["dataset"] = {**base["dataset"], **part["dataset"]}
-        base["run"]["started"] = min(base["run"]["started"], part["run"]["started"])
-    base["run"]["finished"] = now()
-    base["results"] = sort_results(list(results.values()))
-    base["diagnosis"] = diagnose(base["results"])
-    base["models"] = sort_models(base["models"])
-    base["samples"] = dict(sorted(base.get("samples", {}).items()))
-    return base
-
-
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup(GROUP, "saliency-audit: audit the trustworthiness of saliency maps")
     g.addoption("--model", "--saliency-model", dest="saliency_model", default="demo", metavar="SPEC",
@@ -275,6 +257,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="where evidence.json (and the HTML report) go (default: reports)")
     g.addoption("--audit-config", dest="saliency_audit_config", default=None, metavar="PATH",
                 help="TOML file with thresholds and parameters (default: [tool.saliency_audit] in pyproject.toml)")
+    g.addoption("--audit-shard", dest="saliency_shard", default=None, metavar="I/N",
+                help="run shard I of N of the (criterion, method) pairs (CI matrices; join the shards' evidence "
+                     "with 'saliency-audit merge')")
     g.addoption("--audit-strict", dest="saliency_strict", action="store_true", default=False,
                 help="a criterion that cannot run (e.g. no --replicate) fails instead of being skipped")
     g.addoption("--allow-unsafe-pickle", dest="saliency_allow_unsafe_pickle", action="store_true", default=False,
@@ -312,6 +297,31 @@ def _write_startup_failure(config: pytest.Config, exc: AuditError) -> None:
 
 def _session(config: pytest.Config) -> AuditSession:
     return config.stash[session_key]
+
+
+@pytest.hookimpl(trylast=True)  # after -k / -m: every shard splits the same selection
+def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
+    s = config.stash.get(session_key, None)
+    if s is None or not config.option.saliency_shard:
+        return
+    from .report.merge import parse_shard, shard_of
+
+    index, count = parse_shard(config.option.saliency_shard)
+
+    def pair(item):
+        spec = getattr(item, "callspec", None)
+        method = spec.params.get("method") if spec is not None else None
+        return None if method is None else (item.originalname, str(method))
+
+    mine = shard_of({p for p in map(pair, items) if p}, index, count)
+    keep = [item for item in items if pair(item) is None or pair(item) in mine]
+    dropped = [item for item in items if item not in keep]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+    s.shard = {"index": index, "of": count, "pairs": [f"{t}[{m}]" for t, m in sorted(mine)]}
+    if s._audit is not None:
+        s._audit._run["shard"] = s.shard
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -364,6 +374,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         progress.configure()  # back to the environment's default (an in-process pytester run must not leak it)
     if s is not None and s._audit is None and s.worker_evidence and not hasattr(config, "workerinput"):
         from .report.evidence import write_json
+        from .report.merge import merge_evidence
 
         evidence = merge_evidence(s.worker_evidence)
         write_json(s.report_dir / "evidence.json", evidence)
