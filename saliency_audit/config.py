@@ -27,6 +27,11 @@ Why each default is what it is:
   package's image defaults (1000 samples, kernel width 0.25 on the cosine distance, Ridge(alpha=1)); SLIC
   superpixels (50, compactness 0.1 for grey levels in [0, 1]) instead of lime's quickshift, which needs
   colour images.  Hidden superpixels show their own mean grey level (lime's ``hide_color=None``).
+* ``sequential = false``, ``sequential_batch = 8``: with ``--sequential`` the localisation criteria
+  (utility, energy, focus, pointing) look at their images 8 at a time and stop a (criterion, method)
+  pair as soon as an anytime-valid bound decides it (``saliency_audit/sequential.py``).  Opt-in: the
+  confidence sequence is wider than the fixed-n bootstrap, so at ``n_images`` it passes less often; it
+  pays where verdicts are clear early (tests/test_sequential.py measures its error control).
 * ``utility.alpha = 0.05``: one-sided 95 % bootstrap bound, as the issue and
   common practice in equivalence/superiority testing.
 * ``utility.min_ap = 0.1``: a floor on absolute usefulness.  In Arun et al.
@@ -245,6 +250,8 @@ def pass_images(cfg: "AuditConfig", size: tuple[int, int]) -> int:
 class AuditConfig:
     n_images: int = 48
     seed: int = 0
+    sequential: bool = False  # --sequential: audit images in batches, stop a pair once decided (sequential.py)
+    sequential_batch: int = 8  # images added per look
     batch_size: int = 32
     pass_batch: int = 64  # images per forward/backward inside a method (IG steps, SmoothGrad draws)
     pass_pixels: int = 64 * 128 * 128  # ... and at most this many input pixels per pass (see pass_images)
@@ -278,6 +285,7 @@ class AuditConfig:
                 raise AuditUsageError(f"{source}: {key} {what}")
 
         need(self.n_images >= 2, "n_images", "must be at least 2")
+        need(self.sequential_batch >= 2, "sequential_batch", "must be at least 2")
         need(self.target_class >= 0, "target_class", "must be >= 0")
         need(self.explain in ("target_class", "predicted"), "explain", "must be 'target_class' or 'predicted'")
         need(self.batch_size >= 1, "batch_size", "must be at least 1")

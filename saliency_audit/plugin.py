@@ -43,6 +43,8 @@ class AuditSession:
             overrides["n_images"] = opt.saliency_n_images
         if opt.saliency_seed is not None:
             overrides["seed"] = opt.saliency_seed
+        if opt.saliency_sequential:
+            overrides["sequential"] = True
         if opt.saliency_device:
             overrides["device"] = opt.saliency_device
         if opt.saliency_target_class is not None:
@@ -239,6 +241,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--maps", dest="saliency_maps", action="append", default=[], metavar="[NAME=]DIR",
                 help="audit saliency maps made elsewhere: one <image id>.npy or .png per image (any resolution); "
                      "reported as method NAME (default: external); repeatable")
+    g.addoption("--sequential", dest="saliency_sequential", action="store_true", default=False,
+                help="localisation criteria: audit images a batch at a time and stop a pair once an anytime-valid "
+                     "bound decides it")
     g.addoption("--n-images", dest="saliency_n_images", type=int, default=None, metavar="N",
                 help="number of images audited (default: config n_images)")
     g.addoption("--device", dest="saliency_device", default=None, metavar="DEV", help="cpu, cuda, cuda:1 ... (default: cpu)")

@@ -33,16 +33,33 @@ class Context:
         """Maps read from a ``--maps`` folder: no other model's maps, no recomputation."""
         return method in self.store.external
 
-    def localised_maps(self, method: str):
+    def localised_maps(self, method: str, loc=None):
         """(localisation set, the primary's maps of it): the set narrowed to the images that have a map
         (under --skip-bad-samples an unreadable external map leaves its image out, listed)."""
-        loc = self.samples.localisation()
+        loc = loc if loc is not None else self.samples.localisation()
         maps = self.maps(self.models.get("primary"), method, loc.samples)
         if len(maps.ids) != len(loc.samples):
             loc = loc.only(maps.ids)
             if len(loc.samples) < 2:
                 self.skip(f"--maps: fewer than 2 audited images have a readable {method} map")
         return loc, maps
+
+    def sequential_maps(self, method: str, statistic):
+        """(localisation set, maps, Looks or None): with ``sequential``, the set grown a batch at a time until
+        ``statistic(loc, maps) -> (per-image values, other pass condition)`` is decided; else the whole set."""
+        if not self.config.sequential:
+            return (*self.localised_maps(method), None)
+        from ..sequential import Looks, sizes
+
+        full = self.samples.localisation()
+        alpha = self.config.utility.alpha
+        looks = Looks(alpha, 0.0, self.config.sequential_batch)
+        for k in sizes(len(full.samples), self.config.sequential_batch):
+            loc, maps = self.localised_maps(method, full.head(k))
+            values, extra = statistic(loc, maps)
+            if looks.look(values, extra):
+                break
+        return loc, maps, looks
 
     def method_params(self, method: str) -> dict:
         return self.store.method_params(method)

@@ -77,13 +77,23 @@ def evaluate(criterion: str, method: str, *, ids, truths, maps, constant, priors
 
 
 def _run(ctx, criterion: str, method: str) -> CriterionResult:
-    loc, maps = ctx.localised_maps(method)
+    def statistic(loc, maps):
+        priors = prior_maps(loc.priors, ctx.config)
+        return (scores(criterion, maps.maps, loc.truths, maps.ids, ctx.config)
+                - scores(criterion, priors, loc.truths, maps.ids, ctx.config)), True
+
+    loc, maps, looks = ctx.sequential_maps(method, statistic)
     details = {"method_params": ctx.method_params(method)}
     if criterion == "pointing":
         details["tolerance_px"] = ctx.config.interpretability.pointing_tolerance
-    return evaluate(criterion, method, ids=maps.ids, truths=loc.truths, maps=maps.maps, constant=maps.constant,
-                    priors=loc.priors, prior_n=loc.prior_n, prior_kind=loc.prior_kind, config=ctx.config,
-                    details=details)
+    result = evaluate(criterion, method, ids=maps.ids, truths=loc.truths, maps=maps.maps, constant=maps.constant,
+                      priors=loc.priors, prior_n=loc.prior_n, prior_kind=loc.prior_kind, config=ctx.config,
+                      details=details)
+    if looks is not None:
+        from ..sequential import apply
+
+        apply(result, looks, ctx.config.n_images)
+    return result
 
 
 def run_energy(ctx, method: str) -> CriterionResult:

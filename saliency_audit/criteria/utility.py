@@ -102,7 +102,11 @@ def run(ctx, method: str) -> CriterionResult:
     """Utility of ``method`` on the primary model over the localisation set."""
     from ..report.thumbs import map_thumbs
 
-    loc, maps = ctx.localised_maps(method)
+    def statistic(loc, maps):
+        ap, ap_prior = score_maps(maps.maps, loc.truths, maps.ids)[0], score_maps(loc.priors, loc.truths, maps.ids)[0]
+        return ap - ap_prior, bool(np.nanmean(ap) >= ctx.config.utility.min_ap)
+
+    loc, maps, looks = ctx.sequential_maps(method, statistic)
     # maps made elsewhere (--maps) cannot be recomputed on the randomized model: no such baseline then
     rand = None if ctx.is_external(method) else ctx.maps(ctx.models.get("randomized"), method, loc.samples)
     result = evaluate(
@@ -114,4 +118,8 @@ def run(ctx, method: str) -> CriterionResult:
                  "method_params": ctx.method_params(method)},
     )
     result.details["thumbnails"] = map_thumbs(maps)
+    if looks is not None:
+        from ..sequential import apply
+
+        apply(result, looks, ctx.config.n_images)
     return result
