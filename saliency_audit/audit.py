@@ -183,7 +183,9 @@ class Audit:
 
     # -- bookkeeping ------------------------------------------------------------------------
     def _record(self, criterion: str, method: str, fn) -> CriterionResult:
-        t0 = time.perf_counter()
+        from .models.wrapper import PASSES
+
+        t0, passes0 = time.perf_counter(), PASSES["images"]
         try:
             result = fn()
         except CriterionSkipped as exc:
@@ -196,6 +198,7 @@ class Audit:
                                      explanation=f"{type(exc).__name__}: {one_line(exc)}",
                                      details={"traceback": traceback.format_exc(limit=6)})
         result.details["seconds"] = time.perf_counter() - t0
+        result.details["image_passes"] = PASSES["images"] - passes0  # forward passes this result cost, in images
         self.add_result(result)
         return result
 
@@ -237,6 +240,7 @@ class Audit:
         if exit_status is not None:
             run["exit_status"] = exit_status
         run["timings"] = dict(self.timings, maps=self._store.stats if self._store else {})
+        run["image_passes"] = sum(r.details.get("image_passes", 0) for r in self.results)
         results = ev.sort_results([r.to_dict() for r in self.results])
         return {
             "schema": ev.SCHEMA,

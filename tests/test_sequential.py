@@ -79,3 +79,14 @@ def test_localisation_criteria_record_their_looks_on_the_demo():
     assert weak.verdict == "fail" and weak.details["sequential"]["n_used"] == 48
     fixed = Audit(model="demo", methods=["gradcam"]).run("utility", "gradcam")
     assert fixed.value == strong.value and "sequential" not in fixed.details
+
+
+def test_image_passes_are_counted_per_result(tmp_path):
+    """The deterministic cost figure: IG's 10 steps on 8 images, for the primary and its randomized copy,
+    are 160 image-passes; the same result from the map cache costs none."""
+    from saliency_audit import Audit, AuditConfig
+
+    audit = Audit(model="demo", methods=["ig"], config=AuditConfig(n_images=8, cache_dir=str(tmp_path)))
+    assert audit.run("utility", "ig").details["image_passes"] == 2 * 8 * 10
+    assert audit.run("utility", "ig").details["image_passes"] == 0
+    assert audit.evidence()["run"]["image_passes"] == 0  # the second result replaced the first

@@ -16,6 +16,11 @@ from ..errors import AuditUsageError
 from .info import ModelInfo
 
 
+#: Images passed forward through any AuditModel in this process (a pass over a batch of 8 counts 8): the
+#: audit's deterministic cost figure, recorded per result as ``details["image_passes"]``.
+PASSES = {"images": 0}
+
+
 class AuditModel(nn.Module):
     def __init__(self, net: nn.Module, info: ModelInfo):
         super().__init__()
@@ -32,6 +37,7 @@ class AuditModel(nn.Module):
         return tuple(self.info.input_size)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
+        PASSES["images"] += int(image.shape[0])
         c = self.info.in_channels
         if image.shape[1] == 1 and c != 1:
             image = image.expand(-1, c, -1, -1)
