@@ -24,6 +24,27 @@ ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("grad", "sg", "ig", "sig", "gradcam", "xrai", "gbp", "ggcam")
 
 
+def densenet_setup(images: int, device: str):
+    """(model, samples, x): a random-weight densenet121 (2 classes) saved and loaded through ``load_model``
+    as a user's checkpoint would be, and ``images`` demo images resized to 224 px, batched on ``device``."""
+    import torch
+    import torchvision
+
+    from saliency_audit.data.demo import DemoDataset
+    from saliency_audit.data.resize import resize_sample
+    from saliency_audit.maps import prepare
+    from saliency_audit.models import load_model
+
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "densenet121.pt"
+        torch.save(torchvision.models.densenet121(weights=None, num_classes=2).state_dict(), path)
+        model = load_model(f"densenet121:{path}", device=device)
+    ds = DemoDataset()
+    samples = [resize_sample(ds[i], (224, 224)) for i in range(images)]
+    return model, samples, prepare(samples, model.input_size, device)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--images", type=int, default=8)
@@ -31,22 +52,11 @@ def main() -> None:
     ap.add_argument("--methods", default=",".join(METHODS))
     args = ap.parse_args()
     import torch
-    import torchvision
 
     from saliency_audit import AuditConfig
-    from saliency_audit.data.demo import DemoDataset
-    from saliency_audit.data.resize import resize_sample
-    from saliency_audit.maps import MapStore, prepare
-    from saliency_audit.models import load_model
+    from saliency_audit.maps import MapStore
 
-    torch.manual_seed(0)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "densenet121.pt"
-        torch.save(torchvision.models.densenet121(weights=None, num_classes=2).state_dict(), path)
-        model = load_model(f"densenet121:{path}", device=args.device)
-    ds = DemoDataset()
-    samples = [resize_sample(ds[i], (224, 224)) for i in range(args.images)]
-    x = prepare(samples, model.input_size, args.device)
+    model, samples, x = densenet_setup(args.images, args.device)
 
     def fwd_bwd() -> float:
         xx = x.detach().requires_grad_(True)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import tempfile
 import time
 from pathlib import Path
 
@@ -46,23 +45,13 @@ def main() -> None:
     args = ap.parse_args()
     import numpy as np
     import torch
-    import torchvision
+    from bench_densenet import densenet_setup  # the same model and images as the paper's eight
 
     from saliency_audit import AuditConfig
     from saliency_audit.config import pass_images
-    from saliency_audit.data.demo import DemoDataset
-    from saliency_audit.data.resize import resize_sample
-    from saliency_audit.maps import MapStore, prepare
-    from saliency_audit.models import load_model
+    from saliency_audit.maps import MapStore
 
-    torch.manual_seed(0)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "densenet121.pt"
-        torch.save(torchvision.models.densenet121(weights=None, num_classes=2).state_dict(), path)
-        model = load_model(f"densenet121:{path}", device=args.device)
-    ds = DemoDataset()
-    samples = [resize_sample(ds[i], (224, 224)) for i in range(args.images)]
-    x = prepare(samples, model.input_size, args.device)
+    model, samples, x = densenet_setup(args.images, args.device)
     cfg = AuditConfig(device=args.device)
     per_pass = pass_images(cfg, model.input_size)
 
