@@ -79,6 +79,9 @@ def test_localisation_criteria_record_their_looks_on_the_demo():
     assert weak.verdict == "fail" and weak.details["sequential"]["n_used"] == 48
     fixed = Audit(model="demo", methods=["gradcam"]).run("utility", "gradcam")
     assert fixed.value == strong.value and "sequential" not in fixed.details
+    pointing = audit.run("pointing", "gradcam")  # the interpretability criteria take the same rule
+    assert pointing.details["sequential"]["alpha"] == audit.config.interpretability.alpha
+    assert pointing.verdict == ("pass" if pointing.details["sequential"]["stopped"] == "pass" else "fail")
 
 
 def test_image_passes_are_counted_per_result(tmp_path):

@@ -44,7 +44,7 @@ class Context:
                 self.skip(f"--maps: fewer than 2 audited images have a readable {method} map")
         return loc, maps
 
-    def sequential_maps(self, method: str, statistic):
+    def sequential_maps(self, method: str, statistic, alpha: float):
         """(localisation set, maps, Looks or None): with ``sequential``, the set grown a batch at a time until
         ``statistic(loc, maps) -> (per-image values, other pass condition)`` is decided; else the whole set."""
         if not self.config.sequential:
@@ -52,7 +52,6 @@ class Context:
         from ..sequential import Looks, sizes
 
         full = self.samples.localisation()
-        alpha = self.config.utility.alpha
         looks = Looks(alpha, 0.0, self.config.sequential_batch)
         for k in sizes(len(full.samples), self.config.sequential_batch):
             loc, maps = self.localised_maps(method, full.head(k))

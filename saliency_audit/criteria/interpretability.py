@@ -82,7 +82,7 @@ def _run(ctx, criterion: str, method: str) -> CriterionResult:
         return (scores(criterion, maps.maps, loc.truths, maps.ids, ctx.config)
                 - scores(criterion, priors, loc.truths, maps.ids, ctx.config)), True
 
-    loc, maps, looks = ctx.sequential_maps(method, statistic)
+    loc, maps, looks = ctx.sequential_maps(method, statistic, ctx.config.interpretability.alpha)
     details = {"method_params": ctx.method_params(method)}
     if criterion == "pointing":
         details["tolerance_px"] = ctx.config.interpretability.pointing_tolerance

@@ -106,7 +106,7 @@ def run(ctx, method: str) -> CriterionResult:
         ap, ap_prior = score_maps(maps.maps, loc.truths, maps.ids)[0], score_maps(loc.priors, loc.truths, maps.ids)[0]
         return ap - ap_prior, bool(np.nanmean(ap) >= ctx.config.utility.min_ap)
 
-    loc, maps, looks = ctx.sequential_maps(method, statistic)
+    loc, maps, looks = ctx.sequential_maps(method, statistic, ctx.config.utility.alpha)
     # maps made elsewhere (--maps) cannot be recomputed on the randomized model: no such baseline then
     rand = None if ctx.is_external(method) else ctx.maps(ctx.models.get("randomized"), method, loc.samples)
     result = evaluate(
