@@ -45,7 +45,7 @@ class RSNADataset(IndexedDataset):
                 class_rows.setdefault(pid, row_no)
         targets: dict[str, int] = {}
         boxes: dict[str, list] = {}
-        where: dict[str, list[str]] = {}
+        where: dict[str, str] = {}  # each patient's first row
         for row_no, row in read_rows(labels_csv, ("patientId", *BOX_COLS, "Target")):
             pid, w = row["patientId"], f"{labels_csv}: row {row_no}"
             try:
@@ -73,7 +73,7 @@ class RSNADataset(IndexedDataset):
                 skipped.append({"id": pid, "reason": str(exc)})
                 continue
             targets[pid] = target
-            where.setdefault(pid, []).append(w)
+            where.setdefault(pid, w)
             if box is not None:
                 boxes.setdefault(pid, []).append((box, w))
         bad = {s["id"] for s in skipped}
@@ -82,16 +82,16 @@ class RSNADataset(IndexedDataset):
             if pid in bad:
                 continue
             try:
-                path = inside(images, f"{pid}.dcm", where[pid][0])
+                path = inside(images, f"{pid}.dcm", where[pid])
             except AuditInputError as exc:
                 if not skip_bad:
                     raise
                 skipped.append({"id": pid, "reason": str(exc)})
                 continue
             meta = {"class": classes[pid]} if pid in classes else {}
-            missing = None if path.is_file() else f"{where[pid][0]}: no DICOM file {path.name!r} in {images}"
+            missing = None if path.is_file() else f"{where[pid]}: no DICOM file {path.name!r} in {images}"
             entries.append(Entry(id=pid, image=None if missing else path, missing=missing, label=target,
-                                 where=where[pid][0], meta=meta,
+                                 where=where[pid], meta=meta,
                                  boxes=tuple(b for b, _ in boxes.get(pid, ())),
                                  box_rows=tuple(w for _, w in boxes.get(pid, ()))))
         if not entries:

@@ -36,7 +36,10 @@ def read_rows(path: Path, required: tuple[str, ...] = (), optional: tuple[str, .
 def columns_of(path: Path) -> list[str]:
     """The stripped column names of ``path``'s header (for tables whose columns have alternative names)."""
     rows = _rows(Path(path), (), (), None)
-    return next(rows)
+    try:
+        return next(rows)
+    finally:
+        rows.close()  # closes the file now, not when the generator is collected
 
 
 def _rows(path: Path, required, optional, positional):

@@ -88,8 +88,7 @@ def check_script_storages(path: Path, what: str) -> None:
             reader = _StorageSizes(zf.read(name))
             try:
                 reader.load()
-            except Exception as exc:  # noqa: BLE001 -- a damaged pickle: torch.jit.load reports it better
-                del exc
+            except Exception:  # noqa: BLE001 -- a damaged pickle: torch.jit.load reports it better
                 continue
             for key, size in reader.sizes.items():
                 held = members.get(f"{folder}/{key}")
