@@ -252,6 +252,7 @@ class AuditConfig:
     seed: int = 0
     sequential: bool = False  # --sequential: audit images in batches, stop a pair once decided (sequential.py)
     sequential_batch: int = 8  # images added per look
+    sequential_rule: str = "obf"  # "obf" (group-sequential, O'Brien-Fleming spending) or "betting" (sequential.py)
     batch_size: int = 32
     pass_batch: int = 64  # images per forward/backward inside a method (IG steps, SmoothGrad draws)
     pass_pixels: int = 64 * 128 * 128  # ... and at most this many input pixels per pass (see pass_images)
@@ -286,6 +287,7 @@ class AuditConfig:
 
         need(self.n_images >= 2, "n_images", "must be at least 2")
         need(self.sequential_batch >= 2, "sequential_batch", "must be at least 2")
+        need(self.sequential_rule in ("obf", "betting"), "sequential_rule", "must be 'obf' or 'betting'")
         need(self.target_class >= 0, "target_class", "must be >= 0")
         need(self.explain in ("target_class", "predicted"), "explain", "must be 'target_class' or 'predicted'")
         need(self.batch_size >= 1, "batch_size", "must be at least 1")

@@ -1,9 +1,18 @@
-"""Anytime-valid bounds for sequential verdicts (``--sequential``): stop auditing a pair once it is decided.
+"""Sequential verdicts (``--sequential``): audit images a batch at a time, stop a pair once it is decided.
 
 Looking at a fixed-level bootstrap bound after every batch of images and stopping at the first pass
-inflates the rate of wrong passes (tests/test_sequential.py measures it).  Here the bound is a confidence
-sequence for the mean of bounded per-image statistics, valid simultaneously at every look, so stopping
-whenever it clears the threshold keeps the error rate at alpha (Ville's inequality):
+inflates the rate of wrong passes (tests/test_sequential.py measures it).  Two rules with a published
+guarantee under optional stopping are offered (``sequential_rule``):
+
+``"obf"`` (the default): a group-sequential test with Lan–DeMets O'Brien–Fleming alpha spending
+(:mod:`saliency_audit.groupseq`), the design clinical-trial statisticians and regulators know.  At each
+look the per-image mean's one-sided bound uses the look's boundary instead of the fixed-n critical value,
+on the Student-t scale with the look's nominal level; early looks demand an overwhelming effect, the last
+one about the fixed-n bound.  A pair passes when every bound of its verdict clears its threshold, and
+stops as a fail when some opposite bound falls short of its threshold (the same boundaries, mirrored).
+
+``"betting"``: a confidence sequence for bounded means, distribution-free (no normal approximation) and
+wider:
 
 Waudby-Smith & Ramdas (2023), "Estimating means of bounded random variables by betting", JRSS-B: for a
 candidate mean ``m`` of values rescaled to [0, 1], the capital ``K_t(m) = prod_i (1 + lambda_i (x_i - m))``
@@ -21,8 +30,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-RULE = ("betting confidence sequence for a bounded mean (Waudby-Smith & Ramdas 2023, predictable plug-in "
-        "bets capped at 1/2), one-sided, anytime-valid")
+RULES = {
+    "obf": ("group-sequential test, Lan-DeMets O'Brien-Fleming alpha spending over the planned looks, one-sided, "
+            "Student-t bounds at each look's nominal level (Jennison & Turnbull 2000)"),
+    "betting": ("betting confidence sequence for a bounded mean (Waudby-Smith & Ramdas 2023, predictable plug-in "
+                "bets capped at 1/2), one-sided, anytime-valid"),
+}
 _GRID = np.linspace(0.0, 1.0, 2001)
 _CAP = 0.5
 
@@ -66,31 +79,89 @@ def upper_bounds(x, alpha: float, lo: float = -1.0, hi: float = 1.0) -> np.ndarr
 
 
 @dataclass
+class Check:
+    """One condition of a verdict at one look: the mean of the per-image ``values`` must reach ``threshold``
+    (``strict``: exceed it).  ``lo``, ``hi``: the values' range (the betting rule needs one)."""
+
+    name: str
+    values: np.ndarray
+    threshold: float
+    strict: bool = True
+    lo: float = -1.0
+    hi: float = 1.0
+
+
+def _obf_bounds(x: np.ndarray, fractions: tuple[float, ...], alpha: float) -> tuple[float, float, float]:
+    """(lower, upper, critical value) of the mean of ``x`` at the last of looks at ``fractions``."""
+    from .groupseq import nominal_levels, t_critical
+
+    n = len(x)
+    if n < 2:
+        return -math.inf, math.inf, math.inf
+    crit = t_critical(nominal_levels(fractions, alpha)[-1], n)
+    se = float(np.std(x, ddof=1)) / math.sqrt(n)
+    m = float(np.mean(x))
+    return m - crit * se, m + crit * se, crit
+
+
+@dataclass
 class Looks:
     """The sequential record of one (criterion, method): the bounds at each look, and why it stopped."""
 
     alpha: float
-    threshold: float
     batch: int
+    n_max: int
+    rule: str = "obf"
     looks: list[dict] = field(default_factory=list)
-    stopped: str = ""  # "pass" (lower bound cleared), "fail" (upper bound below), "n_images" (ran out)
+    stopped: str = ""  # "pass" (every lower bound cleared), "fail" (an upper bound fell short), "" (ran on)
+    _fractions: list[float] = field(default_factory=list)
 
-    def look(self, values, extra_pass: bool = True) -> bool:
-        """Record a look at ``values`` (all so far); True when the pair is decided.  ``extra_pass``: the
-        criterion's other condition for a pass (e.g. utility's minimum AP), checked at the same look."""
-        lower = float(lower_bounds(values, self.alpha)[-1])
-        upper = float(upper_bounds(values, self.alpha)[-1])
-        self.looks.append({"n": int(np.isfinite(np.asarray(values, dtype=float)).sum()), "lower": lower,
-                           "upper": upper})
-        if lower > self.threshold and extra_pass:
+    def look(self, checks: list[Check], extra_pass: bool = True, final: bool = False) -> bool:
+        """Record a look at ``checks`` (each with all its values so far); True when the pair is decided.
+        ``extra_pass``: the criterion's other condition for a pass (e.g. utility's minimum AP).  ``final``:
+        the last planned look, which spends what is left of alpha."""
+        finite = [np.asarray(c.values, dtype=np.float64) for c in checks]
+        finite = [x[np.isfinite(x)] for x in finite]
+        n = min(len(x) for x in finite)
+        record: dict = {"n": n, "checks": []}
+        self._fractions.append(1.0 if final else min(n / self.n_max, 1.0))
+        fractions = self._monotone()
+        passes, fails = extra_pass, False
+        for c, x in zip(checks, finite):
+            if self.rule == "obf":
+                lower, upper, crit = _obf_bounds(x, fractions, self.alpha)
+                entry = {"name": c.name, "threshold": c.threshold, "lower": lower, "upper": upper,
+                         "critical_t": crit}
+            else:
+                lower = float(lower_bounds(x, self.alpha, c.lo, c.hi)[-1]) if len(x) else c.lo
+                upper = float(upper_bounds(x, self.alpha, c.lo, c.hi)[-1]) if len(x) else c.hi
+                entry = {"name": c.name, "threshold": c.threshold, "lower": lower, "upper": upper}
+            entry["mean"] = float(np.mean(x)) if len(x) else None
+            record["checks"].append(entry)
+            clears = lower > c.threshold if c.strict else lower >= c.threshold
+            short = upper <= c.threshold if c.strict else upper < c.threshold
+            passes = passes and clears
+            fails = fails or short
+        first = record["checks"][0]
+        record["lower"], record["upper"] = first["lower"], first["upper"]  # the first check's, for the table
+        self.looks.append(record)
+        if passes:
             self.stopped = "pass"
-        elif upper < self.threshold:
+        elif fails:
             self.stopped = "fail"
         return bool(self.stopped)
 
-    def to_dict(self, n_max: int) -> dict:
-        return {"rule": RULE, "alpha": self.alpha, "threshold": self.threshold, "batch": self.batch,
-                "n_max": n_max, "n_used": self.looks[-1]["n"] if self.looks else 0,
+    def _monotone(self) -> tuple[float, ...]:
+        """The looks' information fractions, each a little above the one before (a look that added no
+        value repeats a fraction; it then spends next to nothing)."""
+        out: list[float] = []
+        for f in self._fractions:
+            out.append(max(f, out[-1] + 1e-6) if out else max(f, 1e-6))
+        return tuple(out)
+
+    def to_dict(self) -> dict:
+        return {"rule": self.rule, "rule_text": RULES[self.rule], "alpha": self.alpha, "batch": self.batch,
+                "n_max": self.n_max, "n_used": self.looks[-1]["n"] if self.looks else 0,
                 "stopped": self.stopped or "n_images", "looks": self.looks}
 
 
@@ -99,17 +170,34 @@ def sizes(n: int, batch: int) -> list[int]:
     return sorted({min(k, n) for k in range(batch, n + batch, batch)})
 
 
-def apply(result, looks: Looks, n_max: int):
+def run_looks(config, alpha: float, n_max: int, look) -> tuple[int, "Looks"]:
+    """Look at the first k images for k in :func:`sizes` until decided: ``look(k)`` returns (checks, extra
+    pass condition).  Returns (images used, the record)."""
+    looks = Looks(alpha, config.sequential_batch, n_max, config.sequential_rule)
+    ks = sizes(n_max, config.sequential_batch)
+    for k in ks:
+        checks, extra = look(k)
+        if looks.look(checks, extra, final=k == ks[-1]):
+            break
+    return k, looks
+
+
+def apply(result, looks: Looks):
     """``result`` (a fixed-n CriterionResult of the images used) decided by ``looks`` instead: its bound and
-    interval become the confidence sequence's, its verdict the sequential rule's; the looks go in details."""
+    interval become the sequential rule's (the check its statistic reports), its verdict the rule's; the
+    looks go in details."""
     last = looks.looks[-1]
-    result.bound, result.ci = last["lower"], [last["lower"], last["upper"]]
+    entry = next((c for c in last["checks"] if c["name"] == result.statistic), last["checks"][0])
+    result.bound, result.ci = entry["lower"], [entry["lower"], entry["upper"]]
     result.verdict = "pass" if looks.stopped == "pass" else "fail"
-    record = looks.to_dict(n_max)
+    record = looks.to_dict()
     result.details["sequential"] = record
-    how = {"pass": "its lower bound cleared", "fail": "its upper bound fell below"}.get(looks.stopped)
-    result.explanation += (f"; sequential (anytime-valid, alpha {looks.alpha:g}): "
-                           + (f"stopped at {record['n_used']} of {n_max} images, {how} {looks.threshold:+g}"
+    how = {"pass": "every lower bound cleared its threshold",
+           "fail": "an upper bound fell short of its threshold"}.get(looks.stopped)
+    bounds = "; ".join(f"{c['name']} [{c['lower']:+.3f}, {c['upper']:+.3f}] vs {c['threshold']:+g}"
+                       for c in last["checks"])
+    result.explanation += (f"; sequential ({looks.rule}, alpha {looks.alpha:g}): "
+                           + (f"stopped at {record['n_used']} of {looks.n_max} images, {how}"
                               if how else f"all {record['n_used']} images used")
-                           + f", bounds [{last['lower']:+.3f}, {last['upper']:+.3f}] -> {result.verdict}")
+                           + f", {bounds} -> {result.verdict}")
     return result

@@ -154,14 +154,50 @@ def run(ctx, method: str) -> CriterionResult:
     primary = ctx.models.get("primary")
     P = ctx.passes
     ref = ctx.shared(("completeness", "reference"), lambda: reference_scores(ctx, primary, loc))
+    looks = None
+    if ctx.config.sequential:
+        loc, looks = _sequential_images(ctx, method, loc, ref)
+        ref = {**ref, "random": ref["random"][: len(loc.samples)]}
     maps = ctx.maps(primary, method, loc.samples)
     rand = ctx.maps(ctx.models.get("randomized"), method, loc.samples)
     sigma = grid_sigma(ctx.config.completeness.blur_control_sigma, maps.maps.shape[-2:])
-    road = P.road(primary, loc.samples, maps.maps, desc=method)
+    road = ctx.shared(("completeness", "road", method, len(loc.samples)),
+                      lambda: P.road(primary, loc.samples, maps.maps, desc=method))
     scores = {"randomized": road_score(P.road(primary, loc.samples, rand.maps, desc=f"{method}, randomized model")),
               "blurred": road_score(P.road(primary, loc.samples, blurred(maps.maps, sigma),
                                            desc=f"{method}, blurred control"))}
     curves = P.curves(primary, loc.samples, maps.maps)
-    return evaluate(method, ids=maps.ids, road=road, scores=scores, curves=curves, ref=ref, constant=maps.constant,
-                    config=ctx.config, details={"blur_sigma_px": sigma, "method_params": ctx.method_params(method),
-                                                "map_notes": maps.notes})
+    result = evaluate(method, ids=maps.ids, road=road, scores=scores, curves=curves, ref=ref, constant=maps.constant,
+                      config=ctx.config, details={"blur_sigma_px": sigma, "method_params": ctx.method_params(method),
+                                                  "map_notes": maps.notes})
+    if looks is not None:
+        from ..sequential import apply
+
+        apply(result, looks)
+        result.details["lesion_reliance"]["note"] = ("over all planned images: it is the same for every method "
+                                                    "and the diagnosis's, not this verdict's")
+    return result
+
+
+def _sequential_images(ctx, method: str, loc, ref):
+    """(the images used, Looks): ROAD of the map against the random order, a batch of images at a time.
+    The ROAD passes of each batch are kept, so the images the verdict used are scored once."""
+    from ..sequential import Check, run_looks
+
+    primary, P = ctx.models.get("primary"), ctx.passes
+    parts: list[dict] = []
+
+    def look(k):
+        done = sum(len(r["base"]) for r in parts)
+        new = loc.head(k).samples[done:]
+        maps = ctx.maps(primary, method, new)
+        parts.append(P.road(primary, new, maps.maps, desc=method))
+        road = {key: np.concatenate([r[key] for r in parts]) for key in parts[0]}
+        diff = road_score(road) - ref["random"][:k]
+        return [Check("mean(ROAD - ROAD of a random order)", diff, 0.0, lo=-1.0, hi=1.0)], True
+
+    p = ctx.config.completeness
+    k, looks = run_looks(ctx.config, p.alpha, len(loc.samples), look)
+    road = {key: np.concatenate([r[key] for r in parts]) for key in parts[0]}
+    ctx.shared(("completeness", "road", method, k), lambda: road)
+    return loc.head(k), looks

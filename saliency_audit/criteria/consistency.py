@@ -78,22 +78,32 @@ def evaluate(criterion: str, method: str, ref, others: list[tuple[str, object, f
 
 
 def _run(ctx, criterion: str, method: str, kind: str, option: str) -> CriterionResult:
-    from .randomization import with_thumbs
+    from .randomization import _sequential, with_thumbs
 
     specs = ctx.models.specs(kind)
     if not specs:
         ctx.skip(f"no model to compare with: pass {option} SPEC")
-    samples = ctx.samples.first(ctx.config.consistency.n_images)
     primary = ctx.models.get("primary")
+    models = [ctx.models.get(f"{kind}{i}") for i in range(len(specs))]
+
+    def grids(samples):
+        return [tuple((s.truth() if s.truth() is not None else s.image[0].numpy()).shape) for s in samples]
+
+    def checks(samples):
+        from ..sequential import Check
+
+        ref, g = ctx.maps(primary, method, samples), grids(samples)
+        ssim = np.mean([pair_scores(ref, ctx.maps(m, method, samples), g)["ssim"] for m in models], axis=0)
+        return [Check("mean SSIM to primary", ssim, ctx.config.consistency.min_ssim, strict=False)], True
+
+    p = ctx.config.consistency
+    samples, looks = ctx.sequential_samples(ctx.samples.first(p.n_images), p.alpha, checks)
     ref = ctx.maps(primary, method, samples)
-    others = []
-    for i, spec in enumerate(specs):
-        m = ctx.models.get(f"{kind}{i}")
-        others.append((spec, ctx.maps(m, method, samples), ctx.models.prediction_agreement(primary, m, samples)))
-    grids = [tuple((s.truth() if s.truth() is not None else s.image[0].numpy()).shape) for s in samples]
-    result = evaluate(criterion, method, ref, others, grids, ctx.config,
+    others = [(spec, ctx.maps(m, method, samples), ctx.models.prediction_agreement(primary, m, samples))
+              for spec, m in zip(specs, models)]
+    result = evaluate(criterion, method, ref, others, grids(samples), ctx.config,
                       details={"models": specs, "method_params": ctx.method_params(method)})
-    return with_thumbs(result, ref, [maps for _, maps, _ in others])
+    return _sequential(with_thumbs(result, ref, [maps for _, maps, _ in others]), looks)
 
 
 def run_repeatability(ctx, method: str) -> CriterionResult:

@@ -46,19 +46,30 @@ class Context:
 
     def sequential_maps(self, method: str, statistic, alpha: float):
         """(localisation set, maps, Looks or None): with ``sequential``, the set grown a batch at a time until
-        ``statistic(loc, maps) -> (per-image values, other pass condition)`` is decided; else the whole set."""
+        ``statistic(loc, maps) -> (checks, other pass condition)`` is decided; else the whole set."""
         if not self.config.sequential:
             return (*self.localised_maps(method), None)
-        from ..sequential import Looks, sizes
+        from ..sequential import run_looks
 
         full = self.samples.localisation()
-        looks = Looks(alpha, 0.0, self.config.sequential_batch)
-        for k in sizes(len(full.samples), self.config.sequential_batch):
-            loc, maps = self.localised_maps(method, full.head(k))
-            values, extra = statistic(loc, maps)
-            if looks.look(values, extra):
-                break
-        return loc, maps, looks
+        held = {}
+
+        def look(k):
+            held["loc"], held["maps"] = self.localised_maps(method, full.head(k))
+            return statistic(held["loc"], held["maps"])
+
+        _, looks = run_looks(self.config, alpha, len(full.samples), look)
+        return held["loc"], held["maps"], looks
+
+    def sequential_samples(self, samples: list, alpha: float, checks):
+        """(the first images, Looks or None): with ``sequential``, ``samples`` grown a batch at a time until
+        ``checks(first k samples) -> (checks, other pass condition)`` decides; else all of them."""
+        if not self.config.sequential:
+            return samples, None
+        from ..sequential import run_looks
+
+        k, looks = run_looks(self.config, alpha, len(samples), lambda k: checks(samples[:k]))
+        return samples[:k], looks
 
     def method_params(self, method: str) -> dict:
         return self.store.method_params(method)

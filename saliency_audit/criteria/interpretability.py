@@ -78,9 +78,12 @@ def evaluate(criterion: str, method: str, *, ids, truths, maps, constant, priors
 
 def _run(ctx, criterion: str, method: str) -> CriterionResult:
     def statistic(loc, maps):
+        from ..sequential import Check
+
         priors = prior_maps(loc.priors, ctx.config)
-        return (scores(criterion, maps.maps, loc.truths, maps.ids, ctx.config)
-                - scores(criterion, priors, loc.truths, maps.ids, ctx.config)), True
+        diff = (scores(criterion, maps.maps, loc.truths, maps.ids, ctx.config)
+                - scores(criterion, priors, loc.truths, maps.ids, ctx.config))
+        return [Check(f"mean({SCORES[criterion][1]} - prior's)", diff, 0.0)], True
 
     loc, maps, looks = ctx.sequential_maps(method, statistic, ctx.config.interpretability.alpha)
     details = {"method_params": ctx.method_params(method)}
@@ -92,7 +95,7 @@ def _run(ctx, criterion: str, method: str) -> CriterionResult:
     if looks is not None:
         from ..sequential import apply
 
-        apply(result, looks, ctx.config.n_images)
+        apply(result, looks)
     return result
 
 

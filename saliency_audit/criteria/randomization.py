@@ -205,14 +205,42 @@ def with_thumbs(result: CriterionResult, ref, compared: list) -> CriterionResult
     return result
 
 
+def _ssim_floor(ref) -> float:
+    """The mean SSIM noise floor of ``ref`` (the pairing :func:`noise_floor` uses), SSIM only: a look's
+    cheap version of it."""
+    n = len(ref.maps)
+    return _mean(np.array([sim.ssim(ref.maps[i], ref.maps[(i + 1) % n]) for i in range(n)]))
+
+
+def _drops(ref, draws: list, floor) -> np.ndarray:
+    """Per-image SSIM drop d of a stage's draws (SSIM averaged over draws, as in :func:`evaluate_cascade`)."""
+    s = np.nanmean([[sim.ssim(ref.maps[i], d.maps[i]) for i in range(len(ref.maps))] for d in draws], axis=0)
+    return drop(s, floor if floor is not None else math.nan)
+
+
 def run_cascade(ctx, method: str) -> CriterionResult:
     """Cascading (and optionally independent) weight randomization of ``method``'s maps."""
     p = ctx.config.randomization
     models = ctx.models
-    samples = ctx.samples.first(p.n_images)
-    ref = ctx.maps(models.get("primary"), method, samples)
     blocks = models.blocks()
     draws = range(p.draws)
+    primary = models.get("primary")
+
+    def checks(samples):
+        """Sequential looks: the head and the all-layers stage decide the verdict; the stages between are
+        computed once, on the images the verdict used."""
+        from ..sequential import Check
+
+        ref = ctx.maps(primary, method, samples)
+        floor = _ssim_floor(ref)
+        hi = 2.0 / (1.0 - floor) if floor is not None and floor < 1 else 2.0
+        head = _drops(ref, [ctx.maps(models.stage(1, r), method, samples) for r in draws], floor)
+        last = _drops(ref, [ctx.maps(models.stage(len(blocks), r), method, samples) for r in draws], floor)
+        return [Check("SSIM drop d, head stage", head, p.head_min, strict=False, lo=0.0, hi=hi),
+                Check("SSIM drop d, all layers", last, p.all_min, strict=False, lo=0.0, hi=hi)], True
+
+    samples, looks = ctx.sequential_samples(ctx.samples.first(p.n_images), p.alpha, checks)
+    ref = ctx.maps(primary, method, samples)
     stages = []
     for k in range(1, len(blocks) + 1):
         name = blocks[k - 1].name if k == 1 else f"+{blocks[k - 1].name}"
@@ -224,15 +252,35 @@ def run_cascade(ctx, method: str) -> CriterionResult:
     result = evaluate_cascade(method, ref, stages, ctx.config, independent=independent,
                               details={"blocks": [b.to_dict() for b in blocks], "bn_policy": p.bn_policy,
                                        "draws": p.draws, "method_params": ctx.method_params(method)})
-    return with_thumbs(result, ref, [d[0] for _, d in stages])
+    return _sequential(with_thumbs(result, ref, [d[0] for _, d in stages]), looks)
+
+
+def _sequential(result: CriterionResult, looks) -> CriterionResult:
+    if looks is None:
+        return result
+    from ..sequential import apply
+
+    return apply(result, looks)
 
 
 def run_label(ctx, method: str) -> CriterionResult:
     """Maps of the model trained on permuted labels against the primary's."""
     if not ctx.models.random_label_spec:
         ctx.skip("no model trained on permuted labels: pass --random-label-model SPEC")
-    samples = ctx.samples.first(ctx.config.randomization.n_images)
-    ref = ctx.maps(ctx.models.get("primary"), method, samples)
+    p = ctx.config.randomization
+    primary = ctx.models.get("primary")
+
+    def checks(samples):
+        from ..sequential import Check
+
+        ref = ctx.maps(primary, method, samples)
+        floor = _ssim_floor(ref)
+        hi = 2.0 / (1.0 - floor) if floor is not None and floor < 1 else 2.0
+        d = _drops(ref, [ctx.maps(ctx.models.get("random_label"), method, samples)], floor)
+        return [Check("SSIM drop d, random labels", d, p.label_min, strict=False, lo=0.0, hi=hi)], True
+
+    samples, looks = ctx.sequential_samples(ctx.samples.first(p.n_images), p.alpha, checks)
+    ref = ctx.maps(primary, method, samples)
     other = ctx.maps(ctx.models.get("random_label"), method, samples)
     result = evaluate_label(method, ref, other, ctx.config, details={"method_params": ctx.method_params(method)})
-    return with_thumbs(result, ref, [other])
+    return _sequential(with_thumbs(result, ref, [other]), looks)

@@ -103,8 +103,10 @@ def run(ctx, method: str) -> CriterionResult:
     from ..report.thumbs import map_thumbs
 
     def statistic(loc, maps):
+        from ..sequential import Check
+
         ap, ap_prior = score_maps(maps.maps, loc.truths, maps.ids)[0], score_maps(loc.priors, loc.truths, maps.ids)[0]
-        return ap - ap_prior, bool(np.nanmean(ap) >= ctx.config.utility.min_ap)
+        return [Check("mean(AP - AP_prior)", ap - ap_prior, 0.0)], bool(np.nanmean(ap) >= ctx.config.utility.min_ap)
 
     loc, maps, looks = ctx.sequential_maps(method, statistic, ctx.config.utility.alpha)
     # maps made elsewhere (--maps) cannot be recomputed on the randomized model: no such baseline then
@@ -121,5 +123,5 @@ def run(ctx, method: str) -> CriterionResult:
     if looks is not None:
         from ..sequential import apply
 
-        apply(result, looks, ctx.config.n_images)
+        apply(result, looks)
     return result
