@@ -226,7 +226,8 @@ class MapStore:
         if all(k in self._raw for k in memo_keys):
             return torch.stack([self._raw[k] for k in memo_keys])
         spec = METHODS[method]
-        memo: dict = {"raw": {}, "segments": self._segments, "notes": notes if notes is not None else {}}
+        memo: dict = {"raw": {}, "segments": self._segments, "notes": notes if notes is not None else {},
+                      "cache_dir": self.cache_dir}  # XRAI keeps its image-only segments there too
         for dep in spec.needs:
             memo["raw"][dep] = self.raw(model, dep, samples, keys, notes)
         if spec.uses_cam_layer:
