@@ -62,10 +62,12 @@ Why each default is what it is:
   as for randomization.
 * ``pass_batch = 64``: images per model pass inside IG / SmoothGrad.  On 2
   CPU cores a 128-px demo pass costs 1.6 ms/image in chunks of 64 and
-  3.0 ms/image in one chunk of 320 (cache effects); raise it on a GPU.
+  3.0 ms/image in one chunk of 320 (cache effects).
   ``pass_pixels = 64 × 128²`` caps a pass by input pixels for larger models:
   densenet121 at 224 px then runs 20 images per pass (0.12 s/image/pass
-  against 0.35 s in passes of 64).
+  against 0.35 s in passes of 64).  Both apply on CPU only: on CUDA a pass
+  takes as many images as 60 % of the free GPU memory holds (measured once
+  per model, ``saliency_audit/gpus.py``).
 * ``utility.prior = "auto"``: the average-mask prior held out of the audited
   set, or leave-one-out when that gives more masks (a team auditing all of
   its positives keeps its verdicts); see :mod:`saliency_audit.data.samplesets`.
@@ -242,7 +244,15 @@ def pass_images(cfg: "AuditConfig", size: tuple[int, int]) -> int:
     On CPU a pass slows down per image once its activations outgrow the
     caches: densenet121 at 224 px costs 0.12 s per image in passes of 8-16
     images and 0.35 s in passes of 64 (benchmarks/results/densenet121.json).
+    On CUDA the figure comes from free GPU memory once a model of this input
+    size has been probed (:mod:`saliency_audit.gpus`); until then, this rule.
     """
+    if cfg.device != "cpu":
+        from .gpus import measured_pass_images
+
+        measured = measured_pass_images(cfg.device, size)
+        if measured is not None:
+            return measured
     return max(1, min(cfg.pass_batch, cfg.pass_pixels // (int(size[0]) * int(size[1]))))
 
 

@@ -86,6 +86,10 @@ class ModelSet:
         else:
             raise AuditUsageError(f"unknown model role {role!r}")
         self._models[role] = m
+        if self.config.device != "cpu":  # images per pass from free GPU memory, noted in the model's evidence
+            from ..gpus import probe_model
+
+            probe_model(m, self.config.device)
         self.timings[f"load_{role}"] = time.perf_counter() - t0
         return m
 
