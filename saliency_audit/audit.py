@@ -87,6 +87,7 @@ class Audit:
         self.listeners: list = []  # called with each result as it is recorded (the plugin maps them to tests)
         self.timings: dict[str, float] = {}
         self._run = ev.run_info(self.config.seed, argv)
+        self.plan: dict | None = None  # make_plan's, once made: it goes into the evidence
         self._dataset = None
         self._store = None
         self._ctx = None
@@ -153,6 +154,15 @@ class Audit:
 
         with progress.step(f"{spec.name}[{method}]"):
             return self._record(spec.name, method, lambda: spec.function()(self.context, method))
+
+    def make_plan(self, pairs: list[tuple[str, str]]) -> dict:
+        """The plan of running ``pairs`` (criterion, method) in this order (:mod:`saliency_audit.plan`),
+        kept for the evidence."""
+        from .plan import make_plan
+
+        self.plan = make_plan(self.context, [(c, m) for c, m in pairs if m not in self.external or c in
+                                             ("utility", "energy", "focus", "pointing")])
+        return self.plan
 
     def utility(self, method: str) -> CriterionResult:
         return self.run("utility", method)
@@ -241,6 +251,8 @@ class Audit:
             run["exit_status"] = exit_status
         run["timings"] = dict(self.timings, maps=self._store.stats if self._store else {})
         run["image_passes"] = sum(r.details.get("image_passes", 0) for r in self.results)
+        if self.plan is not None:
+            run["plan"] = self.plan
         results = ev.sort_results([r.to_dict() for r in self.results])
         return {
             "schema": ev.SCHEMA,

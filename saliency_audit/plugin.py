@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -72,7 +73,9 @@ class AuditSession:
             parse_spec(opt.saliency_random_label_model, "--random-label-model")
         if self.config.device != "cpu":
             from .audit import check_device
+            from .gpus import pin_worker
 
+            self.config.device = pin_worker(self.config.device)  # pytest-xdist worker gwI: cuda -> cuda:{I mod N}
             check_device(self.config.device)
         if opt.saliency_dataset != "demo" and not opt.saliency_data_root:
             raise AuditUsageError(f"--dataset={opt.saliency_dataset} needs --data-root")
@@ -90,6 +93,8 @@ class AuditSession:
         self.test_results: dict[str, list[dict]] = {}  # nodeid -> results it recorded
         self.run_end: tuple[str, int] | None = None  # (status, pytest exit status), set when the session ends
         self.shard: dict | None = None  # --audit-shard: {"index", "of", "pairs"}
+        self.pairs: list[tuple[str, str]] = []  # (criterion, method) of the collected audit tests, in run order
+        self._planned = False
         if opt.saliency_shard:
             from .report.merge import parse_shard
 
@@ -155,9 +160,47 @@ class AuditSession:
         quiet = config.option.verbose < 0 or hasattr(config, "workerinput")
         progress.configure(enabled=not quiet, write=write)
 
+    def plan(self) -> None:
+        """Print the plan before any map is computed (once, when the first audit test starts), and put it in
+        the evidence.  Not under pytest-xdist: the count follows the run's order, which is the workers'."""
+        if self._planned or not self.pairs or hasattr(self.pytest_config, "workerinput") or \
+                self.pytest_config.pluginmanager.hasplugin("dsession"):
+            return
+        self._planned = True
+        from . import progress
+        from .errors import AuditError
+        from .plan import plan_text
+
+        try:
+            plan = self._audit.make_plan(self.pairs)
+        except AuditError:  # the first test reports it, with the run's own error handling
+            return
+        self._plan_start = (time.perf_counter(), _passes_now())
+        progress.note(plan_text(plan))
+
+    def _estimate(self) -> None:
+        """After the first verdict: the time left on this device at most, at the rate of the passes so far."""
+        plan = self._audit.plan
+        start = getattr(self, "_plan_start", None)
+        if plan is None or start is None or "estimate" in plan:
+            return
+        spent = _passes_now() - start[1]
+        if spent <= 0:
+            return
+        seconds = time.perf_counter() - start[0]
+        left = max(plan["image_passes"] - spent, 0) * seconds / spent
+        plan["estimate"] = {"after_passes": spent, "after_seconds": round(seconds, 1),
+                            "seconds_per_1000_passes": round(1000 * seconds / spent, 3),
+                            "seconds_left_at_most": round(left, 1)}
+        from . import progress
+
+        progress.note(f"audit plan: {spent:,} passes in {seconds:.0f} s; at most about {left / 60:.1f} min left "
+                      f"on this device ({plan['image_passes'] - spent:,} passes)")
+
     def _on_result(self, result) -> None:
         if self.current_test is not None:
             self.test_results.setdefault(self.current_test, []).append(result.to_dict())
+        self._estimate()
 
     def evidence(self) -> dict | None:
         status, code = self.run_end or ("complete", None)
@@ -300,15 +343,41 @@ def _write_startup_failure(config: pytest.Config, exc: AuditError) -> None:
         pass
 
 
+def _passes_now() -> int:
+    from .models.wrapper import PASSES
+
+    return PASSES["images"]
+
+
 def _session(config: pytest.Config) -> AuditSession:
     return config.stash[session_key]
+
+
+def _pairs(items: list) -> list[tuple[str, str]]:
+    """(criterion, method) of the audit tests among ``items``, in their order (``test_<criterion>``)."""
+    from .criteria.registry import CRITERIA
+
+    out = []
+    for item in items:
+        spec = getattr(item, "callspec", None)
+        method = spec.params.get("method") if spec is not None else None
+        name = getattr(item, "originalname", "").removeprefix("test_")
+        if method is not None and name in CRITERIA and (name, str(method)) not in out:
+            out.append((name, str(method)))
+    return out
 
 
 @pytest.hookimpl(trylast=True)  # after -k / -m: every shard splits the same selection
 def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
     s = config.stash.get(session_key, None)
-    if s is None or not config.option.saliency_shard:
+    if s is None:
         return
+    if config.option.saliency_shard:
+        _shard(config, s, items)
+    s.pairs = _pairs(items)
+
+
+def _shard(config: pytest.Config, s, items: list) -> None:
     from .report.merge import parse_shard, shard_of
 
     index, count = parse_shard(config.option.saliency_shard)
@@ -339,16 +408,29 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def audit(request: pytest.FixtureRequest):
     """The run's :class:`saliency_audit.Audit` (models and data load lazily on first use)."""
     try:
-        return _session(request.config).audit
+        s = _session(request.config)
+        audit = s.audit
     except AuditError as exc:
         raise pytest.UsageError(str(exc)) from None
+    s.plan()
+    return audit
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)  # pytest-xdist: `-n auto --device cuda` = one worker per GPU
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    from .gpus import auto_workers
+
+    return auto_workers(config.option.saliency_device)  # None: pytest-xdist's own count
 
 
 @pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: unknown (and never called) without xdist
 def pytest_testnodedown(node, error) -> None:
     data = getattr(node, "workeroutput", {}).get("saliency_audit_evidence")
     if data:
-        _session(node.config).worker_evidence.append(json.loads(data))
+        parts = _session(node.config).worker_evidence
+        parts.append(json.loads(data))
+        # the merged config is the first part's: the lowest GPU's (cuda:0), not whichever worker ended first
+        parts.sort(key=lambda e: (len(e["config"].get("device", "")), e["config"].get("device", "")))
 
 
 @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file

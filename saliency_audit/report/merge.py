@@ -49,6 +49,9 @@ def merge_evidence(parts: list[dict]) -> dict:
             base["dataset"] = {**base["dataset"], **part["dataset"]}
         base["run"]["started"] = min(base["run"]["started"], part["run"]["started"])
     base["run"]["finished"] = now()
+    plans = [p["run"].get("plan") for p in parts]
+    if any(plans):  # each shard planned its own share
+        base["run"]["plan"] = {"parts": plans, "image_passes": sum(p["image_passes"] for p in plans if p)}
     base["results"] = sort_results(list(results.values()))
     base["diagnosis"] = diagnose(base["results"])
     base["models"] = sort_models(base["models"])

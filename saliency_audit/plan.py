@@ -1,0 +1,309 @@
+"""The audit's plan: which models, stages, methods and images it will use, and how many model passes.
+
+Before any map is computed, :func:`make_plan` walks the (criterion, method) pairs in the order the run will
+take them and counts the forward passes (in images: a pass over 8 images counts 8, the unit of
+``details.image_passes``) each will spend, replaying the run's bookkeeping rather than measuring it: the
+maps already in the cache cost nothing, each map is computed once per model and image, methods that
+combine others (XRAI: IG; Guided GradCAM: guided backprop and GradCAM) reuse their raw attributions within
+a batch, the first CAM map of a model probes its layers with one image, ROAD reuses the intact images'
+probabilities while it scores the same images, and each method's own passes per image are
+:func:`method_passes`.  tests/test_plan.py checks that a cold run spends exactly what its plan says.
+
+With ``--sequential`` the plan gives both ends: every pair stopping at its first look (the least) and
+every pair running to its last (the most).  ScoreCAM's count is an upper bound (channels that are constant
+on an image cost no pass), so a plan with ScoreCAM says "at most".
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .config import pass_images
+from .methods import METHODS
+
+#: methods whose pass count depends on the data (the plan counts their most)
+DATA_DEPENDENT = {"scorecam"}
+
+
+def method_passes(method: str, config, cam_channels: int = 0, size: tuple[int, int] = (0, 0)) -> int:
+    """A method's own forward passes per image and map, without the methods it combines (``needs``)."""
+    m = config.methods
+    if method in ("grad", "gbp", "ixg", "gradcam", "gradcampp", "layercam", "hirescam"):
+        return 1
+    if method in ("xrai", "ggcam"):
+        return 0
+    if method == "sg":
+        return m.sg.samples
+    if method == "ig":
+        return m.ig.steps
+    if method == "sig":
+        return m.sg.samples * m.ig.steps
+    if method == "scorecam":
+        return 1 + cam_channels + 1  # the capture, every channel, the black image (at most)
+    if method == "occlusion":
+        from .methods.occlusion import windows
+
+        return 1 + len(windows(size, m.occlusion))
+    if method == "lime":
+        return m.lime.samples
+    raise KeyError(f"no pass count for method {method!r}: add it to saliency_audit.plan.method_passes")
+
+
+@dataclass
+class _Ledger:
+    """The run's bookkeeping, replayed: what is cached, memoised and probed so far."""
+
+    ctx: object
+    config: object
+    maps_done: set = field(default_factory=set)  # (model key, method, image key)
+    raw_done: set = field(default_factory=set)
+    probed: set = field(default_factory=set)
+    predicted: set = field(default_factory=set)
+    setup: tuple | None = None  # the images ROAD last set up
+    models: dict = field(default_factory=dict)
+    channels: dict = field(default_factory=dict)
+    cold: bool = False  # count as if the map cache were empty
+
+    def model(self, key: str):
+        if key not in self.models:
+            mset = self.ctx.models
+            if key.startswith("stage"):
+                k, _, r = key[len("stage"):].partition("-draw")
+                self.models[key] = mset.stage(int(k), int(r or 0))
+            elif key.startswith("single"):
+                self.models[key] = mset.single_block(int(key[len("single"):]))
+            else:
+                self.models[key] = mset.get(key)
+        return self.models[key]
+
+    def key(self, model_key: str) -> str:
+        """Models are told apart as the map cache tells them: by their weights' fingerprint (the fully
+        randomized cascade stage and the ``randomized`` model are the same weights)."""
+        return self.ctx.store.fingerprint(self.model(model_key))
+
+    def maps(self, model_key: str, method: str, samples) -> int:
+        if method in self.ctx.store.external:
+            return 0
+        store, mk = self.ctx.store, self.key(model_key)
+        model = self.model(model_key)
+        cost = 0
+        spec = METHODS[method]
+        if spec.uses_cam_layer or any(METHODS[d].uses_cam_layer for d in spec.needs):
+            cost += self._probe(mk, model)
+        fp = mk
+        todo = []
+        for s in samples:
+            k = s.key()
+            if (mk, method, k) in self.maps_done:
+                continue
+            path = None if self.cold else store._path(fp, method, k)
+            if path is None or not path.is_file():
+                todo.append(k)
+            self.maps_done.add((mk, method, k))
+        bs = min(self.config.batch_size, pass_images(self.config, model.input_size))
+        for a in range(0, len(todo), bs):
+            cost += self._raw(mk, model, method, todo[a:a + bs])
+        return cost
+
+    def _probe(self, mk: str, model) -> int:
+        """The CAM layer's probe: one image, once per model (the store may have found it already)."""
+        known = not self.cold and mk + str(self.config.methods.gradcam.layer) in self.ctx.store._cam_layers
+        if mk in self.probed or known:
+            return 0
+        self.probed.add(mk)
+        return 1
+
+    def _raw(self, mk: str, model, method: str, keys: list) -> int:
+        if all((mk, method, k) in self.raw_done for k in keys):
+            return 0
+        spec = METHODS[method]
+        cost = sum(self._raw(mk, model, d, keys) for d in spec.needs)
+        cost += self._targets(keys)
+        channels = self._channels(mk, model) if method == "scorecam" else 0
+        cost += method_passes(method, self.config, channels, tuple(model.input_size)) * len(keys)
+        if any(method in METHODS[m].needs for m in METHODS):
+            self.raw_done.update((mk, method, k) for k in keys)
+        return cost
+
+    def _targets(self, keys) -> int:
+        if self.config.explain != "predicted":
+            return 0
+        new = [k for k in keys if k not in self.predicted]
+        self.predicted.update(new)
+        return len(new)
+
+    def _channels(self, mk: str, model) -> int:
+        if mk not in self.channels:
+            import torch
+
+            from .models.layers import find_cam_layer
+            from .models.wrapper import PASSES
+
+            before = PASSES["images"]  # the plan's own probes are not the run's (nor memoised for it)
+            layer = find_cam_layer(model, self.config.methods.gradcam.layer)
+            self.channels[mk] = _count_channels(model, dict(model.net.named_modules())[layer.name], torch)
+            PASSES["images"] = before
+        return self.channels[mk]
+
+    def road(self, samples, maps: int, curves: int) -> int:
+        """ROAD of ``maps`` maps and ``curves`` deletion/insertion curves on ``samples`` (primary model)."""
+        p = self.config.completeness
+        key = tuple(s.key() for s in samples)
+        cost = 0
+        if self.setup != key:
+            self.setup = key
+            cost += len(samples) + self._targets(list(key))
+        return cost + len(samples) * (2 * len(p.fractions) * maps + 2 * (p.curve_steps + 1) * curves)
+
+
+def _count_channels(model, module, torch) -> int:
+    """Channels of the CAM layer (one probe pass, not counted: the plan's own)."""
+    from .models.wrapper import PASSES
+
+    before = PASSES["images"]
+    out = {}
+    handle = module.register_forward_hook(lambda _m, _i, o: out.update(shape=o.shape))  # returns None
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, model.info.in_channels, *model.input_size, device=next(model.parameters()).device))
+    finally:
+        handle.remove()
+        PASSES["images"] = before
+    return int(out["shape"][1])
+
+
+def _looks(config, n: int, stop) -> list[int]:
+    """The look sizes up to ``stop`` images ("first": the first look; None: every look)."""
+    from .sequential import sizes
+
+    ks = sizes(n, config.sequential_batch)
+    if stop == "first":
+        return ks[:1]
+    return ks if stop is None else [k for k in ks if k <= stop]
+
+
+def pair_passes(ledger: _Ledger, criterion: str, method: str, stop=None) -> int:
+    """Passes of one (criterion, method), replayed on ``ledger`` (the run's order matters: it is kept).
+    ``stop`` (with ``sequential``): the images at which the pair stops, "first" look, or None (the last)."""
+    ctx, cfg = ledger.ctx, ledger.config
+    seq = cfg.sequential
+    mset = ctx.models
+    cost = 0
+    if criterion in ("utility", "energy", "focus", "pointing"):
+        loc = ctx.samples.localisation().samples
+        if seq:
+            for k in _looks(cfg, len(loc), stop):
+                cost += ledger.maps("primary", method, loc[:k])
+            loc = loc[:k]
+        else:
+            cost += ledger.maps("primary", method, loc)
+        if criterion == "utility" and method not in ctx.store.external:
+            cost += ledger.maps("randomized", method, loc)
+        return cost
+    if criterion == "randomization":
+        p = cfg.randomization
+        samples = ctx.samples.first(p.n_images)
+        nb = len(mset.blocks())
+        if seq:
+            for k in _looks(cfg, len(samples), stop):
+                cost += ledger.maps("primary", method, samples[:k])
+                for stage in (1, nb):
+                    cost += sum(ledger.maps(f"stage{stage}-draw{r}", method, samples[:k]) for r in range(p.draws))
+            samples = samples[:k]
+        cost += ledger.maps("primary", method, samples)
+        for stage in range(1, nb + 1):
+            cost += sum(ledger.maps(f"stage{stage}-draw{r}", method, samples) for r in range(p.draws))
+        if p.independent:
+            cost += sum(ledger.maps(f"single{j}", method, samples) for j in range(nb))
+        return cost
+    if criterion == "label_randomization":
+        if not mset.random_label_spec:
+            return 0
+        samples = ctx.samples.first(cfg.randomization.n_images)
+        if seq:
+            for k in _looks(cfg, len(samples), stop):
+                cost += ledger.maps("primary", method, samples[:k]) + ledger.maps("random_label", method, samples[:k])
+            samples = samples[:k]
+        return cost + ledger.maps("primary", method, samples) + ledger.maps("random_label", method, samples)
+    if criterion in ("repeatability", "reproducibility"):
+        kind = "replicate" if criterion == "repeatability" else "reference"
+        others = [f"{kind}{i}" for i in range(len(mset.specs(kind)))]
+        if not others:
+            return 0
+        samples = ctx.samples.first(cfg.consistency.n_images)
+        if seq:
+            for k in _looks(cfg, len(samples), stop):
+                cost += sum(ledger.maps(m, method, samples[:k]) for m in ["primary", *others])
+            samples = samples[:k]
+        cost += sum(ledger.maps(m, method, samples) for m in ["primary", *others])
+        return cost + 2 * len(samples) * len(others)  # prediction agreement: both models, every image
+    if criterion == "completeness":
+        loc = ctx.samples.localisation().samples[: cfg.completeness.n_images]
+        if not ledger.__dict__.get("road_reference"):
+            ledger.road_reference = True
+            cost += ledger.road(loc, maps=2, curves=1)  # random order and lesion as map, random curves
+        if seq:
+            done = 0
+            for k in _looks(cfg, len(loc), stop):
+                cost += ledger.maps("primary", method, loc[done:k]) + ledger.road(loc[done:k], maps=1, curves=0)
+                done = k
+            loc = loc[:k]
+            road_maps = 2  # the method's own ROAD came from the looks
+        else:
+            road_maps = 3
+        cost += ledger.maps("primary", method, loc) + ledger.maps("randomized", method, loc)
+        return cost + ledger.road(loc, maps=road_maps, curves=1)
+    raise KeyError(f"no plan for criterion {criterion!r}: add it to saliency_audit.plan.pair_passes")
+
+
+def make_plan(ctx, pairs: list[tuple[str, str]]) -> dict:
+    """The plan of running ``pairs`` (criterion, method) in this order on ``ctx``: models, stages, methods,
+    images per criterion, and the image-passes it takes (with ``sequential``: at least and at most)."""
+    cfg = ctx.config
+    out: dict = {"pairs": len(pairs), "methods": sorted({m for _, m in pairs}),
+                 "criteria": sorted({c for c, _ in pairs}), "exact": not any(m in DATA_DEPENDENT for _, m in pairs)}
+    counts = {"most": replay(ctx, pairs)}
+    if cfg.sequential:
+        counts["least"] = replay(ctx, pairs, {p: "first" for p in pairs})
+    most = counts["most"]
+    out["image_passes"] = sum(most.values())
+    if cfg.sequential:
+        out["image_passes_least"] = sum(counts["least"].values())
+    out["per_pair"] = most
+    mset = ctx.models
+    needs_blocks = any(c == "randomization" for c, _ in pairs)
+    out["models"] = {"primary": mset.primary_spec, "replicates": list(mset.replicate_specs),
+                     "references": list(mset.reference_specs), "random_label": mset.random_label_spec}
+    if needs_blocks:
+        out["stages"] = len(mset.blocks())
+        out["draws"] = cfg.randomization.draws
+    out["images"] = {"localisation": len(ctx.samples.localisation().samples),
+                     "randomization": cfg.randomization.n_images, "consistency": cfg.consistency.n_images,
+                     "completeness": cfg.completeness.n_images}
+    if cfg.sequential:
+        out["sequential"] = {"rule": cfg.sequential_rule, "batch": cfg.sequential_batch}
+    return out
+
+
+def replay(ctx, pairs: list[tuple[str, str]], stops: dict | None = None, cold: bool = False) -> dict[str, int]:
+    """{"criterion[method]": image-passes} of running ``pairs`` in this order; ``stops``: (criterion, method)
+    -> images at which a sequential pair stopped (a finished run's, to check it; default: every look);
+    ``cold``: as if the map cache were empty."""
+    ledger = _Ledger(ctx, ctx.config, cold=cold)
+    return {f"{c}[{m}]": pair_passes(ledger, c, m, (stops or {}).get((c, m))) for c, m in pairs}
+
+
+def plan_text(plan: dict) -> str:
+    """The plan in a few lines for the terminal."""
+    m = plan["models"]
+    others = len(m["replicates"]) + len(m["references"]) + (1 if m["random_label"] else 0)
+    lines = [f"audit plan: {plan['pairs']} verdicts ({len(plan['criteria'])} criteria x {len(plan['methods'])} "
+             f"methods: {', '.join(plan['methods'])}); primary {m['primary']} and {others} other model(s)"
+             + (f", {plan['stages']} cascade stages x {plan['draws']} draw(s)" if "stages" in plan else ""),
+             "images: " + ", ".join(f"{k} {v}" for k, v in plan["images"].items())]
+    bound = "at most " if not plan["exact"] else ""
+    if "image_passes_least" in plan:
+        lines.append(f"model passes (images): between {plan['image_passes_least']:,} (every verdict decided at its "
+                     f"first look) and {bound}{plan['image_passes']:,} (every look taken)")
+    else:
+        lines.append(f"model passes (images): {bound}{plan['image_passes']:,} (maps already cached cost none)")
+    return "\n".join(lines)
