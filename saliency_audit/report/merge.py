@@ -53,6 +53,7 @@ def merge_evidence(parts: list[dict]) -> dict:
     if any(plans):  # each shard planned its own share
         base["run"]["plan"] = {"parts": plans, "image_passes": sum(p["image_passes"] for p in plans if p)}
     base["results"] = sort_results(list(results.values()))
+    base["run"]["image_passes"] = sum(r.get("details", {}).get("image_passes", 0) for r in base["results"])
     base["diagnosis"] = diagnose(base["results"])
     base["models"] = sort_models(base["models"])
     base["samples"] = dict(sorted(base.get("samples", {}).items()))

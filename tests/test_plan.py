@@ -1,0 +1,75 @@
+"""The plan's pass count is what the run then spends: per (criterion, method), exactly, on a cold cache."""
+from __future__ import annotations
+
+import pytest
+
+from saliency_audit import Audit, AuditConfig
+from saliency_audit.criteria.registry import CRITERIA
+from saliency_audit.methods import METHODS
+from saliency_audit.plan import method_passes, plan_text, replay
+
+EXACT = ["grad", "gradcam", "ig", "xrai", "ggcam", "sg", "gbp"]
+
+
+def _config(tmp_path, **kw) -> AuditConfig:
+    cfg = AuditConfig(cache_dir=str(tmp_path), **kw)
+    cfg.randomization.n_images = cfg.consistency.n_images = cfg.completeness.n_images = min(cfg.n_images, 12)
+    return cfg
+
+
+def _spent(audit, pairs) -> dict[str, int]:
+    return {f"{c}[{m}]": audit.run(c, m).details["image_passes"] for c, m in pairs}
+
+
+@pytest.mark.slow
+def test_plan_equals_what_a_cold_run_spends(tmp_path):
+    """Every criterion, the paper's methods (XRAI and Guided GradCAM reuse IG, guided backprop and GradCAM),
+    the fully randomized stage shared with utility's randomized model, the CAM probes and ROAD's reuse of
+    the intact images: the plan is exact pair by pair; ScoreCAM's count is an upper bound."""
+    methods = [m for m in EXACT if m != "sg"] + ["scorecam"]  # SmoothGrad counts as IG does
+    audit = Audit(model="demo", methods=methods, config=_config(tmp_path, n_images=8))
+    pairs = [(c, m) for c in CRITERIA for m in methods]
+    plan = audit.make_plan(pairs)
+    assert not plan["exact"] and "at most" in plan_text(plan)
+    spent = _spent(audit, pairs)
+    for key, passes in spent.items():
+        if "scorecam" in key:
+            assert passes <= plan["per_pair"][key], key
+        else:
+            assert passes == plan["per_pair"][key], key
+    assert audit.evidence()["run"]["plan"]["image_passes"] == plan["image_passes"]
+    again = audit.make_plan(pairs)["per_pair"]  # the maps are cached now; ROAD and prediction agreement are not
+    assert {k for k, v in again.items() if v} == {k for k in again if k.startswith(
+        ("completeness", "repeatability", "reproducibility"))}
+
+
+@pytest.mark.slow
+def test_sequential_plan_brackets_the_run_and_replays_it_exactly(tmp_path):
+    audit = Audit(model="demo", methods=EXACT[:4], config=_config(tmp_path, n_images=24, sequential=True))
+    pairs = [(c, m) for c in CRITERIA for m in EXACT[:4]]
+    plan = audit.make_plan(pairs)
+    spent = _spent(audit, pairs)
+    assert plan["image_passes_least"] <= sum(spent.values()) <= plan["image_passes"]
+    stops = {(r.criterion, r.method): r.details["sequential"]["n_used"] for r in audit.results}
+    assert replay(audit.context, pairs, stops, cold=True) == spent
+    assert "between" in plan_text(plan)
+
+
+def test_each_methods_passes_per_image_are_counted_right(tmp_path):
+    """The pass count of every registered method, against the counter, on 2 images of a fresh store."""
+    from saliency_audit.models.wrapper import PASSES
+
+    audit = Audit(model="demo", methods=list(METHODS), config=AuditConfig(cache_dir=str(tmp_path)))
+    samples = audit.context.samples.first(2)
+    model = audit.model("primary")
+    audit.store.cam_layer(model)  # the one-image CAM probe, counted by the plan on its own
+    for method, spec in METHODS.items():
+        audit.store._raw.clear()
+        before = PASSES["images"]
+        audit.store.maps(model, method, samples)
+        want = sum(method_passes(m, audit.config, 64, model.input_size) for m in (method, *spec.needs))
+        got = PASSES["images"] - before
+        if method == "scorecam":  # 1 + 64 channels + the black image, at most
+            assert got <= 2 * want, method
+        else:
+            assert got == 2 * want, method
