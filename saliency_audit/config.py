@@ -27,11 +27,16 @@ Why each default is what it is:
   package's image defaults (1000 samples, kernel width 0.25 on the cosine distance, Ridge(alpha=1)); SLIC
   superpixels (50, compactness 0.1 for grey levels in [0, 1]) instead of lime's quickshift, which needs
   colour images.  Hidden superpixels show their own mean grey level (lime's ``hide_color=None``).
-* ``sequential = false``, ``sequential_batch = 8``: with ``--sequential`` the localisation criteria
-  (utility, energy, focus, pointing) look at their images 8 at a time and stop a (criterion, method)
-  pair as soon as an anytime-valid bound decides it (``saliency_audit/sequential.py``).  Opt-in: the
-  confidence sequence is wider than the fixed-n bootstrap, so at ``n_images`` it passes less often; it
-  pays where verdicts are clear early (tests/test_sequential.py measures its error control).
+* ``sequential = false``, ``sequential_batch = 8``, ``sequential_rule = "obf"``: with ``--sequential``
+  every criterion looks at its images 8 at a time and stops a (criterion, method) pair as soon as its
+  verdict is decided (``saliency_audit/sequential.py``).  ``"obf"``: a group-sequential test with
+  Lan–DeMets O'Brien–Fleming alpha spending (the clinical-trial design), Student-t bounds at each look's
+  nominal level; in tests/test_sequential.py its wrong-pass rate stays within alpha on symmetric and
+  right-skewed values and, on strongly left-skewed ones, within the fixed-n t-test's own excess.
+  ``"betting"``: a distribution-free confidence sequence (Waudby-Smith & Ramdas 2023), exact at any n but
+  too wide to stop at 8 images.  Opt-in, not the default: stopping at 8 images leans on the normal
+  approximation more than a verdict at 24 or 48 does (a rare failure mode may not have shown yet), and
+  the fixed-n verdicts are the ones the README's demo table and the papers report.
 * ``utility.alpha = 0.05``: one-sided 95 % bootstrap bound, as the issue and
   common practice in equivalence/superiority testing.
 * ``utility.min_ap = 0.1``: a floor on absolute usefulness.  In Arun et al.

@@ -285,8 +285,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="audit saliency maps made elsewhere: one <image id>.npy or .png per image (any resolution); "
                      "reported as method NAME (default: external); repeatable")
     g.addoption("--sequential", dest="saliency_sequential", action="store_true", default=False,
-                help="localisation criteria: audit images a batch at a time and stop a pair once an anytime-valid "
-                     "bound decides it")
+                help="audit images a batch at a time and stop each (criterion, method) once a group-sequential "
+                     "test decides it (config sequential_rule: obf or betting)")
     g.addoption("--n-images", dest="saliency_n_images", type=int, default=None, metavar="N",
                 help="number of images audited (default: config n_images)")
     g.addoption("--device", dest="saliency_device", default=None, metavar="DEV", help="cpu, cuda, cuda:1 ... (default: cpu)")
