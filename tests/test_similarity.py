@@ -114,3 +114,39 @@ def test_hog_similarity_is_symmetric_and_ignores_offsets(a, b, offset):
     # HOG sees gradients only, so adding a constant changes nothing -- up to rounding: an offset of 4 on values
     # of order 1e-3 leaves gradients with ~1e-13 absolute error, which normalisation can amplify to ~1e-8
     assert hog_similarity(a + offset, b) == pytest.approx(ref, abs=1e-6)
+
+
+# -- the fast paths the randomization cascade uses (issue 15): the same numbers as the libraries' own calls --
+def _maps_for_features():
+    rng = np.random.default_rng(0)
+    smooth = _smooth(11, (112, 112))
+    return {"smooth": smooth, "sparse": (rng.random((112, 112)) > 0.97).astype(float), "flat": np.zeros((112, 112)),
+            "clipped": np.clip(3 * rng.random((64, 40)) - 1, 0, 1), "odd": rng.random((17, 33)), "tiny": smooth[:8, :24]}
+
+
+@pytest.mark.parametrize("cell", [(8, 8), (4, 4), (3, 5)])
+@pytest.mark.parametrize("name", list(_maps_for_features()))
+def test_hog_features_are_skimage_hog(name, cell, monkeypatch):
+    from skimage.feature import hog
+
+    from saliency_audit.metrics import similarity as sim
+
+    m = _maps_for_features()[name]
+    cells = (m.shape[0] // cell[0], m.shape[1] // cell[1])
+    ref = hog(m, pixels_per_cell=cell, cells_per_block=(min(3, cells[0]), min(3, cells[1])), feature_vector=True)
+    np.testing.assert_allclose(sim.hog_features(m, pixels_per_cell=cell), ref, rtol=0, atol=1e-13)
+    monkeypatch.setattr(sim, "_hog_histograms", None)  # without skimage's private histograms: skimage's hog itself
+    np.testing.assert_array_equal(sim.hog_features(m, pixels_per_cell=cell), ref)
+
+
+def test_hog_correlation_is_pearsons_r():
+    from scipy.stats import pearsonr
+
+    from saliency_audit.metrics import similarity as sim
+
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        a = rng.random(1296)
+        b = 0.5 * a + rng.random(1296)
+        assert sim.hog_correlation(a, b) == pytest.approx(pearsonr(a, b).statistic, abs=1e-14)
+
