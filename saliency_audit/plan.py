@@ -62,6 +62,7 @@ class _Ledger:
     models: dict = field(default_factory=dict)
     channels: dict = field(default_factory=dict)
     cold: bool = False  # count as if the map cache were empty
+    road_reference: bool = False  # completeness's method-independent ROAD scores, once per run
 
     def model(self, key: str):
         if key not in self.models:
@@ -156,10 +157,7 @@ class _Ledger:
 
 
 def _count_channels(model, module, torch) -> int:
-    """Channels of the CAM layer (one probe pass, not counted: the plan's own)."""
-    from .models.wrapper import PASSES
-
-    before = PASSES["images"]
+    """Channels of the CAM layer (one probe pass; the caller keeps it out of the run's count)."""
     out = {}
     handle = module.register_forward_hook(lambda _m, _i, o: out.update(shape=o.shape))  # returns None
     try:
@@ -167,7 +165,6 @@ def _count_channels(model, module, torch) -> int:
             model(torch.zeros(1, model.info.in_channels, *model.input_size, device=next(model.parameters()).device))
     finally:
         handle.remove()
-        PASSES["images"] = before
     return int(out["shape"][1])
 
 
@@ -238,7 +235,7 @@ def pair_passes(ledger: _Ledger, criterion: str, method: str, stop=None) -> int:
         return cost + 2 * len(samples) * len(others)  # prediction agreement: both models, every image
     if criterion == "completeness":
         loc = ctx.samples.localisation().samples[: cfg.completeness.n_images]
-        if not ledger.__dict__.get("road_reference"):
+        if not ledger.road_reference:
             ledger.road_reference = True
             cost += ledger.road(loc, maps=2, curves=1)  # random order and lesion as map, random curves
         if seq:

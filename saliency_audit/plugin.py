@@ -353,17 +353,22 @@ def _session(config: pytest.Config) -> AuditSession:
     return config.stash[session_key]
 
 
+def _item_pair(item) -> tuple[str, str] | None:
+    """(test function name, method) of a test parametrized by ``method``; None for any other test."""
+    spec = getattr(item, "callspec", None)
+    method = spec.params.get("method") if spec is not None else None
+    return None if method is None else (item.originalname, str(method))
+
+
 def _pairs(items: list) -> list[tuple[str, str]]:
     """(criterion, method) of the audit tests among ``items``, in their order (``test_<criterion>``)."""
     from .criteria.registry import CRITERIA
 
     out = []
-    for item in items:
-        spec = getattr(item, "callspec", None)
-        method = spec.params.get("method") if spec is not None else None
-        name = getattr(item, "originalname", "").removeprefix("test_")
-        if method is not None and name in CRITERIA and (name, str(method)) not in out:
-            out.append((name, str(method)))
+    for pair in filter(None, map(_item_pair, items)):
+        name = pair[0].removeprefix("test_")
+        if name in CRITERIA and (name, pair[1]) not in out:
+            out.append((name, pair[1]))
     return out
 
 
@@ -381,14 +386,8 @@ def _shard(config: pytest.Config, s, items: list) -> None:
     from .report.merge import parse_shard, shard_of
 
     index, count = parse_shard(config.option.saliency_shard)
-
-    def pair(item):
-        spec = getattr(item, "callspec", None)
-        method = spec.params.get("method") if spec is not None else None
-        return None if method is None else (item.originalname, str(method))
-
-    mine = shard_of({p for p in map(pair, items) if p}, index, count)
-    keep = [item for item in items if pair(item) is None or pair(item) in mine]
+    mine = shard_of({p for p in map(_item_pair, items) if p}, index, count)
+    keep = [item for item in items if _item_pair(item) is None or _item_pair(item) in mine]
     dropped = [item for item in items if item not in keep]
     if dropped:
         config.hook.pytest_deselected(items=dropped)

@@ -212,10 +212,20 @@ def _ssim_floor(ref) -> float:
     return _mean(np.array([sim.ssim(ref.maps[i], ref.maps[(i + 1) % n]) for i in range(n)]))
 
 
-def _drops(ref, draws: list, floor) -> np.ndarray:
-    """Per-image SSIM drop d of a stage's draws (SSIM averaged over draws, as in :func:`evaluate_cascade`)."""
-    s = np.nanmean([[sim.ssim(ref.maps[i], d.maps[i]) for i in range(len(ref.maps))] for d in draws], axis=0)
-    return drop(s, floor if floor is not None else math.nan)
+def _drop_checks(ref, compared: list[tuple[str, list, float]]) -> list:
+    """A sequential look's checks: per (name, the draws of one stage or model, threshold), the per-image SSIM
+    drop d against ``ref`` (SSIM averaged over draws, as in :func:`evaluate_cascade`) must reach the
+    threshold; d lies in [0, 2 / (1 - floor)]."""
+    from ..sequential import Check
+
+    floor = _ssim_floor(ref)
+    hi = 2.0 / (1.0 - floor) if floor is not None and floor < 1 else 2.0
+    out = []
+    for name, draws, threshold in compared:
+        s = np.nanmean([[sim.ssim(ref.maps[i], d.maps[i]) for i in range(len(ref.maps))] for d in draws], axis=0)
+        d = drop(s, floor if floor is not None else math.nan)
+        out.append(Check(name, d, threshold, strict=False, lo=0.0, hi=hi))
+    return out
 
 
 def run_cascade(ctx, method: str) -> CriterionResult:
@@ -229,15 +239,11 @@ def run_cascade(ctx, method: str) -> CriterionResult:
     def checks(samples):
         """Sequential looks: the head and the all-layers stage decide the verdict; the stages between are
         computed once, on the images the verdict used."""
-        from ..sequential import Check
-
         ref = ctx.maps(primary, method, samples)
-        floor = _ssim_floor(ref)
-        hi = 2.0 / (1.0 - floor) if floor is not None and floor < 1 else 2.0
-        head = _drops(ref, [ctx.maps(models.stage(1, r), method, samples) for r in draws], floor)
-        last = _drops(ref, [ctx.maps(models.stage(len(blocks), r), method, samples) for r in draws], floor)
-        return [Check("SSIM drop d, head stage", head, p.head_min, strict=False, lo=0.0, hi=hi),
-                Check("SSIM drop d, all layers", last, p.all_min, strict=False, lo=0.0, hi=hi)], True
+        return _drop_checks(ref, [
+            ("SSIM drop d, head stage", [ctx.maps(models.stage(1, r), method, samples) for r in draws], p.head_min),
+            ("SSIM drop d, all layers", [ctx.maps(models.stage(len(blocks), r), method, samples) for r in draws],
+             p.all_min)]), True
 
     samples, looks = ctx.sequential_samples(ctx.samples.first(p.n_images), p.alpha, checks)
     ref = ctx.maps(primary, method, samples)
@@ -271,13 +277,9 @@ def run_label(ctx, method: str) -> CriterionResult:
     primary = ctx.models.get("primary")
 
     def checks(samples):
-        from ..sequential import Check
-
         ref = ctx.maps(primary, method, samples)
-        floor = _ssim_floor(ref)
-        hi = 2.0 / (1.0 - floor) if floor is not None and floor < 1 else 2.0
-        d = _drops(ref, [ctx.maps(ctx.models.get("random_label"), method, samples)], floor)
-        return [Check("SSIM drop d, random labels", d, p.label_min, strict=False, lo=0.0, hi=hi)], True
+        return _drop_checks(ref, [("SSIM drop d, random labels",
+                                   [ctx.maps(ctx.models.get("random_label"), method, samples)], p.label_min)]), True
 
     samples, looks = ctx.sequential_samples(ctx.samples.first(p.n_images), p.alpha, checks)
     ref = ctx.maps(primary, method, samples)
