@@ -78,6 +78,7 @@ def main() -> None:
         models = Path(tmp) / "models"
         out["train_demo_models_s"] = round(train_all(models), 1)
         print("training", out["train_demo_models_s"], flush=True)
+        models.mkdir(parents=True, exist_ok=True)  # the shipped weights load from the package: nothing cached
         for name, expr in SETS:
             cache, report = Path(tmp) / name, Path(tmp) / f"{name}-report"
             shutil.copytree(models, cache)  # trained models, no maps: "cold" is the maps, not the training
