@@ -4,8 +4,8 @@
     # writes benchmarks/results/sequential.json
 
 1. **Demo**: the full demo audit (``pytest audits/``, the paper's eight methods, every criterion) twice in
-   one invocation, each in a fresh map cache (the shipped demo models, so no training): fixed-n, then
-   ``--sequential``.  Recorded: image-passes spent (``run.image_passes``, deterministic), the plan's bounds,
+   one invocation, each in a fresh map cache (the shipped demo models, so no training): fixed-n
+   (``--no-sequential``), then sequential (the default).  Recorded: image-passes spent (``run.image_passes``, deterministic), the plan's bounds,
    wall seconds, and every (criterion, method) verdict of both runs with the images the sequential one used
    and where it stopped; every disagreement is listed with both bounds.
 2. **densenet121 at 224 px on generated data**: the plan of the full protocol (the eight methods, every
@@ -37,8 +37,7 @@ def demo_run(sequential: bool, work: Path) -> dict:
     env = dict(os.environ, SALIENCY_AUDIT_CACHE=str(work / ("cache-seq" if sequential else "cache-fixed")),
                SALIENCY_AUDIT_PROGRESS="0")
     cmd = [sys.executable, "-m", "pytest", "audits/", "-q", "-p", "no:cacheprovider", f"--audit-report={report}"]
-    if sequential:
-        cmd.append("--sequential")
+    cmd.append("--sequential" if sequential else "--no-sequential")
     t0 = time.perf_counter()
     subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     seconds = time.perf_counter() - t0
@@ -131,14 +130,16 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--skip-demo", action="store_true", help="reuse the demo figures already in the results")
     ap.add_argument("--densenet-n", type=int, default=100)
+    ap.add_argument("--work", type=Path, default=None, help="keep both demo runs' reports and caches here")
     args = ap.parse_args()
     old = json.loads(OUT.read_text()) if OUT.is_file() else {}
     if args.skip_demo:
         demo = old["demo"]
     else:
         with tempfile.TemporaryDirectory() as tmp:
-            fixed = demo_run(False, Path(tmp))
-            seq = demo_run(True, Path(tmp))
+            work = args.work or Path(tmp)
+            fixed = demo_run(False, work)
+            seq = demo_run(True, work)
         rows, disagree = side_by_side(fixed, seq)
         demo = {"fixed": {k: v for k, v in fixed.items() if k != "results"},
                 "sequential": {k: v for k, v in seq.items() if k != "results"},

@@ -193,8 +193,8 @@ def pair_passes(ledger: _Ledger, criterion: str, method: str, stop=None) -> int:
             loc = loc[:k]
         else:
             cost += ledger.maps("primary", method, loc)
-        if criterion == "utility" and method not in ctx.store.external:
-            cost += ledger.maps("randomized", method, loc)
+        if criterion == "utility" and method not in ctx.store.external:  # sequential: the first look's images
+            cost += ledger.maps("randomized", method, loc[: cfg.sequential_batch] if seq else loc)
         return cost
     if criterion == "randomization":
         p = cfg.randomization

@@ -44,8 +44,8 @@ class AuditSession:
             overrides["n_images"] = opt.saliency_n_images
         if opt.saliency_seed is not None:
             overrides["seed"] = opt.saliency_seed
-        if opt.saliency_sequential:
-            overrides["sequential"] = True
+        if opt.saliency_sequential is not None:
+            overrides["sequential"] = opt.saliency_sequential
         if opt.saliency_device:
             overrides["device"] = opt.saliency_device
         if opt.saliency_target_class is not None:
@@ -284,9 +284,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--maps", dest="saliency_maps", action="append", default=[], metavar="[NAME=]DIR",
                 help="audit saliency maps made elsewhere: one <image id>.npy or .png per image (any resolution); "
                      "reported as method NAME (default: external); repeatable")
-    g.addoption("--sequential", dest="saliency_sequential", action="store_true", default=False,
+    g.addoption("--sequential", dest="saliency_sequential", action="store_const", const=True, default=None,
                 help="audit images a batch at a time and stop each (criterion, method) once a group-sequential "
-                     "test decides it (config sequential_rule: obf or betting)")
+                     "test decides it (the default; config sequential_rule: obf or betting)")
+    g.addoption("--no-sequential", dest="saliency_sequential", action="store_const", const=False,
+                help="fixed-n verdicts: every (criterion, method) audits all its images")
     g.addoption("--n-images", dest="saliency_n_images", type=int, default=None, metavar="N",
                 help="number of images audited (default: config n_images)")
     g.addoption("--device", dest="saliency_device", default=None, metavar="DEV", help="cpu, cuda, cuda:1 ... (default: cpu)")

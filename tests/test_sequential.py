@@ -19,7 +19,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from saliency_audit import AuditConfig
 from saliency_audit.groupseq import boundaries, spent, t_critical
+from saliency_audit.stats import bootstrap_mean
 from saliency_audit.sequential import Check, Looks, lower_bounds, sizes, upper_bounds
 
 ALPHA, REPS, LOOKS = 0.05, 1000, (8, 16, 24, 32, 40, 48)
@@ -46,17 +48,25 @@ def test_obrien_fleming_boundaries_match_the_published_values():
     assert boundaries((0.5, 1.0), ALPHA)[1] < boundaries((0.5, 1.0), ALPHA)[0]
 
 
+FUTILITY = AuditConfig().sequential_futility
+
+
+def _decide(x: np.ndarray, n_max: int, futility: float = FUTILITY) -> Looks:
+    """The shipped rule on one sequence of per-image values: looks after every 8, stop at the first decision."""
+    ks = sizes(n_max, 8)
+    looks = Looks(ALPHA, 8, n_max, "obf", futility)
+    for k in ks:
+        if looks.look([Check("mean", x[:k], 0.0)], final=k == ks[-1]):
+            break
+    return looks
+
+
 def _obf_wrong_passes(draw, n_max: int, reps: int, rng) -> tuple[float, float]:
     """(sequential wrong-pass rate through ``Looks``, the fixed-n one-sided t-test's rate on the same draws)."""
     seq = fixed = 0
-    ks = sizes(n_max, 8)
     for _ in range(reps):
         x = draw(rng, n_max)
-        looks = Looks(ALPHA, 8, n_max, "obf")
-        for k in ks:
-            if looks.look([Check("mean", x[:k], 0.0)], final=k == ks[-1]):
-                break
-        seq += looks.stopped == "pass"
+        seq += _decide(x, n_max).stopped == "pass"
         fixed += x.mean() - t_critical(ALPHA, n_max) * x.std(ddof=1) / np.sqrt(n_max) > 0
     return seq / reps, fixed / reps
 
@@ -77,6 +87,55 @@ def test_group_sequential_adds_no_error_beyond_the_normal_approximation_on_left_
     rate, fixed = _obf_wrong_passes(lambda rng, n: rng.beta(5, 2, n) - 5 / 7, 48, OBF_REPS,
                                     np.random.default_rng(20261201))
     assert rate <= fixed + 2 * np.sqrt(2) * SE, f"sequential {rate:.4f} vs the fixed-n t-test {fixed:.4f}"
+
+
+@pytest.mark.parametrize("n_max", [48, 24])
+def test_futility_stops_only_turn_passes_into_fails_and_cost_little_power(n_max):
+    """Futility is non-binding: on the same draws, every pass with it is a pass without it (so the wrong-pass
+    rate cannot rise).  At an effect the fixed-n t-test finds with 80 % power it loses at most 4 points of
+    power (measured: 0.4 at 24 images, 2.7 at 48); on a pair that is clearly failing it saves a third of
+    the images or more."""
+    from scipy import stats
+
+    rng = np.random.default_rng(20261202)
+    effect = (stats.norm.ppf(1 - ALPHA) + stats.norm.ppf(0.8)) * 0.3 / np.sqrt(n_max)
+    with_f = without = both = 0
+    for _ in range(OBF_REPS):
+        x = rng.normal(effect, 0.3, n_max)
+        a, b = _decide(x, n_max).stopped == "pass", _decide(x, n_max, futility=0.0).stopped == "pass"
+        with_f, without, both = with_f + a, without + b, both + (a and b)
+    assert both == with_f, "futility made a pass that the efficacy boundaries alone would not"
+    assert (without - with_f) / OBF_REPS <= 0.04, f"power {with_f / OBF_REPS:.3f} vs {without / OBF_REPS:.3f}"
+    used = [_decide(rng.normal(-effect / 2, 0.3, n_max), n_max).looks[-1]["n"] for _ in range(500)]
+    used_without = [_decide(rng.normal(-effect / 2, 0.3, n_max), n_max, 0.0).looks[-1]["n"] for _ in range(500)]
+    assert np.mean(used) <= 0.75 * np.mean(used_without), (np.mean(used), np.mean(used_without))
+    looks = _decide(rng.normal(-effect, 0.3, n_max), n_max)
+    assert looks.stopped in ("fail", "futility")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, n_max", [("uniform [-1, 1]", 48), ("normal, sd 0.3", 48),
+                                         ("skewed (beta(2, 5), centred)", 48), ("left-skewed (beta(5, 2))", 48),
+                                         ("left-skewed (beta(5, 2))", 24)])
+def test_the_sequential_default_is_no_more_liberal_than_the_fixed_n_bootstrap(name, n_max):
+    """Why ``sequential`` is the default: on the same draws, its wrong-pass rate is within Monte-Carlo error
+    of the fixed-n audit's own (BCa bootstrap, stats.method) or below, on symmetric and on skewed values.
+    Measured with 2,000 draws each (sequential / fixed-n BCa; SE 0.005): uniform 0.047 / 0.050 (48 images),
+    0.051 / 0.054 (24); normal 0.038 / 0.051, 0.046 / 0.054; right-skewed 0.040 / 0.060, 0.039 / 0.054;
+    left-skewed 0.061 / 0.053, 0.065 / 0.057 -- lower except on left-skewed values, where both exceed
+    alpha and the sequential rule by 0.8 points (its early looks lean on the t approximation at 8-16
+    images)."""
+    draw = {**DISTRIBUTIONS, "normal, sd 0.3": lambda rng, n: np.clip(rng.normal(0, 0.3, n), -1, 1),
+            "left-skewed (beta(5, 2))": lambda rng, n: rng.beta(5, 2, n) - 5 / 7}[name]
+    rng = np.random.default_rng(20261203)
+    reps, seq, fixed = 1000, 0, 0
+    for r in range(reps):
+        x = draw(rng, n_max)
+        seq += _decide(x, n_max).stopped == "pass"
+        fixed += bootstrap_mean(x, alpha=ALPHA, resamples=1000, seed=r).lo > 0
+    se = np.sqrt(ALPHA * (1 - ALPHA) / reps)
+    assert seq / reps <= max(fixed / reps, ALPHA) + 2 * np.sqrt(2) * se, \
+        f"{name}, n {n_max}: sequential {seq / reps:.3f} vs fixed-n BCa {fixed / reps:.3f}"
 
 
 @pytest.mark.parametrize("name", list(DISTRIBUTIONS))
@@ -141,8 +200,9 @@ def test_every_criterion_records_its_looks_on_the_demo():
             assert "sequential (obf" in r.explanation
             if seq["n_used"] < seq["n_max"]:
                 stopped.add(seq["stopped"])
-    assert stopped == {"pass", "fail"}
-    fixed = Audit(model="demo", methods=["gradcam"]).run("randomization", "gradcam")
+    assert stopped == {"pass", "fail", "futility"}
+    fixed = Audit(model="demo", methods=["gradcam"], config=AuditConfig(sequential=False)).run(
+        "randomization", "gradcam")
     assert "sequential" not in fixed.details and fixed.n == audit.config.randomization.n_images
 
 

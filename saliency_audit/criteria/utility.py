@@ -8,7 +8,8 @@ lesion mask, on the mask's native grid.  Baselines, scored identically:
   of the audited set, or leave-one-out: :mod:`saliency_audit.data.samplesets`):
   what a map that knows only where lesions usually are scores;
 * the *fully randomized model* — the same method on an untrained copy of the
-  model: what the architecture and image alone give.
+  model: what the architecture and image alone give (descriptive; a sequential
+  run computes it on the first look's images only, and records that ``n``).
 
 Verdict: pass iff the one-sided (1 − alpha) bootstrap lower bound of
 mean(AP − AP_prior) is above 0 **and** mean AP ≥ ``utility.min_ap``.
@@ -60,12 +61,12 @@ def evaluate(
     mean_ap = float(np.nanmean(ap))
     baselines = [{"name": "average-mask prior", "value": float(np.nanmean(ap_prior)),
                   "pr_auc": float(np.nanmean(pr_prior)), "n_masks": prior_n, "kind": prior_kind}]
+    ap_rand = np.full(len(ids), np.nan)
     if random_maps is not None:
-        ap_rand, pr_rand = score_maps(random_maps, truths, ids)
+        k = len(random_maps)  # the first k images (a sequential run maps the randomized model on its first look)
+        ap_rand[:k], pr_rand = score_maps(random_maps, truths[:k], ids[:k])
         baselines.append({"name": "randomized model", "value": float(np.nanmean(ap_rand)),
-                          "pr_auc": float(np.nanmean(pr_rand))})
-    else:
-        ap_rand = np.full(len(ids), np.nan)
+                          "pr_auc": float(np.nanmean(pr_rand)), "n": k})
     beats_prior = b.lo > 0
     useful = mean_ap >= p.min_ap
     verdict = "pass" if (beats_prior and useful) else "fail"
@@ -78,7 +79,9 @@ def evaluate(
     text = (
         f"mean AP {mean_ap:.3f} (trapezoid PR-AUC {np.nanmean(pr):.3f}) over {b.n} lesion images; "
         f"average-mask prior ({prior_kind}, {prior_n} masks) AP {baselines[0]['value']:.3f}; "
-        + (f"randomized-model AP {baselines[1]['value']:.3f}; " if len(baselines) > 1 else "")
+        + (f"randomized-model AP {baselines[1]['value']:.3f}"
+           + (f" (first {baselines[1]['n']} images)" if len(baselines) > 1 and baselines[1]["n"] < len(ids) else "")
+           + "; " if len(baselines) > 1 else "")
         + f"mean(AP - AP_prior) {b.mean:+.3f}, one-sided {100 * (1 - p.alpha):.0f}% lower bound {b.lo:+.3f}"
         + (f"; {n_const} constant map(s) scored as uninformative" if n_const else "")
         + ("" if verdict == "pass" else " -> " + "; ".join(reasons))
@@ -109,8 +112,11 @@ def run(ctx, method: str) -> CriterionResult:
         return [Check("mean(AP - AP_prior)", ap - ap_prior, 0.0)], bool(np.nanmean(ap) >= ctx.config.utility.min_ap)
 
     loc, maps, looks = ctx.sequential_maps(method, statistic, ctx.config.utility.alpha)
-    # maps made elsewhere (--maps) cannot be recomputed on the randomized model: no such baseline then
-    rand = None if ctx.is_external(method) else ctx.maps(ctx.models.get("randomized"), method, loc.samples)
+    # maps made elsewhere (--maps) cannot be recomputed on the randomized model: no such baseline then.  It is
+    # descriptive (the verdict is against the prior), so a sequential run maps the randomized model on the first
+    # look's images only: the passes of the later looks go to the verdict.
+    base = loc.samples if looks is None else loc.samples[: ctx.config.sequential_batch]
+    rand = None if ctx.is_external(method) else ctx.maps(ctx.models.get("randomized"), method, base)
     result = evaluate(
         method, ids=maps.ids, truths=loc.truths, maps=maps.maps, constant=maps.constant, priors=loc.priors,
         prior_n=loc.prior_n, prior_kind=loc.prior_kind, random_maps=None if rand is None else rand.maps,
