@@ -60,13 +60,13 @@ def run_info(seed: int, argv: list[str] | None = None, started: str | None = Non
                      "cpus": os.cpu_count()}}
 
 
-def write_json(path: Path, data: dict) -> None:
+def write_json(path: Path, data: dict, indent: int | None = 1) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=1, allow_nan=False)
+            json.dump(data, fh, indent=indent, allow_nan=False)
             fh.write("\n")
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; the evidence is meant to be shared like the report
         os.replace(tmp, path)
