@@ -16,6 +16,9 @@
    pair did on the demo, or at the same number of images (a pair the demo left undecided runs to the end).  Passes
    are counted by replaying the run's bookkeeping (:mod:`saliency_audit.plan`), which tests/test_plan.py
    checks against a real run; nothing is computed on the network.
+3. ``--densenet-run N`` (``--only-densenet-run`` to run just this): both modes actually run on the same
+   densenet121 models, the cheap methods (``grad``, ``gradcam``), every criterion, N images each: passes,
+   wall seconds and verdicts side by side.
 """
 from __future__ import annotations
 
@@ -118,6 +121,53 @@ def densenet_plan(n: int, demo_stops: dict) -> dict:
     return out
 
 
+def densenet_run(n: int, methods: tuple[str, ...] = ("grad", "gradcam")) -> dict:
+    """Both modes actually run on densenet121 at 224 px (every criterion, ``methods``, ``n`` images each), in
+    one process, each with its own fresh map cache: image-passes spent, wall seconds, verdicts side by side."""
+    import torch
+    import torchvision
+
+    from saliency_audit import Audit, AuditConfig
+    from saliency_audit.criteria.registry import CRITERIA
+    from saliency_audit.models.wrapper import PASSES
+
+    out: dict = {"arch": "densenet121", "input": [224, 224], "n_images": n, "methods": list(methods),
+                 "threads": torch.get_num_threads()}
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for seed in range(4):
+            torch.manual_seed(seed)
+            path = Path(tmp) / f"densenet121-{seed}.pt"
+            torch.save(torchvision.models.densenet121(num_classes=2).state_dict(), path)
+            paths.append(f"densenet121:{path}")
+        runs = {}
+        for sequential in (False, True):
+            cfg = AuditConfig(n_images=n, sequential=sequential, cache_dir=str(Path(tmp) / f"cache-{sequential}"))
+            cfg.model.input_size = (224, 224)
+            cfg.randomization.n_images = cfg.consistency.n_images = cfg.completeness.n_images = n
+            audit = Audit(model=paths[0], replicates=[paths[1]], references=[paths[2]],
+                          random_label_model=paths[3], methods=list(methods), config=cfg)
+            passes0, t0 = PASSES["images"], time.perf_counter()
+            results = {f"{c}[{m}]": audit.run(c, m) for c in CRITERIA for m in methods}
+            runs[sequential] = {"seconds": round(time.perf_counter() - t0, 1),
+                                "image_passes": PASSES["images"] - passes0, "results": results}
+    fixed, seq = runs[False], runs[True]
+    out["fixed"] = {k: fixed[k] for k in ("seconds", "image_passes")}
+    out["sequential"] = {k: seq[k] for k in ("seconds", "image_passes")}
+    out["passes_share"] = round(seq["image_passes"] / fixed["image_passes"], 3)
+    out["time_share"] = round(seq["seconds"] / fixed["seconds"], 3)
+    out["verdicts"] = []
+    for key, f in fixed["results"].items():
+        s = seq["results"][key]
+        sd = s.details.get("sequential", {})
+        out["verdicts"].append({"pair": key, "fixed": f.verdict, "sequential": s.verdict, "fixed_bound": f.bound,
+                                "sequential_bound": s.bound, "threshold": f.threshold, "n_used": sd.get("n_used"),
+                                "n_max": sd.get("n_max"), "stopped": sd.get("stopped")})
+    out["agree"] = sum(v["fixed"] == v["sequential"] for v in out["verdicts"])
+    out["disagreements"] = [v for v in out["verdicts"] if v["fixed"] != v["sequential"]]
+    return out
+
+
 def _by_criterion(per_pair: dict) -> dict:
     out: dict = {}
     for key, v in per_pair.items():
@@ -131,8 +181,20 @@ def main() -> None:
     ap.add_argument("--skip-demo", action="store_true", help="reuse the demo figures already in the results")
     ap.add_argument("--densenet-n", type=int, default=100)
     ap.add_argument("--work", type=Path, default=None, help="keep both demo runs' reports and caches here")
+    ap.add_argument("--densenet-run", type=int, default=0, metavar="N",
+                    help="also run both modes on densenet121 (grad and gradcam, every criterion, N images each)")
+    ap.add_argument("--only-densenet-run", action="store_true",
+                    help="run only --densenet-run and keep the other results as they are")
     args = ap.parse_args()
     old = json.loads(OUT.read_text()) if OUT.is_file() else {}
+    if args.only_densenet_run:
+        old["densenet121_run"] = run = densenet_run(args.densenet_run or 16)
+        OUT.write_text(json.dumps(old, indent=1) + "\n")
+        print(f"densenet121 run, n={run['n_images']}: sequential {run['sequential']['image_passes']:,} of "
+              f"{run['fixed']['image_passes']:,} image-passes ({100 * run['passes_share']:.0f}%), "
+              f"{run['sequential']['seconds']:.0f} s vs {run['fixed']['seconds']:.0f} s; {run['agree']} of "
+              f"{len(run['verdicts'])} verdicts agree")
+        return
     if args.skip_demo:
         demo = old["demo"]
     else:
@@ -149,6 +211,10 @@ def main() -> None:
                 "agree": sum(r["fixed"] == r["sequential"] for r in rows), "pairs": len(rows)}
     stops = {r["pair"]: (r["n_used"], r["n_max"]) for r in demo["verdicts"] if r.get("n_max")}
     result = {"machine": f"{os.cpu_count()} CPU cores", "demo": demo, "densenet121": densenet_plan(args.densenet_n, stops)}
+    if args.densenet_run:
+        result["densenet121_run"] = densenet_run(args.densenet_run)
+    elif "densenet121_run" in old:
+        result["densenet121_run"] = old["densenet121_run"]
     OUT.write_text(json.dumps(result, indent=1) + "\n")
     d, dn = result["demo"], result["densenet121"]
     print(f"demo: sequential {d['sequential']['image_passes']:,} of {d['fixed']['image_passes']:,} image-passes "

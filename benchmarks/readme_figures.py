@@ -138,8 +138,6 @@ def demo_verdicts_table(r: dict) -> str:
     """The expected demo verdicts of the five criteria with their own columns, from the full demo audit."""
     rows = {(v["criterion"], v["method"]): v for v in r["demo_audit"]["demo_verdicts"]}
     methods = list(dict.fromkeys(v["method"] for v in r["demo_audit"]["demo_verdicts"]))
-    util = [rows[("utility", m)] for m in methods if ("utility", m) in rows]
-    prior = util[0]["prior_ap"] if util else float("nan")
 
     def verdict(v: dict) -> str:
         return "**pass**" if v["verdict"] == "pass" else v["verdict"]
@@ -147,15 +145,15 @@ def demo_verdicts_table(r: dict) -> str:
     def used(v: dict) -> str:
         return f" ({v['n']}/{v['n_max']})" if v.get("n_max") and v["n"] != v["n_max"] else ""
 
-    out = [f"| method | utility: AP (prior {prior:.3f}) | randomization: SSIM head → all (floor) | "
+    out = [f"| method | utility: AP (prior's AP) | randomization: SSIM head → all (floor) | "
            "label rand.: SSIM (floor), d | repeatability: SSIM | reproducibility: SSIM |", "|---|---|---|---|---|---|"]
     for m in methods:
         u, rz, lb = rows[("utility", m)], rows[("randomization", m)], rows[("label_randomization", m)]
         rp, rd = rows[("repeatability", m)], rows[("reproducibility", m)]
-        out.append(f"| `{m}` | {u['mean_ap']:.3f} {verdict(u)}{used(u)} | {rz['head_ssim']:.2f} → "
+        out.append(f"| `{m}` | {u['mean_ap']:.3f} ({u['prior_ap']:.3f}) {verdict(u)}{used(u)} | {rz['head_ssim']:.2f} → "
                    f"{rz['all_ssim']:.2f} ({rz['floor']:.2f}) {verdict(rz)}{used(rz)} | {lb['ssim']:.2f} "
-                   f"({lb['floor']:.2f}), d {lb['value']:.2f} {verdict(lb)}{used(lb)} | {rp['ssim']:.2f} "
-                   f"{verdict(rp)}{used(rp)} | {rd['ssim']:.2f} {verdict(rd)}{used(rd)} |")
+                   f"({lb['floor']:.2f}), d {lb['value']:.2f} {verdict(lb)}{used(lb)} | {rp['value']:.2f} "
+                   f"{verdict(rp)}{used(rp)} | {rd['value']:.2f} {verdict(rd)}{used(rd)} |")
     five = [v for v in rows.values() if v["criterion"] in
             ("utility", "randomization", "label_randomization", "repeatability", "reproducibility")]
     rest = [v for v in rows.values() if v not in five]
@@ -176,15 +174,17 @@ def sequential_figures(r: dict) -> str:
     left = wrong[("left-skewed beta(5, 2), centred", 48)]
     sym = [w for k, w in wrong.items() if not k[0].startswith("left")]
     powers = e["power"]
+    lo, hi = sorted((dn["sequential_projected"], dn["sequential_projected_same_images"]))
     out = [f"On the demo (`benchmarks/bench_sequential.py`, both runs cold, one invocation) the sequential audit "
            f"spent **{seq['image_passes']:,} of the fixed-n audit's {fixed['image_passes']:,} image-passes "
            f"({100 * d['passes_share']:.0f} %)**; its plan put it between {seq['plan_least']:,} (every verdict decided "
            f"at its first look) and {seq['plan_most']:,}. In wall time it took {_s(seq['seconds'])} against "
            f"{_s(fixed['seconds'])} ({100 * d['time_share']:.0f} %). {d['agree']} of {d['pairs']} verdicts agree"
            + ("." if not dis else "; " + "; ".join(
-               f"`{x['pair']}` is {x['sequential']} sequentially ({x['stopped']} at {x['n_used']} of {x['n_max']} "
-               f"images, bound {x['sequential_bound']:+.3f}) and {x['fixed']} with a fixed n (bound "
-               f"{x['fixed_bound']:+.3f})" for x in dis) + "."),
+               f"`{x['pair']}` is a {x['sequential']} sequentially (it stopped at {x['n_used']} of {x['n_max']} "
+               f"images, bound {x['sequential_bound']:+.3f}) and a {x['fixed']} with a fixed n (bound "
+               f"{x['fixed_bound']:+.3f}): its mean sits on the threshold, where a few images decide either way"
+               for x in dis) + "."),
            "",
            f"Error and power (`benchmarks/bench_sequential_error.py`, {e['reps']:,} simulated audits per row, the "
            f"true mean at the threshold): the sequential rule passes wrongly {min(w['sequential'] for w in sym):.3f}–"
@@ -192,15 +192,26 @@ def sequential_figures(r: dict) -> str:
            f"where the fixed-n bootstrap does {min(w['fixed_bca'] for w in sym):.3f}–{max(w['fixed_bca'] for w in sym):.3f}; "
            f"on strongly left-skewed values (Beta(5, 2), 48 images) {left['sequential']:.3f} against "
            f"{left['fixed_bca']:.3f}. At an effect a fixed-n t-test finds 80 % of the time, the sequential rule finds "
-           + " and ".join(f"{p['sequential']:.0%} (bootstrap {p['fixed_bca']:.0%}) at {p['n_images']} images, using "
-                          f"{p['mean_images_sequential']:.0f} on average" for p in powers) + ".",
+           + "; ".join(f"{p['sequential']:.0%} (the bootstrap {p['fixed_bca']:.0%}) at {p['n_images']} images, "
+                       f"using {p['mean_images_sequential']:.0f} of them on average" for p in powers) + ".",
            "",
            f"For densenet121 at 224 px the full protocol at n = {dn['n_images']} (eight methods, "
            f"{dn.get('stages', '9')} cascade stages, a replicate, a reference and a random-label model) plans "
            f"{dn['fixed_passes']:,} image-passes fixed; sequentially between {dn['sequential_least']:,} and "
-           f"{dn['sequential_most']:,}, and {dn['sequential_projected']:,}–{dn['sequential_projected_same_images']:,} "
-           f"({100 * dn['projected_share_of_fixed']:.0f}–{100 * dn['projected_same_images_share_of_fixed']:.0f} %) if "
-           "each pair stops where it did on the demo (at the same share of its images, or the same number)."]
+           f"{dn['sequential_most']:,}, and {lo:,}–{hi:,} ({100 * lo / dn['fixed_passes']:.0f}–"
+           f"{100 * hi / dn['fixed_passes']:.0f} %) if each pair stops where it did on the demo (after the same "
+           "number of images, or the same share of them)."]
+    run = r["sequential"].get("densenet121_run")
+    if run:
+        dis = run["disagreements"]
+        out += ["", f"Run for real on the same densenet121 models (random weights: the passes, not the verdicts, are "
+                    f"the point; {', '.join(f'`{m}`' for m in run['methods'])}, every criterion, {run['n_images']} "
+                    f"images each): sequential {run['sequential']['image_passes']:,} of {run['fixed']['image_passes']:,} "
+                    f"image-passes ({100 * run['passes_share']:.0f} %), {_s(run['sequential']['seconds'])} against "
+                    f"{_s(run['fixed']['seconds'])}; {run['agree']} of {len(run['verdicts'])} verdicts agree"
+                    + ("." if not dis else " (" + "; ".join(
+                        f"`{x['pair']}` {x['sequential']} sequentially, stopped {x['stopped']} at {x['n_used']} of "
+                        f"{x['n_max']}, {x['fixed']} with a fixed n" for x in dis) + ").")]
     return "\n".join(out) + "\n"
 
 
