@@ -68,22 +68,29 @@ def side_by_side(fixed: dict, seq: dict) -> tuple[list[dict], list[dict]]:
     return rows, disagree
 
 
-def densenet_plan(n: int, demo_stops: dict) -> dict:
+def _densenets(folder: Path) -> list[str]:
+    """Four differently seeded random-weight densenet121 checkpoints, as a user's ``densenet121:PATH`` specs:
+    the primary, a replicate, a reference and the random-label model."""
     import torch
     import torchvision
 
+    paths = []
+    for seed in range(4):
+        torch.manual_seed(seed)
+        path = folder / f"densenet121-{seed}.pt"
+        torch.save(torchvision.models.densenet121(num_classes=2).state_dict(), path)
+        paths.append(f"densenet121:{path}")
+    return paths
+
+
+def densenet_plan(n: int, demo_stops: dict) -> dict:
     from saliency_audit import Audit, AuditConfig
     from saliency_audit.config import PAPER_METHODS
     from saliency_audit.criteria.registry import CRITERIA
     from saliency_audit.plan import make_plan, replay
 
     with tempfile.TemporaryDirectory() as tmp:
-        paths = []
-        for seed in range(4):
-            torch.manual_seed(seed)
-            path = Path(tmp) / f"densenet121-{seed}.pt"
-            torch.save(torchvision.models.densenet121(num_classes=2).state_dict(), path)
-            paths.append(f"densenet121:{path}")
+        paths = _densenets(Path(tmp))
         out = {"arch": "densenet121", "input": [224, 224], "n_images": n, "methods": list(PAPER_METHODS)}
         for sequential in (False, True):
             cfg = AuditConfig(n_images=n, sequential=sequential, cache_dir=str(Path(tmp) / "cache"))
@@ -125,7 +132,6 @@ def densenet_run(n: int, methods: tuple[str, ...] = ("grad", "gradcam")) -> dict
     """Both modes actually run on densenet121 at 224 px (every criterion, ``methods``, ``n`` images each), in
     one process, each with its own fresh map cache: image-passes spent, wall seconds, verdicts side by side."""
     import torch
-    import torchvision
 
     from saliency_audit import Audit, AuditConfig
     from saliency_audit.criteria.registry import CRITERIA
@@ -134,12 +140,7 @@ def densenet_run(n: int, methods: tuple[str, ...] = ("grad", "gradcam")) -> dict
     out: dict = {"arch": "densenet121", "input": [224, 224], "n_images": n, "methods": list(methods),
                  "threads": torch.get_num_threads()}
     with tempfile.TemporaryDirectory() as tmp:
-        paths = []
-        for seed in range(4):
-            torch.manual_seed(seed)
-            path = Path(tmp) / f"densenet121-{seed}.pt"
-            torch.save(torchvision.models.densenet121(num_classes=2).state_dict(), path)
-            paths.append(f"densenet121:{path}")
+        paths = _densenets(Path(tmp))
         runs = {}
         for sequential in (False, True):
             cfg = AuditConfig(n_images=n, sequential=sequential, cache_dir=str(Path(tmp) / f"cache-{sequential}"))

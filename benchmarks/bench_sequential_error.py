@@ -24,7 +24,7 @@ from scipy import stats
 
 from saliency_audit import AuditConfig
 from saliency_audit.groupseq import t_critical
-from saliency_audit.sequential import Check, Looks, sizes
+from saliency_audit.sequential import decide
 from saliency_audit.stats import bootstrap_mean
 
 ALPHA = 0.05
@@ -37,25 +37,16 @@ NULLS = {
 }
 
 
-def decide(x: np.ndarray, n_max: int, futility: float) -> Looks:
-    ks = sizes(n_max, 8)
-    looks = Looks(ALPHA, 8, n_max, "obf", futility)
-    for k in ks:
-        if looks.look([Check("mean", x[:k], 0.0)], final=k == ks[-1]):
-            break
-    return looks
-
-
 def rates(draw, n: int, reps: int, seed: int) -> dict:
     futility = AuditConfig().sequential_futility
     rng = np.random.default_rng(seed)
     seq = seq_nofut = t = bca = used = 0
     for r in range(reps):
         x = draw(rng, n)
-        looks = decide(x, n, futility)
+        looks = decide(x, n, ALPHA, futility=futility)
         seq += looks.stopped == "pass"
         used += looks.looks[-1]["n"]
-        seq_nofut += decide(x, n, 0.0).stopped == "pass"
+        seq_nofut += decide(x, n, ALPHA).stopped == "pass"
         t += bool(x.mean() - t_critical(ALPHA, n) * x.std(ddof=1) / np.sqrt(n) > 0)
         bca += bool(bootstrap_mean(x, alpha=ALPHA, resamples=1000, seed=r).lo > 0)
     return {"sequential": seq / reps, "sequential_without_futility": seq_nofut / reps,

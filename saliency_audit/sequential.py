@@ -230,6 +230,18 @@ def run_looks(config, alpha: float, n_max: int, look) -> tuple[int, "Looks"]:
     return k, looks
 
 
+def decide(values, n_max: int, alpha: float, batch: int = 8, rule: str = "obf", futility: float = 0.0) -> Looks:
+    """The rule on one sequence of per-image values against threshold 0: a look after every ``batch`` of the
+    first ``n_max``, stopping at the first decision (the simulations' audit)."""
+    x = np.asarray(values, dtype=np.float64)
+    ks = sizes(n_max, batch)
+    looks = Looks(alpha, batch, n_max, rule, futility)
+    for k in ks:
+        if looks.look([Check("mean", x[:k], 0.0)], final=k == ks[-1]):
+            break
+    return looks
+
+
 def apply(result, looks: Looks):
     """``result`` (a fixed-n CriterionResult of the images used) decided by ``looks`` instead: its bound and
     interval become the sequential rule's (the check its statistic reports), its verdict the rule's; the

@@ -22,7 +22,7 @@ import pytest
 from saliency_audit import AuditConfig
 from saliency_audit.groupseq import boundaries, spent, t_critical
 from saliency_audit.stats import bootstrap_mean
-from saliency_audit.sequential import Check, Looks, lower_bounds, sizes, upper_bounds
+from saliency_audit.sequential import Check, Looks, decide, lower_bounds, sizes, upper_bounds
 
 ALPHA, REPS, LOOKS = 0.05, 1000, (8, 16, 24, 32, 40, 48)
 
@@ -53,12 +53,7 @@ FUTILITY = AuditConfig().sequential_futility
 
 def _decide(x: np.ndarray, n_max: int, futility: float = FUTILITY) -> Looks:
     """The shipped rule on one sequence of per-image values: looks after every 8, stop at the first decision."""
-    ks = sizes(n_max, 8)
-    looks = Looks(ALPHA, 8, n_max, "obf", futility)
-    for k in ks:
-        if looks.look([Check("mean", x[:k], 0.0)], final=k == ks[-1]):
-            break
-    return looks
+    return decide(x, n_max, ALPHA, futility=futility)
 
 
 def _obf_wrong_passes(draw, n_max: int, reps: int, rng) -> tuple[float, float]:
