@@ -289,7 +289,7 @@ def test_utility_audit_runs_on_each_layout(tmp_path, fmt):
     from saliency_audit import Audit, AuditConfig
 
     root = export_demo(fmt, tmp_path / fmt, n=64)
-    cfg = AuditConfig()
+    cfg = AuditConfig(sequential=False)  # every image read and audited, whatever the layout
     cfg.n_images = 16
     cfg.cache_dir = str(tmp_path / "maps")
     audit = Audit(model="demo", dataset=fmt, data_root=str(root), config=cfg, report_dir=tmp_path / "rep",

@@ -18,7 +18,7 @@ AUDITS = Path(__file__).resolve().parents[1] / "audits"
 
 
 def _config(tmp_path, n=24):
-    cfg = AuditConfig()
+    cfg = AuditConfig(sequential=False)  # fixed n: these tests compare per-image numbers of all n images
     cfg.n_images = n
     cfg.cache_dir = str(tmp_path / "maps")  # fresh maps; demo models come from the shared cache
     return cfg
@@ -26,13 +26,15 @@ def _config(tmp_path, n=24):
 
 def test_demo_audit_via_pytest_gates_on_verdicts(pytester):
     shutil.copy(AUDITS / "test_utility.py", pytester.path / "test_utility.py")
-    result = pytester.runpytest("--methods=gradcam,sg", "--n-images=24", "--audit-report=rep", "-p", "no:cacheprovider")
+    result = pytester.runpytest("--methods=gradcam,sg", "--n-images=24", "--no-sequential", "--audit-report=rep",
+                                "-p", "no:cacheprovider")
     result.stdout.fnmatch_lines(["*saliency-audit verdicts*", "*utility*gradcam*PASS*"])
     ev = json.loads((pytester.path / "rep" / "evidence.json").read_text())
     by_method = {r["method"]: r for r in ev["results"]}
     assert set(by_method) == {"gradcam", "sg"}
     for r in by_method.values():
-        assert r["criterion"] == "utility" and r["n"] == 24 and len(r["per_image"]) == 24
+        assert r["criterion"] == "utility" and r["n"] == 24 and len(r["per_image"]) == 24  # fixed n: all 24
+        assert "sequential" not in r["details"] and ev["config"]["sequential"] is False
         assert r["ci"][0] is not None and r["baseline"]["name"] == "average-mask prior"
         assert [b["name"] for b in r["baselines"]] == ["average-mask prior", "randomized model"]
     assert by_method["gradcam"]["verdict"] == "pass"
