@@ -128,7 +128,7 @@ def densenet_plan(n: int, demo_stops: dict) -> dict:
     return out
 
 
-def densenet_run(n: int, methods: tuple[str, ...] = ("grad", "gradcam")) -> dict:
+def densenet_run(n: int, methods: tuple[str, ...] = ("grad", "gradcam"), device: str = "cpu") -> dict:
     """Both modes actually run on densenet121 at 224 px (every criterion, ``methods``, ``n`` images each), in
     one process, each with its own fresh map cache: image-passes spent, wall seconds, verdicts side by side."""
     import torch
@@ -138,12 +138,13 @@ def densenet_run(n: int, methods: tuple[str, ...] = ("grad", "gradcam")) -> dict
     from saliency_audit.models.wrapper import PASSES
 
     out: dict = {"arch": "densenet121", "input": [224, 224], "n_images": n, "methods": list(methods),
-                 "threads": torch.get_num_threads()}
+                 "threads": torch.get_num_threads(), "device": device}
     with tempfile.TemporaryDirectory() as tmp:
         paths = _densenets(Path(tmp))
         runs = {}
         for sequential in (False, True):
-            cfg = AuditConfig(n_images=n, sequential=sequential, cache_dir=str(Path(tmp) / f"cache-{sequential}"))
+            cfg = AuditConfig(n_images=n, sequential=sequential, cache_dir=str(Path(tmp) / f"cache-{sequential}"),
+                              device=device)
             cfg.model.input_size = (224, 224)
             cfg.randomization.n_images = cfg.consistency.n_images = cfg.completeness.n_images = n
             audit = Audit(model=paths[0], replicates=[paths[1]], references=[paths[2]],
@@ -184,12 +185,14 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=None, help="keep both demo runs' reports and caches here")
     ap.add_argument("--densenet-run", type=int, default=0, metavar="N",
                     help="also run both modes on densenet121 (grad and gradcam, every criterion, N images each)")
+    ap.add_argument("--device", default="cpu", help="device of the densenet121 run (cuda on a GPU machine)")
     ap.add_argument("--only-densenet-run", action="store_true",
                     help="run only --densenet-run and keep the other results as they are")
     args = ap.parse_args()
     old = json.loads(OUT.read_text()) if OUT.is_file() else {}
     if args.only_densenet_run:
-        old["densenet121_run"] = run = densenet_run(args.densenet_run or 16)
+        key = "densenet121_run" if args.device == "cpu" else f"densenet121_run_{args.device.split(':')[0]}"
+        old[key] = run = densenet_run(args.densenet_run or 16, device=args.device)
         OUT.write_text(json.dumps(old, indent=1) + "\n")
         print(f"densenet121 run, n={run['n_images']}: sequential {run['sequential']['image_passes']:,} of "
               f"{run['fixed']['image_passes']:,} image-passes ({100 * run['passes_share']:.0f}%), "
