@@ -9,7 +9,7 @@ a batch, the first CAM map of a model probes its layers with one image, ROAD reu
 probabilities while it scores the same images, and each method's own passes per image are
 :func:`method_passes`.  tests/test_plan.py checks that a cold run spends exactly what its plan says.
 
-With ``--sequential`` the plan gives both ends: every pair stopping at its first look (the least) and
+With sequential verdicts (the default) the plan gives both ends: every pair stopping at its first look (the least) and
 every pair running to its last (the most).  ScoreCAM's count is an upper bound (channels that are constant
 on an image cost no pass), so a plan with ScoreCAM says "at most".
 """

@@ -3,7 +3,7 @@
 * :func:`cost_section` — the model passes the run spent against its plan (``run.plan``,
   :mod:`saliency_audit.plan`), the time estimate made after the first verdict, and the (criterion, method)
   pairs that cost the most (``details.image_passes``).
-* :func:`sequential_section` — with ``--sequential`` (:mod:`saliency_audit.sequential`): the stopping rule in
+* :func:`sequential_section` — with sequential verdicts (the default; :mod:`saliency_audit.sequential`): the stopping rule in
   words, and per verdict the images used, why it stopped, and the bounds at every look against the
   thresholds.
 
@@ -245,7 +245,7 @@ def _checks_named(looks) -> str:
     return "<br>".join(esc(n) for n in names) or "—"
 
 
-STOPPED = {"pass": "pass", "fail": "fail", "n_images": "all images"}
+STOPPED = {"pass": "pass", "fail": "fail", "futility": "futility (fail)", "n_images": "all images"}
 
 
 def sequential_section(evidence: dict) -> str:
@@ -288,6 +288,8 @@ def sequential_section(evidence: dict) -> str:
     return ('<section id="sequential"><h2>Sequential verdicts</h2>' + words + summary
             + table(head, rows, "wide")
             + "<p class='small muted'>Stopped: <i>pass</i> — every lower bound cleared its threshold; <i>fail</i> "
-              "— an upper bound fell short of its threshold; <i>all images</i> — neither happened before the "
+              "— an upper bound fell short of its threshold; <i>futility</i> — from half the images on, the chance "
+              "of a pass at the last look, if the effect stayed as estimated, fell below the futility level (a "
+              "fail: it never turns a fail into a pass); <i>all images</i> — none of these happened before the "
               "last look. The bounds are the sequential rule's one-sided bounds at each look, not the fixed-sample "
               "ones; the verdict's bound in the tables above is the last look's.</p></section>")
