@@ -178,24 +178,37 @@ class AuditSession:
         self._plan_start = (time.perf_counter(), _passes_now())
         progress.note(plan_text(plan))
 
+    #: the estimate waits until this share of the planned passes (or ``_ESTIMATE_AFTER_S``) has gone by: the
+    #: first verdicts are cheap ones whose fixed costs (statistics, thumbnails) dwarf their few passes, and a
+    #: rate taken from them put the demo at 41 minutes when it took 2.5
+    _ESTIMATE_AFTER_SHARE, _ESTIMATE_AFTER_S = 0.02, 30.0
+
     def _estimate(self) -> None:
-        """After the first verdict: the time left on this device at most, at the rate of the passes so far."""
+        """Once enough has run: the time left on this device at the rate of the passes so far (with sequential
+        verdicts, between every pair stopping at its next look and every look taken)."""
         plan = self._audit.plan
         start = getattr(self, "_plan_start", None)
         if plan is None or start is None or "estimate" in plan:
             return
         spent = _passes_now() - start[1]
-        if spent <= 0:
-            return
         seconds = time.perf_counter() - start[0]
-        left = max(plan["image_passes"] - spent, 0) * seconds / spent
+        if spent <= 0 or (spent < self._ESTIMATE_AFTER_SHARE * plan["image_passes"] and seconds < self._ESTIMATE_AFTER_S):
+            return
+        rate = seconds / spent
+        left = max(plan["image_passes"] - spent, 0) * rate
         plan["estimate"] = {"after_passes": spent, "after_seconds": round(seconds, 1),
-                            "seconds_per_1000_passes": round(1000 * seconds / spent, 3),
-                            "seconds_left_at_most": round(left, 1)}
+                            "seconds_per_1000_passes": round(1000 * rate, 3), "seconds_left_at_most": round(left, 1)}
+        least = plan.get("image_passes_least")
         from . import progress
 
-        progress.note(f"audit plan: {spent:,} passes in {seconds:.0f} s; at most about {left / 60:.1f} min left "
-                      f"on this device ({plan['image_passes'] - spent:,} passes)")
+        if least is not None:
+            low = max(least - spent, 0) * rate
+            plan["estimate"]["seconds_left_at_least"] = round(low, 1)
+            progress.note(f"audit plan: {spent:,} passes in {seconds:.0f} s; about {low / 60:.1f} to {left / 60:.1f} "
+                          f"min left on this device (sequential stops decide where in that range)")
+        else:
+            progress.note(f"audit plan: {spent:,} passes in {seconds:.0f} s; at most about {left / 60:.1f} min left "
+                          f"on this device ({plan['image_passes'] - spent:,} passes)")
 
     def _on_result(self, result) -> None:
         if self.current_test is not None:

@@ -213,3 +213,32 @@ def test_estimate_strings_are_not_trusted():
     page = render(evidence([res("utility", "grad", "pass", 10)], {"image_passes": 10, "plan": plan}))
     assert "<script" not in page.lower()
     assert "could not be drawn" not in section(page, "cost")
+
+
+def test_the_live_estimate_waits_for_enough_passes_and_gives_the_sequential_range(monkeypatch):
+    """The terminal's estimate is not taken from the first cheap verdict (56 passes in 1 s once put the demo at
+    41 minutes); with sequential verdicts it is a range from the plan's least to its most."""
+    import types
+
+    from saliency_audit import plugin, progress
+
+    plan = {"image_passes": 100_000, "image_passes_least": 30_000}
+    session = plugin.AuditSession.__new__(plugin.AuditSession)
+    session._audit = types.SimpleNamespace(plan=plan)
+    session._plan_start = (0.0, 0)
+    now = {"passes": 56, "t": 1.0}
+    monkeypatch.setattr(plugin, "_passes_now", lambda: now["passes"])
+    monkeypatch.setattr(plugin.time, "perf_counter", lambda: now["t"])
+    notes: list[str] = []
+    monkeypatch.setattr(progress, "note", notes.append)
+    session._estimate()
+    assert "estimate" not in plan and not notes
+    now.update(passes=2_000, t=4.0)  # 2 % of the most: 2 ms per pass
+    session._estimate()
+    est = plan["estimate"]
+    assert est["seconds_left_at_least"] == 56.0 and est["seconds_left_at_most"] == 196.0
+    assert "about 0.9 to 3.3 min left" in notes[0]
+    plan.update(plain_plan(100_000, image_passes_least=30_000, estimate=est))
+    t = text(section(render(evidence([res("utility", "grad", "pass", 2_000)], {"image_passes": 2_000, "plan": plan})),
+                     "cost"))
+    assert "2,000 image-passes in 4 s" in t and "56 s to 3.3 min" in t and "every look taken" in t

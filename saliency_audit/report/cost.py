@@ -1,7 +1,7 @@
 """Report sections of the audit's cost and of its sequential verdicts.
 
 * :func:`cost_section` — the model passes the run spent against its plan (``run.plan``,
-  :mod:`saliency_audit.plan`), the time estimate made after the first verdict, and the (criterion, method)
+  :mod:`saliency_audit.plan`), the time estimate made once 2 % of the planned passes (or 30 s) have run, and the (criterion, method)
   pairs that cost the most (``details.image_passes``).
 * :func:`sequential_section` — with sequential verdicts (the default; :mod:`saliency_audit.sequential`): the stopping rule in
   words, and per verdict the images used, why it stopped, and the bounds at every look against the
@@ -110,10 +110,13 @@ def planned(plan) -> dict | None:
 
 
 def _estimate_text(est: dict) -> str:
-    return (f"after the first verdict ({_count(est.get('after_passes'))} image-passes in "
-            f"{_minutes(est.get('after_seconds'))}, {fmt(_num(est.get('seconds_per_1000_passes')), '.1f')} s per "
-            f"1,000 passes) the time left on this device was <b>at most "
-            f"{_minutes(est.get('seconds_left_at_most'))}</b>, if every planned pass were taken")
+    least = est.get("seconds_left_at_least")
+    return (f"after {_count(est.get('after_passes'))} image-passes in "
+            f"{_minutes(est.get('after_seconds'))} ({fmt(_num(est.get('seconds_per_1000_passes')), '.1f')} s per "
+            f"1,000 passes) the time left on this device was "
+            + (f"<b>{_minutes(least)} to {_minutes(est.get('seconds_left_at_most'))}</b> (every verdict stopping at "
+               "its next look, or every look taken)" if least is not None else
+               f"<b>at most {_minutes(est.get('seconds_left_at_most'))}</b>, if every planned pass were taken"))
 
 
 def _by_pair(evidence: dict) -> list[tuple[str, str, int]]:
