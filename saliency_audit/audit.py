@@ -84,7 +84,7 @@ class Audit:
         self.methods = tuple(builtin) + tuple(self.external)
         self.report_dir = Path(report_dir) if report_dir else None
         self.results: list[CriterionResult] = []
-        self._result_dicts: dict[int, tuple[CriterionResult, dict]] = {}
+        self._result_dicts: dict[tuple, tuple[CriterionResult, dict]] = {}  # result key -> (result, its dict)
         self.listeners: list = []  # called with each result as it is recorded (the plugin maps them to tests)
         self.timings: dict[str, float] = {}
         self._run = ev.run_info(self.config.seed, argv)
@@ -214,17 +214,18 @@ class Audit:
         return result
 
     def add_result(self, result: CriterionResult) -> None:
-        self.results = [r for r in self.results if (r.criterion, r.method, r.model) != (result.criterion, result.method, result.model)]
+        key = (result.criterion, result.method, result.model)
+        self.results = [r for r in self.results if (r.criterion, r.method, r.model) != key]
         self.results.append(result)
         for listener in self.listeners:
             listener(result)
         # a recorded result is final: converted once, not again at every evidence write (72 results, 72 writes)
-        self._result_dicts[id(result)] = (result, result.to_dict())
+        self._result_dicts[key] = (result, result.to_dict())
         if self.report_dir is not None:
             self.write_evidence()
 
     def _result_dict(self, result: CriterionResult) -> dict:
-        held = self._result_dicts.get(id(result))
+        held = self._result_dicts.get((result.criterion, result.method, result.model))
         return held[1] if held is not None and held[0] is result else result.to_dict()
 
     def evidence(self, finished: bool = False, status: str | None = None, exit_status: int | None = None) -> dict:

@@ -37,10 +37,11 @@ Why each default is what it is:
   bootstrap) on the same draws, on uniform, normal and right-skewed values; on strongly left-skewed ones
   both exceed alpha (0.061 against 0.053 at 48 images, within Monte-Carlo error of each other).  Its
   cost is power: at an effect the fixed-n t-test finds 80 % of the time, the bootstrap finds it 81-82 %
-  of the time and the sequential rule 76-78 % (futility 1-2.4 points of that;
-  benchmarks/results/sequential_error.json).  What it buys: the demo audit spends well under half the
-  model passes of the fixed-n one (benchmarks/results/sequential.json).  Left-over limit: a rare, large negative value (10 %
-  of images at -0.9) may not have shown at 8 images; the fixed-n bootstrap at 24 misses it too.
+  of the time and the sequential rule 76-78 % (futility 0.8-2.4 points of that;
+  benchmarks/results/sequential_error.json).  What it buys: the demo audit spends 40 % of the model
+  passes of the fixed-n one (benchmarks/results/sequential.json).  Left-over limit: a rare, large
+  negative value (10 % of images at -0.9) may not have shown at 8 images; the fixed-n bootstrap at 24
+  misses it too.
   ``"betting"``: a distribution-free confidence sequence (Waudby-Smith & Ramdas 2023), exact at any n but
   too wide to stop at 8 images.
 * ``utility.alpha = 0.05``: one-sided 95 % bootstrap bound, as the issue and

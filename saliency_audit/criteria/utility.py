@@ -34,6 +34,12 @@ def score_maps(maps: np.ndarray, truths: list[np.ndarray], ids: list[str]) -> tu
     return ap, pr
 
 
+def _randomized_text(baseline: dict, n: int) -> str:
+    """The randomized-model baseline in the explanation, with the images it covers when fewer than ``n``."""
+    first = f" (first {baseline['n']} images)" if baseline["n"] < n else ""
+    return f"randomized-model AP {baseline['value']:.3f}{first}; "
+
+
 def evaluate(
     method: str,
     *,
@@ -79,9 +85,7 @@ def evaluate(
     text = (
         f"mean AP {mean_ap:.3f} (trapezoid PR-AUC {np.nanmean(pr):.3f}) over {b.n} lesion images; "
         f"average-mask prior ({prior_kind}, {prior_n} masks) AP {baselines[0]['value']:.3f}; "
-        + (f"randomized-model AP {baselines[1]['value']:.3f}"
-           + (f" (first {baselines[1]['n']} images)" if len(baselines) > 1 and baselines[1]["n"] < len(ids) else "")
-           + "; " if len(baselines) > 1 else "")
+        + (_randomized_text(baselines[1], len(ids)) if len(baselines) > 1 else "")
         + f"mean(AP - AP_prior) {b.mean:+.3f}, one-sided {100 * (1 - p.alpha):.0f}% lower bound {b.lo:+.3f}"
         + (f"; {n_const} constant map(s) scored as uninformative" if n_const else "")
         + ("" if verdict == "pass" else " -> " + "; ".join(reasons))
