@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Sequence
 
 from .config import PAPER_METHODS, AuditConfig
+from .criteria.controls import attach as attach_control
+from .criteria.controls import summary as control_summary
 from .criteria.diagnosis import diagnose
 from .criteria.context import Context, CriterionSkipped
 from .criteria.registry import criterion as criterion_spec
@@ -208,6 +210,7 @@ class Audit:
             result = CriterionResult(criterion, method, "error",
                                      explanation=f"{type(exc).__name__}: {one_line(exc)}",
                                      details={"traceback": traceback.format_exc(limit=6)})
+        attach_control(result)
         result.details["seconds"] = time.perf_counter() - t0
         result.details["image_passes"] = PASSES["images"] - passes0  # forward passes this result cost, in images
         self.add_result(result)
@@ -272,6 +275,7 @@ class Audit:
             "dataset": dataset,
             "results": results,
             "diagnosis": diagnose(results),
+            **({"controls": controls} if (controls := control_summary(results)) else {}),
             "samples": samples,
         }
 

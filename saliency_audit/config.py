@@ -121,6 +121,9 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 #: The eight methods of Arun et al. 2021, in the paper's order.
 PAPER_METHODS = ("grad", "sg", "ig", "sig", "gradcam", "xrai", "gbp", "ggcam")
+#: randomization.statistic: the verdict's statistic; randomization.variants: what is reported beside it
+STATISTICS = ("ssim_drop", "smooth_mprt", "emprt")
+VARIANTS = STATISTICS + ("bottom_up", "top_down")
 #: Criterion names of the interface contract, in report order (the registry: saliency_audit.criteria.registry).
 CRITERIA = tuple(_REGISTRY)
 
@@ -206,6 +209,15 @@ class RandomizationParams:
     independent: bool = False  # also randomize one block at a time (its own curve)
     draws: int = 1  # independent randomizations per cascade stage; similarities are averaged over them
     blocks: tuple = ()  # override: module names (or lists of names) head-first
+    statistic: str = "ssim_drop"  # the verdict's: ssim_drop | smooth_mprt | emprt (criteria/mprt.py)
+    order: str = "top_down"  # cascade order of the verdict: top_down (Adebayo et al.) | bottom_up (Binder et al.)
+    variants: tuple = ("emprt", "bottom_up")  # also computed and reported: ssim_drop, smooth_mprt, emprt,
+    # bottom_up, top_down (each on the first variant_images of the verdict's images; never gating)
+    variant_images: int = 8
+    smooth_samples: int = 50  # Smooth MPRT: noisy copies averaged per map (Hedström et al.'s ImageNet setting)
+    smooth_noise: float = 0.1  # ... noise std as a fraction of each image's (max - min)
+    emprt_bins: int = 100  # Efficient MPRT: histogram bins of the entropy
+    emprt_min: float = 0.0  # ... the lower bound of the mean relative entropy rise must exceed this
 
 
 @dataclass
@@ -360,6 +372,14 @@ class AuditConfig:
         for key in ("head_min", "all_min", "label_min"):
             need(0 <= getattr(r, key) <= 2, f"randomization.{key}", "must be in [0, 2]")
         need(r.bn_policy in ("reset", "affine", "keep"), "randomization.bn_policy", "must be reset, affine or keep")
+        need(r.statistic in STATISTICS, "randomization.statistic", f"must be one of {', '.join(STATISTICS)}")
+        need(r.order in ("top_down", "bottom_up"), "randomization.order", "must be top_down or bottom_up")
+        need(all(v in VARIANTS for v in r.variants), "randomization.variants",
+             f"must list some of {', '.join(VARIANTS)}")
+        need(r.variant_images >= 2, "randomization.variant_images", "must be at least 2")
+        need(r.smooth_samples >= 1, "randomization.smooth_samples", "must be at least 1")
+        need(r.smooth_noise >= 0, "randomization.smooth_noise", "must be >= 0")
+        need(r.emprt_bins >= 2, "randomization.emprt_bins", "must be at least 2")
         c = self.consistency
         need(c.n_images >= 2, "consistency.n_images", "must be at least 2")
         need(0 < c.alpha < 0.5, "consistency.alpha", "must be in (0, 0.5)")

@@ -115,10 +115,11 @@ class MapStore:
         blob = json.dumps([MAPS_VERSION, method, self.method_params(method)], sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
-    def _path(self, model_fp: str, method: str, sample_key: str) -> Path | None:
-        if self.cache_dir is None:
+    def _path(self, model_fp: str, method: str, sample_key: str, smooth: tuple | None = None) -> Path | None:
+        if self.cache_dir is None or not METHODS[method].cached:
             return None
-        return self.cache_dir / "maps" / model_fp / f"{method}-{self._method_key(method)}" / f"{sample_key}.npz"
+        kind = f"{method}-{self._method_key(method)}" + (f"-smooth{smooth[0]}x{smooth[1]:g}" if smooth else "")
+        return self.cache_dir / "maps" / model_fp / kind / f"{sample_key}.npz"
 
     def cam_layer(self, model):
         from .models.layers import find_cam_layer
@@ -129,7 +130,11 @@ class MapStore:
         return self._cam_layers[fp]
 
     # -- computing --------------------------------------------------------------
-    def maps(self, model, method: str, samples: Sequence[Sample]) -> MapSet:
+    def maps(self, model, method: str, samples: Sequence[Sample], smooth: tuple[int, float] | None = None) -> MapSet:
+        """``method``'s maps of ``samples`` on ``model``.  ``smooth`` = (N, noise): Smooth MPRT's denoised maps
+        (Hedström et al. 2024): the raw attributions averaged over N copies of each image with Gaussian noise of
+        std ``noise`` × (max − min) of the image, the last copy noise-free (so N = 1 is the plain map), then
+        postprocessed as every map is."""
         if method in self.external:
             return self._external(model, method, samples)
         t0 = time.perf_counter()
@@ -137,7 +142,7 @@ class MapStore:
         keys = [s.key() for s in samples]
         # the primary model's maps are the reference of every criterion: hand out one MapSet, so its
         # similarity features and noise floor are computed once (other models' maps are not kept in memory)
-        memo_key = (fp, method, self._method_key(method), tuple(keys))
+        memo_key = (fp, method, self._method_key(method), tuple(keys), smooth)
         if getattr(model.info, "role", None) == "primary" and memo_key in self._mapsets:
             self.stats["cached"] += len(samples)
             again = copy.copy(self._mapsets[memo_key])  # same arrays and _memo; this call computed nothing
@@ -147,7 +152,7 @@ class MapStore:
         signed: list[np.ndarray | None] = [None] * len(samples)
         constant = np.zeros(len(samples), dtype=bool)
         for i, k in enumerate(keys):
-            hit = self._load(self._path(fp, method, k))
+            hit = self._load(self._path(fp, method, k, smooth))
             if hit is not None:
                 maps[i], constant[i], signed[i] = hit
         todo = [i for i, m in enumerate(maps) if m is None]
@@ -164,14 +169,15 @@ class MapStore:
             for start in range(0, len(todo), bs):
                 idx = todo[start : start + bs]
                 batch = [samples[i] for i in idx]
-                raw = self.raw(model, method, batch, [keys[i] for i in idx], notes)
+                raw = (self.raw(model, method, batch, [keys[i] for i in idx], notes) if smooth is None
+                       else self._smoothed(model, method, batch, [keys[i] for i in idx], smooth, notes))
                 clip = self.config.postprocess.clip_percentile
                 raw_np = raw.cpu().numpy()
                 pp, const = postprocess(raw_np, clip_percentile=clip, what=f"{method} maps of {model.info.spec}")
                 sg = signed_maps(raw_np, clip_percentile=clip)
                 for j, i in enumerate(idx):
                     maps[i], constant[i], signed[i] = pp[j], const[j], sg[j]
-                    self._save(self._path(fp, method, keys[i]), pp[j], const[j], sg[j])
+                    self._save(self._path(fp, method, keys[i], smooth), pp[j], const[j], sg[j])
                 shown.update(len(idx))
         seconds = time.perf_counter() - t0
         self.stats["computed"] += len(todo)
@@ -180,6 +186,8 @@ class MapStore:
         empty = np.zeros((0,) + tuple(model.input_size), np.float32)
         arr = np.stack(maps) if maps else empty
         sarr = np.stack(signed) if signed else empty
+        if smooth is not None:
+            notes["smooth"] = {"samples": smooth[0], "noise": smooth[1]}
         result = MapSet(method, [s.id for s in samples], arr, constant, sarr, len(todo), seconds, notes)
         if getattr(model.info, "role", None) == "primary":
             result._memo = {}
@@ -227,7 +235,8 @@ class MapStore:
             return torch.stack([self._raw[k] for k in memo_keys])
         spec = METHODS[method]
         memo: dict = {"raw": {}, "segments": self._segments, "notes": notes if notes is not None else {},
-                      "cache_dir": self.cache_dir}  # XRAI keeps its image-only segments there too
+                      "cache_dir": self.cache_dir,  # XRAI keeps its image-only segments there too
+                      "samples": list(samples)}  # the oracle control reads their lesion masks
         for dep in spec.needs:
             memo["raw"][dep] = self.raw(model, dep, samples, keys, notes)
         if spec.uses_cam_layer:
@@ -235,12 +244,36 @@ class MapStore:
         device = next(model.parameters()).device
         x = prepare(samples, model.input_size, device)
         model.requires_grad_(False)  # only input gradients are needed: backward skips weight grads
-        target = self.targets(model, samples, keys)
+        target = None if spec.control else self.targets(model, samples, keys)  # controls ignore the model
         out = spec.function()(model, x, list(keys), target, self.config, memo).detach().float().cpu()
         if any(method in METHODS[m].needs for m in METHODS):
             for k, t in zip(memo_keys, out):
                 self._raw[k] = t
         return out
+
+    def _smoothed(self, model, method: str, samples: Sequence[Sample], keys: Sequence[str], smooth: tuple,
+                  notes: dict) -> torch.Tensor:
+        """Raw attributions averaged over ``smooth[0]`` noisy copies of each image (see :meth:`maps`).
+
+        Each copy is its own sample (its own content key), so a stochastic method draws its own noise for it;
+        the copies' noise is seeded by the run seed, the image and the copy.
+        """
+        from .stats import stable_seed
+
+        n, noise = smooth
+        total = None
+        for j in range(n):
+            copies = []
+            for s, k in zip(samples, keys):
+                img = s.image.float()
+                if j < n - 1 and noise > 0:
+                    g = torch.Generator().manual_seed(stable_seed(self.config.seed, "smooth-mprt", k, j))
+                    std = noise * float(img.max() - img.min())
+                    img = img + torch.randn(img.shape, generator=g) * std
+                copies.append(Sample(f"{s.id}~{j}", img, s.label, s.mask, s.boxes, s.meta))
+            raw = self.raw(model, method, copies, [f"{k}~{j}" if j < n - 1 else k for k in keys], notes)
+            total = raw / n if total is None else total + raw / n
+        return total
 
     def _predictor(self):
         if self.predictor is None:

@@ -27,6 +27,8 @@ DATA_DEPENDENT = {"scorecam"}
 def method_passes(method: str, config, cam_channels: int = 0, size: tuple[int, int] = (0, 0)) -> int:
     """A method's own forward passes per image and map, without the methods it combines (``needs``)."""
     m = config.methods
+    if METHODS[method].control:  # edge, random, oracle: no model pass
+        return 0
     if method in ("grad", "gbp", "ixg", "gradcam", "gradcampp", "layercam", "hirescam"):
         return 1
     if method in ("xrai", "ggcam"):
@@ -67,9 +69,9 @@ class _Ledger:
     def model(self, key: str):
         if key not in self.models:
             mset = self.ctx.models
-            if key.startswith("stage"):
-                k, _, r = key[len("stage"):].partition("-draw")
-                self.models[key] = mset.stage(int(k), int(r or 0))
+            if key.startswith(("stage", "bstage")):
+                k, _, r = key[key.index("stage") + len("stage"):].partition("-draw")
+                self.models[key] = mset.stage(int(k), int(r or 0), "bottom_up" if key[0] == "b" else "top_down")
             elif key.startswith("single"):
                 self.models[key] = mset.single_block(int(key[len("single"):]))
             else:
@@ -81,7 +83,7 @@ class _Ledger:
         randomized cascade stage and the ``randomized`` model are the same weights)."""
         return self.ctx.store.fingerprint(self.model(model_key))
 
-    def maps(self, model_key: str, method: str, samples) -> int:
+    def maps(self, model_key: str, method: str, samples, smooth: tuple | None = None) -> int:
         if method in self.ctx.store.external:
             return 0
         store, mk = self.ctx.store, self.key(model_key)
@@ -94,15 +96,21 @@ class _Ledger:
         todo = []
         for s in samples:
             k = s.key()
-            if (mk, method, k) in self.maps_done:
+            if (mk, method, k, smooth) in self.maps_done:
                 continue
-            path = None if self.cold else store._path(fp, method, k)
+            path = None if self.cold else store._path(fp, method, k, smooth)
             if path is None or not path.is_file():
                 todo.append(k)
-            self.maps_done.add((mk, method, k))
+            self.maps_done.add((mk, method, k, smooth))
         bs = min(self.config.batch_size, pass_images(self.config, model.input_size))
         for a in range(0, len(todo), bs):
-            cost += self._raw(mk, model, method, todo[a:a + bs])
+            batch = todo[a:a + bs]
+            if smooth is None:
+                cost += self._raw(mk, model, method, batch)
+                continue
+            n = smooth[0]  # MapStore._smoothed: one raw batch per noisy copy, the last one the image itself
+            cost += sum(self._raw(mk, model, method, [f"{k}~{j}" if j < n - 1 else k for k in batch])
+                        for j in range(n))
         return cost
 
     def _probe(self, mk: str, model) -> int:
@@ -117,6 +125,8 @@ class _Ledger:
         if all((mk, method, k) in self.raw_done for k in keys):
             return 0
         spec = METHODS[method]
+        if spec.control:  # controls make no model pass
+            return 0
         cost = sum(self._raw(mk, model, d, keys) for d in spec.needs)
         cost += self._targets(keys)
         channels = self._channels(mk, model) if method == "scorecam" else 0
@@ -197,21 +207,7 @@ def pair_passes(ledger: _Ledger, criterion: str, method: str, stop=None) -> int:
             cost += ledger.maps("randomized", method, loc[: cfg.sequential_batch] if seq else loc)
         return cost
     if criterion == "randomization":
-        p = cfg.randomization
-        samples = ctx.samples.first(p.n_images)
-        nb = len(mset.blocks())
-        if seq:
-            for k in _looks(cfg, len(samples), stop):
-                cost += ledger.maps("primary", method, samples[:k])
-                for stage in (1, nb):
-                    cost += sum(ledger.maps(f"stage{stage}-draw{r}", method, samples[:k]) for r in range(p.draws))
-            samples = samples[:k]
-        cost += ledger.maps("primary", method, samples)
-        for stage in range(1, nb + 1):
-            cost += sum(ledger.maps(f"stage{stage}-draw{r}", method, samples) for r in range(p.draws))
-        if p.independent:
-            cost += sum(ledger.maps(f"single{j}", method, samples) for j in range(nb))
-        return cost
+        return _randomization_passes(ledger, method, stop)
     if criterion == "label_randomization":
         if not mset.random_label_spec:
             return 0
@@ -304,3 +300,38 @@ def plan_text(plan: dict) -> str:
     else:
         lines.append(f"model passes (images): {bound}{plan['image_passes']:,} (maps already cached cost none)")
     return "\n".join(lines)
+
+
+def _randomization_passes(ledger: _Ledger, method: str, stop) -> int:
+    """criteria.randomization.run_cascade replayed: the verdict's statistic in its order (sequential looks on
+    its two checks, then every stage), then each variant on the first ``variant_images`` images."""
+    ctx, cfg = ledger.ctx, ledger.config
+    p = cfg.randomization
+    samples = ctx.samples.first(p.n_images)
+    nb = len(ctx.models.blocks())
+    sm = (p.smooth_samples, p.smooth_noise) if p.statistic == "smooth_mprt" else None
+
+    def at(k, images, order=p.order, smooth=sm):
+        key = f"bstage{k}" if order == "bottom_up" and k < nb else f"stage{k}"
+        return sum(ledger.maps(f"{key}-draw{r}", method, images, smooth) for r in range(p.draws))
+
+    emprt = p.statistic == "emprt"
+    cost = 0
+    if cfg.sequential:
+        for k in _looks(cfg, len(samples), stop):
+            cost += ledger.maps("primary", method, samples[:k], sm)
+            cost += sum(at(stage, samples[:k]) for stage in ((nb,) if emprt else (1, nb)))
+        samples = samples[:k]
+    cost += ledger.maps("primary", method, samples, sm)
+    cost += sum(at(stage, samples) for stage in ((nb,) if emprt else range(1, nb + 1)))
+    if p.independent and not emprt:
+        cost += sum(ledger.maps(f"single{j}", method, samples) for j in range(nb))
+    vs = samples[: p.variant_images]
+    for v in dict.fromkeys(("ssim_drop", *p.variants)):
+        if v in (p.statistic, p.order):
+            continue
+        smooth = (p.smooth_samples, p.smooth_noise) if v == "smooth_mprt" else None
+        order = v if v in ("bottom_up", "top_down") else p.order
+        stages = (nb,) if v == "emprt" else range(1, nb + 1) if v == order != p.order else (1, nb)
+        cost += ledger.maps("primary", method, vs, smooth) + sum(at(k, vs, order, smooth) for k in stages)
+    return cost

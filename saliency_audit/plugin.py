@@ -38,6 +38,11 @@ class AuditSession:
             self.external[folder.name] = folder
         builtin = resolve_methods(opt.saliency_methods) if opt.saliency_methods else (
             () if self.external else PAPER_METHODS)
+        controls = opt.saliency_controls if opt.saliency_controls is not None else opt.saliency_dataset == "demo"
+        if controls:  # --controls (the demo's default): the edge, random and oracle maps beside the methods
+            from .methods import CONTROLS
+
+            builtin = tuple(builtin) + tuple(c for c in CONTROLS if c not in builtin)
         self.methods = tuple(builtin) + tuple(self.external)
         overrides: dict = {}
         if opt.saliency_n_images is not None:
@@ -297,6 +302,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--maps", dest="saliency_maps", action="append", default=[], metavar="[NAME=]DIR",
                 help="audit saliency maps made elsewhere: one <image id>.npy or .png per image (any resolution); "
                      "reported as method NAME (default: external); repeatable")
+    g.addoption("--controls", dest="saliency_controls", action="store_const", const=True, default=None,
+                help="also audit the control maps edge and random (negative) and oracle (positive); a control that "
+                     "comes out wrong fails the gate (default: on for --dataset=demo)")
+    g.addoption("--no-controls", dest="saliency_controls", action="store_const", const=False,
+                help="audit the methods only")
     g.addoption("--sequential", dest="saliency_sequential", action="store_const", const=True, default=None,
                 help="audit images a batch at a time and stop each (criterion, method) once a group-sequential "
                      "test decides it (the default; config sequential_rule: obf or betting)")

@@ -2,7 +2,7 @@
 
 A criterion that cannot run here (no ``--replicate``, maps made elsewhere for a criterion that needs the
 model) is a pytest skip with the reason naming the option (a failure under ``--audit-strict``, where the
-result's verdict is already ``fail``).
+result's verdict is already ``fail``).  Controls (``--controls``) are checked against their expectation.
 """
 from __future__ import annotations
 
@@ -10,6 +10,17 @@ import pytest
 
 
 def check(result) -> None:
+    """A method's test passes with its verdict; a control's (``--controls``) passes when the control got the
+    verdict its criterion expects, and is skipped as "reported, not gated" when the criterion expects none."""
     if result.verdict == "skipped":
         pytest.skip(result.explanation)
+    control = result.details.get("control")
+    if control:
+        from .criteria.controls import message
+
+        if control["expected"] is None:
+            pytest.skip(f"control {result.method} is reported, not gated, for {result.criterion} "
+                        f"({control['note']}); its verdict: {result.verdict}")
+        assert control["met"], message(result.to_dict()) + f". {result.explain()}"
+        return
     assert result.passed, result.explain()

@@ -50,6 +50,9 @@ import saliency_audit.passes  # noqa: E402,F401
 import saliency_audit.paths  # noqa: E402,F401
 import saliency_audit.report.faithfulness  # noqa: E402,F401
 import saliency_audit.report.interpretability  # noqa: E402,F401
+import saliency_audit.methods.controls  # noqa: E402,F401
+import saliency_audit.report.controls  # noqa: E402,F401
+import skimage.filters  # noqa: E402,F401  (the edge control's Sobel)
 import torch.distributed._functional_collectives  # noqa: E402,F401  (registers a TORCH_LIBRARY: once per process)
 
 import torch._dynamo  # noqa: E402,F401  (an optimizer's first step imports it; its TORCH_LIBRARY registers once)

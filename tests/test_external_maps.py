@@ -159,7 +159,7 @@ def test_pytest_option_audits_maps_and_skips_what_needs_the_model(pytester, writ
     root = Path(__file__).resolve().parents[1] / "audits"
     for name in ("test_utility.py", "test_randomization.py"):
         shutil.copy(root / name, pytester.path / name)
-    result = pytester.runpytest(f"--maps=vendor={written / 'gradcam'}", f"--n-images={N}", "--audit-report=rep",
+    result = pytester.runpytest(f"--maps=vendor={written / 'gradcam'}", "--no-controls", f"--n-images={N}", "--audit-report=rep",
                                 "-p", "no:cacheprovider", "-rs")
     result.assert_outcomes(passed=1, skipped=2)
     result.stdout.fnmatch_lines(["*--maps: randomization needs randomized*"])

@@ -55,6 +55,23 @@ def test_sequential_plan_brackets_the_run_and_replays_it_exactly(tmp_path):
     assert "between" in plan_text(plan)
 
 
+@pytest.mark.parametrize("statistic,variants", [("smooth_mprt", ("ssim_drop", "emprt", "bottom_up")),
+                                                 ("emprt", ("smooth_mprt", "top_down"))])
+def test_the_plan_counts_the_randomization_variants_exactly(tmp_path, statistic, variants):
+    """Smooth MPRT's noisy copies (XRAI reusing IG on each copy), the bottom-up stages and eMPRT's two states."""
+    cfg = _config(tmp_path, n_images=8, sequential=True)
+    cfg.randomization.statistic, cfg.randomization.variants = statistic, variants
+    cfg.randomization.smooth_samples, cfg.randomization.order = 3, "bottom_up" if statistic == "emprt" else "top_down"
+    methods = ["grad", "xrai", "edge"]
+    audit = Audit(model="demo", methods=methods, config=cfg)
+    pairs = [("randomization", m) for m in methods]
+    plan = audit.make_plan(pairs)
+    spent = _spent(audit, pairs)
+    stops = {(r.criterion, r.method): r.details["sequential"]["n_used"] for r in audit.results}
+    assert replay(audit.context, pairs, stops, cold=True) == spent
+    assert spent["randomization[edge]"] == 0 and spent["randomization[grad]"] > 0
+
+
 def test_each_methods_passes_per_image_are_counted_right(tmp_path):
     """The pass count of every registered method, against the counter, on 2 images of a fresh store."""
     from saliency_audit.models.wrapper import PASSES

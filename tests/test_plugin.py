@@ -49,16 +49,22 @@ def test_bad_options_are_usage_errors(pytester, args, message):
 
 def test_method_parametrization_follows_methods_option(pytester):
     pytester.makepyfile("def test_x(method): pass")
-    result = pytester.runpytest("--methods=gradcam, grad ,gradcam", "-v")
+    result = pytester.runpytest("--methods=gradcam, grad ,gradcam", "--no-controls", "-v")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*test_x?gradcam?*PASSED*", "*test_x?grad?*PASSED*"])
 
 
-def test_default_parametrization_is_the_papers_eight(pytester):
+def test_default_parametrization_is_the_papers_eight_and_on_the_demo_the_controls(pytester):
     pytester.makepyfile("def test_x(method): pass")
     result = pytester.runpytest("--collect-only", "-q")
-    for m in ("grad", "sg", "ig", "sig", "gradcam", "xrai", "gbp", "ggcam"):
+    for m in ("grad", "sg", "ig", "sig", "gradcam", "xrai", "gbp", "ggcam", "edge", "random", "oracle"):
         result.stdout.fnmatch_lines([f"*test_x?{m}?*"])
+    assert result.ret == 0
+    # on other data the controls are asked for; --no-controls leaves them out of the demo
+    for args, expected in ((["--no-controls"], 8), (["--dataset=folder", f"--data-root={pytester.path}"], 8),
+                           (["--dataset=folder", f"--data-root={pytester.path}", "--controls"], 11)):
+        out = pytester.runpytest("--collect-only", "-q", *args)
+        assert sum("test_x[" in line for line in out.stdout.lines) == expected, (args, out.stdout.lines)
 
 
 def test_audit_config_file_is_validated(pytester):
@@ -81,7 +87,7 @@ def test_results_become_evidence_and_a_verdict_table(pytester):
             audit.add_result(r)
             assert r.passed, r.explain()
     """)
-    result = pytester.runpytest("--methods=grad,gradcam", "--audit-report=out")
+    result = pytester.runpytest("--methods=grad,gradcam", "--no-controls", "--audit-report=out")
     result.assert_outcomes(passed=1, failed=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED  # the exit status is the gate
     result.stdout.fnmatch_lines(["*saliency-audit verdicts*", "*utility*grad*+0.500*+0.400*PASS*",
@@ -107,7 +113,7 @@ def test_audit_strict_turns_a_skip_into_a_failure(pytester):
     import torchvision
 
     torch.save(torchvision.models.resnet18(num_classes=2).state_dict(), pytester.path / "r18.pt")
-    args = ["--methods=grad", "--model=resnet18:r18.pt", "--audit-report=out"]
+    args = ["--methods=grad", "--no-controls", "--model=resnet18:r18.pt", "--audit-report=out"]
     result = pytester.runpytest(*args, "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*no model to compare with: pass --replicate SPEC*"])
@@ -119,5 +125,5 @@ def test_audit_strict_turns_a_skip_into_a_failure(pytester):
 def test_plugin_loads_without_pytest_xdist(pytester):
     """The xdist hook is optional: a venv without the test extras (README's first command) must work."""
     pytester.makepyfile("def test_x(method): pass")
-    result = pytester.runpytest_subprocess("-p", "no:xdist", "--methods=grad")
+    result = pytester.runpytest_subprocess("-p", "no:xdist", "--methods=grad", "--no-controls")
     result.assert_outcomes(passed=1)

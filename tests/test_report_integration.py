@@ -24,7 +24,8 @@ def _copy_audits(pytester, *names):
 @pytest.mark.slow
 def test_junit_properties_and_pytest_html_rows_carry_the_numbers(pytester):
     _copy_audits(pytester, "test_utility.py")
-    result = pytester.runpytest("--methods=gradcam,grad", "--n-images=8", "--audit-report=rep", "--junitxml=junit.xml",
+    result = pytester.runpytest("--methods=gradcam,grad", "--no-controls", "--n-images=8", "--audit-report=rep",
+                                "--junitxml=junit.xml",
                                 "--html=pytest-report.html", "--self-contained-html", "-p", "no:cacheprovider")
     assert result.ret in (0, 1)
     ev = json.loads((pytester.path / "rep" / "evidence.json").read_text())
@@ -62,7 +63,8 @@ def _comparable(ev: dict) -> dict:
 @pytest.mark.slow
 def test_xdist_report_is_complete_and_equal_to_a_serial_run(pytester, tmp_path):
     _copy_audits(pytester, "test_utility.py", "test_randomization.py", "test_consistency.py")
-    args = ["--methods=gradcam,grad", "--n-images=8", "-p", "no:cacheprovider", "-k", "utility or label or repeat"]
+    args = ["--methods=gradcam,grad", "--no-controls", "--n-images=8", "-p", "no:cacheprovider", "-k",
+            "utility or label or repeat"]
     serial = pytester.runpytest(*args, "--audit-report=serial")
     parallel = pytester.runpytest(*args, "--audit-report=parallel", "-n", "2")
     assert serial.ret == parallel.ret

@@ -49,7 +49,7 @@ def test_shards_run_their_share_and_merge_into_the_unsharded_audit(pytester, tmp
     shutil.copy(AUDITS / "test_utility.py", pytester.path / "test_utility.py")
     runs = {}
     for name, extra in (("all", []), ("s1", ["--audit-shard=1/2"]), ("s2", ["--audit-shard=2/2"])):
-        result = pytester.runpytest("--methods=grad,gradcam,gbp", "--n-images=8", f"--audit-report={name}",
+        result = pytester.runpytest("--methods=grad,gradcam,gbp", "--no-controls", "--n-images=8", f"--audit-report={name}",
                                     "-p", "no:cacheprovider", *extra)
         assert result.ret in (0, 1)
         runs[name] = pytester.path / name / "evidence.json"

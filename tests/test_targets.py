@@ -57,7 +57,7 @@ def test_target_class_out_of_range_names_the_model(tmp_path):
 
 def test_options_reach_the_models_and_the_evidence(pytester):
     shutil.copy(AUDITS / "test_utility.py", pytester.path / "test_utility.py")
-    result = pytester.runpytest("--methods=gradcam", "--n-images=8", "--audit-report=rep", "--input-size=96",
+    result = pytester.runpytest("--methods=gradcam", "--no-controls", "--n-images=8", "--audit-report=rep", "--input-size=96",
                                 "--normalize=0.4,0.3", "--target-class=predicted", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1) if result.ret == 0 else result.assert_outcomes(failed=1)
     ev = json.loads((pytester.path / "rep" / "evidence.json").read_text())

@@ -26,8 +26,9 @@ class Context:
         self._passes = None
         self._shared: dict = {}
 
-    def maps(self, model, method: str, samples):
-        return self.store.maps(model, method, samples)
+    def maps(self, model, method: str, samples, smooth: tuple[int, float] | None = None):
+        """``method``'s maps of ``samples`` on ``model`` (``smooth``: Smooth MPRT's denoised maps)."""
+        return self.store.maps(model, method, samples, smooth=smooth)
 
     def is_external(self, method: str) -> bool:
         """Maps read from a ``--maps`` folder: no other model's maps, no recomputation."""

@@ -31,6 +31,8 @@ only whether the map is faithful.
 """
 from __future__ import annotations
 
+from .controls import control_of
+
 LABELS = {
     "faithful-localises": "faithful and localises",
     "faithful-coarse": "faithful, but too coarse or imprecise to localise",
@@ -43,7 +45,7 @@ LABELS = {
 
 def _decided(results: list[dict], criterion: str) -> dict[str, dict]:
     return {r["method"]: r for r in results if r.get("criterion") == criterion and r.get("verdict") in ("pass", "fail")
-            and r.get("model", "primary") == "primary"}
+            and r.get("model", "primary") == "primary" and not control_of(r)}
 
 
 def classify(faithful: bool, localises: bool | None, uses_lesion: bool | None) -> str:

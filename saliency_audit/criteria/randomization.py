@@ -117,9 +117,17 @@ def _per_image(ids, sims, d) -> list[dict]:
     return [{"id": i, "score": float(x), "ssim": float(s)} for i, x, s in zip(ids, d, sims["ssim"])]
 
 
+#: the verdict's two checks, per statistic prefix and cascade order
+def labels(prefix: str = "SSIM drop d", order: str = "top_down") -> tuple[str, str]:
+    first = "head stage" if order == "top_down" else "input stage (bottom-up)"
+    return f"{prefix}, {first}", f"{prefix}, all layers"
+
+
 def evaluate_cascade(method: str, ref, stages: list[tuple[str, object]], config, *,
-                     independent: list[tuple[str, object]] | None = None, details: dict | None = None) -> CriterionResult:
-    """``stages``: (cumulative stage name, [MapSet per randomization draw]), head stage first, all-randomized last.
+                     independent: list[tuple[str, object]] | None = None, details: dict | None = None,
+                     names: tuple[str, str] = labels()) -> CriterionResult:
+    """``stages``: (cumulative stage name, [MapSet per randomization draw]), first stage first (the head, or the
+    input block bottom-up), all-randomized last; ``names``: the two checks' names (:func:`labels`).
 
     With several draws the per-image similarity is the mean over draws: the
     expected similarity under the randomization, not one draw's luck (on the
@@ -149,7 +157,7 @@ def evaluate_cascade(method: str, ref, stages: list[tuple[str, object]], config,
     if floor is not None and floor >= 1.0:
         reasons.append("the noise floor is 1: the maps do not depend on the image")
     if not ok_head:
-        reasons.append(f"head-stage lower bound {head['d_lower']:.2f} < {p.head_min}")
+        reasons.append(f"{names[0].split(', ', 1)[1]} lower bound {head['d_lower']:.2f} < {p.head_min}")
     if not ok_all:
         reasons.append(f"fully-randomized lower bound {last['d_lower']:.2f} < {p.all_min}")
     text = (f"SSIM noise floor {floor:.3f} (maps of different images); cascading stages: {stages_txt}"
@@ -164,7 +172,7 @@ def evaluate_cascade(method: str, ref, stages: list[tuple[str, object]], config,
     d_row = drop(per_stage[idx]["ssim"], floor)
     return CriterionResult(
         criterion="randomization", method=method, verdict=verdict,
-        statistic="SSIM drop d, head stage" if head_binds else "SSIM drop d, all layers",
+        statistic=names[0] if head_binds else names[1],
         value=row["d"], ci=[row["d_lower"], row["d_upper"]], bound=row["d_lower"], threshold=threshold,
         baseline={"name": "SSIM noise floor", "value": floor}, n=len(ref.ids),
         per_image=_per_image(ref.ids, per_stage[idx], d_row), curve=curve, explanation=text,
@@ -228,37 +236,148 @@ def _drop_checks(ref, compared: list[tuple[str, list, float]]) -> list:
     return out
 
 
+def stage_names(blocks, order: str) -> list[str]:
+    """Cumulative stage names in randomization order: the first block, "+next", ..., "all (last)"."""
+    seq = list(blocks) if order == "top_down" else list(reversed(blocks))
+    names = [b.name if k == 0 else f"+{b.name}" for k, b in enumerate(seq)]
+    names[-1] = f"all ({names[-1]})"
+    return names
+
+
 def run_cascade(ctx, method: str) -> CriterionResult:
-    """Cascading (and optionally independent) weight randomization of ``method``'s maps."""
+    """Cascading (and optionally independent) weight randomization of ``method``'s maps, decided on
+    ``randomization.statistic`` in ``randomization.order``; the other statistics go in
+    ``details.variants`` (:func:`variants`)."""
+    from .mprt import emprt_check
+
     p = ctx.config.randomization
     models = ctx.models
     blocks = models.blocks()
-    draws = range(p.draws)
+    nb = len(blocks)
     primary = models.get("primary")
+    smooth = (p.smooth_samples, p.smooth_noise) if p.statistic == "smooth_mprt" else None
+    names = labels("Smooth MPRT d" if smooth else "SSIM drop d", p.order)
+
+    def at(k, samples, order=p.order, sm=smooth):
+        return [ctx.maps(models.stage(k, r, order), method, samples, smooth=sm) for r in range(p.draws)]
 
     def checks(samples):
-        """Sequential looks: the head and the all-layers stage decide the verdict; the stages between are
-        computed once, on the images the verdict used."""
-        ref = ctx.maps(primary, method, samples)
-        return _drop_checks(ref, [
-            ("SSIM drop d, head stage", [ctx.maps(models.stage(1, r), method, samples) for r in draws], p.head_min),
-            ("SSIM drop d, all layers", [ctx.maps(models.stage(len(blocks), r), method, samples) for r in draws],
-             p.all_min)]), True
+        """Sequential looks: the verdict's checks only; the stages between are computed once, on the images
+        the verdict used."""
+        ref = ctx.maps(primary, method, samples, smooth=smooth)
+        if p.statistic == "emprt":
+            return [emprt_check(ref, at(nb, samples), p)], True
+        return _drop_checks(ref, [(names[0], at(1, samples), p.head_min), (names[1], at(nb, samples), p.all_min)]), True
 
     samples, looks = ctx.sequential_samples(ctx.samples.first(p.n_images), p.alpha, checks)
-    ref = ctx.maps(primary, method, samples)
-    stages = []
-    for k in range(1, len(blocks) + 1):
-        name = blocks[k - 1].name if k == 1 else f"+{blocks[k - 1].name}"
-        stages.append((name if k < len(blocks) else f"all ({name})",
-                       [ctx.maps(models.stage(k, r), method, samples) for r in draws]))
-    independent = None
-    if p.independent:
-        independent = [(b.name, [ctx.maps(models.single_block(j), method, samples)]) for j, b in enumerate(blocks)]
-    result = evaluate_cascade(method, ref, stages, ctx.config, independent=independent,
-                              details={"blocks": [b.to_dict() for b in blocks], "bn_policy": p.bn_policy,
-                                       "draws": p.draws, "method_params": ctx.method_params(method)})
-    return _sequential(with_thumbs(result, ref, [d[0] for _, d in stages]), looks)
+    ref = ctx.maps(primary, method, samples, smooth=smooth)
+    details = {"blocks": [b.to_dict() for b in blocks], "bn_policy": p.bn_policy, "draws": p.draws,
+               "order": p.order, "method_params": ctx.method_params(method),
+               **({"smooth": {"samples": smooth[0], "noise": smooth[1]}} if smooth else {})}
+    if p.statistic == "emprt":
+        last = at(nb, samples)
+        result = evaluate_emprt(method, ref, last, stage_names(blocks, p.order)[-1], ctx.config, details)
+        compared = [last[0]]
+    else:
+        stages = [(name, at(k, samples)) for k, name in enumerate(stage_names(blocks, p.order), 1)]
+        independent = None
+        if p.independent:
+            independent = [(b.name, [ctx.maps(models.single_block(j), method, samples)]) for j, b in enumerate(blocks)]
+        result = evaluate_cascade(method, ref, stages, ctx.config, independent=independent, details=details,
+                                  names=names)
+        compared = [d[0] for _, d in stages]
+    result = _sequential(with_thumbs(result, ref, compared), looks)
+    result.details["variants"] = variants(ctx, method, samples, result)  # after the looks: the verdict's own bound
+    return result
+
+
+def evaluate_emprt(method: str, ref, randomized: list, stage: str, config, details: dict) -> CriterionResult:
+    """Efficient MPRT as the verdict: the lower bound of the mean relative entropy rise must exceed
+    ``randomization.emprt_min``; the fully randomized stage's SSIM drop is shown beside it."""
+    from .mprt import emprt_summary
+
+    p = config.randomization
+    e = emprt_summary(ref, randomized, config, f"randomization-{method}")
+    floors = mean_noise_floors(ref)
+    row = stage_row(stage, mean_similarities(ref, randomized)[0], floors["ssim"],
+                    np.sum([d.constant for d in randomized], axis=0), config, f"randomization-{method}")
+    ok = e["would_pass"]
+    text = (f"map entropy ({e['bins']}-bin histogram) {e['entropy_trained']:.2f} nats on the trained model, "
+            f"{e['entropy_randomized']:.2f} fully randomized; mean relative rise {e['value']:+.3f}, one-sided "
+            f"{100 * (1 - p.alpha):.0f}% lower bound {e['lower']:+.3f}; SSIM drop d {row['d']:.2f} beside it"
+            + (f"; {e['undefined']} constant trained map(s) without a relative rise" if e["undefined"] else "")
+            + ("" if ok else f" -> lower bound not above {p.emprt_min:g}: the maps are no more complex on a random "
+                             "model (a map that ignores the model rises by 0)"))
+    return CriterionResult(
+        criterion="randomization", method=method, verdict="pass" if ok else "fail", statistic=e["statistic"],
+        value=e["value"], ci=[e["lower"], e["upper"]], bound=e["lower"], threshold=p.emprt_min,
+        baseline={"name": "trained map entropy", "value": e["entropy_trained"]}, n=len(ref.ids),
+        per_image=[{"id": x["id"], "score": x["rise"], "entropy_trained": x["entropy_trained"],
+                    "entropy_randomized": x["entropy_randomized"]} for x in e["per_image"]],
+        curve=[row], explanation=text,
+        details={"noise_floor": floors, "emprt_min": p.emprt_min, "bins": e["bins"], "alpha": p.alpha,
+                 "entropy_trained": e["entropy_trained"], "entropy_randomized": e["entropy_randomized"], **details})
+
+
+def _drop_summary(ref, stages: list[tuple[str, list]], config, key: str, names: tuple[str, str]) -> dict:
+    """A variant's SSIM-drop verdict on its images: d of the first and the last stage against head_min and
+    all_min, and the stage-by-stage curve."""
+    p = config.randomization
+    floor = mean_noise_floors(ref)["ssim"]
+    curve = [stage_row(n, mean_similarities(ref, d)[0], floor, np.sum([x.constant for x in d], axis=0), config, key)
+             for n, d in stages]
+
+    def ok(row, threshold):
+        return row["d_lower"] is not None and math.isfinite(row["d_lower"]) and row["d_lower"] >= threshold
+
+    first, last = curve[0], curve[-1]
+    return {"statistic": names[1].split(",")[0], "first": {"name": names[0], "d": first["d"], "lower": first["d_lower"],
+                                                          "threshold": p.head_min},
+            "all": {"name": names[1], "d": last["d"], "lower": last["d_lower"], "threshold": p.all_min},
+            "would_pass": bool(ok(first, p.head_min) and ok(last, p.all_min)), "n": len(ref.ids),
+            "noise_floor": floor,
+            "curve": [{k: r[k] for k in ("stage", "ssim", "d", "d_lower", "d_upper", "constant_maps")} for r in curve]}
+
+
+def variants(ctx, method: str, samples: list, result: CriterionResult) -> dict:
+    """The randomization statistics other than the verdict's (``randomization.variants``), on the first
+    ``randomization.variant_images`` of the verdict's images: reported beside the verdict, never gating."""
+    from .mprt import emprt_summary
+
+    p = ctx.config.randomization
+    models, nb = ctx.models, len(ctx.models.blocks())
+    vs = samples[: p.variant_images]
+    primary = ctx.models.get("primary")
+    out: dict = {"images": len(vs), "verdict": {"statistic": result.statistic, "value": result.value,
+                                                 "lower": result.bound, "threshold": result.threshold,
+                                                 "n": result.n, "variant": p.statistic, "order": p.order}}
+
+    def at(k, order, sm=None):
+        return [ctx.maps(models.stage(k, r, order), method, vs, smooth=sm) for r in range(p.draws)]
+
+    def cascade(order, sm=None, full=False):
+        ref = ctx.maps(primary, method, vs, smooth=sm)
+        ks = range(1, nb + 1) if full else (1, nb)
+        names = stage_names(ctx.models.blocks(), order)
+        return _drop_summary(ref, [(names[k - 1], at(k, order, sm)) for k in ks], ctx.config,
+                             f"randomization-variant-{method}", labels("Smooth MPRT d" if sm else "SSIM drop d", order))
+
+    wanted = list(dict.fromkeys(("ssim_drop", *p.variants)))
+    for v in wanted:
+        if v == p.statistic or v == p.order:
+            continue
+        if v == "ssim_drop":
+            out[v] = cascade(p.order)
+        elif v == "smooth_mprt":
+            out[v] = cascade(p.order, (p.smooth_samples, p.smooth_noise))
+            out[v].update(samples=p.smooth_samples, noise=p.smooth_noise)
+        elif v == "emprt":
+            e = emprt_summary(ctx.maps(primary, method, vs), at(nb, p.order), ctx.config,
+                              f"randomization-variant-{method}")
+            out[v] = {k: x for k, x in e.items() if k != "per_image"}
+        elif v in ("bottom_up", "top_down"):
+            out[v] = cascade(v, full=True)
+    return out
 
 
 def _sequential(result: CriterionResult, looks) -> CriterionResult:

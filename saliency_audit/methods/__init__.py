@@ -5,6 +5,6 @@ returns raw attributions of the same spatial size; postprocessing
 (:mod:`.postprocess`) is shared, so every map that is compared was treated
 identically.
 """
-from .registry import METHODS, MethodSpec, resolve_methods
+from .registry import CONTROLS, METHODS, MethodSpec, resolve_methods
 
-__all__ = ["METHODS", "MethodSpec", "resolve_methods"]
+__all__ = ["CONTROLS", "METHODS", "MethodSpec", "resolve_methods"]

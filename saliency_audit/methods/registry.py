@@ -15,6 +15,13 @@ class MethodSpec:
     needs: tuple[str, ...] = ()  # raw attributions of other methods it combines
     uses_cam_layer: bool = False
     fn: str = ""  # "module:function" computing raw attributions; default saliency_audit.methods.<family>
+    control: str = ""  # "negative" / "positive": a control map that ignores the model (methods/controls.py)
+
+    @property
+    def cached(self) -> bool:
+        """Whether its maps go to the disk cache (controls cost no model pass, and the oracle's map depends
+        on the lesion mask, which the cache key does not cover)."""
+        return not self.control
 
     def function(self):
         import importlib
@@ -24,6 +31,7 @@ class MethodSpec:
 
 
 _G, _C, _F = "saliency_audit.methods.gradients", "saliency_audit.methods.cam", "saliency_audit.methods.camfamily"
+_K = "saliency_audit.methods.controls"
 
 #: name -> spec. Extensible: a new method is one function plus one entry here.
 METHODS: dict[str, MethodSpec] = {
@@ -45,8 +53,15 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec("hirescam", "HiResCAM", ("gradcam",), False, uses_cam_layer=True, fn=f"{_F}:hirescam"),
         MethodSpec("occlusion", "Occlusion", ("occlusion",), False, fn="saliency_audit.methods.occlusion:occlusion"),
         MethodSpec("lime", "LIME", ("lime",), True, fn="saliency_audit.methods.lime:lime"),
+        MethodSpec("edge", "Edge detector (negative control)", (), False, fn=f"{_K}:edge", control="negative"),
+        MethodSpec("random", "Random map (negative control)", (), True, fn=f"{_K}:random", control="negative"),
+        MethodSpec("oracle", "Softened lesion mask (positive control)", (), False, fn=f"{_K}:oracle",
+                   control="positive"),
     )
 }
+
+#: The control methods, in report order (``--controls`` adds them to the audited methods).
+CONTROLS = tuple(name for name, spec in METHODS.items() if spec.control)
 
 
 def resolve_methods(names: str | list[str] | tuple[str, ...], option: str = "--methods") -> tuple[str, ...]:

@@ -112,16 +112,24 @@ class ModelSet:
             self._blocks = randomization_blocks(m.net, (m.info.in_channels, *m.info.input_size), override)
         return self._blocks
 
-    def stage(self, k: int | None, draw: int = 0):
-        """The primary with its first ``k`` blocks (head first) re-initialised; None: every block.
+    def stage(self, k: int | None, draw: int = 0, order: str = "top_down"):
+        """The primary with its first ``k`` blocks re-initialised, counted from the head (``top_down``, Adebayo
+        et al.) or from the input (``bottom_up``, Binder et al. 2023); None: every block.
 
-        ``draw`` selects an independent randomization (another seed) of the same blocks.
+        ``draw`` selects an independent randomization (another seed) of the same blocks.  A block gets the
+        same random weights in either order, so the all-blocks stage is one model.
         """
+        blocks = self.blocks()
+        k = len(blocks) if k is None else k
+        if order == "bottom_up" and k < len(blocks):
+            key = f"bstage{k}" + (f"-draw{draw}" if draw else "")
+            if key not in self._models:
+                self._models[key] = self._randomized(blocks[len(blocks) - k:], f"cascade-bottom-{k}",
+                                                     f"bottom {k} block(s)", draw)
+            return self._models[key]
         key = f"stage{k}" + (f"-draw{draw}" if draw else "")
         if key in self._models:
             return self._models[key]
-        blocks = self.blocks()
-        k = len(blocks) if k is None else k
         full = k == len(blocks) and draw == 0
         m = self._randomized(blocks[:k], "randomized" if full else f"cascade-{k}",
                              "all blocks" if k == len(blocks) else f"top {k} block(s)", draw)

@@ -32,6 +32,10 @@ def gate(results: list[dict], startup_error: str | None = None, status: str | No
         code = f", pytest exit status {exit_status}" if exit_status is not None else ""
         _, text = gate(results)
         return "fail", f"NOT COMPLETE — the run is {status}{code}; so far: {text}"
+    from ..criteria.controls import control_of, summary
+
+    controls = summary(results)
+    results = [r for r in results if not control_of(r)]  # a control's verdict is its check's, below
     n = {v: sum(_verdict(r) == v for r in results) for v in ("pass", "fail", "error", "skipped")}
     audited = n["pass"] + n["fail"] + n["error"]
     skipped = [f"{r.get('criterion')}[{r.get('method')}]" for r in results if _verdict(r) == "skipped"]
@@ -40,11 +44,22 @@ def gate(results: list[dict], startup_error: str | None = None, status: str | No
         names = ", ".join(skipped[:NAMED]) + (f" and {len(skipped) - NAMED} more" if len(skipped) > NAMED else "")
         not_run = (f"{len(skipped)} of {len(results)} not evaluated: {names} "
                    "(--audit-strict makes a criterion that cannot run fail)")
+    checked = ""
+    if controls and controls["gated"]:
+        checked = f"; controls: {controls['met']} of {controls['gated']} as expected"
+    if controls and controls["unmet"]:
+        pairs = controls["unmet_pairs"]
+        named = ", ".join(pairs[:NAMED]) + (f" and {len(pairs) - NAMED} more" if len(pairs) > NAMED else "")
+        text = (f"NOT PASSED — the audit is not discriminating on this model and data: {len(pairs)} control(s) "
+                f"came out wrong ({named}; a control's verdict is known in advance, so the criterion cannot be "
+                f"trusted for any method); {n['pass']} pass, {n['fail']} fail, {n['error']} error out of "
+                f"{audited} audited verdict(s)")
+        return "fail", text + (f"; {not_run}" if not_run else "")
     if n["fail"] or n["error"]:
         text = f"NOT PASSED — {n['fail']} fail, {n['error']} error out of {audited} audited verdict(s)"
-        return "fail", text + (f"; {not_run}" if not_run else "")
+        return "fail", text + checked + (f"; {not_run}" if not_run else "")
     if n["pass"]:
         if not_run:
-            return "pass", f"PASSED, {not_run}"
-        return "pass", f"PASSED — all {audited} audited verdict(s) pass"
-    return "none", "NO VERDICT — nothing was audited" + (f"; {not_run}" if not_run else "")
+            return "pass", f"PASSED, {not_run}{checked}"
+        return "pass", f"PASSED — all {audited} audited verdict(s) pass{checked}"
+    return "none", "NO VERDICT — nothing was audited" + checked + (f"; {not_run}" if not_run else "")

@@ -18,8 +18,9 @@ import os
 import tempfile
 from pathlib import Path
 
+from ..criteria.controls import control_of
 from ..criteria.registry import CRITERIA as REGISTRY
-from . import cost, faithfulness, figures, interpretability
+from . import controls, cost, faithfulness, figures, interpretability, randomization
 from .markup import VERDICTS, N, esc, figure, flatten, fmt, fmt_ci, guarded, note, plain, table, verdict_of
 from .gate import gate_of
 from .table import bound_text
@@ -75,7 +76,7 @@ ul.kv{margin:0;padding-left:16px;font-size:12px}
 .rule{font-size:13px;background:#f6f8fa;border-left:3px solid var(--line);padding:6px 10px;margin:8px 0}
 footer{margin-top:40px;padding-bottom:30px;font-size:12px;color:var(--muted);border-top:1px solid var(--line)}
 @media print{nav{display:none}figure,table{break-inside:avoid}}
-""" + faithfulness.CSS + cost.CSS
+""" + faithfulness.CSS + cost.CSS + controls.CSS
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
@@ -115,7 +116,8 @@ def header(evidence: dict) -> str:
     run = evidence.get("run") or {}
     ds = evidence.get("dataset") or {}
     m = primary(evidence)
-    c = counts(results)
+    c = counts([r for r in results if not control_of(r)])
+    n_controls = sum(1 for r in results if control_of(r))
     sha = m.get("sha256")
     model = (f"<b>{esc(m.get('spec', 'unknown'))}</b> ({esc(m.get('arch', 'unknown architecture'))}"
              + (f", sha256 <code>{esc(str(sha)[:12])}…</code>" if sha else "") + ")") if m else "<b>unknown</b>"
@@ -130,8 +132,10 @@ def header(evidence: dict) -> str:
           "reproducibility"
         + (", faithfulness (ROAD completeness) and mednet's interpretability scores"
            if any(r.get("criterion") in interpretability.CRITERIA + ("completeness",) for r in results) else "")
-        + f". Of {len(results)} verdict(s), {c['pass']} pass, {c['fail']} fail, "
-          f"{c['error']} error and {c['skipped']} skipped. Run started {esc(run.get('started') or '—')}, "
+        + f". Of {len(results) - n_controls} verdict(s), {c['pass']} pass, {c['fail']} fail, "
+          f"{c['error']} error and {c['skipped']} skipped"
+          + (f" (and {n_controls} control verdict(s), checked against what they must show)" if n_controls else "")
+          + f". Run started {esc(run.get('started') or '—')}, "
           f"finished {esc(run.get('finished') or '—')} (seed {fmt(run.get('seed'))})."
     )
     outcome, text = gate_of(evidence)
@@ -208,7 +212,9 @@ def headline(r: dict) -> str:
 def matrix(evidence: dict) -> str:
     crit, methods = ordered(evidence)
     results = evidence.get("results") or []
-    head = "<tr><th>criterion \\ method</th>" + "".join(f"<th>{esc(m)}</th>" for m in methods) + "</tr>"
+    roles = {m: controls.is_control_column(evidence, m) for m in methods}
+    head = "<tr><th>criterion \\ method</th>" + "".join(
+        controls.header_cell(m, roles[m]) if roles[m] else f"<th>{esc(m)}</th>" for m in methods) + "</tr>"
     rows = []
     for c in crit:
         anchor = c if c in TITLES else "other"
@@ -228,6 +234,9 @@ def matrix(evidence: dict) -> str:
                       if bound is not None and thr is not None else "")
                 parts.append(f'<span class="vt">{verdict_of(r).upper()}</span>{tag}'
                              f'<span class="hl">{headline(r)}</span>{lb}')
+            if roles[m] and len(rs) == 1:
+                cells.append(controls.cell(rs[0], verdict_of(rs[0]), "".join(parts)))
+                continue
             cells.append(f'<td class="v-{verdict_of(worst)}">{"".join(parts)}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
     cfg = evidence.get("config") or {}
@@ -244,7 +253,8 @@ def matrix(evidence: dict) -> str:
         + faithfulness.legend(crit)
     )
     return (f'<section id="verdicts"><h2>Verdicts</h2><table id="verdict-matrix"><thead>{head}</thead>'
-            f'<tbody>{"".join(rows)}</tbody></table><p class="small muted">{legend}</p></section>')
+            f'<tbody>{"".join(rows)}</tbody></table>{controls.paragraph(evidence)}'
+            f'<p class="small muted">{legend}</p></section>')
 
 
 def _baselines(r: dict) -> str:
@@ -453,6 +463,7 @@ def criterion_section(evidence: dict, criterion: str) -> str:
                             "the map after each cumulative randomization stage. <b>Look for</b> maps that change "
                             "visibly from the first stage on; a map that survives randomization unchanged does not "
                             "explain the model."))
+        parts.append(guarded("randomization variants", randomization.variants_table, ok))
         parts.append(guarded("stage tables", _stage_tables, ok))
     elif criterion == "label_randomization":
         parts.append(figure("label randomization bars", figures.label_bars, (ok,),

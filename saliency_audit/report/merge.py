@@ -31,6 +31,7 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 def merge_evidence(parts: list[dict]) -> dict:
     """Combine evidence whose parts each hold some of the results (xdist workers, shards)."""
+    from ..criteria.controls import summary as control_summary
     from ..criteria.diagnosis import diagnose
     from .evidence import now, sort_models, sort_results
 
@@ -55,6 +56,9 @@ def merge_evidence(parts: list[dict]) -> dict:
     base["results"] = sort_results(list(results.values()))
     base["run"]["image_passes"] = sum(r.get("details", {}).get("image_passes", 0) for r in base["results"])
     base["diagnosis"] = diagnose(base["results"])
+    base.pop("controls", None)
+    if (controls := control_summary(base["results"])):
+        base["controls"] = controls
     base["models"] = sort_models(base["models"])
     base["samples"] = dict(sorted(base.get("samples", {}).items()))
     return base

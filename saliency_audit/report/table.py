@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import math
 
+from ..criteria.controls import control_of, summary
+
 
 def _num(x, fmt="{:+.3f}") -> str:
     return "-" if x is None else fmt.format(x)
@@ -48,11 +50,25 @@ def verdict_table(results: list[dict]) -> list[str]:
             r["criterion"], r["method"], _score(r),
             f"{base.get('name', '-')}={_num(base.get('value'), '{:.3f}')}" if base else "-",
             r.get("statistic") or "-", _num(r.get("value")), bound_text(r.get("bound"), r.get("threshold"), sign=True).replace("—", "-"),
-            str(r.get("n", 0)), r["verdict"].upper(),
+            str(r.get("n", 0)), _verdict_text(r),
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    counts = {v: sum(r["verdict"] == v for r in results) for v in ("pass", "fail", "error", "skipped")}
-    lines.append(", ".join(f"{n} {v}" for v, n in counts.items() if n))
+    methods = [r for r in results if not control_of(r)]
+    counts = {v: sum(r["verdict"] == v for r in methods) for v in ("pass", "fail", "error", "skipped")}
+    ctl = summary(results)
+    lines.append(", ".join(f"{n} {v}" for v, n in counts.items() if n)
+                 + (f"; controls: {ctl['met']} of {ctl['gated']} as expected" if ctl and ctl["gated"] else ""))
     return lines
+
+
+def _verdict_text(r: dict) -> str:
+    """The verdict; a control's with what it says about the audit (as expected, WRONG, or reported only)."""
+    c = control_of(r)
+    v = str(r["verdict"]).upper()
+    if not c:
+        return v
+    if c.get("met") is None:
+        return f"{v} (control, reported)"
+    return f"{v} (control, {'as expected' if c['met'] else 'WRONG'})"
