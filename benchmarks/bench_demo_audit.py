@@ -68,6 +68,8 @@ def condensed_verdicts(evidence: dict) -> list[dict]:
                "value": r.get("value"), "bound": r.get("bound"), "threshold": r.get("threshold"),
                "n_max": (d.get("sequential") or {}).get("n_max", r.get("n")),
                "stopped": (d.get("sequential") or {}).get("stopped")}
+        if d.get("control"):  # --controls (on for the demo): what the control had to get, and whether it did
+            row.update(control=d["control"]["role"], expected=d["control"]["expected"], met=d["control"]["met"])
         if r["criterion"] == "utility":
             row.update(mean_ap=d.get("mean_ap"), prior_ap=(r.get("baseline") or {}).get("value"))
         if r["criterion"] in ("randomization", "label_randomization", "repeatability", "reproducibility"):
@@ -106,11 +108,12 @@ def main() -> None:
             cold, rc_cold = run_audit(cache, report, extra)
             warm, rc_warm = run_audit(cache, report, extra)
             evidence = json.loads((report / "evidence.json").read_text())
-            counts = {v: sum(r["verdict"] == v for r in evidence["results"]) for v in ("pass", "fail", "error",
-                                                                                         "skipped")}
+            methods = [r for r in evidence["results"] if not r.get("details", {}).get("control")]
+            counts = {v: sum(r["verdict"] == v for r in methods) for v in ("pass", "fail", "error", "skipped")}
             out[f"demo_audit_{name}"] = {
                 "k": expr, "cold_s": round(cold, 1), "warm_s": round(warm, 1), "cold_over_warm": round(cold / warm, 1),
-                "exit_codes": [rc_cold, rc_warm], "results": len(evidence["results"]), "verdicts": counts,
+                "exit_codes": [rc_cold, rc_warm], "results": len(methods), "verdicts": counts,
+                "controls": evidence.get("controls"),
                 "timings_warm": evidence["run"]["timings"]}
             if expr is None:
                 out["demo_verdicts"] = condensed_verdicts(evidence)

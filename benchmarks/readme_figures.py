@@ -39,7 +39,10 @@ def quickstart_timing(r: dict) -> str:
     d = r["demo_audit"]
     everything, utility = d["demo_audit_all_criteria"], d["demo_audit_utility"]
     v = everything["verdicts"]
-    return (f"On 2 idle CPU cores the whole demo audit ({everything['results']} verdicts: 9 criteria × 8 methods) "
+    ctl = everything.get("controls")
+    controls = (f", plus {ctl['gated'] + ctl['report_only']} verdicts of the three controls" if ctl else "")
+    return (f"On 2 idle CPU cores the whole demo audit ({everything['results']} verdicts: 9 criteria × 8 methods"
+            f"{controls}) "
             f"takes {_s(everything['cold_s'])} with its maps computed cold and {_s(everything['warm_s'])} warm "
             f"(maps come from the cache; ROAD's model passes run every time); the demo models ship with the "
             f"package (training the five again takes {_s(d['train_demo_models_s'])}); `pytest audits/ -k utility` "
@@ -136,8 +139,9 @@ def methods_table(r: dict) -> str:
 
 def demo_verdicts_table(r: dict) -> str:
     """The expected demo verdicts of the five criteria with their own columns, from the full demo audit."""
-    rows = {(v["criterion"], v["method"]): v for v in r["demo_audit"]["demo_verdicts"]}
-    methods = list(dict.fromkeys(v["method"] for v in r["demo_audit"]["demo_verdicts"]))
+    every = r["demo_audit"]["demo_verdicts"]
+    rows = {(v["criterion"], v["method"]): v for v in every if not v.get("control")}
+    methods = list(dict.fromkeys(v["method"] for v in every if not v.get("control")))
 
     def verdict(v: dict) -> str:
         return "**pass**" if v["verdict"] == "pass" else v["verdict"]
@@ -163,6 +167,38 @@ def demo_verdicts_table(r: dict) -> str:
                 f"({sum(v['verdict'] == 'pass' for v in rest)} of {len(rest)} pass) the full demo audit gives "
                 f"{n_pass} passes of {len(rows)}, so the demo run exits 1 — the gate doing its job. "
                 "(n/N: the sequential verdict stopped after n of its N images; `benchmarks/results/demo_audit.json`)"]
+    return "\n".join(out) + "\n" + controls_table(every)
+
+
+CRITERIA = ("utility", "randomization", "label_randomization", "repeatability", "reproducibility", "completeness",
+            "energy", "focus", "pointing")
+
+
+def controls_table(every: list[dict]) -> str:
+    """The controls' verdicts on the demo, each against what its criterion says it must get."""
+    cs = {(v["criterion"], v["method"]): v for v in every if v.get("control")}
+    if not cs:
+        return ""
+    controls = list(dict.fromkeys(m for _, m in cs))
+
+    def cell(v):
+        if v is None:
+            return "—"
+        if v.get("expected") is None:
+            return f"{v['verdict']} (reported)"
+        return f"{v['verdict']} ✓" if v.get("met") else f"**{v['verdict']} — WRONG**"
+
+    out = ["", "The controls (`--controls`, on for the demo), each verdict against what its criterion says it must "
+               "get (✓: as expected):", "",
+           "| control | " + " | ".join(c.replace("_", " ") for c in CRITERIA) + " |",
+           "|---" * (len(CRITERIA) + 1) + "|"]
+    for m in controls:
+        role = next(v["control"] for (_, mm), v in cs.items() if mm == m)
+        out.append(f"| `{m}` ({role}) | " + " | ".join(cell(cs.get((c, m))) for c in CRITERIA) + " |")
+    gated = [v for v in cs.values() if v.get("expected") is not None]
+    out += ["", f"{sum(bool(v.get('met')) for v in gated)} of {len(gated)} gated control verdicts come out as "
+                "expected, so the audit discriminates on the demo; control verdicts are not counted in the gate's "
+                "verdicts above."]
     return "\n".join(out) + "\n"
 
 
@@ -217,7 +253,57 @@ def sequential_figures(r: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-GENERATORS = {"demo-verdicts": demo_verdicts_table, "sequential": sequential_figures, "methods": methods_table, "quickstart-timing": quickstart_timing, "faithfulness-timing": faithfulness_timing,
+def flip_rate_table(r: dict) -> str:
+    """Head-stage verdict flips across randomization seeds, per method and ``draws`` (bench_flip_rate.py)."""
+    f = r["flip_rate"]
+    models = [m for m in ("demo", "resnet18") if m in f]
+    draws = f[models[0]]["draws"]
+    head = "| method | " + " | ".join(f"{m} draws={d}" for m in models for d in draws) + " |"
+    out = [head, "|---" * (1 + len(models) * len(draws)) + "|"]
+    methods = list(dict.fromkeys(k for m in models for k in f[m]["methods"]))
+    for meth in methods:
+        cells = []
+        for m in models:
+            for d in draws:
+                x = (f[m]["methods"].get(meth) or {}).get("draws", {}).get(str(d))
+                cells.append("—" if x is None else
+                             f"{x['flip_rate']:.1f} ({x['passes']}/{f[m]['seeds']}; d {x['d_mean']:.2f} ± "
+                             f"{x['d_sd_across_seeds']:.2f})")
+        out.append(f"| `{meth}` | " + " | ".join(cells) + " |")
+    out += ["", f"Each cell: the share of {f[models[0]]['seeds']} randomization seeds whose head-stage verdict differs "
+                "from the majority's (passes of the seeds; mean d ± its SD across seeds), at a fixed "
+                f"{f[models[0]]['n_images']} images (`benchmarks/results/flip_rate.json`)."]
+    return "\n".join(out) + "\n"
+
+
+def variants_table(r: dict) -> str:
+    """Every randomization statistic for the paper's methods and the controls on the demo."""
+    v = r["randomization_variants"]
+    c = v["config"]
+
+    def mark(ok):
+        return "**pass**" if ok else "fail"
+
+    out = ["| method | SSIM drop, top-down: head → all d (verdict) | Smooth MPRT: head → all d | Efficient MPRT: "
+           "entropy rise | bottom-up: input → all d |", "|---|---|---|---|---|"]
+    for m, x in v["methods"].items():
+        sm, bu, e = x.get("smooth_mprt"), x.get("bottom_up"), x.get("emprt")
+        head = x["head_ssim"]
+        out.append(
+            f"| `{m}` | SSIM {head:.2f} → {x['all_ssim']:.2f}, {mark(x['verdict'] == 'pass')} ({x['n']} images) | "
+            + (f"{sm['first_d']:.2f} → {sm['all_d']:.2f} {mark(sm['would_pass'])}" if sm else "—") + " | "
+            + (f"{e['value']:+.2f} (bound {e['lower']:+.2f}) {mark(e['would_pass'])}" if e else "—") + " | "
+            + (f"{bu['first_d']:.2f} → {bu['all_d']:.2f} {mark(bu['would_pass'])}" if bu else "—") + " |")
+    out += ["", f"Variants on the first {c['variant_images']} images of each verdict; Smooth MPRT with "
+                f"{c['smooth_samples']} noisy copies at noise {c['smooth_noise']}; d passes at ≥ {c['head_min']} "
+                f"after the first stage and ≥ {c['all_min']} after all; the entropy rise passes when its lower bound "
+                f"is above 0. The whole run took {_s(v['seconds'])} (`benchmarks/bench_randomization_variants.py`, "
+                "`benchmarks/results/randomization_variants.json`)."]
+    return "\n".join(out) + "\n"
+
+
+GENERATORS = {"flip-rate": flip_rate_table, "randomization-variants": variants_table,
+              "demo-verdicts": demo_verdicts_table, "sequential": sequential_figures, "methods": methods_table, "quickstart-timing": quickstart_timing, "faithfulness-timing": faithfulness_timing,
               "demo-audit": demo_audit_table, "road-peers": road_peers_table,
               "dataset-memory": dataset_memory_table, "densenet": densenet_table}
 

@@ -66,6 +66,19 @@ Why each default is what it is:
   both papers.  A single draw can decide a verdict by luck (a random head
   whose weights happen to correlate with the trained one); ``draws = 3``
   averages the similarity over three re-initialisations at 3× the cost.
+* ``randomization.statistic = "ssim_drop"``, ``order = "top_down"``: the verdict stays Adebayo et al.'s
+  cascading test on the normalized SSIM drop, from the head down, until the evidence says otherwise; the
+  2023-24 revisions are computed beside it on the first ``variant_images = 8`` of the verdict's images and
+  reported, never gating (``variants = ("emprt", "bottom_up")``): Efficient MPRT (Hedström et al. 2024:
+  the relative rise of the map's ``emprt_bins = 100``-bin histogram entropy from the trained to the fully
+  randomized model; it needs no stage between, so it costs nothing beside the cascade) and the bottom-up
+  order (Binder et al. 2023: randomizing from the input block up; top-down leaves the early features that
+  image-structure maps show).  Smooth MPRT (``"smooth_mprt"``; ``smooth_samples = 50``, ``smooth_noise =
+  0.1``: the paper's ImageNet setting, as in Quantus) averages each map over 50 noisy copies of the image,
+  so it costs 50 maps per map: listed in ``variants`` it adds about 3 × 50 × 8 maps per method (Smooth IG:
+  300,000 model passes on the demo), so it is opt-in; ``benchmarks/bench_randomization_variants.py`` runs
+  every variant for the paper's eight methods on the demo.  ``emprt_min = 0``: a map that ignores the model
+  rises by exactly 0.
 * ``randomization.bn_policy = "reset"``: a randomized BatchNorm is the one of
   a freshly constructed network (affine re-initialised, running statistics
   reset), so the fully randomized stage *is* an untrained network.

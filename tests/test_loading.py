@@ -160,3 +160,20 @@ def test_a_refused_class_is_needs_unpickling_whatever_the_case_of_torchs_message
     monkeypatch.setattr(torch, "load", load)
     with pytest.raises(AuditUsageError, match="needs full unpickling"):
         load_model(f"resnet18:{path}")
+
+
+def test_a_grey_factory_model_loads_with_grey_normalisation(tmp_path):
+    """A one-channel network from a factory gets ImageNet's normalisation averaged over its channels (it used
+    to get ImageNet's three channels and could not be built); --normalize still overrides it."""
+    import torch
+
+    from saliency_audit.models.loading import load_model
+    from tests.fake_methods import grey_democnn
+
+    path = tmp_path / "grey.pt"
+    torch.save(grey_democnn().state_dict(), path)
+    model = load_model(f"tests.fake_methods:grey_democnn:{path}")
+    assert model.info.in_channels == 1 and model.info.mean == (0.449,) and model.info.std == (0.226,)
+    assert model(torch.rand(2, 1, 128, 128)).shape == (2, 2)
+    again = load_model(f"tests.fake_methods:grey_democnn:{path}", normalize=((0.5,), (0.25,)))
+    assert again.info.mean == (0.5,)

@@ -77,7 +77,8 @@ def test_every_variant_is_in_the_evidence_beside_the_verdict(demo):
     audit = Audit(model="demo", methods=["grad", "edge"], config=cfg)
     r = audit.randomization("grad")
     v = r.details["variants"]
-    assert set(v) == {"images", "verdict", "smooth_mprt", "emprt", "bottom_up"}  # ssim_drop is the verdict's
+    assert set(v) == {"images", "verdict", "smooth_mprt", "emprt", "bottom_up", "image_passes"}  # ssim_drop: verdict
+    assert v["image_passes"] > 0
     assert v["verdict"]["statistic"] == r.statistic and v["verdict"]["lower"] == r.bound
     assert v["smooth_mprt"]["samples"] == 3 and v["smooth_mprt"]["n"] == v["images"] == 8
     assert len(v["bottom_up"]["curve"]) == len(audit.models.blocks())

@@ -342,8 +342,10 @@ def _drop_summary(ref, stages: list[tuple[str, list]], config, key: str, names: 
 def variants(ctx, method: str, samples: list, result: CriterionResult) -> dict:
     """The randomization statistics other than the verdict's (``randomization.variants``), on the first
     ``randomization.variant_images`` of the verdict's images: reported beside the verdict, never gating."""
+    from ..models.wrapper import PASSES
     from .mprt import emprt_summary
 
+    passes0 = PASSES["images"]
     p = ctx.config.randomization
     models, nb = ctx.models, len(ctx.models.blocks())
     vs = samples[: p.variant_images]
@@ -377,6 +379,7 @@ def variants(ctx, method: str, samples: list, result: CriterionResult) -> dict:
             out[v] = {k: x for k, x in e.items() if k != "per_image"}
         elif v in ("bottom_up", "top_down"):
             out[v] = cascade(v, full=True)
+    out["image_passes"] = PASSES["images"] - passes0  # what the variants cost beside the verdict
     return out
 
 

@@ -28,6 +28,15 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+def _default_normalisation(channels: int) -> dict:
+    """ImageNet's for 3 channels; for a grey (or other) input, ImageNet's averaged over its channels, per
+    channel (``--normalize`` overrides either; the evidence records what was used)."""
+    if channels == 3:
+        return {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}
+    grey_mean, grey_std = round(sum(IMAGENET_MEAN) / 3, 4), round(sum(IMAGENET_STD) / 3, 4)
+    return {"mean": (grey_mean,) * channels, "std": (grey_std,) * channels}
+
+
 def load_model(
     spec: str,
     *,
@@ -349,7 +358,7 @@ def _load_arch(path: Path, parsed: Spec, role: str, option: str, allow_unsafe_pi
             net, num_classes = script, None
     info = ModelInfo(
         spec=spec, arch=parsed.arch, role=role, sha256=file_sha256(path), n_params=_count(net),
-        input_size=size, in_channels=channels, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+        input_size=size, in_channels=channels, **_default_normalisation(channels),
     )
     model = AuditModel(net, info)
     if num_classes is None:

@@ -28,7 +28,7 @@ def variants_table(rs: list[dict]) -> str:
         return ""
     keys: list[str] = []
     for r in with_v:
-        keys += [k for k in r["details"]["variants"] if k not in ("images", "verdict") and k not in keys]
+        keys += [k for k in r["details"]["variants"] if k not in ("images", "verdict", "image_passes") and k not in keys]
     rows = []
     for r in with_v:
         v = r["details"]["variants"]
