@@ -9,7 +9,8 @@ re-initialisations of the head, normalized drop d against the SSIM noise floor, 
 of mean d >= randomization.head_min) on the same fixed images (fixed n: only the randomization varies).
 The D draws of a seed are nested (D = 1 uses the first of the seed's 5 heads), so the columns differ by D
 only.  The *flip rate* is the share of seeds whose verdict differs from the majority's; ``disagree`` is the
-chance that two seeds give different verdicts.
+chance that two seeds give different verdicts.  ``all_stage``: the all-blocks stage with one draw per seed
+(its d range and how many seeds clear randomization.all_min), to see whether it ever hinges on the draw.
 
 ``resnet18`` is torchvision's resnet18 (2 classes) trained here on the demo's training images at 128 px
 (grey replicated to 3 channels, ImageNet normalisation, as the audit feeds a torchvision model), cached in
@@ -141,9 +142,21 @@ def flip_rates(model_name: str, methods, seeds: int, draws: tuple[int, ...], n_i
                                   "lower_min": float(np.nanmin(lowers)), "lower_max": float(np.nanmax(lowers)),
                                   "head_ssim_per_seed": [round(float(np.mean(ssim[s * per_draw])), 3)
                                                          for s in range(seeds)] if d_count == 1 else None}
-        out["methods"][method] = {"noise_floor": floor, "draws": rows, "seconds": round(time.perf_counter() - t0, 1)}
+        # the all-blocks stage, one draw per seed: does its verdict ever hinge on the draw?
+        nb = len(audit.models.blocks())
+        alls = []
+        for s in range(seeds):
+            maps = ctx.maps(audit.models.stage(nb, s * per_draw), method, samples)
+            d = drop(np.array([sim.ssim(a, b) for a, b in zip(ref.maps, maps.maps)]), floor)
+            b = bootstrap_mean(d, alpha=cfg.randomization.alpha, resamples=cfg.stats.resamples,
+                               method=cfg.stats.method, seed=stable_seed(0, "flip-all", method, s))
+            alls.append((float(b.mean), float(b.lo)))
+        all_stage = {"passes": sum(lo >= cfg.randomization.all_min for _, lo in alls), "d_min": min(m for m, _ in alls),
+                     "d_max": max(m for m, _ in alls), "lower_min": min(lo for _, lo in alls)}
+        out["methods"][method] = {"noise_floor": floor, "draws": rows, "all_stage": all_stage,
+                                  "seconds": round(time.perf_counter() - t0, 1)}
         print(model_name, method, {k: (v["passes"], round(v["flip_rate"], 2), round(v["d_mean"], 2),
-                                       round(v["d_sd_across_seeds"], 3)) for k, v in rows.items()},
+                                       round(v["d_sd_across_seeds"], 3)) for k, v in rows.items()}, all_stage,
               f"{out['methods'][method]['seconds']} s", flush=True)
     return out
 

@@ -14,8 +14,10 @@ gradient patterns; 1 = all channels alike), and the head-stage SSIM of the gradi
 over 5 random heads (the audit's maps and SSIM, 24 images), for:
 
 * ``demo``: the shipped DemoCNN (64 channels before the head);
+* ``demo-resnet``: the shipped DemoResNet (the demo's other architecture: residual blocks, 64 channels);
 * ``demo-wide``: DemoCNN with 256 channels in its last block, trained the same way (seed 1);
 * ``demo-expand``: DemoCNN with a 1 x 1 expansion to 256 channels before the head (EfficientNet's way);
+* ``demo-lr1e-3``, ``demo-lr3e-4``, ``demo-1epoch``: the DemoCNN trained more gently (the training sweep);
 * ``resnet18``: torchvision's resnet18 (512 channels) trained on the demo images at 128 px
   (benchmarks/bench_flip_rate.py trains and caches it).
 """
@@ -55,7 +57,19 @@ def demo_expand():
     return net
 
 
+def demo_cnn():
+    """The demo's own DemoCNN, for the training sweep."""
+    from saliency_audit.demo.archs import DemoCNN
+
+    net = DemoCNN()
+    net.input_size, net.in_channels = (128, 128), 1
+    return net
+
+
 FACTORIES = {"demo-wide": demo_wide, "demo-expand": demo_expand}
+#: the training sweep: the shipped primary's recipe (Adam, OneCycle, lr 3e-3, 4 epochs on 2,000 images) with a
+#: smaller learning rate or fewer epochs, to see whether the feature collapse comes from training hard
+SWEEP = {"demo-lr1e-3": dict(lr=1e-3), "demo-lr3e-4": dict(lr=3e-4), "demo-1epoch": dict(epochs=1)}
 
 
 def demo_variant_checkpoint(name: str) -> Path:
@@ -66,8 +80,9 @@ def demo_variant_checkpoint(name: str) -> Path:
     path = cache_root() / "bench" / f"{name}.pt"
     if path.is_file():
         return path
-    train.ARCHS[name] = FACTORIES[name]
-    model, info = train._train(dict(train.VARIANTS["primary"], arch=name), desc=f"training {name}")
+    train.ARCHS[name] = FACTORIES.get(name, demo_cnn)
+    model, info = train._train(dict(train.VARIANTS["primary"], arch=name, **SWEEP.get(name, {})),
+                               desc=f"training {name}")
     print(name, info, flush=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), path)
@@ -126,8 +141,11 @@ def main() -> None:
 
     demo_input = {"model": {"input_size": [128, 128], "mean": [0.5], "std": [0.25]}}
     models = {"demo": lambda: ("demo", {}),  # built on demand: each may train its model first
+              "demo-resnet": lambda: ("demo:other-arch", {}),
               **{n: (lambda n=n, f=f: (f"bench_head_sensitivity:{f.__name__}:{demo_variant_checkpoint(n)}",
                                        demo_input)) for n, f in FACTORIES.items()},
+              **{n: (lambda n=n: (f"bench_head_sensitivity:demo_cnn:{demo_variant_checkpoint(n)}", demo_input))
+                 for n in SWEEP},
               "resnet18": lambda: (f"resnet18:{resnet18_checkpoint()}", {"model": {"input_size": [128, 128]}})}
     only = sys.argv[1].split(",") if len(sys.argv) > 1 else list(models)
     out = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
@@ -139,7 +157,9 @@ def main() -> None:
         samples = audit.samples.first(24)
         primary = audit.models.get("primary")
         layer = dict(primary.net.named_modules())[find_cam_layer(primary, None).name]
+        info = Path(spec.rsplit(":", 1)[-1]).with_suffix(".json")
         row = {"spec": spec, **participation_ratio(audit, samples[:6], layer),
+               "training": json.loads(info.read_text()) if info.is_file() else None,
                "blocks": [b.name for b in audit.models.blocks()][:2]}
         acc = audit._performance()
         row["accuracy"] = acc.get("accuracy") if acc else None

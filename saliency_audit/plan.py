@@ -305,6 +305,8 @@ def plan_text(plan: dict) -> str:
 def _randomization_passes(ledger: _Ledger, method: str, stop) -> int:
     """criteria.randomization.run_cascade replayed: the verdict's statistic in its order (sequential looks on
     its two checks, then every stage), then each variant on the first ``variant_images`` images."""
+    from .criteria.randomization import stage_draws
+
     ctx, cfg = ledger.ctx, ledger.config
     p = cfg.randomization
     samples = ctx.samples.first(p.n_images)
@@ -313,7 +315,7 @@ def _randomization_passes(ledger: _Ledger, method: str, stop) -> int:
 
     def at(k, images, order=p.order, smooth=sm):
         key = f"bstage{k}" if order == "bottom_up" and k < nb else f"stage{k}"
-        return sum(ledger.maps(f"{key}-draw{r}", method, images, smooth) for r in range(p.draws))
+        return sum(ledger.maps(f"{key}-draw{r}", method, images, smooth) for r in range(stage_draws(p, k)))
 
     emprt = p.statistic == "emprt"
     cost = 0
