@@ -90,11 +90,11 @@ def demo_variant_checkpoint(name: str) -> Path:
     return path
 
 
-def participation_ratio(audit, samples, layer) -> dict:
+def participation_ratio(audit, samples, layer, model=None) -> dict:
     """Effective number of distinct channel-gradient patterns at ``layer`` (pooled channel k -> input)."""
     from saliency_audit.maps import prepare
 
-    model = audit.models.get("primary")
+    model = model if model is not None else audit.models.get("primary")
     x = prepare(samples, model.input_size, "cpu")
     feats = {}
     handle = layer.register_forward_hook(lambda m, i, o: feats.update(out=o))
@@ -161,6 +161,10 @@ def main() -> None:
         row = {"spec": spec, **participation_ratio(audit, samples[:6], layer),
                "training": json.loads(info.read_text()) if info.is_file() else None,
                "blocks": [b.name for b in audit.models.blocks()][:2]}
+        untrained = audit.models.stage(None)  # the same network fully re-initialised: before any training
+        row["participation_ratio_untrained"] = participation_ratio(
+            audit, samples[:6], dict(untrained.net.named_modules())[find_cam_layer(primary, None).name],
+            untrained)["participation_ratio"]
         acc = audit._performance()
         row["accuracy"] = acc.get("accuracy") if acc else None
         for m in ("grad", "gradcam"):

@@ -25,7 +25,8 @@ def _row(r) -> dict:
     v = r.details["variants"]
     out = {"verdict": r.verdict, "statistic": r.statistic, "value": r.value, "bound": r.bound, "n": r.n,
            "image_passes": r.details["image_passes"], "seconds": round(r.details["seconds"], 1),
-           "head_ssim": r.curve[0]["ssim"], "all_ssim": r.curve[-1]["ssim"], "variant_images": v["images"]}
+           "head_ssim": r.curve[0]["ssim"], "all_ssim": r.curve[-1]["ssim"], "variant_images": v["images"],
+           "variant_image_passes": v["image_passes"]}
     for k in ("smooth_mprt", "bottom_up"):
         if k in v:
             out[k] = {"first_d": v[k]["first"]["d"], "first_lower": v[k]["first"]["lower"], "all_d": v[k]["all"]["d"],

@@ -315,7 +315,7 @@ def _randomization_passes(ledger: _Ledger, method: str, stop) -> int:
 
     def at(k, images, order=p.order, smooth=sm):
         key = f"bstage{k}" if order == "bottom_up" and k < nb else f"stage{k}"
-        return sum(ledger.maps(f"{key}-draw{r}", method, images, smooth) for r in range(stage_draws(p, k)))
+        return sum(ledger.maps(f"{key}-draw{r}", method, images, smooth) for r in range(stage_draws(p, k, nb)))
 
     emprt = p.statistic == "emprt"
     cost = 0

@@ -80,5 +80,6 @@ def test_several_draws_average_independent_randomizations(tmp_path):
     head = r.curve[0]
     assert len(head["ssim_per_draw"]) == 2 and head["ssim_per_draw"][0] != head["ssim_per_draw"][1]
     assert head["ssim"] == pytest.approx(np.mean(head["ssim_per_draw"]), abs=1e-9)
-    assert all("ssim_per_draw" not in row for row in r.curve[1:])  # later stages: one draw (stage_draws)
-    assert r.details["draws_at"] == "first stage"
+    assert len(r.curve[-1]["ssim_per_draw"]) == 2  # the all-blocks stage, the verdict's other check, too
+    assert all("ssim_per_draw" not in row for row in r.curve[1:-1])  # the stages between: one draw
+    assert r.details["draws_at"] == "first and all-blocks stages"

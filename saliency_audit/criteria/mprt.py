@@ -37,10 +37,13 @@ def entropy_rise(trained, randomized: list, bins: int) -> tuple[np.ndarray, np.n
     """(rise, H trained, H randomized) per image; H randomized and the rise averaged over the draws.
     A trained map of entropy 0 (constant) has no relative rise: NaN."""
     h0 = np.array([entropy(m, bins) for m in trained.maps])
-    h1 = np.mean([[entropy(m, bins) for m in d.maps] for d in randomized], axis=0)
+    per_draw = np.array([[entropy(m, bins) for m in d.maps] for d in randomized])
     with np.errstate(divide="ignore", invalid="ignore"):
-        rise = np.where(h0 > 0, (h1 - h0) / np.where(h0 > 0, h0, 1.0), np.nan)
-    return rise, h0, h1
+        # each draw's rise, then their mean: a map that ignores the model rises by exactly 0 (the mean of the
+        # draws' entropies first would leave rounding noise that a bound "above 0" could read as a rise)
+        rises = (per_draw - h0) / np.where(h0 > 0, h0, 1.0)
+        rise = np.where(h0 > 0, rises.mean(axis=0), np.nan)
+    return rise, h0, per_draw.mean(axis=0)
 
 
 def emprt_check(trained, randomized: list, p):
