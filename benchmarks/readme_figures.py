@@ -327,8 +327,8 @@ def head_sensitivity_table(r: dict) -> str:
                    f"({x['gradcam']['noise_floor']:.2f}) |")
     out += ["", "Participation ratio: the effective number of distinct patterns among the last layer's channel "
                 "gradients (1: all channels alike). Head SSIM: the mean over 5 random heads, 24 images "
-                "(`benchmarks/bench_head_sensitivity.py`, `benchmarks/results/head_sensitivity.json`; the demo's "
-                "shipped models have no training record here, their validation accuracy is 0.968)."]
+                "(`benchmarks/bench_head_sensitivity.py`, `benchmarks/results/head_sensitivity.json`; the shipped "
+                "demo models have no training record here: the primary's validation accuracy is 0.968)."]
     return "\n".join(out) + "\n"
 
 
