@@ -277,7 +277,8 @@ def flip_rate_table(r: dict) -> str:
 
 
 def variants_table(r: dict) -> str:
-    """Every randomization statistic for the paper's methods and the controls on the demo."""
+    """Every randomization statistic for the paper's methods and the controls on the demo.  Not registered in
+    GENERATORS until benchmarks/bench_randomization_variants.py has written its results (issue 16, next stop)."""
     v = r["randomization_variants"]
     c = v["config"]
 
