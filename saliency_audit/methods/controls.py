@@ -24,7 +24,7 @@ import torch
 ROLES = {"edge": "negative", "random": "negative", "oracle": "positive"}
 
 
-def _out(maps: list[np.ndarray], x: torch.Tensor) -> torch.Tensor:
+def _out(maps: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(np.stack(maps).astype(np.float32))[:, None]
 
 
@@ -33,7 +33,7 @@ def edge(model, x: torch.Tensor, keys, target, config, memo) -> torch.Tensor:
     from skimage.filters import sobel
 
     grey = x.detach().float().mean(dim=1).cpu().numpy()
-    return _out([sobel(g) for g in grey], x)
+    return _out([sobel(g) for g in grey])
 
 
 def random(model, x: torch.Tensor, keys, target, config, memo) -> torch.Tensor:
@@ -42,7 +42,7 @@ def random(model, x: torch.Tensor, keys, target, config, memo) -> torch.Tensor:
 
     h, w = x.shape[-2:]
     return _out([np.random.default_rng(stable_seed(config.seed, "random-control", k)).random((h, w))
-                 for k in keys], x)
+                 for k in keys])
 
 
 def oracle(model, x: torch.Tensor, keys, target, config, memo) -> torch.Tensor:
@@ -60,4 +60,4 @@ def oracle(model, x: torch.Tensor, keys, target, config, memo) -> torch.Tensor:
             continue
         mask = resize_map(truth.astype(np.float32), (h, w))
         out.append(lesion_maps([mask], sigma)[0])
-    return _out(out, x)
+    return _out(out)
