@@ -137,6 +137,8 @@ PAPER_METHODS = ("grad", "sg", "ig", "sig", "gradcam", "xrai", "gbp", "ggcam")
 #: randomization.statistic: the verdict's statistic; randomization.variants: what is reported beside it
 STATISTICS = ("ssim_drop", "smooth_mprt", "emprt")
 VARIANTS = STATISTICS + ("bottom_up", "top_down")
+#: randomization.draw_design: whose re-initialisation explains each image (criteria.randomization.draw_index)
+DRAW_DESIGNS = ("per_image", "shared")
 #: Criterion names of the interface contract, in report order (the registry: saliency_audit.criteria.registry).
 CRITERIA = tuple(_REGISTRY)
 
@@ -220,7 +222,8 @@ class RandomizationParams:
     label_min: float = 0.8
     bn_policy: str = "reset"  # reset | affine | keep (saliency_audit.models.randomize)
     independent: bool = False  # also randomize one block at a time (its own curve)
-    draws: int = 5  # independent re-initialisations of the first cascade stage; similarities averaged over them
+    draws: int = 5  # re-initialisations averaged at the verdict's two stages (criteria.randomization.stage_draws)
+    draw_design: str = "shared"  # per_image: every image its own re-initialisations; shared: the same for all
     blocks: tuple = ()  # override: module names (or lists of names) head-first
     statistic: str = "ssim_drop"  # the verdict's: ssim_drop | smooth_mprt | emprt (criteria/mprt.py)
     order: str = "top_down"  # cascade order of the verdict: top_down (Adebayo et al.) | bottom_up (Binder et al.)
@@ -381,6 +384,7 @@ class AuditConfig:
         r = self.randomization
         need(r.n_images >= 2, "randomization.n_images", "must be at least 2")
         need(r.draws >= 1, "randomization.draws", "must be at least 1")
+        need(r.draw_design in DRAW_DESIGNS, "randomization.draw_design", f"must be one of {', '.join(DRAW_DESIGNS)}")
         need(0 < r.alpha < 0.5, "randomization.alpha", "must be in (0, 0.5)")
         for key in ("head_min", "all_min", "label_min"):
             need(0 <= getattr(r, key) <= 2, f"randomization.{key}", "must be in [0, 2]")

@@ -42,6 +42,14 @@ class MapSet:
     seconds: float
     notes: dict = field(default_factory=dict)
 
+    @classmethod
+    def concat(cls, parts: Sequence["MapSet"]) -> "MapSet":
+        """One MapSet of ``parts``' images in order (maps of the same method from different models, e.g. each
+        image's own randomized model); the first part's notes."""
+        return cls(parts[0].method, [i for p in parts for i in p.ids], np.concatenate([p.maps for p in parts]),
+                   np.concatenate([p.constant for p in parts]), np.concatenate([p.signed for p in parts]),
+                   sum(p.computed for p in parts), sum(p.seconds for p in parts), dict(parts[0].notes))
+
 
 def model_fingerprint(model) -> str:
     """sha256 over the weights, buffers and input spec: two identical models share maps.

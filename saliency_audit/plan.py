@@ -305,7 +305,7 @@ def plan_text(plan: dict) -> str:
 def _randomization_passes(ledger: _Ledger, method: str, stop) -> int:
     """criteria.randomization.run_cascade replayed: the verdict's statistic in its order (sequential looks on
     its two checks, then every stage), then each variant on the first ``variant_images`` images."""
-    from .criteria.randomization import stage_draws
+    from .criteria.randomization import draw_index, stage_draws
 
     ctx, cfg = ledger.ctx, ledger.config
     p = cfg.randomization
@@ -315,7 +315,10 @@ def _randomization_passes(ledger: _Ledger, method: str, stop) -> int:
 
     def at(k, images, order=p.order, smooth=sm):
         key = f"bstage{k}" if order == "bottom_up" and k < nb else f"stage{k}"
-        return sum(ledger.maps(f"{key}-draw{r}", method, images, smooth) for r in range(stage_draws(p, k, nb)))
+        if p.draw_design == "shared":
+            return sum(ledger.maps(f"{key}-draw{r}", method, images, smooth) for r in range(stage_draws(p, k, nb)))
+        return sum(ledger.maps(f"{key}-draw{draw_index(p, r, i)}", method, [s], smooth)
+                   for r in range(stage_draws(p, k, nb)) for i, s in enumerate(images))
 
     emprt = p.statistic == "emprt"
     cost = 0

@@ -55,12 +55,15 @@ def test_sequential_plan_brackets_the_run_and_replays_it_exactly(tmp_path):
     assert "between" in plan_text(plan)
 
 
-@pytest.mark.parametrize("statistic,variants", [("smooth_mprt", ("ssim_drop", "emprt", "bottom_up")),
-                                                 ("emprt", ("smooth_mprt", "top_down"))])
-def test_the_plan_counts_the_randomization_variants_exactly(tmp_path, statistic, variants):
-    """Smooth MPRT's noisy copies (XRAI reusing IG on each copy), the bottom-up stages and eMPRT's two states."""
+@pytest.mark.parametrize("statistic,variants,design", [("smooth_mprt", ("ssim_drop", "emprt", "bottom_up"), "shared"),
+                                                        ("emprt", ("smooth_mprt", "top_down"), "shared"),
+                                                        ("ssim_drop", ("emprt", "bottom_up"), "per_image")])
+def test_the_plan_counts_the_randomization_variants_exactly(tmp_path, statistic, variants, design):
+    """Smooth MPRT's noisy copies (XRAI reusing IG on each copy), the bottom-up stages, eMPRT's two states and
+    the per-image draws (one model per image and stage)."""
     cfg = _config(tmp_path, n_images=8, sequential=True)
     cfg.randomization.statistic, cfg.randomization.variants = statistic, variants
+    cfg.randomization.draw_design, cfg.randomization.draws = design, 2
     cfg.randomization.smooth_samples, cfg.randomization.order = 3, "bottom_up" if statistic == "emprt" else "top_down"
     methods = ["grad", "xrai", "edge"]
     audit = Audit(model="demo", methods=methods, config=cfg)

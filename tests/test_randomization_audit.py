@@ -83,3 +83,34 @@ def test_several_draws_average_independent_randomizations(tmp_path):
     assert len(r.curve[-1]["ssim_per_draw"]) == 2  # the all-blocks stage, the verdict's other check, too
     assert all("ssim_per_draw" not in row for row in r.curve[1:-1])  # the stages between: one draw
     assert r.details["draws_at"] == "first and all-blocks stages"
+
+
+def test_per_image_design_gives_every_image_its_own_cascade(tmp_path):
+    """draw_design = per_image: image i's map at every stage comes from its own re-initialisation (the same one
+    at every stage), so no draw is shared between images; draws = 2 averages two of them per image."""
+    from saliency_audit.criteria.randomization import draw_index
+    from saliency_audit.metrics import similarity as sim
+
+    audit = _audit(tmp_path, n=3)
+    p = audit.config.randomization
+    p.draw_design, p.draws = "per_image", 2
+    r = audit.randomization("gradcam")
+    assert r.details["draw_design"] == "per_image"
+    ctx, models = audit.context, audit.models
+    samples = ctx.samples.first(3)
+    nb = len(models.blocks())
+    draws = {draw_index(p, s, i) for s in range(2) for i in range(3)}
+    assert draws == {1, 2, 3, 4, 5, 6}  # disjoint across images, none is the shared draw 0
+    ref = ctx.maps(models.get("primary"), "gradcam", samples)
+    for k, row in ((1, r.curve[0]), (nb, r.curve[-1])):
+        per = [[sim.ssim(ref.maps[i], ctx.maps(models.stage(k, draw_index(p, s, i)), "gradcam", [x]).maps[0])
+                for i, x in enumerate(samples)] for s in range(2)]
+        assert row["ssim"] == pytest.approx(float(np.mean(per)), abs=1e-6)
+    seeds = {models.stage(1, d).info.extra["randomization_seed"] for d in draws}
+    assert len(seeds) == len(draws)
+    # the stages between use each image's first draw: its own cascade
+    mid = ctx.maps(models.stage(2, draw_index(p, 0, 1)), "gradcam", [samples[1]]).maps[0]
+    assert r.curve[1]["ssim"] == pytest.approx(float(np.mean(
+        [sim.ssim(ref.maps[i], ctx.maps(models.stage(2, draw_index(p, 0, i)), "gradcam", [x]).maps[0])
+         for i, x in enumerate(samples)])), abs=1e-6)
+    assert mid.shape == ref.maps[0].shape

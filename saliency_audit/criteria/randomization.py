@@ -245,6 +245,34 @@ def stage_draws(p, k: int, nb: int) -> int:
     return p.draws if k in (1, nb) else 1
 
 
+def draw_index(p, slot: int, position: int) -> int:
+    """The re-initialisation (:meth:`ModelSet.stage`'s ``draw``) whose map of the image at ``position`` (in the
+    criterion's image list) fills ``slot`` of a stage (``slot < stage_draws``).
+
+    ``shared`` (Adebayo et al., Arun et al.): every image is explained by the same ``draws`` models, so a draw's
+    luck moves every image together and the bootstrap over images cannot see it.  ``per_image``: image i gets
+    its own re-initialisations, the same at every stage (its own cascade), so the (image, draw) pairs are
+    independent and the bound over images covers the randomization's variance too.  Draw 0 is left to the
+    shared design (and the ``randomized`` model other criteria use)."""
+    return slot if p.draw_design == "shared" else 1 + position * p.draws + slot
+
+
+def stage_maps(ctx, model_at, method: str, samples: list, k: int, nb: int, smooth=None) -> list:
+    """Stage ``k``'s maps of ``samples``: one MapSet per slot (:func:`stage_draws`), each image's map from the
+    model :func:`draw_index` assigns it; ``model_at(k, draw)`` builds (or returns) the randomized model."""
+    from ..maps import MapSet
+
+    p = ctx.config.randomization
+    out = []
+    for slot in range(stage_draws(p, k, nb)):
+        if p.draw_design == "shared":
+            out.append(ctx.maps(model_at(k, slot), method, samples, smooth=smooth))
+        else:
+            out.append(MapSet.concat([ctx.maps(model_at(k, draw_index(p, slot, i)), method, [s], smooth=smooth)
+                                      for i, s in enumerate(samples)]))
+    return out
+
+
 def stage_names(blocks, order: str) -> list[str]:
     """Cumulative stage names in randomization order: the first block, "+next", ..., "all (last)"."""
     seq = list(blocks) if order == "top_down" else list(reversed(blocks))
@@ -268,8 +296,7 @@ def run_cascade(ctx, method: str) -> CriterionResult:
     names = labels("Smooth MPRT d" if smooth else "SSIM drop d", p.order)
 
     def at(k, samples, order=p.order, sm=smooth):
-        return [ctx.maps(models.stage(k, r, order), method, samples, smooth=sm)
-                for r in range(stage_draws(p, k, nb))]
+        return stage_maps(ctx, lambda k, r: models.stage(k, r, order), method, samples, k, nb, sm)
 
     def checks(samples):
         """Sequential looks: the verdict's checks only; the stages between are computed once, on the images
@@ -282,7 +309,7 @@ def run_cascade(ctx, method: str) -> CriterionResult:
     samples, looks = ctx.sequential_samples(ctx.samples.first(p.n_images), p.alpha, checks)
     ref = ctx.maps(primary, method, samples, smooth=smooth)
     details = {"blocks": [b.to_dict() for b in blocks], "bn_policy": p.bn_policy, "draws": p.draws,
-               "draws_at": "first and all-blocks stages",
+               "draws_at": "first and all-blocks stages", "draw_design": p.draw_design,
                "order": p.order, "method_params": ctx.method_params(method),
                **({"smooth": {"samples": smooth[0], "noise": smooth[1]}} if smooth else {})}
     if p.statistic == "emprt":
@@ -366,7 +393,7 @@ def variants(ctx, method: str, samples: list, result: CriterionResult) -> dict:
                                                  "n": result.n, "variant": p.statistic, "order": p.order}}
 
     def at(k, order, sm=None):
-        return [ctx.maps(models.stage(k, r, order), method, vs, smooth=sm) for r in range(stage_draws(p, k, nb))]
+        return stage_maps(ctx, lambda k, r: models.stage(k, r, order), method, vs, k, nb, sm)
 
     def cascade(order, sm=None, full=False):
         ref = ctx.maps(primary, method, vs, smooth=sm)
