@@ -17,7 +17,8 @@ the same 24 images: mean SSIM to the trained model's map, and the noise floor (m
 ``amplification``: the SSIM of XRAI's and of IG's own map when the trained model's IG attribution gets a
 little seeded Gaussian noise (5, 10, 20 % of its SD): how much XRAI's region ranking magnifies small changes.
 ``sign``: XRAI of the negated IG against XRAI of IG, and per random head the correlation of its signed IG
-with the trained model's beside XRAI's SSIM: the |IG| map is blind to the sign, XRAI's ranking is not.
+with the trained model's beside XRAI's and GradCAM's SSIM: the |IG| map is blind to the sign, XRAI's ranking
+and GradCAM's ReLU are not.
 """
 from __future__ import annotations
 
@@ -76,12 +77,16 @@ def sign_sensitivity(audit, samples, draws: int = 5) -> dict:
     models = audit.models
     x0, a0 = xrai_maps(audit, models.get("primary"), samples, "black", signed=True)
     xn, _ = xrai_maps(audit, models.get("primary"), samples, "black", sign=-1.0, signed=True)
+    ctx = audit.context
+    cam0 = ctx.maps(models.get("primary"), "gradcam", samples).maps
     heads = []
     for r in range(draws):
         x1, a1 = xrai_maps(audit, models.stage(1, r), samples, "black", signed=True)
         corr = [float(np.corrcoef(a.sum(0).ravel(), b.sum(0).ravel())[0, 1]) for a, b in zip(a0, a1)]
+        cam1 = ctx.maps(models.stage(1, r), "gradcam", samples).maps
         heads.append({"ig_signed_corr": float(np.mean(corr)),
-                      "xrai_ssim": float(np.mean([sim.ssim(a, b) for a, b in zip(x0, x1)]))})
+                      "xrai_ssim": float(np.mean([sim.ssim(a, b) for a, b in zip(x0, x1)])),
+                      "gradcam_ssim": float(np.mean([sim.ssim(a, b) for a, b in zip(cam0, cam1)]))})
     return {"xrai_of_negated_ig_ssim": float(np.mean([sim.ssim(a, b) for a, b in zip(x0, xn)])), "heads": heads}
 
 

@@ -254,25 +254,38 @@ def sequential_figures(r: dict) -> str:
 
 
 def flip_rate_table(r: dict) -> str:
-    """Head-stage verdict flips across randomization seeds, per method and ``draws`` (bench_flip_rate.py)."""
+    """Head-stage verdict flips across randomization seeds, per method, for each draw design: every image the
+    same D draws (shared, D = 1, 3, 5) or every image its own draw (per image) (bench_flip_rate.py)."""
     f = r["flip_rate"]
     models = [m for m in ("demo", "resnet18") if m in f]
-    draws = f[models[0]]["draws"]
-    head = "| method | " + " | ".join(f"{m} draws={d}" for m in models for d in draws) + " |"
-    out = [head, "|---" * (1 + len(models) * len(draws)) + "|"]
-    methods = list(dict.fromkeys(k for m in models for k in f[m]["methods"]))
-    for meth in methods:
-        cells = []
-        for m in models:
-            for d in draws:
-                x = (f[m]["methods"].get(meth) or {}).get("draws", {}).get(str(d))
-                cells.append("—" if x is None else
-                             f"{x['flip_rate']:.1f} ({x['passes']}/{f[m]['seeds']}; d {x['d_mean']:.2f} ± "
-                             f"{x['d_sd_across_seeds']:.2f})")
-        out.append(f"| `{meth}` | " + " | ".join(cells) + " |")
-    out += ["", f"Each cell: the share of {f[models[0]]['seeds']} randomization seeds whose head-stage verdict differs "
-                "from the majority's (passes of the seeds; mean d ± its SD across seeds), at a fixed "
-                f"{f[models[0]]['n_images']} images (`benchmarks/results/flip_rate.json`)."]
+    out = []
+
+    def cell(x, seeds):
+        return "—" if x is None else (f"{x['flip_rate']:.1f} ({x['passes']}/{seeds}; d {x['d_mean']:.2f} ± "
+                                       f"{x['d_sd_across_seeds']:.2f})")
+
+    for m in models:
+        fm = f[m]
+        draws = fm["draws"]
+        out += [f"**{m}**" + (f" (validation accuracy {fm['accuracy_on_audited_images']:.2f} on the audited images)"
+                              if fm.get("accuracy_on_audited_images") is not None else ""), "",
+                "| method | " + " | ".join(f"shared, {d} draw{'s' if d > 1 else ''}" for d in draws)
+                + " | per image, 1 draw | all-blocks stage: shared, 1 draw | all-blocks stage: per image |",
+                "|---" * (4 + len(draws)) + "|"]
+        for meth, x in fm["methods"].items():
+            pi = x.get("per_image") or {}
+            a = x.get("all_stage") or {}
+            cells = [cell(x["draws"].get(str(d)), fm["seeds"]) for d in draws]
+            cells.append(cell(pi.get("head"), fm["seeds"]))
+            cells.append(f"{a['passes']}/{fm['seeds']} pass" if a else "—")
+            cells.append(cell(pi.get("all_stage"), fm["seeds"]))
+            out.append(f"| `{meth}` | " + " | ".join(cells) + " |")
+        out.append("")
+    f0 = f[models[0]]
+    out += [f"Each cell: the share of {f0['seeds']} randomization seeds whose verdict differs from the majority's "
+            "(passes of the seeds; mean d ± its SD across seeds), at a fixed "
+            f"{f0['n_images']} images; the head stage unless the column says otherwise "
+            "(`benchmarks/bench_flip_rate.py`, `benchmarks/results/flip_rate.json`)."]
     return "\n".join(out) + "\n"
 
 

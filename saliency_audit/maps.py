@@ -129,13 +129,22 @@ class MapStore:
         kind = f"{method}-{self._method_key(method)}" + (f"-smooth{smooth[0]}x{smooth[1]:g}" if smooth else "")
         return self.cache_dir / "maps" / model_fp / kind / f"{sample_key}.npz"
 
+    def cam_key(self, model) -> str:
+        """What the CAM layer depends on: the network's structure (module names and types, input size) and the
+        ``--target-layer`` override, not its weights, so every randomized copy of a model shares the layer
+        found on it (one probe pass per structure, not per cascade stage and draw)."""
+        structure = [(n, type(m).__name__) for n, m in model.net.named_modules()]
+        blob = json.dumps([structure, list(model.input_size), model.info.in_channels,
+                           self.config.methods.gradcam.layer])
+        return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
     def cam_layer(self, model):
         from .models.layers import find_cam_layer
 
-        fp = self.fingerprint(model) + str(self.config.methods.gradcam.layer)
-        if fp not in self._cam_layers:
-            self._cam_layers[fp] = find_cam_layer(model, self.config.methods.gradcam.layer)
-        return self._cam_layers[fp]
+        key = self.cam_key(model)
+        if key not in self._cam_layers:
+            self._cam_layers[key] = find_cam_layer(model, self.config.methods.gradcam.layer)
+        return self._cam_layers[key]
 
     # -- computing --------------------------------------------------------------
     def maps(self, model, method: str, samples: Sequence[Sample], smooth: tuple[int, float] | None = None) -> MapSet:

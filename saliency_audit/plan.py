@@ -114,11 +114,12 @@ class _Ledger:
         return cost
 
     def _probe(self, mk: str, model) -> int:
-        """The CAM layer's probe: one image, once per model (the store may have found it already)."""
-        known = not self.cold and mk + str(self.config.methods.gradcam.layer) in self.ctx.store._cam_layers
-        if mk in self.probed or known:
+        """The CAM layer's probe: one image, once per network structure (MapStore.cam_key; the store may have
+        found it already)."""
+        ck = self.ctx.store.cam_key(model)
+        if ck in self.probed or (not self.cold and ck in self.ctx.store._cam_layers):
             return 0
-        self.probed.add(mk)
+        self.probed.add(ck)
         return 1
 
     def _raw(self, mk: str, model, method: str, keys: list) -> int:
@@ -269,6 +270,7 @@ def make_plan(ctx, pairs: list[tuple[str, str]]) -> dict:
     if needs_blocks:
         out["stages"] = len(mset.blocks())
         out["draws"] = cfg.randomization.draws
+        out["draw_design"] = cfg.randomization.draw_design
     out["images"] = {"localisation": len(ctx.samples.localisation().samples),
                      "randomization": cfg.randomization.n_images, "consistency": cfg.consistency.n_images,
                      "completeness": cfg.completeness.n_images}
@@ -291,7 +293,8 @@ def plan_text(plan: dict) -> str:
     others = len(m["replicates"]) + len(m["references"]) + (1 if m["random_label"] else 0)
     lines = [f"audit plan: {plan['pairs']} verdicts ({len(plan['criteria'])} criteria x {len(plan['methods'])} "
              f"methods: {', '.join(plan['methods'])}); primary {m['primary']} and {others} other model(s)"
-             + (f", {plan['stages']} cascade stages x {plan['draws']} draw(s)" if "stages" in plan else ""),
+             + (f", {plan['stages']} cascade stages x {plan['draws']} draw(s)"
+                + (" per image" if plan.get("draw_design") == "per_image" else "") if "stages" in plan else ""),
              "images: " + ", ".join(f"{k} {v}" for k, v in plan["images"].items())]
     bound = "at most " if not plan["exact"] else ""
     if "image_passes_least" in plan:

@@ -408,7 +408,13 @@ def rule(evidence: dict, criterion: str) -> str:
                           f"d = (1 − SSIM)/(1 − noise floor). "
                           f"<b>Pass</b> iff the one-sided {a(rz)} lower bound of mean d is ≥ "
                           f"{fmt(rz.get('head_min'), 'g')} at the head stage and ≥ {fmt(rz.get('all_min'), 'g')} "
-                          f"with every block randomized (BatchNorm policy: {esc(rz.get('bn_policy', '—'))})."),
+                          f"with every block randomized (BatchNorm policy: {esc(rz.get('bn_policy', '—'))}). "
+                          + (f"Each image is explained by its own random re-initialisation ({esc(rz.get('draws'))} "
+                             f"per image at those two stages, similarities averaged), so the bound covers the "
+                             f"randomization's variance as well as the images'."
+                             if rz.get("draw_design") == "per_image" else
+                             f"Every image is explained by the same {esc(rz.get('draws'))} random "
+                             f"re-initialisation(s) at those two stages (similarities averaged).")),
         "label_randomization": (f"The maps of a model trained on permuted labels are compared with the trained "
                                 f"model's. <b>Pass</b> iff the one-sided {a(rz)} lower bound of mean d is ≥ "
                                 f"{fmt(rz.get('label_min'), 'g')}."),
