@@ -17,6 +17,7 @@ import json
 import os
 import tempfile
 import time
+import weakref
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -86,7 +87,8 @@ class MapStore:
         self._mapsets: dict[tuple, MapSet] = {}
         self._segments: dict[str, list] = {}
         self._cam_layers: dict[str, object] = {}
-        self._fps: dict[int, tuple[object, str]] = {}  # id(model) -> (model kept alive, fingerprint)
+        # model -> fingerprint, held weakly: per-image randomized copies come and go (ModelSet bounds them)
+        self._fps: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.stats = {"computed": 0, "cached": 0, "seconds": 0.0}
         self.predictor = None  # explain = "predicted": callable returning the model whose predictions are explained
         self._predicted: dict[str, int] = {}
@@ -97,11 +99,10 @@ class MapStore:
 
     # -- keys -----------------------------------------------------------------
     def fingerprint(self, model) -> str:
-        entry = self._fps.get(id(model))
-        if entry is None or entry[0] is not model:
-            entry = (model, model_fingerprint(model))
-            self._fps[id(model)] = entry
-        return entry[1]
+        fp = self._fps.get(model)
+        if fp is None:
+            fp = self._fps[model] = model_fingerprint(model)
+        return fp
 
     def method_params(self, method: str) -> dict:
         if method in self.external:

@@ -61,37 +61,43 @@ class _Ledger:
     probed: set = field(default_factory=set)
     predicted: set = field(default_factory=set)
     setup: tuple | None = None  # the images ROAD last set up
-    models: dict = field(default_factory=dict)
+    models: dict = field(default_factory=dict)  # model key -> fingerprint
     channels: dict = field(default_factory=dict)
     cold: bool = False  # count as if the map cache were empty
     road_reference: bool = False  # completeness's method-independent ROAD scores, once per run
 
     def model(self, key: str):
-        if key not in self.models:
-            mset = self.ctx.models
-            if key.startswith(("stage", "bstage")):
-                k, _, r = key[key.index("stage") + len("stage"):].partition("-draw")
-                self.models[key] = mset.stage(int(k), int(r or 0), "bottom_up" if key[0] == "b" else "top_down")
-            elif key.startswith("single"):
-                self.models[key] = mset.single_block(int(key[len("single"):]))
-            else:
-                self.models[key] = mset.get(key)
-        return self.models[key]
+        """The model of ``key``, from the ModelSet (which builds each once; per-image randomized copies it may
+        drop and rebuild, so the ledger keeps only their fingerprints, never the models)."""
+        mset = self.ctx.models
+        if key.startswith(("stage", "bstage")):
+            k, _, r = key[key.index("stage") + len("stage"):].partition("-draw")
+            return mset.stage(int(k), int(r or 0), "bottom_up" if key[0] == "b" else "top_down")
+        if key.startswith("single"):
+            return mset.single_block(int(key[len("single"):]))
+        return mset.get(key)
+
+    def entry(self, model_key: str) -> tuple[str, tuple, str]:
+        """(fingerprint, input size, CAM key) of a model.  Models are told apart as the map cache tells them:
+        by their weights' fingerprint (the fully randomized cascade stage and the ``randomized`` model are the
+        same weights)."""
+        if model_key not in self.models:
+            m = self.model(model_key)
+            self.models[model_key] = (self.ctx.store.fingerprint(m), tuple(m.input_size), self.ctx.store.cam_key(m))
+        return self.models[model_key]
 
     def key(self, model_key: str) -> str:
-        """Models are told apart as the map cache tells them: by their weights' fingerprint (the fully
-        randomized cascade stage and the ``randomized`` model are the same weights)."""
-        return self.ctx.store.fingerprint(self.model(model_key))
+        return self.entry(model_key)[0]
 
     def maps(self, model_key: str, method: str, samples, smooth: tuple | None = None) -> int:
         if method in self.ctx.store.external:
             return 0
-        store, mk = self.ctx.store, self.key(model_key)
-        model = self.model(model_key)
+        store = self.ctx.store
+        mk, size, cam = self.entry(model_key)
         cost = 0
         spec = METHODS[method]
         if spec.uses_cam_layer or any(METHODS[d].uses_cam_layer for d in spec.needs):
-            cost += self._probe(mk, model)
+            cost += self._probe(cam)
         fp = mk
         todo = []
         for s in samples:
@@ -102,36 +108,36 @@ class _Ledger:
             if path is None or not path.is_file():
                 todo.append(k)
             self.maps_done.add((mk, method, k, smooth))
-        bs = min(self.config.batch_size, pass_images(self.config, model.input_size))
+        bs = min(self.config.batch_size, pass_images(self.config, size))
         for a in range(0, len(todo), bs):
             batch = todo[a:a + bs]
             if smooth is None:
-                cost += self._raw(mk, model, method, batch)
+                cost += self._raw(model_key, method, batch)
                 continue
             n = smooth[0]  # MapStore._smoothed: one raw batch per noisy copy, the last one the image itself
-            cost += sum(self._raw(mk, model, method, [f"{k}~{j}" if j < n - 1 else k for k in batch])
+            cost += sum(self._raw(model_key, method, [f"{k}~{j}" if j < n - 1 else k for k in batch])
                         for j in range(n))
         return cost
 
-    def _probe(self, mk: str, model) -> int:
+    def _probe(self, ck: str) -> int:
         """The CAM layer's probe: one image, once per network structure (MapStore.cam_key; the store may have
         found it already)."""
-        ck = self.ctx.store.cam_key(model)
         if ck in self.probed or (not self.cold and ck in self.ctx.store._cam_layers):
             return 0
         self.probed.add(ck)
         return 1
 
-    def _raw(self, mk: str, model, method: str, keys: list) -> int:
+    def _raw(self, model_key: str, method: str, keys: list) -> int:
+        mk, size, _ = self.entry(model_key)
         if all((mk, method, k) in self.raw_done for k in keys):
             return 0
         spec = METHODS[method]
         if spec.control:  # controls make no model pass
             return 0
-        cost = sum(self._raw(mk, model, d, keys) for d in spec.needs)
+        cost = sum(self._raw(model_key, d, keys) for d in spec.needs)
         cost += self._targets(keys)
-        channels = self._channels(mk, model) if method == "scorecam" else 0
-        cost += method_passes(method, self.config, channels, tuple(model.input_size)) * len(keys)
+        channels = self._channels(mk, self.model(model_key)) if method == "scorecam" else 0
+        cost += method_passes(method, self.config, channels, size) * len(keys)
         if any(method in METHODS[m].needs for m in METHODS):
             self.raw_done.update((mk, method, k) for k in keys)
         return cost

@@ -114,3 +114,21 @@ def test_per_image_design_gives_every_image_its_own_cascade(tmp_path):
         [sim.ssim(ref.maps[i], ctx.maps(models.stage(2, draw_index(p, 0, i)), "gradcam", [x]).maps[0])
          for i, x in enumerate(samples)])), abs=1e-6)
     assert mid.shape == ref.maps[0].shape
+
+
+def test_per_image_copies_are_bounded_and_rebuilt_identically(tmp_path, monkeypatch):
+    """Per-image draws make one randomized copy per image and stage: the ModelSet keeps a bounded number (the
+    least recently used go) and rebuilds a dropped one with the same weights, so verdicts do not change."""
+    from saliency_audit.models.modelset import ModelSet
+
+    free = _audit(tmp_path / "free", n=4).randomization("grad")
+    audit = _audit(tmp_path / "tight", n=4)
+    one = sum(t.numel() * t.element_size() for t in audit.models.get("primary").net.state_dict().values())
+    monkeypatch.setattr(ModelSet, "DRAW_BYTES", 3 * one)
+    first = audit.models.stage(1, 1)
+    fp = audit.context.store.fingerprint(first)
+    tight = audit.randomization("grad")
+    assert len(audit.models._draws) == 3
+    assert audit.models.stage(1, 1) is not first  # dropped, rebuilt ...
+    assert audit.context.store.fingerprint(audit.models.stage(1, 1)) == fp  # ... with the same weights
+    assert tight.curve == free.curve and tight.bound == free.bound

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections import OrderedDict
 from typing import Sequence
 
 from ..errors import AuditError, AuditUsageError
@@ -33,6 +34,8 @@ class ModelSet:
         self.allow_unsafe_pickle = allow_unsafe_pickle
         self.timings = timings if timings is not None else {}
         self._models: dict[str, object] = {}
+        self._draws: OrderedDict[str, object] = OrderedDict()  # randomized copies of draws >= 1, least recent first
+        self._draw_bytes: int | None = None  # the size of one (all have the primary's shapes)
         self._blocks = None
 
     def specs(self, kind: str) -> list[str]:
@@ -121,22 +124,38 @@ class ModelSet:
         """
         blocks = self.blocks()
         k = len(blocks) if k is None else k
-        if order == "bottom_up" and k < len(blocks):
-            key = f"bstage{k}" + (f"-draw{draw}" if draw else "")
-            if key not in self._models:
-                self._models[key] = self._randomized(blocks[len(blocks) - k:], f"cascade-bottom-{k}",
-                                                     f"bottom {k} block(s)", draw)
-            return self._models[key]
-        key = f"stage{k}" + (f"-draw{draw}" if draw else "")
-        if key in self._models:
-            return self._models[key]
+        bottom = order == "bottom_up" and k < len(blocks)
+        key = ("bstage" if bottom else "stage") + f"{k}" + (f"-draw{draw}" if draw else "")
+        kept = self._draws if draw else self._models
+        if key in kept:
+            if draw:
+                self._draws.move_to_end(key)
+            return kept[key]
         full = k == len(blocks) and draw == 0
-        m = self._randomized(blocks[:k], "randomized" if full else f"cascade-{k}",
-                             "all blocks" if k == len(blocks) else f"top {k} block(s)", draw)
-        self._models[key] = m
+        if bottom:
+            m = self._randomized(blocks[len(blocks) - k:], f"cascade-bottom-{k}", f"bottom {k} block(s)", draw)
+        else:
+            m = self._randomized(blocks[:k], "randomized" if full else f"cascade-{k}",
+                                 "all blocks" if k == len(blocks) else f"top {k} block(s)", draw)
+        if draw:
+            self._keep_draw(key, m)
+        else:
+            self._models[key] = m
         if full:
             self._models.setdefault("randomized", m)
         return m
+
+    #: bytes of weights the draws' randomized copies may hold together (per-image draws make one copy per image
+    #: and stage: 24 images x 7 stages of a densenet121 would be 5 GB); the least recently used go first and
+    #: are rebuilt, identically (seeded), when needed again
+    DRAW_BYTES = 2 << 30
+
+    def _keep_draw(self, key: str, m) -> None:
+        self._draws[key] = m
+        if self._draw_bytes is None:
+            self._draw_bytes = sum(t.numel() * t.element_size() for t in m.net.state_dict().values())
+        while self._draw_bytes * len(self._draws) > self.DRAW_BYTES and len(self._draws) > 1:
+            self._draws.popitem(last=False)  # every copy has the primary's shapes: the same size
 
     def single_block(self, j: int):
         """The primary with only block ``j`` re-initialised (independent randomization)."""
