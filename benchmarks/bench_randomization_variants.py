@@ -64,7 +64,7 @@ def main() -> None:
             write_html(audit.evidence(finished=True), Path(args.report) / "saliency-audit.html")
     out = {"model": "demo", "config": {k: getattr(cfg.randomization, k) for k in (
         "statistic", "order", "variants", "variant_images", "smooth_samples", "smooth_noise", "emprt_bins",
-        "head_min", "all_min", "n_images", "draws")}, "seconds": round(time.perf_counter() - t0, 1), "methods": rows}
+        "head_min", "all_min", "n_images", "draws", "draw_design")}, "seconds": round(time.perf_counter() - t0, 1), "methods": rows}
     dest = ROOT / "benchmarks" / "results" / "randomization_variants.json"
     dest.write_text(json.dumps(out, indent=1, default=list) + "\n")
     print(f"wrote {dest} ({out['seconds']} s)")

@@ -352,3 +352,11 @@ def test_cli_missing_or_invalid_evidence_exits_2(tmp_path, capsys, content):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "evidence.json" in err
     assert not (tmp_path / "saliency-audit.html").exists()
+
+
+@pytest.mark.parametrize("design,says", [("per_image", "its own random re-initialisation (2 per image"),
+                                         ("shared", "the same 2 random re-initialisation(s)")])
+def test_the_randomization_text_says_whose_draws_explain_each_image(design, says):
+    ev = make_evidence()
+    ev["config"]["randomization"].update(draw_design=design, draws=2)
+    assert says in render(ev)
