@@ -127,7 +127,8 @@ def _per_image_design(audit, ctx, method, samples, ref, floor, seeds: int, cfg) 
 
 
 def flip_rates(model_name: str, methods, seeds: int, draws: tuple[int, ...], n_images: int,
-               per_image_too: bool = True) -> dict:
+               per_image_too: bool = True, save=None) -> dict:
+    """``save(out)`` after each method: a long run that is stopped keeps what it measured."""
     from saliency_audit import Audit
     from saliency_audit.config import AuditConfig
     from saliency_audit.criteria.randomization import drop, mean_noise_floors
@@ -196,6 +197,8 @@ def flip_rates(model_name: str, methods, seeds: int, draws: tuple[int, ...], n_i
                                        round(v["d_sd_across_seeds"], 3)) for k, v in rows.items()}, all_stage,
               {k: (v["passes"], round(v["flip_rate"], 2), round(v["d_mean"], 2)) for k, v in (per_image or {}).items()},
               f"{out['methods'][method]['seconds']} s", flush=True)
+        if save:
+            save(out)
     return out
 
 
@@ -210,12 +213,14 @@ def main() -> None:
     draws = tuple(int(x) for x in args.draws.split(","))
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     for name in args.models.split(","):
-        res = flip_rates(name, args.methods.split(","), args.seeds, draws, args.n_images)
         prev = results.get(name, {}).get("methods", {})
-        res["methods"] = {**prev, **res["methods"]}
-        results[name] = res
-        RESULTS.parent.mkdir(exist_ok=True)
-        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+
+        def save(res, name=name, prev=prev):
+            results[name] = {**res, "methods": {**prev, **res["methods"]}}
+            RESULTS.parent.mkdir(exist_ok=True)
+            RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+
+        flip_rates(name, args.methods.split(","), args.seeds, draws, args.n_images, save=save)
 
 
 if __name__ == "__main__":

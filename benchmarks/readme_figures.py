@@ -267,7 +267,7 @@ def flip_rate_table(r: dict) -> str:
     for m in models:
         fm = f[m]
         draws = fm["draws"]
-        out += [f"**{m}**" + (f" (validation accuracy {fm['accuracy_on_audited_images']:.2f} on the audited images)"
+        out += [f"**{m}**" + (f" (accuracy {fm['accuracy_on_audited_images']:.2f} on the audited images)"
                               if fm.get("accuracy_on_audited_images") is not None else ""), "",
                 "| method | " + " | ".join(f"shared, {d} draw{'s' if d > 1 else ''}" for d in draws)
                 + " | per image, 1 draw | all-blocks stage: shared, 1 draw | all-blocks stage: per image |",

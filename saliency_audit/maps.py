@@ -43,6 +43,11 @@ class MapSet:
     seconds: float
     notes: dict = field(default_factory=dict)
 
+    def head(self, n: int) -> "MapSet":
+        """The first ``n`` images' maps (views; similarity features are recomputed for them)."""
+        return MapSet(self.method, self.ids[:n], self.maps[:n], self.constant[:n], self.signed[:n], 0, 0.0,
+                      dict(self.notes))
+
     @classmethod
     def concat(cls, parts: Sequence["MapSet"]) -> "MapSet":
         """One MapSet of ``parts``' images in order (maps of the same method from different models, e.g. each

@@ -337,7 +337,8 @@ def _randomization_passes(ledger: _Ledger, method: str, stop) -> int:
             cost += sum(at(stage, samples[:k]) for stage in ((nb,) if emprt else (1, nb)))
         samples = samples[:k]
     cost += ledger.maps("primary", method, samples, sm)
-    cost += sum(at(stage, samples) for stage in ((nb,) if emprt else range(1, nb + 1)))
+    cost += sum(at(stage, samples if stage in (1, nb) else samples[: p.curve_images])
+                for stage in ((nb,) if emprt else range(1, nb + 1)))
     if p.independent and not emprt:
         cost += sum(ledger.maps(f"single{j}", method, samples) for j in range(nb))
     vs = samples[: p.variant_images]

@@ -64,6 +64,7 @@ def test_the_plan_counts_the_randomization_variants_exactly(tmp_path, statistic,
     cfg = _config(tmp_path, n_images=8, sequential=True)
     cfg.randomization.statistic, cfg.randomization.variants = statistic, variants
     cfg.randomization.draw_design, cfg.randomization.draws = design, 2
+    cfg.randomization.curve_images = 4  # the stages between on fewer images than the verdict's two
     cfg.randomization.smooth_samples, cfg.randomization.order = 3, "bottom_up" if statistic == "emprt" else "top_down"
     methods = ["grad", "xrai", "edge"]
     audit = Audit(model="demo", methods=methods, config=cfg)

@@ -132,3 +132,11 @@ def test_per_image_copies_are_bounded_and_rebuilt_identically(tmp_path, monkeypa
     assert audit.models.stage(1, 1) is not first  # dropped, rebuilt ...
     assert audit.context.store.fingerprint(audit.models.stage(1, 1)) == fp  # ... with the same weights
     assert tight.curve == free.curve and tight.bound == free.bound
+
+
+def test_the_stages_between_use_the_first_curve_images(tmp_path):
+    audit = _audit(tmp_path, n=6)
+    audit.config.randomization.curve_images = 3
+    r = audit.randomization("grad")
+    assert [row["n"] for row in r.curve] == [6] + [3] * (len(r.curve) - 2) + [6]
+    assert r.n == 6 and len(r.per_image) == 6

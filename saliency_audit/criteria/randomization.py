@@ -138,8 +138,10 @@ def evaluate_cascade(method: str, ref, stages: list[tuple[str, object]], config,
     floor = floors["ssim"]
     curve, per_stage = [], []
     for name, draws in stages:
-        sims, per_draw = mean_similarities(ref, draws)
+        n = len(draws[0].ids)  # the stages between the verdict's two may use its first curve_images only
+        sims, per_draw = mean_similarities(ref if n == len(ref.ids) else ref.head(n), draws)
         row = stage_row(name, sims, floor, np.sum([d.constant for d in draws], axis=0), config, f"randomization-{method}")
+        row["n"] = n
         if len(draws) > 1:
             row["ssim_per_draw"] = [_mean(d["ssim"]) for d in per_draw]
         curve.append(row)
@@ -299,8 +301,8 @@ def run_cascade(ctx, method: str) -> CriterionResult:
         return stage_maps(ctx, lambda k, r: models.stage(k, r, order), method, samples, k, nb, sm)
 
     def checks(samples):
-        """Sequential looks: the verdict's checks only; the stages between are computed once, on the images
-        the verdict used."""
+        """Sequential looks: the verdict's checks only; the stages between are computed once, on the first
+        ``curve_images`` of the images the verdict used."""
         ref = ctx.maps(primary, method, samples, smooth=smooth)
         if p.statistic == "emprt":
             return [emprt_check(ref, at(nb, samples), p)], True
@@ -317,7 +319,8 @@ def run_cascade(ctx, method: str) -> CriterionResult:
         result = evaluate_emprt(method, ref, last, stage_names(blocks, p.order)[-1], ctx.config, details)
         compared = [last[0]]
     else:
-        stages = [(name, at(k, samples)) for k, name in enumerate(stage_names(blocks, p.order), 1)]
+        stages = [(name, at(k, samples if k in (1, nb) else samples[: p.curve_images]))
+                  for k, name in enumerate(stage_names(blocks, p.order), 1)]
         independent = None
         if p.independent:
             independent = [(b.name, [ctx.maps(models.single_block(j), method, samples)]) for j, b in enumerate(blocks)]

@@ -354,14 +354,14 @@ def _stage_tables(rs: list[dict]) -> str:
         curve = r.get("curve") or []
         if not curve:
             continue
-        rows = [[esc(c.get("stage")), N(c.get("ssim")), fmt_ci(c.get("ssim_ci")), N(c.get("d"), ".2f"),
+        rows = [[esc(c.get("stage")), N(c.get("n"), "d"), N(c.get("ssim")), fmt_ci(c.get("ssim_ci")), N(c.get("d"), ".2f"),
                  fmt_ci([c.get("d_lower"), c.get("d_upper")], ".2f"), N(c.get("spearman_abs")),
                  N(c.get("spearman_signed")), N(c.get("hog")), N(c.get("constant_maps"), "d")] for c in curve]
         floor = (r.get("details") or {}).get("noise_floor") or {}
-        rows.append(["<i>noise floor</i>", N(floor.get("ssim")), "", "", "", N(floor.get("spearman_abs")),
+        rows.append(["<i>noise floor</i>", N(r.get("n"), "d"), N(floor.get("ssim")), "", "", "", N(floor.get("spearman_abs")),
                      N(floor.get("spearman_signed")), N(floor.get("hog")), ""])
         out.append(f"<h3>{esc(r.get('method'))}</h3>" + table(
-            ["stage", "SSIM", "SSIM CI", "d", "d CI", "|Spearman|", "Spearman (signed)", "HOG", "constant maps"], rows))
+            ["stage", "images", "SSIM", "SSIM CI", "d", "d CI", "|Spearman|", "Spearman (signed)", "HOG", "constant maps"], rows))
         ind = (r.get("details") or {}).get("independent_curve") or []
         if ind:
             out.append("<p class='small'>Independent randomization (one block at a time):</p>" + table(
