@@ -81,8 +81,9 @@ Why each default is what it is:
   with one shared draw, pass for every seed per image.  Per image, the
   (image, draw) pairs are independent, so the bound covers the
   randomization's variance as well as the images', at the cost of one draw:
-  the demo plan's 115,002 image-passes at most, where five shared draws
-  cost 179,526.  What still flips is a method whose mean d sits at its
+  the demo plan's 85,034 image-passes at most, where five shared draws
+  cost 133,418 (the last release's defaults, five shared draws and the
+  stages between on every image: 179,498).  What still flips is a method whose mean d sits at its
   threshold, which the bound then says.
 * ``randomization.curve_images = 8``, ``variants = ("emprt",)``: the
   cascade stages between the verdict's two are descriptive (the curve of
