@@ -5,14 +5,16 @@
     saliency-audit maps --model SPEC --dataset NAME --data-root DIR --methods LIST -o OUT [--all]
     saliency-audit view OUT/METHOD [-o OVERLAYS] [--dataset NAME --data-root DIR]
     saliency-audit merge SHARD.json ... -o DIR
+    saliency-audit validate EVIDENCE.json ...
 
 ``report`` rebuilds the standalone HTML report from an evidence file, e.g. on
 a machine that never ran the audit; ``export-demo`` writes the demo world's
 images in a dataset layout (see :mod:`saliency_audit.demo.export`), with a
 training split to train your own model on; ``maps`` writes the maps an audit
 scores as .npy files (``--maps`` audits them again) and ``view`` draws them over
-their images (:mod:`saliency_audit.mapsout`).  Exit codes: 0 written, 2 unusable
-input.
+their images (:mod:`saliency_audit.mapsout`); ``validate`` checks evidence files against the shipped
+JSON Schema (:mod:`saliency_audit.schema`), one line per problem naming its JSON path.  Exit codes: 0 written
+(or valid), 1 invalid evidence, 2 unusable input.
 """
 from __future__ import annotations
 
@@ -68,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     vw.add_argument("-o", "--output", type=Path, default=None, help="where to write (default: FOLDER/overlays)")
     vw.add_argument("--dataset", default=None, help="dataset format (default: the one maps.json names)")
     vw.add_argument("--data-root", default=None, metavar="DIR", help="dataset location (default: maps.json's)")
+    va = sub.add_parser("validate", help="check evidence files against the saliency-audit/evidence JSON Schema")
+    va.add_argument("evidence", nargs="+", type=Path, metavar="EVIDENCE.json")
     mg = sub.add_parser("merge", help="join the evidence of --audit-shard runs into one evidence file and report",
                         description="Join the evidence.json of the N shards of one audit (--audit-shard I/N) into "
                                     "one evidence file and one HTML report; shards of other models, data, config or "
@@ -208,6 +212,24 @@ def report(evidence_path: Path, output: Path | None) -> int:
     return 0
 
 
+def validate_command(args) -> int:
+    """Each file: "FILE: valid (...)" on stdout, or one "FILE: PATH: problem" line per problem on stderr."""
+    from .schema import validate_file
+
+    worst = 0
+    for path in args.evidence:
+        found = validate_file(path)
+        if not found:
+            data = json.loads(path.read_text())
+            print(f"{path}: valid ({data['schema']}, {len(data['results'])} results)")
+            continue
+        unreadable = found[0].startswith("(file)")
+        worst = max(worst, 2 if unreadable else 1)
+        for line in found:
+            print(f"{path}: {line}", file=sys.stderr)
+    return worst
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "report":
@@ -220,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
         return view_command(args)
     if args.command == "merge":
         return merge_command(args)
+    if args.command == "validate":
+        return validate_command(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

@@ -358,9 +358,9 @@ def _write_startup_failure(config: pytest.Config, exc: AuditError) -> None:
     report = Path(opt.saliency_report)
     report_dir = report if report.is_absolute() else config.invocation_params.dir / report
     run = run_info(opt.saliency_seed or 0, list(config.invocation_params.args))
-    run.update(finished=now(), startup_error=str(exc), startup_error_details=exc.details)
-    evidence = {"schema": SCHEMA, "run": run, "config": {}, "models": [], "dataset": {}, "results": [],
-                "samples": {}}
+    run.update(finished=now(), status="failed", startup_error=str(exc), startup_error_details=exc.details)
+    evidence = {"schema": SCHEMA, "run": run, "config": {"seed": run["seed"]}, "models": [],
+                "dataset": {"name": opt.saliency_dataset}, "results": [], "samples": {}}
     try:
         write_json(report_dir / "evidence.json", evidence)
         _write_html(evidence, report_dir)

@@ -60,3 +60,28 @@ import torch._dynamo  # noqa: E402,F401  (an optimizer's first step imports it; 
 # pytester points HOME at its temporary folder, which would move the default cache (~/.cache/saliency-audit) and
 # make every in-process audit of the demo retrain the demo models: pin the cache where this session found it.
 os.environ.setdefault("SALIENCY_AUDIT_CACHE", str(saliency_audit.paths.cache_root()))
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _evidence_files_keep_the_schema(monkeypatch):
+    """Every evidence file a test writes (audits, pytester runs, merges) is checked against the shipped JSON
+    Schema as it is written, so the writer and the schema cannot drift apart; a test that wrote a file the
+    schema rejects errors at teardown, naming the file and the JSON paths."""
+    from saliency_audit.report import evidence as ev
+    from saliency_audit.schema import problems
+
+    real, bad = ev.write_json, []
+
+    def checked(path, data, indent=1):
+        if isinstance(data, dict) and str(data.get("schema", "")).startswith("saliency-audit/evidence@"):
+            found = problems(data)
+            if found:
+                bad.append(f"{path}: " + "; ".join(found[:5]))
+        return real(path, data, indent)
+
+    monkeypatch.setattr(ev, "write_json", checked)
+    yield
+    assert not bad, "evidence written by this test breaks saliency-audit/evidence@1:\n" + "\n".join(bad)
