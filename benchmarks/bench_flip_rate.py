@@ -92,12 +92,13 @@ def model_spec(name: str) -> tuple[str, dict]:
     raise SystemExit(f"unknown model {name!r}: demo or resnet18")
 
 
-def _verdicts(d_per_seed: list, threshold: float, cfg, key: str) -> dict:
-    """Each seed's bootstrap lower bound of mean d against ``threshold``: passes, flip rate, spread."""
-    from saliency_audit.stats import bootstrap_mean, stable_seed
+def _verdicts(d_per_seed: list, threshold: float, cfg, seed_of) -> dict:
+    """Each seed's bootstrap lower bound of mean d against ``threshold`` (``seed_of(s)``: the bootstrap's seed
+    for randomization seed s): passes, flip rate, spread."""
+    from saliency_audit.stats import bootstrap_mean
 
     bs = [bootstrap_mean(d, alpha=cfg.randomization.alpha, resamples=cfg.stats.resamples, method=cfg.stats.method,
-                         seed=stable_seed(0, key, s)) for s, d in enumerate(d_per_seed)]
+                         seed=seed_of(s)) for s, d in enumerate(d_per_seed)]
     ok = [b.lo is not None and np.isfinite(b.lo) and b.lo >= threshold for b in bs]
     n, p = len(bs), sum(ok) / len(bs)
     means = [float(b.mean) for b in bs]
@@ -113,6 +114,7 @@ def _per_image_design(audit, ctx, method, samples, ref, floor, seeds: int, cfg) 
     from saliency_audit.criteria.randomization import drop
     from saliency_audit.maps import MapSet
     from saliency_audit.metrics import similarity as sim
+    from saliency_audit.stats import stable_seed
 
     nb, n = len(audit.models.blocks()), len(samples)
     out = {}
@@ -122,7 +124,7 @@ def _per_image_design(audit, ctx, method, samples, ref, floor, seeds: int, cfg) 
             maps = MapSet.concat([ctx.maps(audit.models.stage(k, 1000 + s * n + i), method, [x])
                                   for i, x in enumerate(samples)])
             ds.append(drop(np.array([sim.ssim(a, b) for a, b in zip(ref.maps, maps.maps)]), floor))
-        out[name] = _verdicts(ds, threshold, cfg, f"flip-per-image-{name}-{method}")
+        out[name] = _verdicts(ds, threshold, cfg, lambda s, name=name: stable_seed(0, f"flip-per-image-{name}-{method}", s))
     return out
 
 
@@ -160,24 +162,11 @@ def flip_rates(model_name: str, methods, seeds: int, draws: tuple[int, ...], n_i
                 ssim[q] = np.array([sim.ssim(a, b) for a, b in zip(ref.maps, maps.maps)])
         rows = {}
         for d_count in draws:
-            verdicts, means, lowers = [], [], []
-            for s in range(seeds):
-                s_mean = np.mean([ssim[s * per_draw + r] for r in range(d_count)], axis=0)
-                d = drop(s_mean, floor)
-                b = bootstrap_mean(d, alpha=cfg.randomization.alpha, resamples=cfg.stats.resamples,
-                                   method=cfg.stats.method, seed=stable_seed(0, "flip", method, s, d_count))
-                ok = b.lo is not None and np.isfinite(b.lo) and b.lo >= cfg.randomization.head_min
-                verdicts.append(bool(ok))
-                means.append(float(b.mean))
-                lowers.append(float(b.lo) if b.lo is not None else float("nan"))
-            n_pass = sum(verdicts)
-            p = n_pass / seeds
-            rows[str(d_count)] = {"passes": n_pass, "flip_rate": min(n_pass, seeds - n_pass) / seeds,
-                                  "disagree": 2 * p * (1 - p) * seeds / (seeds - 1),
-                                  "d_mean": float(np.mean(means)), "d_sd_across_seeds": float(np.std(means, ddof=1)),
-                                  "lower_min": float(np.nanmin(lowers)), "lower_max": float(np.nanmax(lowers)),
-                                  "head_ssim_per_seed": [round(float(np.mean(ssim[s * per_draw])), 3)
-                                                         for s in range(seeds)] if d_count == 1 else None}
+            rows[str(d_count)] = _verdicts(
+                [drop(np.mean([ssim[s * per_draw + r] for r in range(d_count)], axis=0), floor) for s in range(seeds)],
+                cfg.randomization.head_min, cfg, lambda s, d_count=d_count: stable_seed(0, "flip", method, s, d_count))
+            rows[str(d_count)]["head_ssim_per_seed"] = ([round(float(np.mean(ssim[s * per_draw])), 3)
+                                                         for s in range(seeds)] if d_count == 1 else None)
         # the all-blocks stage, one draw per seed: does its verdict ever hinge on the draw?
         nb = len(audit.models.blocks())
         alls = []

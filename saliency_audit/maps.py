@@ -92,6 +92,7 @@ class MapStore:
         self._mapsets: dict[tuple, MapSet] = {}
         self._segments: dict[str, list] = {}
         self._cam_layers: dict[str, object] = {}
+        self._cam_keys: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> cam_key
         # model -> fingerprint, held weakly: per-image randomized copies come and go (ModelSet bounds them)
         self._fps: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.stats = {"computed": 0, "cached": 0, "seconds": 0.0}
@@ -139,10 +140,13 @@ class MapStore:
         """What the CAM layer depends on: the network's structure (module names and types, input size) and the
         ``--target-layer`` override, not its weights, so every randomized copy of a model shares the layer
         found on it (one probe pass per structure, not per cascade stage and draw)."""
-        structure = [(n, type(m).__name__) for n, m in model.net.named_modules()]
-        blob = json.dumps([structure, list(model.input_size), model.info.in_channels,
-                           self.config.methods.gradcam.layer])
-        return hashlib.sha256(blob.encode()).hexdigest()[:24]
+        key = self._cam_keys.get(model)  # asked for every map batch: computed once per model
+        if key is None:
+            structure = [(n, type(m).__name__) for n, m in model.net.named_modules()]
+            blob = json.dumps([structure, list(model.input_size), model.info.in_channels,
+                               self.config.methods.gradcam.layer])
+            key = self._cam_keys[model] = hashlib.sha256(blob.encode()).hexdigest()[:24]
+        return key
 
     def cam_layer(self, model):
         from .models.layers import find_cam_layer

@@ -61,7 +61,7 @@ class _Ledger:
     probed: set = field(default_factory=set)
     predicted: set = field(default_factory=set)
     setup: tuple | None = None  # the images ROAD last set up
-    models: dict = field(default_factory=dict)  # model key -> fingerprint
+    models: dict = field(default_factory=dict)  # model key -> (fingerprint, input size, CAM key): never the model
     channels: dict = field(default_factory=dict)
     cold: bool = False  # count as if the map cache were empty
     road_reference: bool = False  # completeness's method-independent ROAD scores, once per run
