@@ -91,6 +91,8 @@ class Audit:
         self.timings: dict[str, float] = {}
         self._run = ev.run_info(self.config.seed, argv)
         self.plan: dict | None = None  # make_plan's, once made: it goes into the evidence
+        self.decided: dict[tuple[str, str], CriterionResult] = {}  # a family's results (saliency_audit.family)
+        self.family: dict | None = None  # the family's summary, once decided
         self._dataset = None
         self._store = None
         self._ctx = None
@@ -145,7 +147,14 @@ class Audit:
 
     # -- criteria -----------------------------------------------------------------------------
     def run(self, criterion: str, method: str) -> CriterionResult:
-        """Evaluate one registered criterion for one method; errors become an ``error`` result, never lost work."""
+        """Evaluate one registered criterion for one method; errors become an ``error`` result, never lost work.
+        Under ``stats.multiplicity`` the family's decided result (:func:`decide_family`), told to the listeners
+        again so the test that asks gets it."""
+        if (criterion, method) in self.decided:
+            result = self.decided[(criterion, method)]
+            for listener in self.listeners:
+                listener(result)
+            return result
         spec = criterion_spec(criterion)
         if method not in self.external:
             (method,) = resolve_methods([method], option="method")
@@ -166,6 +175,15 @@ class Audit:
         self.plan = make_plan(self.context, [(c, m) for c, m in pairs if m not in self.external or c in
                                              ("utility", "energy", "focus", "pointing")])
         return self.plan
+
+    def decide_family(self, pairs: list[tuple[str, str]]) -> dict | None:
+        """``stats.multiplicity`` other than none: run every pair, then decide the gate's verdicts together
+        (:mod:`saliency_audit.family`); None when the verdicts stand alone."""
+        if self.config.stats.multiplicity == "none" or self.family is not None:
+            return self.family
+        from .family import decide
+
+        return decide(self, pairs)
 
     def utility(self, method: str) -> CriterionResult:
         return self.run("utility", method)
@@ -210,6 +228,7 @@ class Audit:
             result = CriterionResult(criterion, method, "error",
                                      explanation=f"{type(exc).__name__}: {one_line(exc)}",
                                      details={"traceback": traceback.format_exc(limit=6)})
+        result.settle_p_value(self.config.stats.resamples, self.config.stats.method)
         attach_control(result)
         result.details["seconds"] = time.perf_counter() - t0
         result.details["image_passes"] = PASSES["images"] - passes0  # forward passes this result cost, in images
@@ -226,6 +245,10 @@ class Audit:
         self._result_dicts[key] = (result, result.to_dict())
         if self.report_dir is not None:
             self.write_evidence()
+
+    def refresh(self, result: CriterionResult) -> None:
+        """Convert a recorded result again after it changed (a family's decision)."""
+        self._result_dicts[(result.criterion, result.method, result.model)] = (result, result.to_dict())
 
     def _result_dict(self, result: CriterionResult) -> dict:
         held = self._result_dicts.get((result.criterion, result.method, result.model))
@@ -276,8 +299,17 @@ class Audit:
             "results": results,
             "diagnosis": diagnose(results),
             **({"controls": controls} if (controls := control_summary(results)) else {}),
+            "multiplicity": self._multiplicity(),
             "samples": samples,
         }
+
+    def _multiplicity(self) -> dict:
+        """How the gate's verdicts were decided: the family's summary, or (per verdict) what that allows."""
+        if self.family is not None:
+            return self.family
+        from .family import members, summary
+
+        return summary("none", self.config.stats.family_alpha, members(self.results), [])
 
     def _performance(self) -> dict | None:
         """The primary's accuracy on every audited image (memoised per set of images).

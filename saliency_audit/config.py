@@ -129,6 +129,13 @@ Why each default is what it is:
   lesion-sized tolerance would let a map miss small lesions and still hit).
 * ``stats.resamples = 4000``: bootstrap resamples; the Monte-Carlo error of a
   5 % quantile with 4000 resamples is well below the bounds' resolution.
+* ``stats.multiplicity = "none"``, ``stats.family_alpha = 0.05``: each verdict
+  at its own criterion's alpha (the papers' practice), or ``"holm"`` /
+  ``"bonferroni"`` over the gate's verdicts (every method's, not the
+  controls'), which keeps the chance that any pass of the run is wrong at most
+  ``family_alpha`` (:mod:`saliency_audit.multiplicity`).  A family needs every
+  verdict before it can decide one, so the run computes them all at its first
+  audit test; it cannot be split over ``--audit-shard`` or ``-n``.
 """
 from __future__ import annotations
 
@@ -291,6 +298,8 @@ class ModelInputParams:
 class StatsParams:
     resamples: int = 4000
     method: str = "BCa"  # scipy.stats.bootstrap method; falls back to percentile when degenerate
+    multiplicity: str = "none"  # "none" | "holm" | "bonferroni" over the gate's verdicts
+    family_alpha: float = 0.05  # the family-wise level of holm / bonferroni
 
 
 def pass_images(cfg: "AuditConfig", size: tuple[int, int]) -> int:
@@ -424,6 +433,9 @@ class AuditConfig:
              "model.mean/model.std", "must have the same length, with every std > 0")
         need(self.stats.resamples >= 100, "stats.resamples", "must be at least 100")
         need(self.stats.method in ("BCa", "percentile", "basic"), "stats.method", "must be BCa, percentile or basic")
+        need(self.stats.multiplicity in ("none", "holm", "bonferroni"), "stats.multiplicity",
+             "must be none, holm or bonferroni")
+        need(0 < self.stats.family_alpha < 0.5, "stats.family_alpha", "must be in (0, 0.5)")
 
 
 def _apply(obj: Any, values: dict[str, Any], source: str, prefix: str) -> None:

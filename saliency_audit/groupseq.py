@@ -39,18 +39,19 @@ def spent(t: float, alpha: float) -> float:
 
 
 @lru_cache(maxsize=256)
-def boundaries(fractions: tuple[float, ...], alpha: float) -> tuple[float, ...]:
-    """The one-sided boundaries c_1..c_K (z scale) for looks at ``fractions`` (increasing, at most 1; a look
-    at 1 spends what is left of alpha)."""
+def _design(fractions: tuple[float, ...], alpha: float) -> tuple[tuple[float, ...], tuple]:
+    """(boundaries c_1..c_K, per look k the continuation density before it: (grid, trapezoid-weighted density,
+    increment sd), None at the first look)."""
     t = np.asarray(fractions, dtype=np.float64)
     if len(t) == 0:
-        return ()
+        return (), ()
     if np.any(np.diff(t) <= 0) or t[0] <= 0:
         raise ValueError(f"information fractions must increase from above 0: {fractions}")
     if t[-1] > 1:
         raise ValueError(f"information fractions must be at most 1: {fractions}")
     cum = [spent(x, alpha) for x in t]
     out: list[float] = []
+    before: list = []
     # the density of the partial sum S_k = Z_k sqrt(t_k) on the continuation region, on a grid
     grid = dens = None
     for k, tk in enumerate(t):
@@ -58,6 +59,7 @@ def boundaries(fractions: tuple[float, ...], alpha: float) -> tuple[float, ...]:
         if k == 0:
             c = float(stats.norm.isf(target))
             out.append(c)
+            before.append(None)
             hi = c * np.sqrt(tk)
             grid = np.linspace(_LOW * np.sqrt(tk), hi, _GRID)
             dens = stats.norm.pdf(grid, scale=np.sqrt(tk))
@@ -65,21 +67,50 @@ def boundaries(fractions: tuple[float, ...], alpha: float) -> tuple[float, ...]:
         step = np.sqrt(tk - t[k - 1])
         w = np.full(len(grid), grid[1] - grid[0])
         w[[0, -1]] /= 2.0  # trapezoid weights
-
-        def exit_prob(c: float) -> float:
-            return float(np.sum(w * dens * stats.norm.sf((c * np.sqrt(tk) - grid) / step)))
+        before.append((grid, w * dens, step))
 
         if target <= 0:
             c = np.inf
         else:
-            c = float(optimize.brentq(lambda c: exit_prob(c) - target, -10.0, 40.0, xtol=1e-10))
+            c = float(optimize.brentq(lambda c: _exit(before[k], tk, c) - target, -10.0, 40.0, xtol=1e-10))
         out.append(c)
         hi = (c if np.isfinite(c) else 40.0) * np.sqrt(tk)
         new = np.linspace(_LOW * np.sqrt(tk), hi, _GRID)
         # density of S_k below the boundary: the previous density convolved with the increment's
         dens = np.sum((w * dens)[None, :] * stats.norm.pdf((new[:, None] - grid[None, :]) / step) / step, axis=1)
         grid = new
-    return tuple(out)
+    return tuple(out), tuple(before)
+
+
+def _exit(before, tk: float, c: float) -> float:
+    """P(no boundary crossed before look k, Z_k >= c) from the continuation density before look k."""
+    grid, wdens, step = before
+    return float(np.sum(wdens * stats.norm.sf((c * np.sqrt(tk) - grid) / step)))
+
+
+def boundaries(fractions: tuple[float, ...], alpha: float) -> tuple[float, ...]:
+    """The one-sided boundaries c_1..c_K (z scale) for looks at ``fractions`` (increasing, at most 1; a look
+    at 1 spends what is left of alpha)."""
+    return _design(tuple(fractions), alpha)[0]
+
+
+def stagewise_p(fractions: tuple[float, ...], alpha: float, z: float) -> float:
+    """The stage-wise ordering p-value of a test that stopped at the last of looks at ``fractions`` with
+    statistic ``z`` (Jennison & Turnbull 2000, section 8.4): the chance under the null of crossing at an
+    earlier look, plus of reaching this look without crossing and seeing at least ``z``.  It is at most the
+    alpha spent by this look exactly when ``z`` reaches this look's boundary, so the test passes at ``alpha``
+    when p <= alpha at its stopping look; with the early looks' stops for a fail ignored (non-binding) it is a
+    valid p-value."""
+    fr = tuple(fractions)
+    if not fr:
+        return 1.0
+    _, before = _design(fr, alpha)
+    k = len(fr) - 1
+    earlier = spent(fr[k - 1], alpha) if k else 0.0
+    if not np.isfinite(z):
+        return earlier if z > 0 else 1.0
+    here = float(stats.norm.sf(z)) if k == 0 else _exit(before[k], fr[k], z)
+    return float(min(1.0, earlier + here))
 
 
 @lru_cache(maxsize=256)

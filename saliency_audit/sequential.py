@@ -84,6 +84,20 @@ def lower_bounds(x, alpha: float, lo: float = -1.0, hi: float = 1.0) -> np.ndarr
     return np.maximum.accumulate(out)
 
 
+def betting_p(x, threshold: float, alpha: float, lo: float = -1.0, hi: float = 1.0) -> float:
+    """``1 / max_t K_t(threshold)``: the capital of :func:`lower_bounds`' bets (tuned for ``alpha``) against the
+    threshold, at its highest so far.  Under a mean at most the threshold the capital is a nonnegative
+    supermartingale, so by Ville's inequality the chance it ever reaches ``1 / p`` is at most ``p``: a valid
+    p-value under optional stopping."""
+    x = np.asarray(x, dtype=np.float64)
+    u = np.clip((x[np.isfinite(x)] - lo) / (hi - lo), 0.0, 1.0)
+    if not len(u):
+        return 1.0
+    m = min(max((threshold - lo) / (hi - lo), 0.0), 1.0)
+    log_k = np.cumsum(np.log1p(_bets(u, alpha) * (u - m)))
+    return float(min(1.0, math.exp(-max(0.0, float(log_k.max())))))
+
+
 def upper_bounds(x, alpha: float, lo: float = -1.0, hi: float = 1.0) -> np.ndarray:
     """Anytime-valid one-sided (1 - alpha) upper bounds of the mean after each value; nonincreasing."""
     x = np.asarray(x, dtype=np.float64)
@@ -145,6 +159,7 @@ class Looks:
     stopped: str = ""  # "pass" (every lower bound cleared), "fail" (an upper bound fell short), "futility"
     # (the conditional power of a pass fell below ``futility``), "" (ran on)
     _fractions: list[float] = field(default_factory=list)
+    _last: tuple = ((), True)  # the last look's (finite values, threshold, lo, hi) per check, its other condition
 
     def _final_boundary(self) -> float:
         """The planned last look's boundary (z scale), for the conditional power."""
@@ -187,6 +202,7 @@ class Looks:
                 for c, x, entry in zip(checks, finite, record["checks"]):
                     entry["conditional_power"] = conditional_power(x, c.threshold, t, c_k)
                     futile = futile or entry["conditional_power"] < self.futility
+        self._last = (tuple((x, c.threshold, c.lo, c.hi) for c, x in zip(checks, finite)), bool(extra_pass))
         first = record["checks"][0]
         record["lower"], record["upper"] = first["lower"], first["upper"]  # the first check's, for the table
         self.looks.append(record)
@@ -197,6 +213,37 @@ class Looks:
         elif futile:
             self.stopped = "futility"
         return bool(self.stopped)
+
+    def p_value(self) -> float:
+        """The verdict's p-value: the smallest level at which this record's test would have passed by its
+        stopping look.  ``obf``: the stage-wise ordering p-value (:func:`saliency_audit.groupseq.stagewise_p`)
+        of each check's look statistic, on the z scale of the look's nominal level (as its bound is); ``betting``:
+        ``1 / (the largest capital reached against the threshold)`` (Ville's inequality makes it anytime-valid).
+        A verdict with several checks passes when all do (an intersection-union test), so its p is their
+        largest; a verdict whose other, non-statistical condition is unmet (e.g. utility's minimum AP) has 1."""
+        checks, extra = self._last
+        if not checks or not extra:
+            return 1.0
+        return max(self._check_p(*check) for check in checks)
+
+    def _check_p(self, x: np.ndarray, threshold: float, lo: float, hi: float) -> float:
+        from scipy import special
+
+        if len(x) < 2:
+            return 1.0
+        if self.rule == "betting":
+            return betting_p(x, threshold, self.alpha, lo, hi)
+        from .groupseq import stagewise_p
+
+        sd = float(np.std(x, ddof=1))
+        diff = float(np.mean(x)) - threshold
+        if sd == 0.0:
+            z = math.inf if diff > 0 else -math.inf
+        else:
+            t_obs = diff / (sd / math.sqrt(len(x)))
+            # the look's t statistic as a z of the same one-sided nominal level (as the look's bound uses)
+            z = float(-special.ndtri(special.stdtr(len(x) - 1, -t_obs)))
+        return stagewise_p(self._monotone(), self.alpha, z)
 
     def _monotone(self) -> tuple[float, ...]:
         """The looks' information fractions, each a little above the one before (a look that added no
@@ -250,6 +297,8 @@ def apply(result, looks: Looks):
     entry = next((c for c in last["checks"] if c["name"] == result.statistic), last["checks"][0])
     result.bound, result.ci = entry["lower"], [entry["lower"], entry["upper"]]
     result.verdict = "pass" if looks.stopped == "pass" else "fail"
+    result.__dict__.pop("_p_checks", None)  # the fixed-n p-value would not be this rule's
+    result.p_value = looks.p_value()
     record = looks.to_dict()
     result.details["sequential"] = record
     how = {"pass": "every lower bound cleared its threshold",

@@ -71,3 +71,47 @@ def bootstrap_mean(
         used = "percentile"
         lo, hi = interval(used)
     return Bound(mean, lo, hi, n, level, used)
+
+
+def pass_p_value(values, threshold: float, *, strict: bool = False, resamples: int = 4000, method: str = "BCa",
+                 seed: int = 0, steps: int = 24) -> float:
+    """The p-value of a verdict that passes when the one-sided (1 − alpha) lower bound of the mean of
+    ``values`` clears ``threshold``: the smallest alpha at which :func:`bootstrap_mean` (same resamples,
+    same seed) gives a bound that clears it -- a verdict at level alpha passes exactly when p <= alpha.
+
+    The bound grows with alpha, so the level is found by bisection (``steps`` halvings, on a log scale
+    below 0.5).  When even the median (alpha = 0.5) does not clear the threshold, p = 1 − q with q the
+    smallest alpha at which the *upper* bound falls short of it (the mirrored test), so p runs on from
+    0.5 to 1 as the evidence turns against a pass.  No spread: 0 when the mean clears, else 1.
+
+    Hand-written bisection rather than a library call: scipy's bootstrap gives intervals, not the level
+    at which an interval reaches a value, and inverting its BCa by hand would duplicate scipy's code.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    x = x[np.isfinite(x)]
+
+    def clears(v: float) -> bool:
+        return v > threshold if strict else v >= threshold
+
+    if x.size == 0:
+        return 1.0
+    if x.size == 1 or np.ptp(x) == 0.0:
+        return 0.0 if clears(float(x.mean())) else 1.0
+    kw = dict(resamples=resamples, method=method, seed=seed)
+    top = 0.5 - 1e-9
+
+    def smallest(test) -> float:
+        """The smallest alpha in (1e-8, 0.5) for which test(bound at alpha) holds (it holds at 0.5)."""
+        lo, hi = math.log(1e-8), math.log(top)
+        if test(bootstrap_mean(x, alpha=1e-8, **kw)):
+            return 1e-8
+        for _ in range(steps):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (lo, mid) if test(bootstrap_mean(x, alpha=math.exp(mid), **kw)) else (mid, hi)
+        return math.exp(hi)
+
+    if clears(bootstrap_mean(x, alpha=top, **kw).lo):
+        return smallest(lambda b: clears(b.lo))
+    if clears(bootstrap_mean(x, alpha=top, **kw).hi):  # the interval straddles it even at zero width
+        return 0.5
+    return 1.0 - smallest(lambda b: not clears(b.hi))

@@ -124,7 +124,8 @@ def evaluate(method: str, *, ids: list[str], road: dict, scores: dict[str, np.nd
             f"{rel['value']:+.3f} (lower bound {rel['bound']:+.3f}){blur_note}"
             + ("" if ok else " -> removing what the map highlights changes the output no more than a random order"))
     fractions = [float(f) for f in p.fractions]
-    per_image = [{"id": i, "score": float(x), "random": float(r), "randomized": float(z), "blurred": float(w),
+    per_image = [{"id": i, "statistic": float(x - r), "score": float(x), "random": float(r), "randomized": float(z),
+                  "blurred": float(w),
                   "base_probability": float(q), "morf": [float(v) for v in mo], "lerf": [float(v) for v in le],
                   "deletion_auc": float(da), "insertion_auc": float(ia), "constant": bool(c)}
                  for i, x, r, z, w, q, mo, le, da, ia, c in
@@ -146,7 +147,7 @@ def evaluate(method: str, *, ids: list[str], road: dict, scores: dict[str, np.nd
                             "insertion": [float(v) for v in np.mean(curves["insertion"], axis=0)],
                             "deletion_fill": p.deletion_fill, "insertion_start": p.insertion_start},
                  "lesion_reliance": rel, "constant_maps": int(np.sum(constant)), **(details or {})},
-    )
+    ).defer_p_value((diff, 0.0, True, stable_seed(config.seed, "completeness", method)))
 
 
 def run(ctx, method: str) -> CriterionResult:

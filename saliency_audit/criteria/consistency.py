@@ -71,10 +71,11 @@ def evaluate(criterion: str, method: str, ref, others: list[tuple[str, object, f
         criterion=criterion, method=method, verdict="pass" if ok else "fail", statistic="mean SSIM to primary",
         value=b.mean, ci=[b.lo, b.hi], bound=b.lo, threshold=p.min_ssim,
         baseline={"name": "SSIM noise floor", "value": floor}, n=b.n,
-        per_image=[{"id": i, "score": float(s)} for i, s in zip(ref.ids, per_image)], curve=pairs,
+        per_image=[{"id": i, "statistic": float(s), "score": float(s)} for i, s in zip(ref.ids, per_image)],
+        curve=pairs,
         explanation=text, details={"alpha": p.alpha, "grid": "each image's ground-truth grid (bilinear resampling)",
                                    **(details or {})},
-    )
+    ).defer_p_value((per_image, p.min_ssim, False, stable_seed(config.seed, criterion, method)))
 
 
 def _run(ctx, criterion: str, method: str, kind: str, option: str) -> CriterionResult:

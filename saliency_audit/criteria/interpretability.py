@@ -69,11 +69,11 @@ def evaluate(criterion: str, method: str, *, ids, truths, maps, constant, priors
         statistic=f"mean({statistic} - prior's)", value=b.mean, ci=[b.lo, b.hi], bound=b.lo, threshold=0.0,
         baseline={"name": "average-mask prior", "value": prior_mean, "n_masks": prior_n, "kind": prior_kind},
         n=b.n, explanation=text,
-        per_image=[{"id": i, "score": float(x), "prior": float(y), "constant": bool(c)}
+        per_image=[{"id": i, "statistic": float(x - y), "score": float(x), "prior": float(y), "constant": bool(c)}
                    for i, x, y, c in zip(ids, s, q, constant)],
         details={"mean_score": raw.mean, "mean_score_ci": [raw.lo, raw.hi], "alpha": p.alpha,
                  "constant_maps": n_const, **(details or {})},
-    )
+    ).defer_p_value((s - q, 0.0, True, stable_seed(config.seed, criterion)))
 
 
 def _run(ctx, criterion: str, method: str) -> CriterionResult:

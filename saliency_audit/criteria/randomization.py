@@ -114,7 +114,8 @@ def mean_noise_floors(ref) -> dict[str, float | None]:
 
 
 def _per_image(ids, sims, d) -> list[dict]:
-    return [{"id": i, "score": float(x), "ssim": float(s)} for i, x, s in zip(ids, d, sims["ssim"])]
+    return [{"id": i, "statistic": float(x), "score": float(x), "ssim": float(s)}
+            for i, x, s in zip(ids, d, sims["ssim"])]
 
 
 #: the verdict's two checks, per statistic prefix and cascade order
@@ -181,7 +182,9 @@ def evaluate_cascade(method: str, ref, stages: list[tuple[str, object]], config,
         details={"noise_floor": floors, "head_min": p.head_min, "all_min": p.all_min, "alpha": p.alpha,
                  "head_d_lower": head["d_lower"], "all_d_lower": last["d_lower"], "binding_stage": row["stage"],
                  "independent_curve": ind_curve, **(details or {})},
-    )
+    ).defer_p_value(*((drop(per_stage[i]["ssim"], floor), t, False,
+                       stable_seed(config.seed, f"randomization-{method}", curve[i]["stage"]))
+                      for i, t in ((0, p.head_min), (-1, p.all_min))))
 
 
 def evaluate_label(method: str, ref, other, config, *, details: dict | None = None) -> CriterionResult:
@@ -201,7 +204,8 @@ def evaluate_label(method: str, ref, other, config, *, details: dict | None = No
         threshold=p.label_min, baseline={"name": "SSIM noise floor", "value": floor}, n=len(ref.ids),
         per_image=_per_image(ref.ids, sims, d), curve=[row], explanation=text,
         details={"noise_floor": floors, "ssim_ci": row["ssim_ci"], "alpha": p.alpha, **(details or {})},
-    )
+    ).defer_p_value((d, p.label_min, False, stable_seed(config.seed, f"label-randomization-{method}",
+                                                       "random labels")))
 
 
 def with_thumbs(result: CriterionResult, ref, compared: list) -> CriterionResult:
@@ -353,11 +357,13 @@ def evaluate_emprt(method: str, ref, randomized: list, stage: str, config, detai
         criterion="randomization", method=method, verdict="pass" if ok else "fail", statistic=e["statistic"],
         value=e["value"], ci=[e["lower"], e["upper"]], bound=e["lower"], threshold=p.emprt_min,
         baseline={"name": "trained map entropy", "value": e["entropy_trained"]}, n=len(ref.ids),
-        per_image=[{"id": x["id"], "score": x["rise"], "entropy_trained": x["entropy_trained"],
+        per_image=[{"id": x["id"], "statistic": x["rise"], "score": x["rise"], "entropy_trained": x["entropy_trained"],
                     "entropy_randomized": x["entropy_randomized"]} for x in e["per_image"]],
         curve=[row], explanation=text,
         details={"noise_floor": floors, "emprt_min": p.emprt_min, "bins": e["bins"], "alpha": p.alpha,
-                 "entropy_trained": e["entropy_trained"], "entropy_randomized": e["entropy_randomized"], **details})
+                 "entropy_trained": e["entropy_trained"], "entropy_randomized": e["entropy_randomized"], **details}
+    ).defer_p_value((np.array([x["rise"] for x in e["per_image"]], dtype=np.float64), p.emprt_min, True,
+                     stable_seed(config.seed, f"randomization-{method}", "emprt")))
 
 
 def _drop_summary(ref, stages: list[tuple[str, list]], config, key: str, names: tuple[str, str]) -> dict:

@@ -39,10 +39,35 @@ class CriterionResult:
     baselines: list[dict] = field(default_factory=list)
     details: dict = field(default_factory=dict)
     model: str = "primary"
+    p_value: float | None = None  # the smallest level at which this verdict passes (see defer_p_value)
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}")
+
+    def defer_p_value(self, *checks: tuple, otherwise: bool = True) -> "CriterionResult":
+        """Record what the verdict's p-value is computed from, once the result is final (a sequential rule
+        replaces it with its own): ``checks`` are (per-image values, threshold, strict, bootstrap seed), each
+        of which must clear its threshold; ``otherwise``: the verdict's non-statistical condition (e.g.
+        utility's minimum AP), without which no p below 1 is claimed.  Kept off the dataclass's fields: the
+        values are arrays."""
+        self._p_checks = (checks, bool(otherwise))
+        return self
+
+    def settle_p_value(self, resamples: int, method: str) -> None:
+        """Compute the deferred fixed-n p-value (:func:`saliency_audit.stats.pass_p_value` per check; a
+        verdict whose checks must all clear has their largest, an intersection-union test)."""
+        pending = self.__dict__.pop("_p_checks", None)
+        if pending is None or self.p_value is not None or self.verdict not in ("pass", "fail"):
+            return
+        from ..stats import pass_p_value
+
+        checks, otherwise = pending
+        if not otherwise or not checks:
+            self.p_value = 1.0
+            return
+        self.p_value = max(pass_p_value(v, t, strict=s, resamples=resamples, method=method, seed=seed)
+                           for v, t, s, seed in checks)
 
     @property
     def passed(self) -> bool:

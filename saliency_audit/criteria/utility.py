@@ -91,8 +91,8 @@ def evaluate(
         + ("" if verdict == "pass" else " -> " + "; ".join(reasons))
     )
     per_image = [
-        {"id": i, "score": float(a), "ap_prior": float(q), "pr_auc": float(r), "ap_randomized": float(z),
-         "constant": bool(c)}
+        {"id": i, "statistic": float(a - q), "score": float(a), "ap_prior": float(q), "pr_auc": float(r),
+         "ap_randomized": float(z), "constant": bool(c)}
         for i, a, q, r, z, c in zip(ids, ap, ap_prior, pr, ap_rand, constant)
     ]
     return CriterionResult(
@@ -102,7 +102,7 @@ def evaluate(
         details={"mean_ap": mean_ap, "mean_ap_ci": [ap_b.lo, ap_b.hi], "mean_pr_auc": float(np.nanmean(pr)),
                  "min_ap": p.min_ap, "alpha": p.alpha, "bootstrap": b.to_dict(), "constant_maps": n_const,
                  **(details or {})},
-    )
+    ).defer_p_value((diff, 0.0, True, stable_seed(config.seed, "utility")), otherwise=useful)
 
 
 def run(ctx, method: str) -> CriterionResult:
