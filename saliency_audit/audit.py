@@ -21,7 +21,7 @@ from .criteria.registry import criterion as criterion_spec
 from .criteria.registry import external_gap
 from .criteria.result import CriterionResult
 from .data.samplesets import SampleSets
-from .errors import AuditError, AuditUsageError, one_line
+from .errors import AuditError, AuditUsageError, Unavailable, one_line
 from .methods import resolve_methods
 from .models.modelset import ModelSet
 from .report import evidence as ev
@@ -93,6 +93,8 @@ class Audit:
         self.plan: dict | None = None  # make_plan's, once made: it goes into the evidence
         self.decided: dict[tuple[str, str], CriterionResult] = {}  # a family's results (saliency_audit.family)
         self.family: dict | None = None  # the family's summary, once decided
+        self.baseline: dict | None = None  # --audit-baseline: an earlier run's evidence (saliency_audit.regression)
+        self.baseline_name = ""
         self._dataset = None
         self._store = None
         self._ctx = None
@@ -176,6 +178,15 @@ class Audit:
                                              ("utility", "energy", "focus", "pointing")])
         return self.plan
 
+    def run_all(self, pairs: list[tuple[str, str]]) -> None:
+        """Run every pair now and keep its result for the test that asks (a family's or a regression gate's
+        decision needs all of them first)."""
+        for criterion, method in pairs:
+            if (criterion, method) not in self.decided:
+                self.run(criterion, method)
+        wanted = set(pairs)
+        self.decided.update({(r.criterion, r.method): r for r in self.results if (r.criterion, r.method) in wanted})
+
     def decide_family(self, pairs: list[tuple[str, str]]) -> dict | None:
         """``stats.multiplicity`` other than none: run every pair, then decide the gate's verdicts together
         (:mod:`saliency_audit.family`); None when the verdicts stand alone."""
@@ -219,7 +230,7 @@ class Audit:
         t0, passes0 = time.perf_counter(), PASSES["images"]
         try:
             result = fn()
-        except CriterionSkipped as exc:
+        except (CriterionSkipped, Unavailable) as exc:  # cannot run here: the reason names what would enable it
             verdict, text = ("fail", f"--audit-strict: {exc}") if self.strict else ("skipped", str(exc))
             result = CriterionResult(criterion, method, verdict, explanation=text)
         except AuditError as exc:
@@ -288,7 +299,7 @@ class Audit:
         if self.plan is not None:
             run["plan"] = self.plan
         results = ev.sort_results([self._result_dict(r) for r in self.results])
-        return {
+        out = {
             "schema": ev.SCHEMA,
             "run": run,
             "config": dict(self.config.to_dict(), methods_audited=list(self.methods),
@@ -302,6 +313,11 @@ class Audit:
             "multiplicity": self._multiplicity(),
             "samples": samples,
         }
+        if self.baseline is not None and finished:
+            from .regression import comparison
+
+            out["comparison"] = comparison(self, out)
+        return out
 
     def _multiplicity(self) -> dict:
         """How the gate's verdicts were decided: the family's summary, or (per verdict) what that allows."""

@@ -1,11 +1,13 @@
 """The ``saliency-audit`` command line.
 
-    saliency-audit report evidence.json [-o report.html]
+    saliency-audit report evidence.json [-o report.html] [--pdf]
     saliency-audit export-demo FORMAT DIR [--n N] [--train N] [--scale S] [--seed S]
     saliency-audit maps --model SPEC --dataset NAME --data-root DIR --methods LIST -o OUT [--all]
     saliency-audit view OUT/METHOD [-o OVERLAYS] [--dataset NAME --data-root DIR]
     saliency-audit merge SHARD.json ... -o DIR
     saliency-audit validate EVIDENCE.json ...
+    saliency-audit diff OLD.json NEW.json [--alpha A] [--multiplicity holm|bonferroni|none] [--json OUT]
+    saliency-audit init [DIR] [--force]
 
 ``report`` rebuilds the standalone HTML report from an evidence file, e.g. on
 a machine that never ran the audit; ``export-demo`` writes the demo world's
@@ -14,7 +16,12 @@ training split to train your own model on; ``maps`` writes the maps an audit
 scores as .npy files (``--maps`` audits them again) and ``view`` draws them over
 their images (:mod:`saliency_audit.mapsout`); ``validate`` checks evidence files against the shipped
 JSON Schema (:mod:`saliency_audit.schema`), one line per problem naming its JSON path.  Exit codes: 0 written
-(or valid), 1 invalid evidence, 2 unusable input.
+(or valid), 1 invalid evidence, 2 unusable input.  ``diff`` compares two runs' verdict values per
+(criterion, method) (:mod:`saliency_audit.comparison`): exit 0 when nothing got significantly worse, 1 when
+something did, 2 when a file is unreadable or not valid evidence.  ``init`` writes a starter ``audits/`` (copies
+of the bundled suite ``pytest --saliency-audit`` runs) and a ``[tool.saliency_audit]`` block into
+``pyproject.toml`` (:mod:`saliency_audit.scaffold`): exit 1 when it would overwrite a file (``--force``
+does), 2 for an unusable folder or ``pyproject.toml``.
 """
 from __future__ import annotations
 
@@ -34,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("evidence", type=Path, help="the evidence.json written by an audit run")
     rep.add_argument("-o", "--output", type=Path, default=None,
                      help=f"where to write the report (default: {DEFAULT_NAME} next to the evidence file)")
+    rep.add_argument("--pdf", action="store_true",
+                     help="also print the report to PDF (the HTML's name with .pdf; or -o NAME.pdf, the HTML beside "
+                          "it) with headless Chromium: the first of "
+                          "chromium, chromium-browser, google-chrome, google-chrome-stable, microsoft-edge on PATH, "
+                          "or the browser SALIENCY_AUDIT_BROWSER names")
     exp = sub.add_parser("export-demo", help="write the demo world's images in a dataset layout",
                          description="Write the demo world's audited images (split test/val) and, with --train, its "
                                      "training images (split train) in a dataset layout.")
@@ -78,7 +90,47 @@ def _parser() -> argparse.ArgumentParser:
                                     "code are refused.")
     mg.add_argument("evidence", type=Path, nargs="+", help="the shards' evidence.json files")
     mg.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="where to write")
+    df = sub.add_parser("diff", help="compare two runs' evidence: what got worse or better, with a bound",
+                        description="Compare two evidence files per (criterion, method): the change of the verdict's "
+                                    "value with a bound on it (paired by image id when both runs scored the same "
+                                    "images), flagged worse / better / unchanged after a family-wise correction. "
+                                    "Exit 1 when some pair got significantly worse.")
+    df.add_argument("old", type=Path, metavar="OLD.json", help="the baseline run's evidence")
+    df.add_argument("new", type=Path, metavar="NEW.json", help="the run to compare with it")
+    df.add_argument("--alpha", type=float, default=0.05,
+                    help="family-wise level of each direction (worse, better) (default: 0.05)")
+    df.add_argument("--multiplicity", choices=("holm", "bonferroni", "none"), default="holm",
+                    help="family-wise procedure over the compared pairs (default: holm)")
+    df.add_argument("--resamples", type=int, default=4000, help="bootstrap resamples (default: 4000)")
+    df.add_argument("--json", type=Path, default=None, metavar="OUT", help="also write the comparison as JSON")
+    ini = sub.add_parser("init", help="write a starter audits/ and a [tool.saliency_audit] block to edit",
+                         description="Write DIR/audits/test_*.py (copies of the audit suite that ships with the "
+                                     "package, which 'pytest --saliency-audit' runs) and a [tool.saliency_audit] "
+                                     "block of settings into DIR/pyproject.toml (created when missing, appended "
+                                     "otherwise). Existing files are never overwritten without --force.")
+    ini.add_argument("dir", type=Path, nargs="?", default=Path("."), metavar="DIR",
+                     help="the project folder (default: the current one)")
+    ini.add_argument("--force", action="store_true",
+                     help="overwrite existing audit files and replace only the [tool.saliency_audit] table")
     return p
+
+
+def init_command(args) -> int:
+    from .scaffold import InitError, InitRefused, init
+
+    try:
+        written = init(args.dir, force=args.force)
+    except InitRefused as exc:
+        print(f"saliency-audit: error: {exc}", file=sys.stderr)
+        return 1
+    except InitError as exc:
+        return _error(str(exc))
+    for path, what in written:
+        print(f"{path}: {what}")
+    where = "" if args.dir.resolve() == Path.cwd().resolve() else f"cd {args.dir} && "
+    print(f"next: {where}pytest audits/ --model=ARCH:CHECKPOINT --dataset=NAME --data-root=PATH "
+          f"(or {where}pytest audits/ -k utility --methods=gradcam for the demo)")
+    return 0
 
 
 def merge_command(args) -> int:
@@ -97,8 +149,8 @@ def merge_command(args) -> int:
             return _error(f"{path}: cannot read as JSON ({type(exc).__name__})")
     try:
         merged = merge_shards(parts, [str(p) for p in args.evidence])
-        write_json(args.output / "evidence.json", merged)
-        report = write_html(merged, args.output / DEFAULT_NAME)
+        sha256 = write_json(args.output / "evidence.json", merged)
+        report = write_html(merged, args.output / DEFAULT_NAME, sha256)
     except AuditError as exc:
         return _error(str(exc))
     except OSError as exc:
@@ -186,9 +238,12 @@ def _error(message: str) -> int:
     return 2
 
 
-def report(evidence_path: Path, output: Path | None) -> int:
+def report(evidence_path: Path, output: Path | None, pdf: bool = False) -> int:
+    import hashlib
+
     try:
-        evidence = json.loads(evidence_path.read_text(encoding="utf-8"))
+        raw = evidence_path.read_bytes()
+        evidence = json.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         return _error(f"{evidence_path}: no such file")
     except (OSError, UnicodeDecodeError) as exc:
@@ -204,11 +259,21 @@ def report(evidence_path: Path, output: Path | None) -> int:
         print(f"saliency-audit: warning: {evidence_path}: schema {evidence.get('schema')!r}, expected {SCHEMA!r}; "
               "rendering anyway", file=sys.stderr)
     out = output if output is not None else evidence_path.parent / DEFAULT_NAME
-    try:
-        written = write_html(evidence, out)
+    pdf_out = out.with_suffix(".pdf")
+    if pdf and out.suffix.lower() == ".pdf":  # -o report.pdf --pdf: the PDF there, its HTML beside it
+        pdf_out, out = out, out.with_suffix(".html")
+    try:  # the footer names the evidence by the sha256 of the bytes just read
+        written = write_html(evidence, out, hashlib.sha256(raw).hexdigest(), evidence_path.name)
     except OSError as exc:
         return _error(f"{out}: cannot write: {exc}")
     print(written)
+    if pdf:
+        from .report.pdf import PdfError, print_pdf
+
+        try:
+            print(print_pdf(written, pdf_out))
+        except PdfError as exc:
+            return _error(f"{exc} (the HTML report is written: {written})")
     return 0
 
 
@@ -230,10 +295,79 @@ def validate_command(args) -> int:
     return worst
 
 
+def _read_evidence(path: Path) -> tuple[dict | None, str | None]:
+    """(evidence, None), or (None, a one-line error naming the file) for unreadable or invalid evidence."""
+    from .schema import validate_file
+
+    found = validate_file(path)
+    if found:
+        first = found[0].removeprefix("(file): ")
+        more = f" (and {len(found) - 1} more problem(s); see saliency-audit validate)" if len(found) > 1 else ""
+        what = "" if found[0].startswith("(file)") else "not valid evidence: "
+        return None, f"{path}: {what}{first}{more}"
+    return json.loads(path.read_text(encoding="utf-8")), None
+
+
+def diff_command(args) -> int:
+    from .comparison import compare, label
+
+    if not 0 < args.alpha < 0.5:
+        return _error(f"--alpha must be in (0, 0.5), not {args.alpha}")
+    if args.resamples < 100:
+        return _error(f"--resamples must be at least 100, not {args.resamples}")
+    runs = []
+    for path in (args.old, args.new):
+        data, problem = _read_evidence(path)
+        if problem:
+            return _error(problem)
+        runs.append(data)
+    c = compare(runs[0], runs[1], alpha=args.alpha, multiplicity=args.multiplicity, resamples=args.resamples,
+                old_name=str(args.old), new_name=str(args.new))
+    for w in c["warnings"]:
+        print(f"saliency-audit: warning: {' '.join(w.split())}", file=sys.stderr)
+    if args.json is not None:
+        try:
+            args.json.write_text(json.dumps(c, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+        except OSError as exc:
+            return _error(f"{args.json}: cannot write: {exc}")
+    for line in diff_lines(c, label):
+        print(line)
+    return 1 if c["summary"]["worse"] else 0
+
+
+def diff_lines(c: dict, label) -> list[str]:
+    """The comparison as a plain-text table, worse first, then its summary line."""
+    def num(x, spec="+.3f"):
+        return "-" if x is None else format(x, spec)
+
+    order = {"worse": 0, "better": 1, "unchanged": 2, None: 3}
+    rows = sorted(c["rows"], key=lambda r: order[r["flag"]])
+    table = [("pair", "old -> new", "delta [interval]", "test", "flag")]
+    for r in rows:
+        change = f" ({r['verdict_change']})" if r.get("verdict_change") else ""
+        n = f"{r['test']} n={r['old_n']}/{r['new_n']}"
+        if r["paired"]:
+            n = f"paired n={r['n_paired']}" + ("" if r["old_n"] == r["new_n"] == r["n_paired"] else
+                                               f" of {r['old_n']}/{r['new_n']}")
+        flag = "(control)" if r["control"] else r["flag"].upper() if r["flag"] != "unchanged" else "unchanged"
+        table.append((label(r), f"{num(r['old_value'])} -> {num(r['new_value'])}{change}",
+                      f"{num(r['delta'])} [{num(r['ci'][0])}, {num(r['ci'][1])}]", n, flag))
+    widths = [max(len(t[i]) for t in table) for i in range(len(table[0]))]
+    lines = ["  ".join(x.ljust(w) for x, w in zip(t, widths)).rstrip() for t in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines += [f"not compared: {label(r)}: {r['reason']}" for r in c["not_compared"]]
+    s = c["summary"]
+    lines.append(f"{s['worse']} worse, {s['better']} better, {s['unchanged']} unchanged of {c['family']} pair(s) "
+                 f"({s['paired']} paired by image id; {c['multiplicity']} at alpha {c['alpha']:g} per direction, "
+                 f"intervals {1 - 2 * c['alpha']:.0%}); {s['controls']} control(s) not flagged; "
+                 f"{s['not_compared']} not compared; old {c['old']['name']} vs new {c['new']['name']}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "report":
-        return report(args.evidence, args.output)
+        return report(args.evidence, args.output, args.pdf)
     if args.command == "export-demo":
         return export_demo(args)
     if args.command == "maps":
@@ -242,8 +376,12 @@ def main(argv: list[str] | None = None) -> int:
         return view_command(args)
     if args.command == "merge":
         return merge_command(args)
+    if args.command == "diff":
+        return diff_command(args)
     if args.command == "validate":
         return validate_command(args)
+    if args.command == "init":
+        return init_command(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

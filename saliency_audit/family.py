@@ -23,8 +23,7 @@ def decide(audit, pairs: list[tuple[str, str]]) -> dict:
     """Run every pair of ``pairs`` on ``audit``, then apply ``audit.config.stats.multiplicity`` to the family;
     returns the family's summary (also kept as ``audit.family`` for the evidence)."""
     stats = audit.config.stats
-    for criterion, method in pairs:
-        audit.run(criterion, method)
+    audit.run_all(pairs)
     wanted = set(pairs)
     family = members(r for r in audit.results if (r.criterion, r.method) in wanted)
     levels = decide_levels([r.p_value if r.verdict != "error" else None for r in family], stats.family_alpha,
@@ -44,7 +43,6 @@ def decide(audit, pairs: list[tuple[str, str]]) -> dict:
                 changed.append(f"{r.criterion}[{r.method}]")
         audit.refresh(r)
     audit.family = summary(stats.multiplicity, stats.family_alpha, family, changed)
-    audit.decided.update({(r.criterion, r.method): r for r in audit.results if (r.criterion, r.method) in wanted})
     audit.write_evidence()
     return audit.family
 

@@ -100,10 +100,26 @@ class AuditSession:
         self.shard: dict | None = None  # --audit-shard: {"index", "of", "pairs"}
         self.pairs: list[tuple[str, str]] = []  # (criterion, method) of the collected audit tests, in run order
         self._planned = False
+        self.evidence_sha256: str | None = None  # of the evidence.json this run wrote last (report footer, JUnit)
         if opt.saliency_shard:
             from .report.merge import parse_shard
 
             parse_shard(opt.saliency_shard)  # a usage error at start-up
+        self.baseline = None
+        if opt.saliency_fail_on_regression and not opt.saliency_baseline:
+            raise AuditUsageError("--audit-fail-on-regression needs --audit-baseline OLD.json")
+        if opt.saliency_baseline:
+            from .regression import read_baseline
+
+            self.baseline = read_baseline(opt.saliency_baseline)
+        if opt.saliency_fail_on_regression and (opt.saliency_shard or getattr(opt, "numprocesses", None)
+                                                 or hasattr(config, "workerinput")):
+            raise AuditUsageError("--audit-fail-on-regression compares every pair together: run the audit in one "
+                                  "process (without --audit-shard or -n)")
+        if self.config.stats.multiplicity != "none" and (
+                opt.saliency_shard or getattr(opt, "numprocesses", None) or hasattr(config, "workerinput")):
+            raise AuditUsageError(f"stats.multiplicity = \"{self.config.stats.multiplicity}\" decides every verdict "
+                                  "together: run the audit in one process (without --audit-shard or -n)")
         self._load_user_models(opt)
 
     def _load_user_models(self, opt) -> None:
@@ -140,6 +156,8 @@ class AuditSession:
                 argv=list(self.pytest_config.invocation_params.args),
             )
             self._audit.listeners.append(self._on_result)
+            if self.baseline is not None:
+                self._audit.baseline, self._audit.baseline_name = self.baseline, str(opt.saliency_baseline)
             if self.shard:
                 self._audit._run["shard"] = self.shard
         return self._audit
@@ -222,14 +240,21 @@ class AuditSession:
 
     def evidence(self) -> dict | None:
         status, code = self.run_end or ("complete", None)
-        if self._audit is not None:
-            return self._audit.evidence(finished=True, status=status, exit_status=code)
-        if self.worker_evidence:
+        if self.worker_evidence:  # pytest-xdist's controller (its own audit, if any, only checked --model files)
             from .report.merge import merge_evidence
 
             merged = merge_evidence(self.worker_evidence)
             merged["run"].update(status=status, exit_status=code)
+            if self.baseline is not None:  # pytest-xdist: the controller compares the merged run
+                from .comparison import compare
+
+                merged["comparison"] = compare(self.baseline, merged, alpha=self.config.stats.family_alpha,
+                                               resamples=self.config.stats.resamples,
+                                               old_name=str(self.pytest_config.option.saliency_baseline),
+                                               new_name="this run")
             return merged
+        if self._audit is not None:
+            return self._audit.evidence(finished=True, status=status, exit_status=code)
         return None
 
 
@@ -277,9 +302,14 @@ def parse_normalize(text: str) -> tuple[list[float], list[float]]:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    g = parser.getgroup(GROUP, "saliency-audit: audit the trustworthiness of saliency maps")
+    g = parser.getgroup(GROUP, "saliency-audit: audit the trustworthiness of saliency maps "
+                               "(pytest --saliency-audit runs the audit suite that ships with the package)")
+    g.addoption("--saliency-audit", dest="saliency_bundled", action="store_true", default=False,
+                help="run the bundled audit suite (saliency_audit/suite: the tests 'saliency-audit init' writes to "
+                     "audits/) from any directory; with test paths given, in addition to them")
     g.addoption("--model", "--saliency-model", dest="saliency_model", default="demo", metavar="SPEC",
-                help="model under audit: demo | demo:VARIANT | PATH (TorchScript) | ARCH:PATH (default: demo)")
+                help="model under audit: demo | demo:VARIANT | PATH (TorchScript, or a torchvision model's weights) | "
+                     "ARCH:PATH (default: demo)")
     g.addoption("--replicate", dest="saliency_replicates", action="append", default=[], metavar="SPEC",
                 help="same architecture, other training seed (repeatability); repeatable")
     g.addoption("--reference-model", dest="saliency_references", action="append", default=[], metavar="SPEC",
@@ -333,6 +363,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--audit-shard", dest="saliency_shard", default=None, metavar="I/N",
                 help="run shard I of N of the (criterion, method) pairs (CI matrices; join the shards' evidence "
                      "with 'saliency-audit merge')")
+    g.addoption("--audit-baseline", dest="saliency_baseline", default=None, metavar="OLD.json",
+                help="compare this run with an earlier run's evidence (per criterion and method, paired by image id; "
+                     "the report's 'compared with' section)")
+    g.addoption("--audit-fail-on-regression", dest="saliency_fail_on_regression", action="store_true", default=False,
+                help="with --audit-baseline: a pair significantly worse than the baseline (Holm over the pairs) fails "
+                     "its test even when its verdict passes")
     g.addoption("--audit-strict", dest="saliency_strict", action="store_true", default=False,
                 help="a criterion that cannot run (e.g. no --replicate) fails instead of being skipped")
     g.addoption("--allow-unsafe-pickle", dest="saliency_allow_unsafe_pickle", action="store_true", default=False,
@@ -341,12 +377,36 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "saliency_criterion(name): an audit test of one trust criterion")
+    if config.option.saliency_bundled:
+        _add_bundled_suite(config)
     try:
         config.stash[session_key] = AuditSession(config)
     except AuditError as exc:
         if not hasattr(config, "workerinput"):
             _write_startup_failure(config, exc)
         raise pytest.UsageError(str(exc)) from None
+
+
+def bundled_suite() -> Path:
+    """The folder of the audit suite that ships with the package (saliency_audit/suite)."""
+    from . import suite
+
+    return Path(suite.__file__).resolve().parent
+
+
+def _add_bundled_suite(config: pytest.Config) -> None:
+    """--saliency-audit: collect the bundled suite.  It replaces what pytest would collect by default (testpaths,
+    or the invocation folder) and joins test paths given on the command line; the folder is collected as one
+    path, so node ids end in ``test_utility.py::test_utility[grad]`` and ``-k`` selects as in ``audits/``.
+    Deterministic from the arguments: pytest-xdist workers, which parse them again, collect the same items."""
+    suite = bundled_suite()
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        config.args = [str(suite)]
+        config.args_source = pytest.Config.ArgsSource.ARGS  # the header then says nothing of testpaths
+        return
+    given = {Path(config.invocation_params.dir, a.split("::")[0]).resolve() for a in config.args}
+    if suite not in given:
+        config.args = [*config.args, str(suite)]
 
 
 def _write_startup_failure(config: pytest.Config, exc: AuditError) -> None:
@@ -362,8 +422,7 @@ def _write_startup_failure(config: pytest.Config, exc: AuditError) -> None:
     evidence = {"schema": SCHEMA, "run": run, "config": {"seed": run["seed"]}, "models": [],
                 "dataset": {"name": opt.saliency_dataset}, "results": [], "samples": {}}
     try:
-        write_json(report_dir / "evidence.json", evidence)
-        _write_html(evidence, report_dir)
+        _write_html(evidence, report_dir, write_json(report_dir / "evidence.json", evidence))
     except OSError:  # the usage error is what the user must see; an unwritable report dir is secondary
         pass
 
@@ -437,6 +496,12 @@ def audit(request: pytest.FixtureRequest):
     except AuditError as exc:
         raise pytest.UsageError(str(exc)) from None
     s.plan()
+    audit.decide_family(s.pairs)  # stats.multiplicity: every verdict now (in no test's name), then each test's
+    if request.config.option.saliency_fail_on_regression and not getattr(audit, "_regression_gated", False):
+        from .regression import gate
+
+        audit._regression_gated = True
+        gate(audit, s.pairs)
     return audit
 
 
@@ -457,23 +522,23 @@ def pytest_testnodedown(node, error) -> None:
         parts.sort(key=lambda e: (len(e["config"].get("device", "")), e["config"].get("device", "")))
 
 
-@pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
+@pytest.hookimpl(tryfirst=True)  # before junitxml writes its file: the evidence's sha256 is one of its properties
 def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     s = session.config.stash.get(session_key, None)
-    if s is not None:
-        s.run_end = (run_status(session, exitstatus), int(exitstatus))
-    if s is not None and not hasattr(session.config, "workerinput"):
-        _junit_gate(session.config, s)
-    if s is None or s._audit is None:
+    if s is None:
         return
+    s.run_end = (run_status(session, exitstatus), int(exitstatus))
     if hasattr(session.config, "workerinput"):  # xdist worker: hand the evidence to the controller
-        session.config.workeroutput["saliency_audit_evidence"] = json.dumps(s.evidence())
+        if s._audit is not None:
+            session.config.workeroutput["saliency_audit_evidence"] = json.dumps(s.evidence())
         return
-    from .report.evidence import write_json
+    evidence = s.evidence()  # this process's audit, or (pytest-xdist's controller) its workers' merged
+    if evidence is not None:
+        from .report.evidence import write_json
 
-    evidence = s.evidence()
-    write_json(s.report_dir / "evidence.json", evidence)
-    _write_html(evidence, s.report_dir)
+        s.evidence_sha256 = write_json(s.report_dir / "evidence.json", evidence)
+        _write_html(evidence, s.report_dir, s.evidence_sha256)
+    _junit_gate(session.config, evidence, s.evidence_sha256)
 
 
 @pytest.hookimpl(trylast=True)
@@ -483,13 +548,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         from . import progress
 
         progress.configure()  # back to the environment's default (an in-process pytester run must not leak it)
-    if s is not None and s._audit is None and s.worker_evidence and not hasattr(config, "workerinput"):
+    if s is not None and s._audit is None and s.worker_evidence and not hasattr(config, "workerinput") \
+            and s.evidence_sha256 is None:  # the session did not finish (pytest_sessionfinish writes it)
         from .report.evidence import write_json
         from .report.merge import merge_evidence
 
         evidence = merge_evidence(s.worker_evidence)
-        write_json(s.report_dir / "evidence.json", evidence)
-        _write_html(evidence, s.report_dir)
+        _write_html(evidence, s.report_dir, write_json(s.report_dir / "evidence.json", evidence))
 
 
 def run_status(session: pytest.Session, exitstatus) -> str:
@@ -503,24 +568,31 @@ def run_status(session: pytest.Session, exitstatus) -> str:
     return "complete"
 
 
-def _junit_gate(config: pytest.Config, s: AuditSession) -> None:
-    """The gate line as a ``<testsuite>`` property of ``--junitxml`` (CI dashboards read it)."""
+def _junit_gate(config: pytest.Config, evidence: dict | None, evidence_sha256: str | None = None) -> None:
+    """The gate line as ``<testsuite>`` properties of ``--junitxml`` (CI dashboards read it), and what was audited
+    by content hash: the models, the dataset manifest and the evidence file just written."""
     from _pytest.junitxml import xml_key
 
     xml = config.stash.get(xml_key, None)
-    evidence = s.evidence() if xml is not None else None
-    if evidence and evidence["results"]:
+    if xml is None or not evidence:
+        return
+    if evidence["results"]:
         from .report.gate import gate_of
 
         outcome, text = gate_of(evidence)
         xml.add_global_property("saliency_audit.gate", outcome)
         xml.add_global_property("saliency_audit.gate_text", text)
+    from .report.pytest_extras import suite_properties
+
+    for name, value in suite_properties(evidence, evidence_sha256):
+        xml.add_global_property(name, value)
 
 
-def _write_html(evidence: dict, report_dir: Path) -> None:
+def _write_html(evidence: dict, report_dir: Path, evidence_sha256: str | None = None) -> None:
+    """The report beside ``report_dir/evidence.json``; ``evidence_sha256``: that file's hash, for the footer."""
     from .report.html import write_html
 
-    write_html(evidence, report_dir / "saliency-audit.html")
+    write_html(evidence, report_dir / "saliency-audit.html", evidence_sha256)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -24,3 +24,7 @@ def check(result) -> None:
         assert control["met"], message(result.to_dict()) + f". {result.explain()}"
         return
     assert result.passed, result.explain()
+    regression = result.details.get("regression")
+    if regression and regression.get("gated"):  # --audit-fail-on-regression
+        pytest.fail(f"{result.criterion}[{result.method}] passes, but regressed against the baseline: "
+                    f"{result.explain()}", pytrace=False)

@@ -8,6 +8,7 @@ computed.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import os
 import platform
@@ -60,20 +61,22 @@ def run_info(seed: int, argv: list[str] | None = None, started: str | None = Non
                      "cpus": os.cpu_count()}}
 
 
-def write_json(path: Path, data: dict, indent: int | None = 1) -> None:
+def write_json(path: Path, data: dict, indent: int | None = 1) -> str:
+    """Write ``data`` atomically; returns the sha256 of the bytes written (the report's footer quotes it)."""
     path = Path(path)
+    payload = (json.dumps(data, indent=indent, allow_nan=False) + "\n").encode("ascii")  # ensure_ascii: ASCII
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=indent, allow_nan=False)
-            fh.write("\n")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; the evidence is meant to be shared like the report
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    return hashlib.sha256(payload).hexdigest()
 
 
 ROLES = ("primary", "randomized", "random_label", "replicate", "reference")

@@ -55,7 +55,12 @@ def gate(results: list[dict], startup_error: str | None = None, status: str | No
                 f"trusted for any method); {n['pass']} pass, {n['fail']} fail, {n['error']} error out of "
                 f"{audited} audited verdict(s)")
         return "fail", text + (f"; {not_run}" if not_run else "")
-    if n["fail"] or n["error"]:
+    regressed = [f"{r.get('criterion')}[{r.get('method')}]" for r in results
+                 if ((r.get("details") or {}).get("regression") or {}).get("gated")]
+    if regressed:  # --audit-fail-on-regression: a worse pair fails its test even when its verdict passes
+        named = ", ".join(regressed[:NAMED]) + (f" and {len(regressed) - NAMED} more" if len(regressed) > NAMED else "")
+        checked = f"; {len(regressed)} pair(s) regressed against the baseline ({named})" + checked
+    if n["fail"] or n["error"] or regressed:
         text = f"NOT PASSED — {n['fail']} fail, {n['error']} error out of {audited} audited verdict(s)"
         return "fail", text + checked + (f"; {not_run}" if not_run else "")
     if n["pass"]:

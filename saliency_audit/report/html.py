@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..criteria.controls import control_of
 from ..criteria.registry import CRITERIA as REGISTRY
-from . import controls, cost, faithfulness, figures, interpretability, randomization
+from . import comparison, controls, cost, faithfulness, figures, interpretability, randomization
 from .markup import VERDICTS, N, esc, figure, flatten, fmt, fmt_ci, guarded, note, plain, table, verdict_of
 from .gate import gate_of
 from .table import bound_text
@@ -75,7 +75,8 @@ pre{white-space:pre-wrap;font-size:11.5px;background:#f6f8fa;padding:8px;border-
 ul.kv{margin:0;padding-left:16px;font-size:12px}
 .rule{font-size:13px;background:#f6f8fa;border-left:3px solid var(--line);padding:6px 10px;margin:8px 0}
 footer{margin-top:40px;padding-bottom:30px;font-size:12px;color:var(--muted);border-top:1px solid var(--line)}
-@media print{nav{display:none}figure,table{break-inside:avoid}}
+@media print{nav{display:none}figure,table{break-inside:avoid}summary{color:inherit;font-weight:600;list-style:none}}
+@media print{details::details-content{display:block;content-visibility:visible}}
 """ + faithfulness.CSS + cost.CSS + controls.CSS
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
@@ -119,7 +120,10 @@ def header(evidence: dict) -> str:
     c = counts([r for r in results if not control_of(r)])
     n_controls = sum(1 for r in results if control_of(r))
     sha = m.get("sha256")
-    model = (f"<b>{esc(m.get('spec', 'unknown'))}</b> ({esc(m.get('arch', 'unknown architecture'))}"
+    auto = ((m.get("extra") if isinstance(m.get("extra"), dict) else {}) or {}).get("auto_arch") if m else None
+    auto = f", recognised by its weights and rebuilt from its {esc(auto.get('from'))}" if (
+        isinstance(auto, dict) and auto.get("arch")) else ""  # a bare PATH (saliency_audit.models.autoarch)
+    model = (f"<b>{esc(m.get('spec', 'unknown'))}</b> ({esc(m.get('arch', 'unknown architecture'))}{auto}"
              + (f", sha256 <code>{esc(str(sha)[:12])}…</code>" if sha else "") + ")") if m else "<b>unknown</b>"
     n_img = ds.get("n_images")
     summary = (
@@ -140,8 +144,25 @@ def header(evidence: dict) -> str:
     )
     outcome, text = gate_of(evidence)
     return (f'<header><h1>Saliency-map trustworthiness audit</h1><p class="summary">{summary}</p>'
-            f'{incomplete_banner(run)}<div class="gate {outcome}">Gate: {esc(text)}</div>{warnings_box(evidence)}'
-            '</header>')
+            f'{incomplete_banner(run)}<div class="gate {outcome}">Gate: {esc(text)}</div>{family_line(evidence)}'
+            f'{warnings_box(evidence)}</header>')
+
+
+def family_line(evidence: dict) -> str:
+    """What the gate's verdicts guarantee together (``stats.multiplicity``; evidence before it: nothing)."""
+    fam = evidence.get("multiplicity") or {}
+    return f'<p class="small">{esc(fam["sentence"])}</p>' if fam.get("sentence") else ""
+
+
+def p_text(r: dict) -> str:
+    """The verdict's p-value, and the family-wise level it was held to (if any)."""
+    p = r.get("p_value")
+    if not isinstance(p, (int, float)):
+        return ""
+    fam = (r.get("details") or {}).get("multiplicity") or {}
+    level = (f" vs {esc(fam.get('method'))} level {fmt(fam.get('level'), '.2g')}"
+             if isinstance(fam.get("level"), (int, float)) else "")
+    return f'<br><span class="small muted">p {fmt(p, ".2g")}{level}</span>'
 
 
 def incomplete_banner(run: dict) -> str:
@@ -259,7 +280,9 @@ def matrix(evidence: dict) -> str:
 
 def _baselines(r: dict) -> str:
     bs = r.get("baselines") or ([r["baseline"]] if isinstance(r.get("baseline"), dict) else [])
-    out = [f"{esc(b.get('name', '?'))} {fmt(b.get('value'))}" for b in bs if isinstance(b, dict)]
+    out = [f"{esc(b.get('name', '?'))} {fmt(b.get('value'))}" if b.get("available", True) is not False else
+           f"{esc(b.get('name', '?'))} <span class=\"muted\" title=\"{esc(b.get('reason') or '')}\">unavailable</span>"
+           for b in bs if isinstance(b, dict)]  # unavailable: e.g. no randomized copy of a TorchScript archive
     return "<br>".join(out) or "—"
 
 
@@ -301,7 +324,7 @@ def results_table(rs: list[dict], criterion: str) -> str:
         method = esc(r.get("method")) + (f' <span class="muted small">({esc(model)})</span>'
                                          if model and model != "primary" else "")
         cells = [method, f'<span class="verdict v-{v}">{v.upper()}</span>', esc(r.get("statistic") or "—"),
-                 fmt(r.get("value")), fmt_ci(r.get("ci")), bound_text(r.get("bound"), r.get("threshold")),
+                 fmt(r.get("value")), fmt_ci(r.get("ci")), bound_text(r.get("bound"), r.get("threshold")) + p_text(r),
                  fmt(r.get("threshold"), "g"),
                  _baselines(r), _extra_cell(r), fmt(r.get("n"))]
         body.append("<tr>" + "".join(f'<td class="num">{c}</td>' if k in (3, 4, 5, 6, 9) else f"<td>{c}</td>"
@@ -317,7 +340,8 @@ def results_table(rs: list[dict], criterion: str) -> str:
         ci_level = 1 - 2 * alpha  # evidence written before results carried ci_level
     level = f"{100 * ci_level:.0f} % " if ci_level is not None else ""
     foot = (f'<p class="small muted">CI: two-sided {level}bootstrap interval of the value; its lower end is the '
-            "one-sided bound the verdict uses. — : not available (error, skipped, or undefined).</p>")
+            "one-sided bound the verdict uses; p: the smallest level at which the verdict would pass on its own. "
+            "— : not available (error, skipped, or undefined).</p>")
     return (f'<table class="wide"><thead><tr>{"".join(f"<th>{h}</th>" for h in head)}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table>{foot}')
 
@@ -509,32 +533,40 @@ def other_section(evidence: dict, crit: list[str]) -> str:
     return f'<section id="other"><h2>Other results</h2>{body}</section>'
 
 
-def render(evidence: dict) -> str:
-    """The report as one self-contained HTML page (deterministic: same evidence, same bytes)."""
+def render(evidence: dict, evidence_sha256: str | None = None, evidence_name: str = "evidence.json") -> str:
+    """The report as one self-contained HTML page (deterministic: same evidence, same bytes).
+
+    ``evidence_sha256``: the sha256 of the evidence file's bytes as written (or read), quoted in the footer
+    with ``evidence_name`` so a reviewer can check the page belongs to that file; None (rendered from a dict
+    with no file) says nothing."""
     try:
-        return _render(evidence)
+        return _render(evidence, evidence_sha256, evidence_name)
     except Exception as exc:  # malformed beyond what the parts tolerate: still a page that says so
         return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
                 f'<meta http-equiv="Content-Security-Policy" content="{CSP}"><title>Saliency audit</title>'
                 f"<style>{CSS}</style></head><body><main><h1>Saliency-map trustworthiness audit</h1>"
-                f"{note('The report', exc)}<p>See the evidence file for the raw results.</p></main></body></html>\n")
+                f"{note('The report', exc)}<p>See the evidence file for the raw results.</p>"
+                f"{evidence_hash(evidence_sha256, evidence_name)}</main></body></html>\n")
 
 
-def _render(evidence: dict) -> str:
+def _render(evidence: dict, evidence_sha256: str | None = None, evidence_name: str = "evidence.json") -> str:
     crit, _ = ordered(evidence)
     m = primary(evidence)
     version = ((evidence.get("run") or {}).get("versions") or {}).get("saliency_audit")
     diagnosis = guarded("diagnosis", faithfulness.diagnosis_section, evidence)
     sequential = guarded("sequential verdicts", cost.sequential_section, evidence)
     spent = guarded("cost", cost.cost_section, evidence)
-    extra = tuple((sid, title) for sid, title, part in (("sequential", "Sequential verdicts", sequential),
+    compared = (guarded("comparison", comparison.section, evidence["comparison"])
+                if isinstance(evidence.get("comparison"), dict) else "")
+    extra = tuple((sid, title) for sid, title, part in (("comparison", "Compared with", compared),
+                                                         ("sequential", "Sequential verdicts", sequential),
                                                          ("cost", "Cost", spent)) if f'id="{sid}"' in part)
     parts = ["<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
              f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
              f"<title>Saliency audit — {esc(m.get('spec', 'report'))}</title><style>{CSS}</style></head><body>",
              guarded("header", header, evidence), nav(crit, 'id="diagnosis"' in diagnosis, extra), "<main>",
-             guarded("verdict matrix", matrix, evidence), diagnosis]
+             guarded("verdict matrix", matrix, evidence), compared, diagnosis]
     parts += [guarded(f"{c} section", criterion_section, evidence, c) for c in crit if c in TITLES]
     parts.append(guarded("other results", other_section, evidence, crit))
     parts += [sequential, spent]
@@ -542,14 +574,25 @@ def _render(evidence: dict) -> str:
     parts.append(f"</main><footer>Generated by saliency-audit {esc(version or '')} from evidence schema "
                  f"<code>{esc(evidence.get('schema'))}</code>. This page was rendered from the evidence file alone; "
                  "rebuild it with <code>saliency-audit report evidence.json</code>. It contains no scripts and "
-                 "loads nothing from the network.</footer></body></html>\n")
+                 f"loads nothing from the network.{evidence_hash(evidence_sha256, evidence_name)}</footer>"
+                 "</body></html>\n")
     return "".join(parts)
 
 
-def write_html(evidence: dict, path) -> Path:
-    """Render ``evidence`` and write it to ``path`` atomically; returns the path."""
+def evidence_hash(sha256: str | None, name: str = "evidence.json") -> str:
+    """The footer's line naming the evidence file by content: check it with ``sha256sum``."""
+    if not sha256:
+        return ""
+    return (f'<p id="evidence-sha256">Evidence file <code>{esc(name)}</code> sha256 <code>{esc(sha256)}</code> '
+            f"(check: <code>sha256sum {esc(name)}</code>).</p>")
+
+
+def write_html(evidence: dict, path, evidence_sha256: str | None = None,
+               evidence_name: str = "evidence.json") -> Path:
+    """Render ``evidence`` and write it to ``path`` atomically; returns the path (``evidence_sha256``: see
+    :func:`render`)."""
     path = Path(path)
-    text = render(evidence)
+    text = render(evidence, evidence_sha256, evidence_name)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:

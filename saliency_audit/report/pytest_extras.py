@@ -100,3 +100,32 @@ def provenance_rows(evidence: dict) -> str:
     body = "".join(f"<tr><td>{escape(str(a))}</td><td>{escape(str(b))}</td><td><code>{escape(str(c))}</code></td></tr>"
                    for a, b, c in rows)
     return f"<table class='saliency-audit'><tr><th>role</th><th>spec</th><th>sha256</th></tr>{body}</table>"
+
+
+def suite_properties(evidence: dict, evidence_sha256: str | None = None) -> list[tuple[str, str]]:
+    """JUnit ``<testsuite>`` properties naming what was audited by content: every model with a sha256
+    (``saliency_audit.model.<role>.sha256`` and ``.spec``; primary first; a role held by several models is
+    numbered in the evidence's order, ``replicate0``, ``replicate1``), the dataset's name, image count and
+    manifest hash, and the evidence file's own sha256.  Only what the evidence already holds: a model the run
+    never loaded has no hash and no property."""
+    from .evidence import sort_models
+
+    out = []
+    models = sort_models([m for m in evidence.get("models") or [] if isinstance(m, dict) and m.get("sha256")
+                          and "role" in m and "spec" in m])
+    roles = [str(m["role"]) for m in models]
+    seen: dict[str, int] = {}
+    for m, role in zip(models, roles):
+        key = role
+        if roles.count(role) > 1:
+            key = f"{role}{seen.get(role, 0)}"
+            seen[role] = seen.get(role, 0) + 1
+        out += [(f"saliency_audit.model.{key}.sha256", str(m["sha256"])),
+                (f"saliency_audit.model.{key}.spec", str(m["spec"]))]
+    ds = evidence.get("dataset") or {}
+    for key in ("name", "manifest_sha256", "n_images"):
+        if ds.get(key) is not None:
+            out.append((f"saliency_audit.dataset.{key}", _fmt(ds[key])))
+    if evidence_sha256:
+        out.append(("saliency_audit.evidence_sha256", evidence_sha256))
+    return out
