@@ -25,6 +25,12 @@ class AuditInputError(AuditError):
     """Bad input data: a corrupt file, a mask of the wrong size, a NaN map..."""
 
 
+class Unavailable(AuditError):
+    """What this run cannot compute for the model it was given (a TorchScript archive has no forward hooks:
+    no GradCAM, no randomized copies).  A criterion that needs it is skipped, and a report-only baseline that
+    needs it is recorded as unavailable, with this one-line reason; never an error verdict."""
+
+
 def one_line(exc: BaseException, limit: int = 200) -> str:
     """``exc``'s message on one line (its first clause of a multi-line message), or its type name when the
     message is empty, so an error report can never fail on the error it reports."""
