@@ -148,6 +148,24 @@ class MapStore:
             key = self._cam_keys[model] = hashlib.sha256(blob.encode()).hexdigest()[:24]
         return key
 
+    @staticmethod
+    def unavailable(model, method: str) -> str | None:
+        """Why ``method`` cannot map ``model`` (a TorchScript archive and a method that needs the eager network:
+        :attr:`saliency_audit.methods.registry.MethodSpec.needs_eager`), or None when it can."""
+        spec = METHODS[method]
+        if not (spec.needs_eager and isinstance(model.net, torch.jit.ScriptModule)):
+            return None
+        from .models.layers import script_module_message
+
+        what = (f"{method} needs forward hooks on a layer" if spec.uses_cam_layer or not spec.needs else
+                f"{method} combines methods that need the eager network")
+        if spec.guided:
+            what = (f"{method} must see every ReLU call from Python, and an archive makes them inside its "
+                    f"interpreter, where the map would silently be the plain gradient")
+        else:
+            what += ", which an archive has not"
+        return script_module_message(model, what)
+
     def cam_layer(self, model):
         from .models.layers import find_cam_layer
 
@@ -164,6 +182,11 @@ class MapStore:
         postprocessed as every map is."""
         if method in self.external:
             return self._external(model, method, samples)
+        reason = self.unavailable(model, method)
+        if reason:
+            from .errors import Unavailable
+
+            raise Unavailable(reason)
         t0 = time.perf_counter()
         fp = self.fingerprint(model)
         keys = [s.key() for s in samples]

@@ -29,13 +29,21 @@ def images_of(audit, all_images: bool) -> list:
 
 
 def write_maps(audit, out: Path, all_images: bool = False) -> dict[str, Path]:
-    """Each of ``audit.methods``' maps of the primary model as .npy files under ``out``; {method: folder}."""
+    """Each of ``audit.methods``' maps of the primary model as .npy files under ``out``; {method: folder}.
+    A method the model cannot give (GradCAM of a TorchScript archive) is left out and the others written; then
+    an :class:`~saliency_audit.errors.Unavailable` names it, why, and what was written."""
+    from .errors import Unavailable
     from .maps import model_fingerprint
 
     model = audit.models.get("primary")
     samples = images_of(audit, all_images)
     folders = {}
+    missing: dict[str, str] = {}
     for method in audit.methods:
+        reason = audit.store.unavailable(model, method) if method not in audit.store.external else None
+        if reason:
+            missing[method] = reason
+            continue
         maps = audit.store.maps(model, method, samples)
         folder = out / method
         folder.mkdir(parents=True, exist_ok=True)
@@ -55,6 +63,9 @@ def write_maps(audit, out: Path, all_images: bool = False) -> dict[str, Path]:
         }
         _atomic(folder / MANIFEST_JSON, lambda fh, d=manifest: fh.write(json.dumps(d, indent=1).encode() + b"\n"))
         folders[method] = folder
+    if missing:
+        done = f"the maps of {', '.join(folders)} are written under {out}" if folders else "no maps were written"
+        raise Unavailable(f"{', '.join(missing)}: not written ({next(iter(missing.values()))}); {done}")
     return folders
 
 

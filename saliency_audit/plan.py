@@ -202,6 +202,9 @@ def pair_passes(ledger: _Ledger, criterion: str, method: str, stop=None) -> int:
     seq = cfg.sequential
     mset = ctx.models
     cost = 0
+    if method not in ctx.store.external and ctx.store.unavailable(mset.get("primary"), method):
+        return 0  # skipped: the method needs the eager network (a TorchScript primary)
+    randomized = mset.unavailable("randomized") is None  # utility's and completeness's baseline, if it can be built
     if criterion in ("utility", "energy", "focus", "pointing"):
         loc = ctx.samples.localisation().samples
         if seq:
@@ -210,11 +213,11 @@ def pair_passes(ledger: _Ledger, criterion: str, method: str, stop=None) -> int:
             loc = loc[:k]
         else:
             cost += ledger.maps("primary", method, loc)
-        if criterion == "utility" and method not in ctx.store.external:  # sequential: the first look's images
+        if criterion == "utility" and method not in ctx.store.external and randomized:  # sequential: first look's
             cost += ledger.maps("randomized", method, loc[: cfg.sequential_batch] if seq else loc)
         return cost
     if criterion == "randomization":
-        return _randomization_passes(ledger, method, stop)
+        return _randomization_passes(ledger, method, stop) if randomized else 0
     if criterion == "label_randomization":
         if not mset.random_label_spec:
             return 0
@@ -250,8 +253,10 @@ def pair_passes(ledger: _Ledger, criterion: str, method: str, stop=None) -> int:
             road_maps = 2  # the method's own ROAD came from the looks
         else:
             road_maps = 3
-        cost += ledger.maps("primary", method, loc) + ledger.maps("randomized", method, loc)
-        return cost + ledger.road(loc, maps=road_maps, curves=1)
+        cost += ledger.maps("primary", method, loc)
+        if not randomized:
+            return cost + ledger.road(loc, maps=road_maps - 1, curves=1)
+        return cost + ledger.maps("randomized", method, loc) + ledger.road(loc, maps=road_maps, curves=1)
     raise KeyError(f"no plan for criterion {criterion!r}: add it to saliency_audit.plan.pair_passes")
 
 
@@ -270,7 +275,8 @@ def make_plan(ctx, pairs: list[tuple[str, str]]) -> dict:
         out["image_passes_least"] = sum(counts["least"].values())
     out["per_pair"] = most
     mset = ctx.models
-    needs_blocks = any(c == "randomization" for c, _ in pairs)
+    gone = mset.unavailable("randomized")
+    needs_blocks = any(c == "randomization" for c, _ in pairs) and gone is None
     out["models"] = {"primary": mset.primary_spec, "replicates": list(mset.replicate_specs),
                      "references": list(mset.reference_specs), "random_label": mset.random_label_spec}
     if needs_blocks:
@@ -282,6 +288,10 @@ def make_plan(ctx, pairs: list[tuple[str, str]]) -> dict:
                      "completeness": cfg.completeness.n_images}
     if cfg.sequential:
         out["sequential"] = {"rule": cfg.sequential_rule, "batch": cfg.sequential_batch}
+    primary = mset.get("primary")
+    methods = {m: r for m in out["methods"] if m not in ctx.store.external and (r := ctx.store.unavailable(primary, m))}
+    if gone or methods:  # what the run will skip, or report as an unavailable baseline, and why
+        out["unavailable"] = {**({"randomized": gone} if gone else {}), **({"methods": methods} if methods else {})}
     return out
 
 
@@ -302,6 +312,11 @@ def plan_text(plan: dict) -> str:
              + (f", {plan['stages']} cascade stages x {plan['draws']} draw(s)"
                 + (" per image" if plan.get("draw_design") == "per_image" else "") if "stages" in plan else ""),
              "images: " + ", ".join(f"{k} {v}" for k, v in plan["images"].items())]
+    gone = plan.get("unavailable") or {}
+    if gone:
+        what = (["randomized copies (randomization skipped; utility and completeness without that baseline)"]
+                if gone.get("randomized") else []) + [f"{k} (skipped)" for k in sorted(gone.get("methods") or {})]
+        lines.append(f"unavailable with this model: {', '.join(what)}; each verdict says why")
     bound = "at most " if not plan["exact"] else ""
     if "image_passes_least" in plan:
         lines.append(f"model passes (images): between {plan['image_passes_least']:,} (every verdict decided at its "

@@ -11,7 +11,7 @@ DEMO_VARIANTS = ("primary", "replicate1", "replicate2", "other-arch", "random-la
 
 @dataclass(frozen=True)
 class Spec:
-    kind: str  # "demo" | "torchscript" | "arch"
+    kind: str  # "demo" | "torchscript" (a bare PATH: TorchScript, or a torchvision model's weights) | "arch"
     arch: str | None  # demo variant, or architecture name
     path: str | None
     text: str

@@ -213,14 +213,12 @@ def test_torchscript_class_count_comes_from_its_output(tmp_path, bare):
     spec = str(path) if bare else f"resnet18:{path}"
     # 128 px: the demo images' native size (this test is about the class count, not about resizing)
     audit = Audit(model=spec, methods=["grad"], config=_config(tmp_path, (128, 128)))
-    if bare:
-        audit.model("primary")  # a bare TorchScript primary cannot run utility yet (see BARE_TORCHSCRIPT_XFAIL)
-    else:
-        result = audit.utility("grad")
-        assert result.verdict in ("pass", "fail"), (result.explanation, result.details.get("traceback"))
+    result = audit.utility("grad")
+    assert result.verdict in ("pass", "fail"), (result.explanation, result.details.get("traceback"))
     (primary,) = [m for m in audit.evidence()["models"] if m["role"] == "primary"]
     assert primary["num_classes"] == 3
-    assert primary["arch"] == ("torchscript" if bare else "resnet18")
+    assert primary["arch"] == "resnet18"  # a bare PATH: recognised by its weights (saliency_audit.models.autoarch)
+    assert ("auto_arch" in primary["extra"]) == bare
     assert primary["sha256"] == _sha256(path)
 
 
@@ -250,17 +248,18 @@ def test_arch_spec_rebuilds_torchscript_only_when_it_computes_the_same(tmp_path,
         torch.testing.assert_close(model(x), scripted((x.expand(-1, 3, -1, -1) - model.mean) / model.std))
 
 
-def test_bare_torchscript_gets_an_error_that_says_to_give_the_architecture(tmp_path):
-    """A bare TorchScript PATH loads (its class count is read from its output) but cannot be audited by the
-    criteria that need hooks: the error says to give ARCH:PATH, and no 'randomized' model equal to the
-    trained one is ever produced."""
+def test_bare_torchscript_kept_as_archive_is_skipped_where_it_needs_hooks(tmp_path):
+    """A bare TorchScript PATH that computes more than the torchvision network its weights match stays
+    TorchScript: the methods and criteria that need hooks are skipped, the reason naming the file and the
+    spec that rebuilds it, and no 'randomized' model equal to the trained one is ever produced."""
     net = _build("resnet18")
     path = tmp_path / "r18.ts"
-    _save_torchscript(net, path, (64, 64))
+    _save_torchscript(_Doubled(net).eval(), path, (64, 64))
     audit = Audit(model=str(path), methods=["grad", "gradcam"], config=_config(tmp_path, (64, 64)))
-    for method in ("grad", "gradcam"):
-        r = audit.utility(method)
-        assert r.verdict == "error" and "is a TorchScript module" in r.explanation
-        assert f"give the architecture as ARCH:PATH (e.g. densenet121:{path})" in r.explanation
+    r = audit.utility("gradcam")
+    assert r.verdict == "skipped" and r.explanation.startswith(f"{path} is a TorchScript archive: gradcam needs")
+    assert "resnet18's logits differ from the archive's" in r.explanation and "densenet121" not in r.explanation
+    assert f"give package.module:factory:{path}" in r.explanation and "\n" not in r.explanation
     r = audit.randomization("grad")
-    assert r.verdict == "error" and "randomization needs forward hooks" in r.explanation
+    assert r.verdict == "skipped" and "randomized copies need forward hooks" in r.explanation
+    assert not audit.models.is_loaded("randomized")

@@ -36,10 +36,14 @@ def test_state_dict_forms(tmp_path, resnet, form):
 
 
 def test_torchscript(tmp_path, resnet):
+    """A traced torchvision network given as a bare PATH is recognised by its weights and rebuilt as it (eager,
+    hookable); the archive of any other network stays TorchScript (tests/test_torchscript_models.py)."""
     path = tmp_path / "m.ts"
     torch.jit.trace(resnet, torch.rand(1, 3, 64, 64)).save(str(path))
     model = load_model(str(path))
-    assert model.info.arch == "torchscript" and model.info.num_classes == 3
+    assert model.info.arch == "resnet18" and model.info.num_classes == 3
+    assert not isinstance(model.net, torch.jit.ScriptModule)
+    assert model.info.extra["auto_arch"]["from"] == "TorchScript archive"
     _same_logits(model, resnet)
 
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import Unavailable
 from ..stats import bootstrap_mean, stable_seed
 from .result import CriterionResult
 
@@ -97,10 +98,12 @@ def reference_scores(ctx, model, loc) -> dict:
 
 
 def evaluate(method: str, *, ids: list[str], road: dict, scores: dict[str, np.ndarray], curves: dict, ref: dict,
-             constant: np.ndarray, config, details: dict | None = None) -> CriterionResult:
+             constant: np.ndarray, config, details: dict | None = None,
+             randomized_unavailable: str | None = None) -> CriterionResult:
     """``road``: the method's ROAD passes (morf, lerf, base); ``scores``: per-image ROAD of the baselines
     ``randomized`` and ``blurred``; ``ref``: :func:`reference_scores`; ``curves``: the method's
-    deletion/insertion curves."""
+    deletion/insertion curves; ``randomized_unavailable``: why there are no randomized model's maps (their
+    scores are then NaN), e.g. a TorchScript archive."""
     p = config.completeness
     s = road_score(road)
     diff = s - ref["random"]
@@ -109,6 +112,8 @@ def evaluate(method: str, *, ids: list[str], road: dict, scores: dict[str, np.nd
     ok = bool(np.isfinite(b.lo) and b.lo > 0)
     base = {"name": "random pixel order", "value": float(np.nanmean(ref["random"]))}
     baselines = [base,
+                 {"name": "randomized model's maps", "available": False, "reason": randomized_unavailable}
+                 if randomized_unavailable else
                  {"name": "randomized model's maps", "value": float(np.nanmean(scores["randomized"]))},
                  {"name": "blurred-map control", "value": float(np.nanmean(scores["blurred"])),
                   "sigma_px": details.get("blur_sigma_px") if details else None},
@@ -116,13 +121,15 @@ def evaluate(method: str, *, ids: list[str], road: dict, scores: dict[str, np.nd
     rel = ref["reliance"]
     blur_note = ("; the blurred map scores higher than the map (ROAD favours blur, Song et al. 2023)"
                  if np.nanmean(scores["blurred"]) > raw.mean else "")
+    rand_text = "unavailable" if randomized_unavailable else f"{baselines[1]['value']:+.3f}"
     text = (f"mean ROAD {raw.mean:+.3f} over {b.n} images (random order {base['value']:+.3f}, randomized model's "
-            f"maps {baselines[1]['value']:+.3f}, blurred map {baselines[2]['value']:+.3f}); mean(ROAD − random) "
+            f"maps {rand_text}, blurred map {baselines[2]['value']:+.3f}); mean(ROAD − random) "
             f"{b.mean:+.3f}, one-sided {100 * (1 - p.alpha):.0f}% lower bound {b.lo:+.3f}; deletion AUC "
             f"{np.mean(curves['deletion_auc']):.3f} / insertion AUC {np.mean(curves['insertion_auc']):.3f} "
             f"(random order {ref['random_deletion_auc']:.3f} / {ref['random_insertion_auc']:.3f}); lesion reliance "
             f"{rel['value']:+.3f} (lower bound {rel['bound']:+.3f}){blur_note}"
-            + ("" if ok else " -> removing what the map highlights changes the output no more than a random order"))
+            + ("" if ok else " -> removing what the map highlights changes the output no more than a random order")
+            + (f". Randomized model's maps unavailable: {randomized_unavailable}" if randomized_unavailable else ""))
     fractions = [float(f) for f in p.fractions]
     per_image = [{"id": i, "statistic": float(x - r), "score": float(x), "random": float(r), "randomized": float(z),
                   "blurred": float(w),
@@ -160,17 +167,22 @@ def run(ctx, method: str) -> CriterionResult:
         loc, looks = _sequential_images(ctx, method, loc, ref)
         ref = {**ref, "random": ref["random"][: len(loc.samples)]}
     maps = ctx.maps(primary, method, loc.samples)
-    rand = ctx.maps(ctx.models.get("randomized"), method, loc.samples)
+    try:
+        rand, unavailable = ctx.maps(ctx.models.get("randomized"), method, loc.samples), None
+    except Unavailable as exc:  # no randomized copy of this model (TorchScript): the baseline says why
+        rand, unavailable = None, str(exc)
     sigma = grid_sigma(ctx.config.completeness.blur_control_sigma, maps.maps.shape[-2:])
     road = ctx.shared(("completeness", "road", method, len(loc.samples)),
                       lambda: P.road(primary, loc.samples, maps.maps, desc=method))
-    scores = {"randomized": road_score(P.road(primary, loc.samples, rand.maps, desc=f"{method}, randomized model")),
+    scores = {"randomized": np.full(len(loc.samples), np.nan) if rand is None else
+              road_score(P.road(primary, loc.samples, rand.maps, desc=f"{method}, randomized model")),
               "blurred": road_score(P.road(primary, loc.samples, blurred(maps.maps, sigma),
                                            desc=f"{method}, blurred control"))}
     curves = P.curves(primary, loc.samples, maps.maps)
     result = evaluate(method, ids=maps.ids, road=road, scores=scores, curves=curves, ref=ref, constant=maps.constant,
                       config=ctx.config, details={"blur_sigma_px": sigma, "method_params": ctx.method_params(method),
-                                                  "map_notes": maps.notes})
+                                                  "map_notes": maps.notes},
+                      randomized_unavailable=unavailable)
     if looks is not None:
         from ..sequential import apply
 

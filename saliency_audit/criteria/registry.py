@@ -18,7 +18,9 @@ disk cannot be re-computed on another model):
 
 ``optional`` lists the needs that only feed a report-only baseline: maps made
 elsewhere (``--maps``) serve a criterion whose other needs are ``maps`` and
-``lesions`` (utility, energy, focus, pointing).
+``lesions`` (utility, energy, focus, pointing), and a model with no randomized
+copies (a TorchScript archive) still gets utility and completeness verdicts,
+the randomized-model baseline recorded as unavailable with the reason.
 
 Importing this module is cheap (no torch).
 """
@@ -81,7 +83,7 @@ CRITERIA: dict[str, CriterionSpec] = {
         CriterionSpec("completeness", "Faithfulness (ROAD completeness)", "completeness:run",
                       ("maps", "lesions", "model_passes", "randomized"),
                       "does removing what the map highlights change the model's output more than a random order?",
-                      controls=(("random", "fail"),),
+                      optional=("randomized",), controls=(("random", "fail"),),
                       control_note=("noise is a random order and must fail; the edge map and the lesion mask are "
                                     "reported only: whether removing them changes the output is a property of "
                                     "the model (the oracle's value is the lesion reliance), not of the audit")),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import Unavailable
 from ..metrics.localisation import average_precision, pr_auc_trapezoid, resize_map
 from ..stats import bootstrap_mean, stable_seed
 from .result import CriterionResult
@@ -51,6 +52,7 @@ def evaluate(
     prior_n: int,
     prior_kind: str = "held-out",
     random_maps: np.ndarray | None,
+    random_unavailable: str | None = None,
     config,
     details: dict | None = None,
 ) -> CriterionResult:
@@ -73,6 +75,8 @@ def evaluate(
         ap_rand[:k], pr_rand = score_maps(random_maps, truths[:k], ids[:k])
         baselines.append({"name": "randomized model", "value": float(np.nanmean(ap_rand)),
                           "pr_auc": float(np.nanmean(pr_rand)), "n": k})
+    elif random_unavailable:  # e.g. a TorchScript archive: no randomized copy; the verdict never needed it
+        baselines.append({"name": "randomized model", "available": False, "reason": random_unavailable})
     beats_prior = b.lo > 0
     useful = mean_ap >= p.min_ap
     verdict = "pass" if (beats_prior and useful) else "fail"
@@ -85,10 +89,12 @@ def evaluate(
     text = (
         f"mean AP {mean_ap:.3f} (trapezoid PR-AUC {np.nanmean(pr):.3f}) over {b.n} lesion images; "
         f"average-mask prior ({prior_kind}, {prior_n} masks) AP {baselines[0]['value']:.3f}; "
-        + (_randomized_text(baselines[1], len(ids)) if len(baselines) > 1 else "")
+        + (_randomized_text(baselines[1], len(ids)) if len(baselines) > 1 and "value" in baselines[1] else "")
         + f"mean(AP - AP_prior) {b.mean:+.3f}, one-sided {100 * (1 - p.alpha):.0f}% lower bound {b.lo:+.3f}"
         + (f"; {n_const} constant map(s) scored as uninformative" if n_const else "")
         + ("" if verdict == "pass" else " -> " + "; ".join(reasons))
+        + (f". Randomized-model baseline unavailable: {random_unavailable}" if random_maps is None and
+           random_unavailable else "")
     )
     per_image = [
         {"id": i, "statistic": float(a - q), "score": float(a), "ap_prior": float(q), "pr_auc": float(r),
@@ -120,10 +126,16 @@ def run(ctx, method: str) -> CriterionResult:
     # descriptive (the verdict is against the prior), so a sequential run maps the randomized model on the first
     # look's images only: the passes of the later looks go to the verdict.
     base = loc.samples if looks is None else loc.samples[: ctx.config.sequential_batch]
-    rand = None if ctx.is_external(method) else ctx.maps(ctx.models.get("randomized"), method, base)
+    rand = unavailable = None
+    if not ctx.is_external(method):
+        try:
+            rand = ctx.maps(ctx.models.get("randomized"), method, base)
+        except Unavailable as exc:  # no randomized copy of this model (TorchScript): the baseline says why
+            unavailable = str(exc)
     result = evaluate(
         method, ids=maps.ids, truths=loc.truths, maps=maps.maps, constant=maps.constant, priors=loc.priors,
         prior_n=loc.prior_n, prior_kind=loc.prior_kind, random_maps=None if rand is None else rand.maps,
+        random_unavailable=unavailable,
         config=ctx.config,
         details={"map_notes": maps.notes, "maps_computed": maps.computed, "map_seconds": maps.seconds,
                  "randomized_constant_maps": None if rand is None else int(rand.constant.sum()),

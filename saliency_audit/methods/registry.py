@@ -16,6 +16,14 @@ class MethodSpec:
     uses_cam_layer: bool = False
     fn: str = ""  # "module:function" computing raw attributions; default saliency_audit.methods.<family>
     control: str = ""  # "negative" / "positive": a control map that ignores the model (methods/controls.py)
+    guided: bool = False  # rewrites the backward rule of every ReLU call the network makes (models/relu_mode.py)
+
+    @property
+    def needs_eager(self) -> bool:
+        """Needs the eager network, not a TorchScript archive: a forward hook on the CAM layer, or every ReLU
+        call seen from Python (guided backprop; inside an archive's interpreter they are not, and the map would
+        silently be the plain gradient), itself or through a method it combines."""
+        return self.uses_cam_layer or self.guided or any(METHODS[n].needs_eager for n in self.needs)
 
     @property
     def cached(self) -> bool:
@@ -43,7 +51,7 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec("sig", "Smooth Integrated Gradients", ("sg", "ig"), True, fn=f"{_G}:sig"),
         MethodSpec("gradcam", "GradCAM", ("gradcam",), False, uses_cam_layer=True, fn=f"{_C}:gradcam"),
         MethodSpec("xrai", "XRAI", ("ig", "xrai"), False, needs=("ig",), fn="saliency_audit.methods.xrai:xrai"),
-        MethodSpec("gbp", "Guided Backprop", (), False, fn=f"{_G}:gbp"),
+        MethodSpec("gbp", "Guided Backprop", (), False, fn=f"{_G}:gbp", guided=True),
         MethodSpec("ggcam", "Guided GradCAM", ("gradcam",), False, needs=("gbp", "gradcam"), uses_cam_layer=True,
                    fn=f"{_C}:ggcam"),
         MethodSpec("ixg", "Input × Gradient", (), False, fn=f"{_G}:ixg"),

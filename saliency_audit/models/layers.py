@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..errors import AuditUsageError
+from ..errors import AuditUsageError, Unavailable
 from .relu_mode import ReluMode
 
 
@@ -57,8 +57,22 @@ def _probe(model, names: dict[nn.Module, str]):
 
 
 def script_module_message(model, why: str) -> str:
-    return (f"{model.info.spec} is a TorchScript module: {why}, which TorchScript refuses; "
-            f"give the architecture as ARCH:PATH (e.g. densenet121:{model.info.spec}) so the eager network is rebuilt")
+    """One line: what ``model``, a TorchScript archive, cannot give (``why``), why it was kept as TorchScript,
+    and the spec that rebuilds it as an eager network (the architecture its weights matched, when one did)."""
+    spec = model.info.spec
+    extra = model.info.extra or {}
+    note = extra.get("auto_arch") or extra.get("rebuild") or {}
+    path = spec if "auto_arch" in extra or ":" not in spec else spec.rsplit(":", 1)[1]
+    found = note.get("matches") or ([note["arch"]] if note.get("arch") else [])
+    if len(found) == 1:  # its weights are that architecture's, but the archive computes something else
+        ask = (f"give package.module:factory:{path} with a factory that builds what the archive computes "
+               f"({found[0]} and the rest)")
+    elif found:
+        ask = "give " + " or ".join(f"{a}:{path}" for a in found)
+    else:
+        ask = f"give ARCH:{path} (ARCH a torchvision name, timm/NAME or package.module:factory) to rebuild it"
+    return (f"{spec} is a TorchScript archive: {why}" + (f" (kept as TorchScript: {note['reason']})"
+                                                         if note.get("reason") else "") + f"; {ask}")
 
 
 def find_cam_layer(model, override: str | None = None) -> CamLayer:
@@ -75,7 +89,8 @@ def find_cam_layer(model, override: str | None = None) -> CamLayer:
     else:
         candidates = {m: n for n, m in named.items() if n}
     if isinstance(model.net, torch.jit.ScriptModule):
-        raise AuditUsageError(script_module_message(model, "GradCAM needs forward hooks"))
+        raise Unavailable(script_module_message(model, "the CAM methods need forward hooks on a layer, which "
+                                                       "an archive has not"))
     order, relu_inputs = _probe(model, candidates)
     # read-out modules (global/adaptive pooling, dropout, identity) resample or pass on a feature map:
     # GradCAM belongs on the map itself (VGG: ``features``, not the AdaptiveAvgPool2d(7) after it)

@@ -1,8 +1,9 @@
 """Model specs and safe loading.
 
-SPEC forms (DESIGN.md): ``demo`` | ``demo:VARIANT`` | ``PATH`` (TorchScript)
-| ``ARCH:PATH`` with ARCH a torchvision model name, ``timm/NAME`` or
-``package.module:factory``.  Checkpoints are read with
+SPEC forms (DESIGN.md): ``demo`` | ``demo:VARIANT`` | ``PATH`` (TorchScript, or
+a state dict; rebuilt as the torchvision architecture its weights are exactly,
+:mod:`saliency_audit.models.autoarch`) | ``ARCH:PATH`` with ARCH a torchvision
+model name, ``timm/NAME`` or ``package.module:factory``.  Checkpoints are read with
 ``torch.load(weights_only=True)``; a full pickle (which can run arbitrary
 code) is refused unless ``allow_unsafe_pickle`` is set.
 """
@@ -56,9 +57,9 @@ def load_model(
         if not path.is_file():
             raise AuditUsageError(f"{option}={spec}: checkpoint file not found: {path}")
         if parsed.kind == "torchscript":
-            model = _load_torchscript(path, parsed, role, option)
+            model = _load_bare(path, parsed, role, option, allow_unsafe_pickle, input_size)
         else:
-            model = _load_arch(path, parsed, role, option, allow_unsafe_pickle)
+            model = _load_arch(path, parsed, role, option, allow_unsafe_pickle, probe_size=input_size)
     if input_size is not None:
         model.info.input_size = tuple(input_size)
     if normalize is not None:
@@ -112,15 +113,97 @@ def _is_torchscript(path: Path) -> bool:
         return False
 
 
-def _load_torchscript(path: Path, parsed: Spec, role: str, option: str) -> AuditModel:
-    if not _is_torchscript(path):
-        raise AuditUsageError(
-            f"{option}={parsed.text}: {path} is not a TorchScript archive; give ARCH:PATH for a state dict"
-        )
-    net = _jit_load(path, f"{option}={parsed.text}")
-    info = ModelInfo(spec=parsed.text, arch="torchscript", role=role, sha256=file_sha256(path), n_params=_count(net))
-    with torch.no_grad():
-        probe = net(torch.zeros(1, info.in_channels, *info.input_size))
+def _input_channels(state: dict) -> int:
+    """The channels a network takes, from its first 4-D weight (the stem convolution's in-channels); 3 when it
+    has none.  A TorchScript archive does not say, and a grey-image model fails on an RGB probe."""
+    first = next((v for k, v in state.items() if k.endswith("weight") and getattr(v, "ndim", 0) == 4), None)
+    return int(first.shape[1]) if first is not None else 3
+
+
+def _last_line(exc: BaseException) -> str:
+    """A TorchScript interpreter error on one line: its last line says what failed (the first only says that
+    something did, in the interpreter)."""
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    return one_line(RuntimeError(lines[-1])) if len(lines) > 1 else one_line(exc)
+
+
+def _load_bare(path: Path, parsed: Spec, role: str, option: str, allow_unsafe_pickle: bool,
+               size_hint: tuple | None) -> AuditModel:
+    """A bare ``PATH``: a TorchScript archive or a state dict, rebuilt as the torchvision architecture its weights
+    are exactly (every key and shape: :mod:`saliency_audit.models.autoarch`).  An archive is rebuilt only when the
+    eager network's logits equal the archive's on a probe, else kept as TorchScript with the reason; a state dict
+    must match exactly one architecture (several or none is an error asking for ``ARCH:PATH``)."""
+    import time
+
+    from .autoarch import matches
+
+    what = f"{option}={parsed.text}"
+    script = None
+    if _is_torchscript(path):
+        script = _jit_load(path, what)
+        state = dict(script.state_dict())
+    elif zipfile.is_zipfile(path) or _is_plain_pickle(path):
+        state = _state_dict_of(_read_checkpoint(path, parsed.text, option, allow_unsafe_pickle), parsed.text, option,
+                               path)
+        if isinstance(state, nn.Module):  # a whole pickled network (--allow-unsafe-pickle): eager already
+            cls = type(state)
+            return _load_arch(path, Spec("arch", f"{cls.__module__}.{cls.__qualname__}", parsed.path, parsed.text),
+                              role, option, allow_unsafe_pickle, read=(None, state), probe_size=size_hint)
+    else:
+        raise AuditUsageError(f"{what}: {path} is not a TorchScript archive; give ARCH:PATH for a state dict")
+    t0 = time.perf_counter()
+    found = [m["arch"] for m in matches(state)]
+    note = {"matches": found, "match_seconds": round(time.perf_counter() - t0, 3)}
+    reason = None
+    if len(found) == 1:
+        arch = found[0]
+        try:
+            model = _load_arch(path, Spec("arch", arch, parsed.path, parsed.text), role, option, allow_unsafe_pickle,
+                               read=(script, state), probe_size=size_hint)
+        except AuditUsageError as exc:
+            if script is None:
+                raise
+            model = None
+            reason = f"its weights are {arch}'s, but they do not load into it ({str(exc).removeprefix(what + ': ')})"
+        if model is not None and not isinstance(model.net, torch.jit.ScriptModule):
+            model.info.extra["auto_arch"] = {
+                "arch": arch, "from": "TorchScript archive" if script is not None else "state dict",
+                "rule": "every weight's name and shape are torchvision's " + arch
+                        + ("; its logits equal the archive's on a probe" if script is not None else ""), **note}
+            return model
+        reason = reason or (f"its weights are {arch}'s, but the rebuilt {arch}'s logits differ from the archive's on "
+                            f"a probe (the archive computes something {arch} does not)")
+    elif found:
+        reason = f"its weights match several torchvision architectures exactly ({', '.join(found)})"
+    else:
+        reason = "its weights match no torchvision architecture"
+    if script is None:
+        if found:
+            raise AuditUsageError(f"{what}: {path} is not a TorchScript archive and {reason}; give ARCH:PATH to "
+                                  f"choose one")
+        raise AuditUsageError(f"{what}: {path} is not a TorchScript archive and {reason} exactly; give ARCH:PATH for "
+                              f"a state dict")
+    model = _load_torchscript(path, parsed, role, option, script=script, size_hint=size_hint)
+    model.info.extra["auto_arch"] = {"arch": None, "kept": "TorchScript archive", "reason": reason, **note}
+    return model
+
+
+def _load_torchscript(path: Path, parsed: Spec, role: str, option: str, *, script=None,
+                      size_hint: tuple | None = None) -> AuditModel:
+    what = f"{option}={parsed.text}"
+    if script is None and not _is_torchscript(path):
+        raise AuditUsageError(f"{what}: {path} is not a TorchScript archive; give ARCH:PATH for a state dict")
+    net = script if script is not None else _jit_load(path, what)
+    channels = _input_channels(dict(net.state_dict()))
+    info = ModelInfo(spec=parsed.text, arch="torchscript", role=role, sha256=file_sha256(path), n_params=_count(net),
+                     input_size=tuple(size_hint) if size_hint else (224, 224), in_channels=channels,
+                     **_default_normalisation(channels))
+    try:
+        with torch.no_grad():
+            probe = net(torch.zeros(1, channels, *info.input_size))
+    except Exception as exc:  # noqa: BLE001 -- the interpreter's errors are many lines
+        raise AuditUsageError(f"{what}: the TorchScript model fails on a {(channels, *info.input_size)} input "
+                              f"({_last_line(exc)}); check --input-size") from None
     if isinstance(probe, (tuple, list)):
         probe = probe[0]
     info.num_classes = int(probe.shape[-1]) if probe.ndim > 1 else 1
@@ -261,10 +344,10 @@ def _build_arch(arch: str, num_classes: int, state: dict, spec: str, option: str
     if arch not in tvm.list_models(module=tvm):
         raise AuditUsageError(f"{option}={spec}: unknown architecture {arch!r} (a torchvision model name, timm/NAME or package.module:factory)")
     kwargs = {"weights": None, "num_classes": num_classes}
-    if arch == "inception_v3":
+    if arch in ("inception_v3", "googlenet"):
         # the state may still carry a wrapper prefix ("model.", "module."): look for the component anywhere
-        kwargs.update(aux_logits=any(k.startswith("AuxLogits.") or ".AuxLogits." in k for k in state),
-                      init_weights=False)
+        aux = "AuxLogits." if arch == "inception_v3" else "aux1."
+        kwargs.update(aux_logits=any(k.startswith(aux) or f".{aux}" in k for k in state), init_weights=False)
     net = tvm.get_model(arch, **kwargs)
     return net, ((299, 299) if arch == "inception_v3" else (224, 224)), 3
 
@@ -322,10 +405,16 @@ def _same_outputs(script: nn.Module, net: nn.Module, channels: int, size: tuple)
     return outs[0].shape == outs[1].shape and torch.allclose(outs[0], outs[1], rtol=1e-4, atol=1e-5)
 
 
-def _load_arch(path: Path, parsed: Spec, role: str, option: str, allow_unsafe_pickle: bool) -> AuditModel:
+def _load_arch(path: Path, parsed: Spec, role: str, option: str, allow_unsafe_pickle: bool, *,
+               read: tuple | None = None, probe_size: tuple | None = None) -> AuditModel:
+    """``ARCH:PATH``.  ``read``: (TorchScript module or None, state dict) already read from PATH (a bare PATH's
+    automatic rebuild); ``probe_size``: the input size the rebuilt network is compared with the archive at."""
     spec = parsed.text
     script = None
-    if _is_torchscript(path):
+    if read is not None:
+        script, state = read
+        net = state.eval() if isinstance(state, nn.Module) else None
+    elif _is_torchscript(path):
         # ARCH is known: rebuild the eager network from the archive's weights (below), because a
         # ScriptModule cannot be audited (no forward hooks for GradCAM and randomization blocks,
         # its ReLUs bypass guided backprop); the scripted module is kept if it computes otherwise.
@@ -336,6 +425,7 @@ def _load_arch(path: Path, parsed: Spec, role: str, option: str, allow_unsafe_pi
         obj = _read_checkpoint(path, spec, option, allow_unsafe_pickle)
         state = _state_dict_of(obj, spec, option, path)
         net = state.eval() if isinstance(state, nn.Module) else None  # eval before the class-count probe
+    kept = None  # why a TorchScript archive was kept as it is
     if net is not None:
         num_classes = None
         size, channels = (299, 299) if parsed.arch == "inception_v3" else (224, 224), 3
@@ -354,11 +444,14 @@ def _load_arch(path: Path, parsed: Spec, role: str, option: str, allow_unsafe_pi
             raise AuditUsageError(f"{option}={spec}: cannot load the weights of {path} ({type(exc).__name__}: "
                                   f"{one_line(exc)})") from None
         _check_exact(state, net.state_dict(), f"{option}={spec}: {path}")
-        if script is not None and not _same_outputs(script, net, channels, size):
+        if script is not None and not _same_outputs(script, net, channels, tuple(probe_size or size)):
             net, num_classes = script, None
+            kept = {"arch": parsed.arch, "kept": "TorchScript archive",
+                    "reason": f"the rebuilt {parsed.arch} computes other logits than the archive on a probe"}
     info = ModelInfo(
         spec=spec, arch=parsed.arch, role=role, sha256=file_sha256(path), n_params=_count(net),
         input_size=size, in_channels=channels, **_default_normalisation(channels),
+        extra={"rebuild": kept} if kept else {},
     )
     model = AuditModel(net, info)
     if num_classes is None:

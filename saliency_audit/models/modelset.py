@@ -13,7 +13,7 @@ import time
 from collections import OrderedDict
 from typing import Sequence
 
-from ..errors import AuditError, AuditUsageError
+from ..errors import AuditError, AuditUsageError, Unavailable
 from ..stats import stable_seed
 
 
@@ -101,16 +101,26 @@ class ModelSet:
         return tuple(self.get("primary").input_size)
 
     # -- randomized copies --------------------------------------------------------------------
+    def unavailable(self, role: str = "randomized") -> str | None:
+        """Why ``role`` cannot be built for this primary (``randomized``: every re-initialised copy, cascade stages
+        and single blocks too), or None when it can.  A TorchScript primary has no forward hooks to order its
+        layer blocks by, nor modules to re-initialise one at a time."""
+        if role in ("randomized", "cascade", "single") and _is_script(self.get("primary")):
+            from .layers import script_module_message
+
+            return script_module_message(self.get("primary"), "randomized copies need forward hooks to order the "
+                                                              "network's layer blocks, which an archive has not")
+        return None
+
     def blocks(self):
         """Randomization blocks of the primary model, head first (saliency_audit.models.blocks)."""
         if self._blocks is None:
             from .blocks import randomization_blocks
 
             m = self.get("primary")
-            if _is_script(m):
-                from .layers import script_module_message
-
-                raise AuditUsageError(script_module_message(m, "randomization needs forward hooks to order its blocks"))
+            reason = self.unavailable("randomized")
+            if reason:
+                raise Unavailable(reason)
             override = list(self.config.randomization.blocks) or None
             self._blocks = randomization_blocks(m.net, (m.info.in_channels, *m.info.input_size), override)
         return self._blocks
