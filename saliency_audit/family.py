@@ -14,9 +14,16 @@ import math
 from .multiplicity import TEXT, decide as decide_levels
 
 
+def _get(r, key: str):
+    """A result's field, from a CriterionResult or its evidence dict."""
+    return r.get(key) if isinstance(r, dict) else getattr(r, key)
+
+
 def members(results) -> list:
-    """The results in the gate's family: a method's (not a control's) pass, fail or error."""
-    return [r for r in results if r.verdict in ("pass", "fail", "error") and not r.details.get("control")]
+    """The results (CriterionResults or evidence dicts) in the gate's family: a method's (not a control's)
+    pass, fail or error."""
+    return [r for r in results
+            if _get(r, "verdict") in ("pass", "fail", "error") and not (_get(r, "details") or {}).get("control")]
 
 
 def decide(audit, pairs: list[tuple[str, str]]) -> dict:
@@ -52,7 +59,7 @@ def summary(method: str, alpha: float, family: list, changed: list[str]) -> dict
     m = len(family)
     out = {"method": method, "m": m, "text": TEXT[method]}
     if method == "none":
-        alphas = [r.details.get("alpha") for r in family if isinstance(r.details.get("alpha"), float)]
+        alphas = [a for r in family if isinstance(a := (_get(r, "details") or {}).get("alpha"), float)]
         union = min(1.0, sum(alphas)) if alphas else None  # Boole's inequality: what holds whatever the dependence
         independent = 1.0 - math.prod(1.0 - a for a in alphas) if alphas else None
         levels = ", ".join(f"{a:g}" for a in sorted(set(alphas)))

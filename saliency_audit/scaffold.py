@@ -40,6 +40,8 @@ SETTINGS = (
     ("consistency.min_ssim", "required SSIM between the maps of two models"),
     ("completeness.n_images", "images of the ROAD faithfulness test"),
     ("stats.resamples", "bootstrap resamples of every confidence bound"),
+    ("stats.multiplicity", "\"holm\" or \"bonferroni\": at most family_alpha chance that any pass is wrong"),
+    ("stats.family_alpha", "the family-wise level of holm / bonferroni"),
 )
 
 HEADER = (

@@ -74,14 +74,15 @@ def bootstrap_mean(
 
 
 def pass_p_value(values, threshold: float, *, strict: bool = False, resamples: int = 4000, method: str = "BCa",
-                 seed: int = 0, steps: int = 24) -> float:
+                 seed: int = 0, steps: int = 14) -> float:
     """The p-value of a verdict that passes when the one-sided (1 − alpha) lower bound of the mean of
     ``values`` clears ``threshold``: the smallest alpha at which :func:`bootstrap_mean` (same resamples,
     same seed) gives a bound that clears it -- a verdict at level alpha passes exactly when p <= alpha.
 
     The bound grows with alpha, so the level is found by bisection (``steps`` halvings, on a log scale
-    below 0.5).  When even the median (alpha = 0.5) does not clear the threshold, p = 1 − q with q the
-    smallest alpha at which the *upper* bound falls short of it (the mirrored test), so p runs on from
+    below 0.5: 14 halvings of the range 1e-8 to 0.5 give p to 0.11 % of itself, rounded up, so a p just
+    above alpha may belong to a verdict that passes at alpha).  When even the median (alpha = 0.5) does
+    not clear the threshold, p = 1 − q with q the smallest alpha at which the *upper* bound falls short of it (the mirrored test), so p runs on from
     0.5 to 1 as the evidence turns against a pass.  No spread: 0 when the mean clears, else 1.
 
     Hand-written bisection rather than a library call: scipy's bootstrap gives intervals, not the level

@@ -97,31 +97,19 @@ def test_a_betting_pass_has_a_p_value_at_most_alpha_and_an_unmet_condition_has_n
     assert looks.p_value() == 1.0  # e.g. utility's minimum AP unmet: no p below 1 is claimed
 
 
-FAMILY_TESTS = """
-from saliency_audit.testing import check
-
-
-def test_utility(audit, method):
-    check(audit.utility(method))
-
-
-def test_focus(audit, method):
-    check(audit.focus(method))
-
-
-def test_pointing(audit, method):
-    check(audit.pointing(method))
-"""
 
 
 @pytest.mark.slow
 def test_holm_on_the_demo_changes_the_verdicts_a_hand_computation_says(pytester):
     """Acceptance (issue 17): the run's Holm decisions, the tests' outcomes and the evidence all follow a
     hand computation from the per-verdict p-values."""
-    pytester.makepyfile(test_family=FAMILY_TESTS)
+    from saliency_audit.suite import sources
+
+    pytester.makepyfile(**{name[:-3]: text for name, text in sources().items()})  # the bundled suite
     pytester.makefile(".toml", holm="[stats]\nmultiplicity = \"holm\"\n")
     result = pytester.runpytest("--methods=grad,ig,gradcam,gbp,ggcam", "--audit-config=holm.toml",
-                                "--audit-report=out", "-p", "no:cacheprovider", "-rA")
+                                "--audit-report=out", "-p", "no:cacheprovider", "-rA",
+                                "-k", "test_utility or test_focus or test_pointing")
     ev = json.loads((pytester.path / "out" / "evidence.json").read_text())
     family = [r for r in ev["results"] if "multiplicity" in r["details"]]
     controls = [r for r in ev["results"] if r["details"].get("control")]

@@ -59,6 +59,11 @@ def merge_evidence(parts: list[dict]) -> dict:
     base.pop("controls", None)
     if (controls := control_summary(base["results"])):
         base["controls"] = controls
+    if "multiplicity" in base:  # per verdict (a family cannot be split: the plugin refuses it), over all parts
+        from ..family import members, summary
+
+        alpha = ((base.get("config") or {}).get("stats") or {}).get("family_alpha", 0.05)
+        base["multiplicity"] = summary("none", alpha, members(base["results"]), [])
     base["models"] = sort_models(base["models"])
     base["samples"] = dict(sorted(base.get("samples", {}).items()))
     return base
