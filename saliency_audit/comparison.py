@@ -12,7 +12,10 @@ baseline above 0; randomization and label_randomization: the normalized SSIM dro
 rise, at least a minimum; repeatability and reproducibility: mean SSIM at least ``min_ssim``).  The
 exception is the *name* of the statistic: a randomization verdict reports whichever of its two checks
 binds (the head stage or all layers, with different thresholds), and the config can switch it to eMPRT,
-so two runs may report different statistics under one criterion.  Values of different statistics are not
+so two runs may report different statistics under one criterion.  A randomization result records both
+checks per image (``per_image[].checks``), so such a pair is compared on a check both runs record (the new
+run's binding one, if the old has it; :func:`on_common_check`, the row's notes say so); values of different
+statistics with no common check (eMPRT against the SSIM drop, or evidence without ``checks``) are not
 compared: such a pair goes to ``not_compared`` with the two names.
 
 The tests (the row's ``test``):
@@ -110,6 +113,34 @@ def _terms(r: dict) -> tuple[list[str], np.ndarray] | None:
         return None
     values = [_num(i["statistic"]) for i in items]
     return [str(i.get("id")) for i in items], np.array([math.nan if v is None else v for v in values])
+
+
+def on_common_check(old: dict, new: dict) -> tuple[dict, dict, str] | None:
+    """Two results whose verdict statistic differs (a randomization verdict reports whichever of its checks
+    binds), rewritten onto a check both record per image (``per_image[].checks``): the new run's binding one
+    if the old run has it, else the old run's.  (old, new, note), or None when they share none."""
+    def checks(r):
+        items = r.get("per_image")
+        if not isinstance(items, list) or not items or not all(isinstance(i, dict) and isinstance(i.get("checks"),
+                                                                                                dict) for i in items):
+            return None
+        return set.intersection(*(set(i["checks"]) for i in items))
+
+    co, cn = checks(old), checks(new)
+    if not co or not cn:
+        return None
+    name = next((s for s in (new.get("statistic"), old.get("statistic")) if s in co and s in cn), None)
+    if name is None:
+        return None
+
+    def onto(r):
+        items = [{**i, "statistic": i["checks"][name]} for i in r["per_image"]]
+        values = np.array([v for v in (_num(i["statistic"]) for i in items) if v is not None], dtype=float)
+        return {**r, "statistic": name, "per_image": items, "value": float(values.mean()) if values.size else None,
+                "ci": [None, None], "threshold": None}  # the check's own threshold is not in per_image
+
+    return onto(old), onto(new), (f"the verdict's binding check differs ({old.get('statistic')!r} old, "
+                                  f"{new.get('statistic')!r} new): compared on {name!r}, which both record per image")
 
 
 def _level(r: dict) -> float | None:
@@ -297,9 +328,16 @@ def compare(old: dict, new: dict, *, alpha: float = 0.05, multiplicity: str = "h
     for key in keys:
         ro, rn = a.get(key), b.get(key)
         why = _why_not(ro, rn)
+        note = None
+        if why is not None and ro is not None and rn is not None and ro.get("statistic") != rn.get("statistic") \
+                and (common := on_common_check(ro, rn)) is not None:
+            ro, rn, note = common
+            why = _why_not(ro, rn)
         if why is None:
             row = compare_pair(ro, rn, alpha=alpha, resamples=resamples)
             why = row.pop("reason", None)
+            if note and why is None:
+                row["notes"].insert(0, note)
         if why is not None:
             r = rn or ro
             not_compared.append({"criterion": key[0], "method": key[1], "model": key[2], "reason": why,

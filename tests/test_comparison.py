@@ -361,3 +361,31 @@ def test_the_shortcut_model_against_the_primary_regresses_utility_for_grad_and_g
                       for r in c["rows"]]))
     assert sorted(r["method"] for r in regressions(c)) == ["grad", "gradcam"]
     assert all(r["paired"] and r["criterion"] == "utility" and r["ci"][1] < 0 for r in c["rows"])
+
+
+def test_a_randomization_pair_whose_binding_check_moved_is_compared_on_a_check_both_record():
+    rng = np.random.default_rng(5)
+    ids = [f"img{i}" for i in range(16)]
+    head, every = rng.normal(0.9, 0.2, 16), rng.normal(1.1, 0.2, 16)
+
+    def result(statistic, shift, checks=True):
+        items = [{"id": i, "statistic": float(h if statistic.endswith("head stage") else a),
+                  **({"checks": {"SSIM drop d, head stage": float(h + shift),
+                                 "SSIM drop d, all layers": float(a)}} if checks else {})}
+                 for i, h, a in zip(ids, head, every)]
+        return {"criterion": "randomization", "method": "gradcam", "model": "primary", "verdict": "pass",
+                "statistic": statistic, "value": 1.0, "ci": [0.9, 1.1], "ci_level": 0.9, "threshold": 0.5,
+                "n": 16, "per_image": items, "details": {"alpha": 0.05}}
+
+    def evidence(r):
+        return {"schema": "saliency-audit/evidence@1", "results": [r]}
+
+    old = result("SSIM drop d, all layers", 0.0)
+    new = result("SSIM drop d, head stage", -0.5)  # the head stage now binds, and it dropped
+    c = compare(evidence(old), evidence(new), resamples=FAST)
+    (row,) = c["rows"]
+    assert row["statistic"] == "SSIM drop d, head stage" and row["test"] == "paired" and row["flag"] == "worse"
+    assert row["delta"] == pytest.approx(-0.5) and "binding check differs" in row["notes"][0]
+    assert not any("threshold changed" in n for n in row["notes"])
+    bare = compare(evidence(result("SSIM drop d, all layers", 0.0, checks=False)), evidence(new), resamples=FAST)
+    assert not bare["rows"] and "statistic differs" in bare["not_compared"][0]["reason"]

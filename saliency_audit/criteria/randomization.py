@@ -173,12 +173,17 @@ def evaluate_cascade(method: str, ref, stages: list[tuple[str, object]], config,
     head_binds = margin(head, p.head_min) < margin(last, p.all_min)
     row, threshold, idx = (head, p.head_min, 0) if head_binds else (last, p.all_min, -1)
     d_row = drop(per_stage[idx]["ssim"], floor)
+    per_image = _per_image(ref.ids, per_stage[idx], d_row)
+    # both checks' per-image terms: the binding one can differ between runs, and a comparison of two runs
+    # (saliency_audit.comparison) then compares them on a check both recorded
+    for item, h, a in zip(per_image, drop(per_stage[0]["ssim"], floor), drop(per_stage[-1]["ssim"], floor)):
+        item["checks"] = {names[0]: float(h), names[1]: float(a)}
     return CriterionResult(
         criterion="randomization", method=method, verdict=verdict,
         statistic=names[0] if head_binds else names[1],
         value=row["d"], ci=[row["d_lower"], row["d_upper"]], bound=row["d_lower"], threshold=threshold,
         baseline={"name": "SSIM noise floor", "value": floor}, n=len(ref.ids),
-        per_image=_per_image(ref.ids, per_stage[idx], d_row), curve=curve, explanation=text,
+        per_image=per_image, curve=curve, explanation=text,
         details={"noise_floor": floors, "head_min": p.head_min, "all_min": p.all_min, "alpha": p.alpha,
                  "head_d_lower": head["d_lower"], "all_d_lower": last["d_lower"], "binding_stage": row["stage"],
                  "independent_curve": ind_curve, **(details or {})},
