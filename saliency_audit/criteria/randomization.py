@@ -113,9 +113,12 @@ def mean_noise_floors(ref) -> dict[str, float | None]:
     return {m: _mean(v) for m, v in noise_floor(ref).items()}
 
 
-def _per_image(ids, sims, d) -> list[dict]:
-    return [{"id": i, "statistic": float(x), "score": float(x), "ssim": float(s)}
-            for i, x, s in zip(ids, d, sims["ssim"])]
+def _per_image(ref, sims, d) -> list[dict]:
+    """Each image's terms; ``floor`` is the image's own term of the SSIM noise floor (its map against the next
+    image's), so a comparison of two runs can carry the floor's image-to-image variation (every image's d
+    shares the floor: saliency_audit.comparison)."""
+    return [{"id": i, "statistic": float(x), "score": float(x), "ssim": float(s), "floor": float(f)}
+            for i, x, s, f in zip(ref.ids, d, sims["ssim"], noise_floor(ref)["ssim"])]
 
 
 #: the verdict's two checks, per statistic prefix and cascade order
@@ -173,7 +176,7 @@ def evaluate_cascade(method: str, ref, stages: list[tuple[str, object]], config,
     head_binds = margin(head, p.head_min) < margin(last, p.all_min)
     row, threshold, idx = (head, p.head_min, 0) if head_binds else (last, p.all_min, -1)
     d_row = drop(per_stage[idx]["ssim"], floor)
-    per_image = _per_image(ref.ids, per_stage[idx], d_row)
+    per_image = _per_image(ref, per_stage[idx], d_row)
     # both checks' per-image terms: the binding one can differ between runs, and a comparison of two runs
     # (saliency_audit.comparison) then compares them on a check both recorded
     for item, h, a in zip(per_image, drop(per_stage[0]["ssim"], floor), drop(per_stage[-1]["ssim"], floor)):
@@ -207,7 +210,7 @@ def evaluate_label(method: str, ref, other, config, *, details: dict | None = No
         criterion="label_randomization", method=method, verdict="pass" if ok else "fail",
         statistic="SSIM drop d, random labels", value=row["d"], ci=[row["d_lower"], row["d_upper"]], bound=row["d_lower"],
         threshold=p.label_min, baseline={"name": "SSIM noise floor", "value": floor}, n=len(ref.ids),
-        per_image=_per_image(ref.ids, sims, d), curve=[row], explanation=text,
+        per_image=_per_image(ref, sims, d), curve=[row], explanation=text,
         details={"noise_floor": floors, "ssim_ci": row["ssim_ci"], "alpha": p.alpha, **(details or {})},
     ).defer_p_value((d, p.label_min, False, stable_seed(config.seed, f"label-randomization-{method}",
                                                        "random labels")))
