@@ -101,7 +101,6 @@ def _parser() -> argparse.ArgumentParser:
                     help="family-wise level of each direction (worse, better) (default: 0.05)")
     df.add_argument("--multiplicity", choices=("holm", "bonferroni", "none"), default="holm",
                     help="family-wise procedure over the compared pairs (default: holm)")
-    df.add_argument("--resamples", type=int, default=4000, help="bootstrap resamples (default: 4000)")
     df.add_argument("--json", type=Path, default=None, metavar="OUT", help="also write the comparison as JSON")
     ini = sub.add_parser("init", help="write a starter audits/ and a [tool.saliency_audit] block to edit",
                          description="Write DIR/audits/test_*.py (copies of the audit suite that ships with the "
@@ -297,15 +296,10 @@ def validate_command(args) -> int:
 
 def _read_evidence(path: Path) -> tuple[dict | None, str | None]:
     """(evidence, None), or (None, a one-line error naming the file) for unreadable or invalid evidence."""
-    from .schema import validate_file
+    from .schema import load, one_line
 
-    found = validate_file(path)
-    if found:
-        first = found[0].removeprefix("(file): ")
-        more = f" (and {len(found) - 1} more problem(s); see saliency-audit validate)" if len(found) > 1 else ""
-        what = "" if found[0].startswith("(file)") else "not valid evidence: "
-        return None, f"{path}: {what}{first}{more}"
-    return json.loads(path.read_text(encoding="utf-8")), None
+    data, found = load(path)
+    return (None, one_line(path, found)) if found else (data, None)
 
 
 def diff_command(args) -> int:
@@ -313,15 +307,13 @@ def diff_command(args) -> int:
 
     if not 0 < args.alpha < 0.5:
         return _error(f"--alpha must be in (0, 0.5), not {args.alpha}")
-    if args.resamples < 100:
-        return _error(f"--resamples must be at least 100, not {args.resamples}")
     runs = []
     for path in (args.old, args.new):
         data, problem = _read_evidence(path)
         if problem:
             return _error(problem)
         runs.append(data)
-    c = compare(runs[0], runs[1], alpha=args.alpha, multiplicity=args.multiplicity, resamples=args.resamples,
+    c = compare(runs[0], runs[1], alpha=args.alpha, multiplicity=args.multiplicity,
                 old_name=str(args.old), new_name=str(args.new))
     for w in c["warnings"]:
         print(f"saliency-audit: warning: {' '.join(w.split())}", file=sys.stderr)

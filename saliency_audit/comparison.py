@@ -53,7 +53,6 @@ import numpy as np
 
 from .multiplicity import METHODS as _MULTIPLICITY
 from .multiplicity import decide
-from .stats import stable_seed
 
 FLAGS = ("worse", "better", "unchanged")
 
@@ -195,7 +194,7 @@ def _degenerate(delta: float) -> tuple[float, float]:
     return (0.0, 1.0) if delta < 0 else (1.0, 0.0) if delta > 0 else (1.0, 1.0)
 
 
-def _paired(d: np.ndarray, alpha: float, resamples: int, seed: int) -> dict:
+def _paired(d: np.ndarray, alpha: float) -> dict:
     """The paired t-test of the per-image differences (scipy).  Not the bootstrap the verdicts use: a regression
     gate that flags a release by chance costs a team a release, and at 30-40 images the BCa bootstrap's one-sided
     p-value fell at or below 0.05 for 6.9 % of null samples (800 normal samples of 40 images), the t-test's for
@@ -264,10 +263,9 @@ def _unique(ids: list[str], x: np.ndarray) -> dict[str, float] | None:
     return {i: float(v) for i, v in zip(ids, x) if math.isfinite(v)}
 
 
-def compare_pair(old: dict, new: dict, *, alpha: float = 0.05, resamples: int = 4000) -> dict:
+def compare_pair(old: dict, new: dict, *, alpha: float = 0.05) -> dict:
     """One row (without the family's flag) for two results of the same key, both with a numeric value."""
     key = _key(new)
-    seed = stable_seed("comparison", *key)
     to, tn = _terms(old), _terms(new)
     notes: list[str] = []
     row: dict = {"criterion": key[0], "method": key[1], "model": key[2], "statistic": new.get("statistic"),
@@ -285,7 +283,7 @@ def compare_pair(old: dict, new: dict, *, alpha: float = 0.05, resamples: int = 
             common = [i for i in b if i in a]
     if len(common) >= 2:
         d = np.array([b[i] - a[i] for i in common])
-        row.update(test="paired", paired=True, n_paired=len(common), **_paired(d, alpha, resamples, seed))
+        row.update(test="paired", paired=True, n_paired=len(common), **_paired(d, alpha))
         if len(common) < max(len(a), len(b)):
             notes.append(f"paired on the {len(common)} images both runs scored ({len(a)} old, {len(b)} new); "
                          "delta is the mean change over those")
@@ -341,8 +339,7 @@ def _why_not(old: dict | None, new: dict | None) -> str | None:
 
 
 # -- the comparison ---------------------------------------------------------------------------------------------
-def compare(old: dict, new: dict, *, alpha: float = 0.05, multiplicity: str = "holm", resamples: int = 4000,
-            old_name: str = "", new_name: str = "") -> dict:
+def compare(old: dict, new: dict, *, alpha: float = 0.05, multiplicity: str = "holm", old_name: str = "", new_name: str = "") -> dict:
     """Compare two evidence dicts (``old`` the baseline): a JSON-ready dict (see the module docstring)."""
     if not 0 < alpha < 0.5:
         raise ValueError(f"alpha must be in (0, 0.5), not {alpha!r}")
@@ -360,7 +357,7 @@ def compare(old: dict, new: dict, *, alpha: float = 0.05, multiplicity: str = "h
             ro, rn, note = common
             why = _why_not(ro, rn)
         if why is None:
-            row = compare_pair(ro, rn, alpha=alpha, resamples=resamples)
+            row = compare_pair(ro, rn, alpha=alpha)
             why = row.pop("reason", None)
             if note and why is None:
                 row["notes"].insert(0, note)
@@ -392,7 +389,7 @@ def compare(old: dict, new: dict, *, alpha: float = 0.05, multiplicity: str = "h
             warnings.append(f"the {which} run is {info['status']}, not complete")
     count = {f: sum(r["flag"] == f for r in family) for f in FLAGS}
     return {"old": info_old, "new": info_new, "alpha": alpha, "multiplicity": multiplicity,
-            "multiplicity_text": MULTIPLICITY[multiplicity], "resamples": resamples, "tests": dict(TESTS),
+            "multiplicity_text": MULTIPLICITY[multiplicity], "tests": dict(TESTS),
             "family": len(family), "summary": {**count, "controls": len(rows) - len(family),
                                                "paired": sum(bool(r["paired"]) for r in rows),
                                                "not_compared": len(not_compared)},

@@ -246,12 +246,10 @@ class AuditSession:
             merged = merge_evidence(self.worker_evidence)
             merged["run"].update(status=status, exit_status=code)
             if self.baseline is not None:  # pytest-xdist: the controller compares the merged run
-                from .comparison import compare
+                from .regression import against
 
-                merged["comparison"] = compare(self.baseline, merged, alpha=self.config.stats.family_alpha,
-                                               resamples=self.config.stats.resamples,
-                                               old_name=str(self.pytest_config.option.saliency_baseline),
-                                               new_name="this run")
+                merged["comparison"] = against(self.baseline, merged, self.config,
+                                               str(self.pytest_config.option.saliency_baseline))
             return merged
         if self._audit is not None:
             return self._audit.evidence(finished=True, status=status, exit_status=code)

@@ -11,7 +11,6 @@ here", the regression "is it worse than last release".
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from .errors import AuditUsageError
@@ -19,15 +18,11 @@ from .errors import AuditUsageError
 
 def read_baseline(path: str | Path, option: str = "--audit-baseline") -> dict:
     """The baseline evidence, checked against the schema: a one-line usage error naming the file otherwise."""
-    from .schema import problems
+    from .schema import load
 
-    p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise AuditUsageError(f"{option}={path}: cannot read the evidence file ({type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
-    found = problems(data) if isinstance(data, dict) else ["not a JSON object"]
+    data, found = load(path)
+    if found and found[0].startswith("(file)"):
+        raise AuditUsageError(f"{option}={path}: cannot read the evidence file ({found[0].removeprefix('(file): ')})")
     if found:
         raise AuditUsageError(f"{option}={path}: not saliency-audit evidence: {found[0]}"
                               + (f" (and {len(found) - 1} more)" if len(found) > 1 else ""))
@@ -39,17 +34,22 @@ def _key(evidence: dict) -> tuple:
                  for r in evidence.get("results") or [])
 
 
+def against(baseline: dict, evidence: dict, config, baseline_name: str) -> dict:
+    """This run's ``evidence`` compared with the baseline: Holm over the method pairs at ``stats.family_alpha``
+    (a single process's audit and pytest-xdist's merged evidence alike)."""
+    from .comparison import compare
+
+    return compare(baseline, evidence, alpha=config.stats.family_alpha, multiplicity="holm",
+                   old_name=baseline_name, new_name="this run")
+
+
 def comparison(audit, evidence: dict) -> dict:
     """The comparison of ``evidence`` (this run's, without its own comparison) with the audit's baseline,
     memoised on the results it compares."""
-    from .comparison import compare
-
     key = _key(evidence)
     memo = getattr(audit, "_comparison_memo", None)
     if memo is None or memo[0] != key:
-        cfg = audit.config
-        memo = (key, compare(audit.baseline, evidence, alpha=cfg.stats.family_alpha, multiplicity="holm",
-                             resamples=cfg.stats.resamples, old_name=audit.baseline_name, new_name="this run"))
+        memo = (key, against(audit.baseline, evidence, audit.config, audit.baseline_name))
         audit._comparison_memo = memo
     return memo[1]
 

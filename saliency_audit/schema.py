@@ -60,15 +60,29 @@ def problems(evidence) -> list[str]:
     return out
 
 
-def validate_file(path) -> list[str]:
-    """:func:`problems` of the evidence file at ``path``; an unreadable file is one problem naming it."""
+def load(path) -> tuple[dict | None, list[str]]:
+    """(the evidence at ``path``, its :func:`problems`), read once; an unreadable file is (None, one problem
+    naming it, prefixed "(file): ")."""
     from pathlib import Path
 
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return ["(file): no such file"]
+        return None, ["(file): no such file"]
     except (OSError, ValueError) as exc:
-        return [f"(file): cannot read as JSON ({type(exc).__name__}: {exc})"]
-    return problems(data)
+        return None, [f"(file): cannot read as JSON ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"]
+    return data, problems(data)
+
+
+def one_line(path, found: list[str]) -> str:
+    """The first of ``found`` (from :func:`load`) as a one-line error naming ``path``."""
+    first = found[0].removeprefix("(file): ")
+    more = f" (and {len(found) - 1} more problem(s); see saliency-audit validate)" if len(found) > 1 else ""
+    what = "" if found[0].startswith("(file)") else "not valid evidence: "
+    return f"{path}: {what}{first}{more}"
+
+
+def validate_file(path) -> list[str]:
+    """:func:`problems` of the evidence file at ``path``; an unreadable file is one problem naming it."""
+    return load(path)[1]

@@ -111,8 +111,9 @@ def pass_p_value(values, threshold: float, *, strict: bool = False, resamples: i
             lo, hi = (lo, mid) if test(bootstrap_mean(x, alpha=math.exp(mid), **kw)) else (mid, hi)
         return math.exp(hi)
 
-    if clears(bootstrap_mean(x, alpha=top, **kw).lo):
+    median = bootstrap_mean(x, alpha=top, **kw)
+    if clears(median.lo):
         return smallest(lambda b: clears(b.lo))
-    if clears(bootstrap_mean(x, alpha=top, **kw).hi):  # the interval straddles it even at zero width
+    if clears(median.hi):  # the interval straddles it even at zero width
         return 0.5
     return 1.0 - smallest(lambda b: not clears(b.hi))

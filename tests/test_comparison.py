@@ -24,7 +24,6 @@ from saliency_audit.stats import bootstrap_mean
 
 pytest_plugins = ["pytester"]
 IDS = [f"img{i:03d}" for i in range(40)]
-FAST = 1000  # bootstrap resamples in these tests (the default is 4000)
 
 
 def result(criterion, method, values, ids=IDS, *, verdict="pass", threshold=0.0, statistics=True, control=None,
@@ -77,7 +76,7 @@ def test_synthetic_evidence_is_valid():
 def test_identical_runs_are_unchanged_with_a_zero_delta():
     rng = np.random.default_rng(1)
     e = run(base(rng), rng)
-    c = compare(e, copy.deepcopy(e), resamples=FAST)
+    c = compare(e, copy.deepcopy(e))
     assert [r["flag"] for r in c["rows"]] == ["unchanged"] * 3
     for r in c["rows"]:
         assert r["paired"] and r["n_paired"] == 40 and r["test"] == "paired"
@@ -93,7 +92,7 @@ def test_a_clear_drop_in_one_pair_is_worse_and_the_others_unchanged():
     truth = base(rng)
     old = run(truth, rng)
     new = run(truth, rng, shift={"gradcam": -0.1})
-    c = compare(old, new, resamples=FAST)
+    c = compare(old, new)
     r = rows(c)
     assert r["gradcam"]["flag"] == "worse" and r["grad"]["flag"] == r["ig"]["flag"] == "unchanged"
     g = r["gradcam"]
@@ -103,7 +102,7 @@ def test_a_clear_drop_in_one_pair_is_worse_and_the_others_unchanged():
     assert g["delta"] == pytest.approx(g["new_value"] - g["old_value"], abs=1e-12)  # all images paired
     assert [x["method"] for x in regressions(c)] == ["gradcam"]
     # the same drop the other way round is an improvement
-    back = rows(compare(new, old, resamples=FAST))["gradcam"]
+    back = rows(compare(new, old))["gradcam"]
     assert back["flag"] == "better" and back["delta"] == pytest.approx(-g["delta"])
 
 
@@ -116,7 +115,7 @@ def test_noise_alone_rarely_flags_anything():
     for s in range(reps):
         rng = np.random.default_rng(10_000 + s)
         truth = base(rng)
-        c = compare(run(truth, rng), run(truth, rng), resamples=FAST)
+        c = compare(run(truth, rng), run(truth, rng))
         worse += bool(regressions(c))
         any_flag += any(r["flag"] != "unchanged" for r in c["rows"])
         row_p += [r["p_worse"] for r in c["rows"]]
@@ -134,7 +133,7 @@ def test_swapping_the_runs_mirrors_every_row(seed, shift):
     truth = base(rng, 20)
     old = run(truth, rng, noise=0.05)
     new = run(truth, rng, shift={"grad": shift}, noise=0.05)
-    ab, ba = rows(compare(old, new, resamples=300)), rows(compare(new, old, resamples=300))
+    ab, ba = rows(compare(old, new)), rows(compare(new, old))
     mirror = {"worse": "better", "better": "worse", "unchanged": "unchanged"}
     for m in ab:
         assert ba[m]["delta"] == pytest.approx(-ab[m]["delta"], abs=1e-12)
@@ -149,7 +148,7 @@ def test_other_images_are_compared_unpaired_with_welch():
     old = evidence([result("utility", "grad", rng.uniform(0.2, 0.4, 40))])
     other = [f"new{i}" for i in range(30)]
     new = evidence([result("utility", "grad", rng.uniform(0.0, 0.2, 30), ids=other)])
-    r = compare(old, new, resamples=FAST)["rows"][0]
+    r = compare(old, new)["rows"][0]
     assert r["paired"] is False and r["test"] == "welch" and (r["old_n"], r["new_n"]) == (40, 30)
     assert "n_paired" not in r and r["flag"] == "worse" and r["ci"][1] < 0
     assert any("0 common image id" in n for n in r["notes"])
@@ -167,7 +166,7 @@ def test_partly_common_images_are_paired_on_the_common_ones():
     old = evidence([result("utility", "grad", v)])
     new = evidence([result("utility", "grad", np.r_[v[:30] + 0.001, rng.uniform(0, 1, 5)],
                            ids=IDS[:30] + [f"x{i}" for i in range(5)])])
-    r = compare(old, new, resamples=FAST)["rows"][0]
+    r = compare(old, new)["rows"][0]
     assert r["paired"] and r["n_paired"] == 30 and r["delta"] == pytest.approx(0.001)
     assert any("paired on the 30 images" in n for n in r["notes"])
 
@@ -178,7 +177,7 @@ def test_old_evidence_without_per_image_statistics_uses_the_normal_approximation
     old = evidence([result("utility", m, v + rng.normal(0, 0.05, 40), statistics=False) for m, v in truth.items()])
     old["results"][1]["per_image"] = []  # no per-image list at all
     new = run(truth, rng, shift={"ig": -0.25})
-    c = compare(old, new, resamples=FAST)
+    c = compare(old, new)
     for r in c["rows"]:
         assert r["test"] == "normal" and r["paired"] is False
         assert any("normal approximation" in n and "90% interval" in n for n in r["notes"])
@@ -206,7 +205,7 @@ def test_errors_skips_missing_pairs_and_changed_statistics_are_not_compared():
     new = evidence([result("utility", "grad", v), result("utility", "sg", v),
                     result("repeatability", "grad", v, verdict="skipped"), result("focus", "grad", v),
                     result("randomization", "grad", v, statistic="SSIM drop d, all layers")])
-    c = compare(old, new, resamples=FAST)
+    c = compare(old, new)
     assert [(r["criterion"], r["method"]) for r in c["rows"]] == [("utility", "grad")]
     why = {(r["criterion"], r["method"]): r["reason"] for r in c["not_compared"]}
     assert why[("utility", "sg")] == "error in the old run"
@@ -224,7 +223,7 @@ def test_controls_are_compared_but_never_flagged():
     noise = rng.normal(0.0, 0.05, 40)
     old["results"].append(result("utility", "oracle", 0.5 + noise, control=True))
     new["results"].append(result("utility", "oracle", 0.1 + noise, verdict="fail", control=True))  # a big drop
-    c = compare(old, new, resamples=FAST)
+    c = compare(old, new)
     ctl = rows(c)["oracle"]
     assert ctl["control"] is True and ctl["flag"] is None and ctl["delta"] == pytest.approx(-0.4)
     assert ctl["p_worse"] < 1e-6 and ctl["verdict_change"] == "pass -> fail"
@@ -261,7 +260,7 @@ def test_compare_names_both_runs_and_warns_about_other_data():
     truth = base(rng)
     old = run(truth, rng, spec="demo:primary", sha="11" * 32, seed=1)
     new = run(truth, rng, spec="demo:shortcut", sha="22" * 32, manifest="ef" * 32, seed=2)
-    c = compare(old, new, old_name="r1/evidence.json", new_name="r2/evidence.json", resamples=FAST)
+    c = compare(old, new, old_name="r1/evidence.json", new_name="r2/evidence.json")
     assert c["old"]["model"] == {"spec": "demo:primary", "arch": None, "sha256": "11" * 32}
     assert c["old"]["seed"] == 1 and c["new"]["seed"] == 2 and c["old"]["name"] == "r1/evidence.json"
     assert c["old"]["started"] == "2025-01-02T03:04:05+00:00" and c["new"]["dataset"]["manifest_sha256"] == "ef" * 32
@@ -284,17 +283,17 @@ def test_diff_exit_codes_table_and_json(tmp_path, capsys):
     truth = base(rng)
     old, same, worse = run(truth, rng), run(truth, rng), run(truth, rng, shift={"grad": -0.15})
     a, b, w = _write(tmp_path / "a.json", old), _write(tmp_path / "b.json", same), _write(tmp_path / "w.json", worse)
-    assert main(["diff", a, b, "--resamples", str(FAST)]) == 0
+    assert main(["diff", a, b]) == 0
     out = capsys.readouterr().out
     assert "utility[grad]" in out and "paired n=40" in out and "0 worse, " in out.splitlines()[-1]
     out_json = tmp_path / "c.json"
-    assert main(["diff", a, w, "--resamples", str(FAST), "--json", str(out_json)]) == 1
+    assert main(["diff", a, w, "--json", str(out_json)]) == 1
     lines = capsys.readouterr().out.splitlines()
     assert lines[2].startswith("utility[grad]") and lines[2].endswith("WORSE")  # worse first, under the header
     assert lines[-1].startswith("1 worse, 0 better, 2 unchanged of 3 pair(s)")
     saved = json.loads(out_json.read_text())
     assert [r["method"] for r in regressions(saved)] == ["grad"]
-    assert main(["diff", a, w, "--resamples", str(FAST), "--alpha", "0.6"]) == 2
+    assert main(["diff", a, w, "--alpha", "0.6"]) == 2
     assert "--alpha" in capsys.readouterr().err
 
 
@@ -318,7 +317,7 @@ def test_diff_warns_in_one_line_when_the_manifests_differ(tmp_path, capsys):
     truth = base(rng)
     a = _write(tmp_path / "a.json", run(truth, rng))
     b = _write(tmp_path / "b.json", run(truth, rng, manifest="ef" * 32))
-    assert main(["diff", a, b, "--resamples", str(FAST)]) == 0
+    assert main(["diff", a, b]) == 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("saliency-audit: warning: the dataset manifests differ")
 
@@ -331,7 +330,7 @@ def test_section_escapes_what_comes_from_the_evidence_and_puts_worse_first():
     old = run(truth, rng, spec=hostile, sha="<b>" * 8, started="<i>yesterday</i>")
     new = run(truth, rng, shift={"ig": -0.2})
     old["results"].append(result("utility", "<img src=x>", rng.uniform(0, 1, 40)))
-    c = compare(old, new, resamples=FAST)
+    c = compare(old, new)
     html = section(c)
     assert "<script>" not in html and "<img" not in html and "<i>yesterday" not in html and "<b><b>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;img src=x&gt;" in html
@@ -382,12 +381,12 @@ def test_a_randomization_pair_whose_binding_check_moved_is_compared_on_a_check_b
 
     old = result("SSIM drop d, all layers", 0.0)
     new = result("SSIM drop d, head stage", -0.5)  # the head stage now binds, and it dropped
-    c = compare(evidence(old), evidence(new), resamples=FAST)
+    c = compare(evidence(old), evidence(new))
     (row,) = c["rows"]
     assert row["statistic"] == "SSIM drop d, head stage" and row["test"] == "paired" and row["flag"] == "worse"
     assert row["delta"] == pytest.approx(-0.5) and "binding check differs" in row["notes"][0]
     assert not any("threshold changed" in n for n in row["notes"])
-    bare = compare(evidence(result("SSIM drop d, all layers", 0.0, checks=False)), evidence(new), resamples=FAST)
+    bare = compare(evidence(result("SSIM drop d, all layers", 0.0, checks=False)), evidence(new))
     assert not bare["rows"] and "statistic differs" in bare["not_compared"][0]["reason"]
 
 
@@ -424,7 +423,7 @@ def test_a_shared_noise_floor_shift_between_seeds_is_not_a_change_of_the_model()
                     for item, x in zip(r["per_image"], (1.0 - np.array([i["ssim"] for i in r["per_image"]]))
                                        / (1.0 - ff.mean())):
                         item["statistic"] = float(x)
-            (row,) = compare({"results": [old]}, {"results": [new]}, resamples=FAST)["rows"]
+            (row,) = compare({"results": [old]}, {"results": [new]})["rows"]
             out.append(row["flag"])
         return out
 
@@ -434,6 +433,5 @@ def test_a_shared_noise_floor_shift_between_seeds_is_not_a_change_of_the_model()
     risen = flags(True, ssim_rise=0.15, trials=40)
     assert sum(f == "worse" for f in risen) / len(risen) >= 0.9
     (row,) = compare({"results": [_label_randomization(np.full(8, 0.1), np.linspace(0.2, 0.4, 8), ids)]},
-                     {"results": [_label_randomization(np.full(8, 0.1), np.linspace(0.2, 0.4, 8), ids)]},
-                     resamples=FAST)["rows"]
+                     {"results": [_label_randomization(np.full(8, 0.1), np.linspace(0.2, 0.4, 8), ids)]})["rows"]
     assert row["delta"] == pytest.approx(0.0, abs=1e-12) and any("noise floor" in n for n in row["notes"])

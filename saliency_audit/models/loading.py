@@ -21,6 +21,7 @@ from torch import nn
 from ..errors import AuditUsageError, one_line
 from ..hashing import file_sha256
 from ..specs import Spec, parse_spec
+from .autoarch import AUX_PREFIXES
 from .archive import check_script_storages, check_zip
 from .info import ModelInfo
 from .wrapper import AuditModel
@@ -344,9 +345,9 @@ def _build_arch(arch: str, num_classes: int, state: dict, spec: str, option: str
     if arch not in tvm.list_models(module=tvm):
         raise AuditUsageError(f"{option}={spec}: unknown architecture {arch!r} (a torchvision model name, timm/NAME or package.module:factory)")
     kwargs = {"weights": None, "num_classes": num_classes}
-    if arch in ("inception_v3", "googlenet"):
+    if arch in AUX_PREFIXES:
         # the state may still carry a wrapper prefix ("model.", "module."): look for the component anywhere
-        aux = "AuxLogits." if arch == "inception_v3" else "aux1."
+        aux = AUX_PREFIXES[arch][0]
         kwargs.update(aux_logits=any(k.startswith(aux) or f".{aux}" in k for k in state), init_weights=False)
     net = tvm.get_model(arch, **kwargs)
     return net, ((299, 299) if arch == "inception_v3" else (224, 224)), 3
