@@ -115,6 +115,24 @@ def test_warnings_name_skipped_samples_and_deduplicate():
     assert collect({"results": []}) == []
 
 
+def test_warnings_name_a_kept_torchscript_model_an_unavailable_baseline_and_the_comparisons():
+    """What a bare TorchScript PATH of an unknown architecture and a baseline run leave in the evidence reaches
+    the terminal and the report's warning box, not only the evidence."""
+    from saliency_audit.report.warnings import collect
+
+    missing = {"name": "randomized model", "available": False, "reason": "a TorchScript archive has no hooks"}
+    ev = {"results": [{"method": m, "baselines": [missing]} for m in ("grad", "ig")],
+          "models": [{"role": "primary", "spec": "net.pt",
+                      "extra": {"auto_arch": {"arch": None, "reason": "its weights match no torchvision architecture"}}},
+                     {"role": "replicate", "spec": "r.pt", "extra": {"auto_arch": {"arch": "resnet18"}}}],
+          "comparison": {"warnings": ["the dataset manifests differ"]}}
+    got = collect(ev)
+    assert got[0] == "randomized model baseline unavailable: a TorchScript archive has no hooks [grad, ig]"
+    assert got[1].startswith("primary model net.pt is kept as a TorchScript archive (its weights match no "
+                             "torchvision architecture)") and "ARCH:PATH" in got[1]
+    assert got[2:] == ["compared with the baseline: the dataset manifests differ"]
+
+
 def test_progress_reaches_the_terminal_past_capture_and_not_under_q(pytester, monkeypatch):
     """A long step shows a bar while the test runs (pytest captures output; the plugin writes around it)."""
     monkeypatch.setenv("SALIENCY_AUDIT_PROGRESS_DELAY", "0")

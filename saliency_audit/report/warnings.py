@@ -1,7 +1,8 @@
 """Warnings a reader must see, gathered from the evidence: shown in the terminal summary and atop the report.
 
-They live deep in the evidence (a result's map notes, the dataset's skip
-list, a baseline's mask count); this collects them into one short list, one
+They live deep in the evidence (a result's map notes, a baseline that could
+not be built, a TorchScript model kept as it is, the comparison with an
+earlier run, the dataset's skip list, a baseline's mask count); this collects them into one short list, one
 line per distinct warning, naming the methods it concerns.
 """
 from __future__ import annotations
@@ -34,6 +35,18 @@ def collect(evidence: dict) -> list[str]:
         n = base.get("n_masks") if isinstance(base, dict) else None
         if isinstance(n, int) and not isinstance(n, bool) and n < FEW_PRIOR_MASKS:
             add(f"the average-mask prior ({base.get('kind', 'held-out')}) is built from only {n} mask(s)")
+        for b in r.get("baselines") or []:
+            if isinstance(b, dict) and b.get("available") is False:
+                add(f"{b.get('name', 'a baseline')} baseline unavailable: {b.get('reason')}", method)
+    for m in evidence.get("models") or []:
+        auto = ((m.get("extra") if isinstance(m, dict) and isinstance(m.get("extra"), dict) else {}) or {}).get(
+            "auto_arch")
+        if isinstance(auto, dict) and not auto.get("arch") and auto.get("reason"):
+            add(f"{m.get('role', 'a')} model {m.get('spec')} is kept as a TorchScript archive ({auto['reason']}): "
+                "criteria that need forward hooks (the CAMs, guided backprop, randomization) are skipped; "
+                "give ARCH:PATH to rebuild it")
+    for w in (evidence.get("comparison") or {}).get("warnings") or []:
+        add(f"compared with the baseline: {w}")
     acc, on = deciding((evidence.get("dataset") or {}).get("primary_accuracy")) or ({}, "")
     bal = acc.get("balanced_accuracy")
     if isinstance(bal, (int, float)) and not isinstance(bal, bool) and bal < NEAR_CHANCE:
