@@ -117,24 +117,14 @@ def _terms(r: dict) -> tuple[list[str], np.ndarray] | None:
 
 
 def _floor_linearized(items: list[dict], d: np.ndarray) -> np.ndarray:
-    """Per-image terms of a statistic normalized by a noise floor estimated on the same images.
+    """:func:`saliency_audit.stats.floor_terms` of a result's per-image items (``per_image[].floor``): between
+    two runs of one model with different seeds, SmoothGrad's and Smooth IG's floor shifts (0.316 -> 0.323 for
+    Smooth IG on the demo), all eight d_i rise together by about 1.4 %, and a paired test of the d_i alone
+    flags that shared shift as "better" with p < 0.01; the terms put the floor's image-to-image variation in
+    the paired differences.  Results without floor terms (other criteria, older evidence) are unchanged."""
+    from .stats import floor_terms
 
-    The randomization criteria's d_i = (1 - s_i) / (1 - f), f the mean of the images' own floor terms f_i
-    (``per_image[].floor``), so every image's d moves with f: between two runs of one model with different
-    seeds, SmoothGrad's and Smooth IG's floor shifts (0.316 -> 0.323 for Smooth IG on the demo), all eight
-    d_i rise together by about 1.4 %, and a paired test of the d_i alone flags that shared shift as
-    "better" with p < 0.01.  The mean of d is a ratio of two means, so each image's term here is its
-    influence-function term, d_i + mean(d) * (f_i - f) / (1 - f) (the delta method; the terms average to
-    mean(d)): the floor's image-to-image variation is then in the paired differences.  Results without
-    floor terms (other criteria, older evidence) are returned unchanged."""
-    f = np.array([math.nan if _num(i.get("floor")) is None else _num(i.get("floor")) for i in items])
-    ok = np.isfinite(f) & np.isfinite(d)
-    if not ok.any():
-        return d
-    fb, db = float(f[ok].mean()), float(d[ok].mean())
-    if fb >= 1.0:
-        return d
-    return np.where(ok, d + db * (f - fb) / (1.0 - fb), d)
+    return floor_terms(d, [math.nan if _num(i.get("floor")) is None else _num(i.get("floor")) for i in items])
 
 
 def on_common_check(old: dict, new: dict) -> tuple[dict, dict, str] | None:

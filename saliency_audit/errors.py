@@ -25,6 +25,11 @@ class AuditInputError(AuditError):
     """Bad input data: a corrupt file, a mask of the wrong size, a NaN map..."""
 
 
+class DegenerateBound(AuditError):
+    """A verdict's bound (or threshold) is not a finite number: NaN, +inf or -inf.  The verdict is an error,
+    never a pass or a fail (:func:`saliency_audit.stats.clears`)."""
+
+
 class Unavailable(AuditError):
     """What this run cannot compute for the model it was given (a TorchScript archive has no forward hooks:
     no GradCAM, no randomized copies).  A criterion that needs it is skipped, and a report-only baseline that

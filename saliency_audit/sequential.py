@@ -41,6 +41,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import DegenerateBound
+from .stats import clears
+
 RULES = {
     "obf": ("group-sequential test, Lan-DeMets O'Brien-Fleming alpha spending over the planned looks, one-sided, "
             "Student-t bounds at each look's nominal level (Jennison & Turnbull 2000)"),
@@ -118,13 +121,13 @@ class Check:
 
 
 def _obf_bounds(x: np.ndarray, fractions: tuple[float, ...], alpha: float) -> tuple[float, float, float]:
-    """(lower, upper, critical value) of the mean of ``x`` at the last of looks at ``fractions``."""
-    from .groupseq import nominal_levels, t_critical
+    """(lower, upper, critical value) of the mean of ``x`` (at least 2 values) at the last of looks at
+    ``fractions``: finite for any planned n (the critical value comes from the look's nominal level kept as
+    a logarithm, :func:`saliency_audit.groupseq.t_critical_log`)."""
+    from .groupseq import log_nominal_levels, t_critical_log
 
     n = len(x)
-    if n < 2:
-        return -math.inf, math.inf, math.inf
-    crit = t_critical(nominal_levels(fractions, alpha)[-1], n)
+    crit = t_critical_log(log_nominal_levels(fractions, alpha)[-1], n)
     se = float(np.std(x, ddof=1)) / math.sqrt(n)
     m = float(np.mean(x))
     return m - crit * se, m + crit * se, crit
@@ -180,26 +183,33 @@ class Looks:
         fractions = self._monotone()
         passes, fails = extra_pass, False
         for c, x in zip(checks, finite):
+            entry = {"name": c.name, "threshold": c.threshold}
+            if len(x) < 2:  # no spread to bound yet: this look decides nothing; the last one must have it
+                if final:
+                    raise DegenerateBound(f"{c.name}: {len(x)} image(s) with a finite value at the last look of "
+                                          f"{self.n_max}; no bound can be computed, so no verdict")
+                entry.update(lower=None, upper=None, mean=float(np.mean(x)) if len(x) else None)
+                record["checks"].append(entry)
+                passes = False
+                continue
             if self.rule == "obf":
                 lower, upper, crit = _obf_bounds(x, fractions, self.alpha)
-                entry = {"name": c.name, "threshold": c.threshold, "lower": lower, "upper": upper,
-                         "critical_t": crit}
+                entry["critical_t"] = crit
             else:
-                lower = float(lower_bounds(x, self.alpha, c.lo, c.hi)[-1]) if len(x) else c.lo
-                upper = float(upper_bounds(x, self.alpha, c.lo, c.hi)[-1]) if len(x) else c.hi
-                entry = {"name": c.name, "threshold": c.threshold, "lower": lower, "upper": upper}
-            entry["mean"] = float(np.mean(x)) if len(x) else None
+                lower = float(lower_bounds(x, self.alpha, c.lo, c.hi)[-1])
+                upper = float(upper_bounds(x, self.alpha, c.lo, c.hi)[-1])
+            entry.update(lower=lower, upper=upper, mean=float(np.mean(x)))
             record["checks"].append(entry)
-            clears = lower > c.threshold if c.strict else lower >= c.threshold
-            short = upper <= c.threshold if c.strict else upper < c.threshold
-            passes = passes and clears
-            fails = fails or short
+            passes = clears(lower, c.threshold, strict=c.strict, what=f"{c.name}'s lower bound") and passes
+            fails = fails or not clears(upper, c.threshold, strict=c.strict, what=f"{c.name}'s upper bound")
         futile = False
         if self.rule == "obf" and self.futility > 0 and not final and not passes and not fails:
             t = fractions[-1]
             if _FUTILITY_FROM <= t < 1:
                 c_k = self._final_boundary()
                 for c, x, entry in zip(checks, finite, record["checks"]):
+                    if entry["lower"] is None:
+                        continue
                     entry["conditional_power"] = conditional_power(x, c.threshold, t, c_k)
                     futile = futile or entry["conditional_power"] < self.futility
         self._last = (tuple((x, c.threshold, c.lo, c.hi) for c, x in zip(checks, finite)), bool(extra_pass))
@@ -305,7 +315,10 @@ def apply(result, looks: Looks):
            "fail": "an upper bound fell short of its threshold",
            "futility": (f"the conditional power of a pass under the current trend fell below {looks.futility:g} "
                         "(futility)")}.get(looks.stopped)
-    bounds = "; ".join(f"{c['name']} [{c['lower']:+.3f}, {c['upper']:+.3f}] vs {c['threshold']:+g}"
+    def num(v):
+        return "n/a" if v is None else f"{v:+.3f}"
+
+    bounds = "; ".join(f"{c['name']} [{num(c['lower'])}, {num(c['upper'])}] vs {c['threshold']:+g}"
                        for c in last["checks"])
     result.explanation += (f"; sequential ({looks.rule}, alpha {looks.alpha:g}): "
                            + (f"stopped at {record['n_used']} of {looks.n_max} images, {how}"

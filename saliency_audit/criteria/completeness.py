@@ -41,7 +41,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import Unavailable
-from ..stats import bootstrap_mean, stable_seed
+from ..stats import bootstrap_mean, clears, stable_seed
 from .result import CriterionResult
 
 
@@ -109,7 +109,7 @@ def evaluate(method: str, *, ids: list[str], road: dict, scores: dict[str, np.nd
     diff = s - ref["random"]
     b = _bound(diff, config, "completeness", method)
     raw = _bound(s, config, "completeness-road", method)
-    ok = bool(np.isfinite(b.lo) and b.lo > 0)
+    ok = clears(b.lo, 0.0, strict=True, what="the lower bound of the ROAD score's rise over random order")
     base = {"name": "random pixel order", "value": float(np.nanmean(ref["random"]))}
     baselines = [base,
                  {"name": "randomized model's maps", "available": False, "reason": randomized_unavailable}

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..metrics import similarity as sim
 from ..metrics.localisation import resize_map
-from ..stats import bootstrap_mean, stable_seed
+from ..stats import bootstrap_mean, clears, stable_seed
 from .randomization import mean_noise_floors
 from .result import CriterionResult
 
@@ -61,7 +61,7 @@ def evaluate(criterion: str, method: str, ref, others: list[tuple[str, object, f
     b = bootstrap_mean(per_image, alpha=p.alpha, resamples=config.stats.resamples, method=config.stats.method,
                        seed=stable_seed(config.seed, criterion, method))
     floor = mean_noise_floors(ref)["ssim"]
-    ok = b.lo >= p.min_ssim
+    ok = clears(b.lo, p.min_ssim, strict=False, what="the lower bound of the mean SSIM")
     pairs_txt = "; ".join(f"{q['model']}: SSIM {q['ssim']:.3f}, prediction agreement {q['prediction_agreement']:.2f}"
                           for q in pairs)
     text = (f"mean SSIM {b.mean:.3f} over {b.n} images and {len(pairs)} model pair(s), one-sided "

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..metrics import interpretability as m
 from ..metrics.localisation import resize_map
-from ..stats import bootstrap_mean, stable_seed
+from ..stats import bootstrap_mean, clears, stable_seed
 from .result import CriterionResult
 
 #: criterion -> (score function, statistic's name, what a unit means)
@@ -57,7 +57,7 @@ def evaluate(criterion: str, method: str, *, ids, truths, maps, constant, priors
     b = bootstrap_mean(s - q, seed=stable_seed(config.seed, criterion), **kw)
     raw = bootstrap_mean(s, seed=stable_seed(config.seed, criterion, "score"), **kw)
     prior_mean = float(np.nanmean(q))
-    ok = bool(np.isfinite(b.lo) and b.lo > 0)
+    ok = clears(b.lo, 0.0, strict=True, what=f"the lower bound of the mean {statistic} difference")
     n_const = int(np.sum(constant))
     text = (f"mean {statistic} {raw.mean:.3f} ({unit}) over {b.n} lesion images; average-mask prior "
             f"({prior_kind}, {prior_n} masks) {prior_mean:.3f}; mean difference {b.mean:+.3f}, one-sided "

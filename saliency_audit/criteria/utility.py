@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import Unavailable
 from ..metrics.localisation import average_precision, pr_auc_trapezoid, resize_map
-from ..stats import bootstrap_mean, stable_seed
+from ..stats import bootstrap_mean, clears, stable_seed
 from .result import CriterionResult
 
 
@@ -77,7 +77,7 @@ def evaluate(
                           "pr_auc": float(np.nanmean(pr_rand)), "n": k})
     elif random_unavailable:  # e.g. a TorchScript archive: no randomized copy; the verdict never needed it
         baselines.append({"name": "randomized model", "available": False, "reason": random_unavailable})
-    beats_prior = b.lo > 0
+    beats_prior = clears(b.lo, 0.0, strict=True, what="the lower bound of mean(AP - AP_prior)")
     useful = mean_ap >= p.min_ap
     verdict = "pass" if (beats_prior and useful) else "fail"
     n_const = int(np.sum(constant))

@@ -1,0 +1,138 @@
+"""Every verdict keeps the error rate it states: finite bounds at any planned n, the noise floor's variance
+carried, no verdict decided on a bound that is not a number.  (The Monte-Carlo calibration of every rule is
+benchmarks/bench_error_rates.py; these are the small checks that can run in CI.)"""
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as st
+
+from saliency_audit import groupseq
+from saliency_audit.errors import DegenerateBound
+from saliency_audit.sequential import Check, Looks, decide
+from saliency_audit.stats import bootstrap_mean, clears, floor_terms
+
+ALPHA = 0.05
+
+
+def _planned(n_max: int, batch: int = 8) -> tuple[float, ...]:
+    ks = list(range(batch, n_max, batch)) + [n_max]
+    return tuple(k / n_max for k in ks[:-1]) + (1.0,)
+
+
+@pytest.mark.parametrize("n_max", [160, 200, 500, 2000])
+def test_every_look_of_a_large_audit_has_a_finite_boundary(n_max):
+    """At 160 planned images or more the first look's share of alpha once rounded to 0: its boundary and its
+    Student-t critical value were infinite, and the bound +inf passed every verdict."""
+    fr = _planned(n_max)
+    c = groupseq.boundaries(fr, ALPHA)
+    logs = groupseq.log_nominal_levels(fr, ALPHA)
+    assert all(math.isfinite(x) for x in c) and all(math.isfinite(x) for x in logs)
+    assert all(a > b for a, b in zip(c[:-1], c[1:-1])), "boundaries fall look by look"
+    assert 1.64 < c[-1] < 2.0, "the last look's boundary stays near the fixed-n one"
+    first_t = groupseq.t_critical_log(logs[0], 8)
+    assert math.isfinite(first_t) and first_t > c[0] > 5
+    # the first look's boundary is its share's: P(Z >= c_1) = alpha spent by t_1 (computed in logs)
+    assert st.norm.logsf(c[0]) == pytest.approx(groupseq.log_spent(fr[0], ALPHA), rel=1e-6)
+
+
+def test_a_level_that_underflows_is_refused_not_infinite():
+    with pytest.raises(ValueError, match="must lie in"):
+        groupseq.t_critical(0.0, 8)  # scipy's stdtrit(7, 0) is +inf: the old bug's source
+    # a level below the smallest double: the closed-form tail bound, larger than the normal's critical value
+    t = groupseq.t_critical_log(-2000.0, 8)
+    assert math.isfinite(t) and t > -float(__import__("scipy").special.ndtri_exp(-2000.0))
+    # where both are computable the bound lies above the exact critical value (conservative) and close to it
+    exact = groupseq.t_critical_log(-600.0, 8)
+    nu = 7
+    log_k = (math.lgamma((nu + 1) / 2) - math.lgamma(nu / 2) - 0.5 * math.log(nu * math.pi))
+    bound = math.exp((log_k + 0.5 * (nu + 1) * math.log(nu) - math.log(nu) + 600.0) / nu)
+    assert exact <= bound * (1 + 1e-12) and bound <= exact * 1.001
+
+
+@pytest.mark.parametrize("n_max", [160, 200, 500, 2000])
+def test_a_null_effect_does_not_pass_at_large_n(n_max):
+    """Null effects (mean on the threshold, and below it) over every look of audits of 160 to 2,000 images:
+    no pass, and every recorded bound a finite number."""
+    rng = np.random.default_rng(n_max)
+    for shift in (0.0, -0.02):
+        x = rng.normal(shift, 0.1, n_max)
+        x += shift - x.mean()  # the sample mean itself on (or below) the threshold
+        for futility in (0.0, 0.05):
+            looks = decide(x, n_max, ALPHA, futility=futility)
+            assert looks.stopped != "pass", (n_max, shift, futility, looks.looks[-1])
+            for look in looks.looks:
+                for c in look["checks"]:
+                    assert math.isfinite(c["lower"]) and math.isfinite(c["upper"]), look
+                    assert c["lower"] <= c["mean"] <= c["upper"]
+
+
+def test_a_clear_effect_still_stops_early_at_large_n():
+    x = np.random.default_rng(0).normal(0.5, 0.1, 2000)
+    looks = decide(x, 2000, ALPHA)
+    assert looks.stopped == "pass" and looks.looks[-1]["n"] <= 64  # early looks of 2,000 demand z > 17
+
+
+def test_a_degenerate_last_look_is_an_error_never_a_pass():
+    looks = Looks(ALPHA, 8, 16)
+    assert not looks.look([Check("d", np.array([0.9] + [math.nan] * 7), 0.5)])  # one value: decides nothing
+    assert looks.looks[-1]["checks"][0]["lower"] is None
+    with pytest.raises(DegenerateBound, match="last look"):
+        looks.look([Check("d", np.array([0.9] + [math.nan] * 15), 0.5)], final=True)
+
+
+@pytest.mark.parametrize("bound", [math.inf, -math.inf, math.nan, None])
+def test_a_bound_that_is_not_a_number_decides_nothing(bound):
+    with pytest.raises(DegenerateBound, match="not a finite number"):
+        clears(bound, 0.0, strict=True, what="the bound")
+    with pytest.raises(DegenerateBound):
+        clears(0.5, bound, strict=False)
+
+
+def test_one_value_has_no_bound():
+    b = bootstrap_mean(np.array([0.7]))
+    assert math.isnan(b.lo) and b.method == "degenerate"
+
+
+def _wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def test_a_noisy_floor_is_carried_by_the_randomization_bound():
+    """Per image: SSIM s_i to the randomized model's map, and the image's floor term f_i (its map against
+    another image's).  The true normalized drop (1 - E s) / (1 - E f) sits exactly on the threshold 0.8, the
+    floor is noisy (sd 0.25) and the stage's SSIM is not (sd 0.05).  Treating the floor as known passes far
+    more than 5 % of these audits; the bound over the floor-carrying terms does not."""
+    rng = np.random.default_rng(1)
+    threshold, mean_floor, n, reps = 0.8, 0.3, 24, 800
+    mean_s = 1 - threshold * (1 - mean_floor)
+    old = new = 0
+    for r in range(reps):
+        f = np.clip(rng.normal(mean_floor, 0.25, n), -1, 1)
+        s = np.clip(rng.normal(mean_s, 0.05, n), -1, 1)
+        d = (1 - s) / (1 - f.mean())
+        old += bootstrap_mean(d, resamples=500, seed=r).lo >= threshold
+        new += bootstrap_mean(floor_terms(d, f), resamples=500, seed=r).lo >= threshold
+    lo_old, hi_old = _wilson(old, reps)
+    lo_new, hi_new = _wilson(new, reps)
+    message = (f"wrong-pass rate, floor treated as known: {old / reps:.3f} [{lo_old:.3f}, {hi_old:.3f}]; "
+               f"floor carried: {new / reps:.3f} [{lo_new:.3f}, {hi_new:.3f}] (95 % Wilson, {reps} audits)")
+    assert lo_old > ALPHA, message
+    assert lo_new <= ALPHA, message
+
+
+def test_floor_terms_average_to_the_statistic_and_carry_the_floor():
+    rng = np.random.default_rng(0)
+    f, s = rng.uniform(0.1, 0.5, 30), rng.uniform(0.0, 0.4, 30)
+    d = (1 - s) / (1 - f.mean())
+    t = floor_terms(d, f)
+    assert t.mean() == pytest.approx(d.mean())
+    assert np.var(t) != pytest.approx(np.var(d))
+    # the influence terms are the ratio's: their variance matches the ratio's delta-method variance
+    r = (1 - s).mean() / (1 - f).mean()
+    grad = ((1 - s) - r * (1 - f)) / (1 - f).mean()
+    assert np.allclose(t - t.mean(), grad - grad.mean())
+    assert np.array_equal(floor_terms(d, np.full(30, np.nan)), d)
