@@ -136,3 +136,42 @@ def test_floor_terms_average_to_the_statistic_and_carry_the_floor():
     grad = ((1 - s) - r * (1 - f)) / (1 - f).mean()
     assert np.allclose(t - t.mean(), grad - grad.mean())
     assert np.array_equal(floor_terms(d, np.full(30, np.nan)), d)
+
+
+def test_a_long_lower_tail_is_guarded_by_the_skewness_corrected_bound():
+    """Beta(5, 2) values (a method that fails badly on a few images), true mean on the threshold, 24 images:
+    the t bound alone passes more than 5 % of audits; the bound the verdicts use (the lower of t and Hall's
+    skewness-corrected t) does not."""
+    from scipy import special
+
+    from saliency_audit.stats import mean_lower
+
+    rng = np.random.default_rng(24)
+    n, reps = 24, 4000
+    crit = -float(special.stdtrit(n - 1, ALPHA))
+    t_only = guarded = 0
+    for _ in range(reps):
+        x = rng.beta(5, 2, n) - 5 / 7
+        t_only += x.mean() - crit * x.std(ddof=1) / math.sqrt(n) > 0
+        guarded += mean_lower(x, crit) > 0
+    lo_t, hi_t = _wilson(t_only, reps)
+    lo_g, hi_g = _wilson(guarded, reps)
+    message = (f"t alone {t_only / reps:.3f} [{lo_t:.3f}, {hi_t:.3f}]; guarded {guarded / reps:.3f} "
+               f"[{lo_g:.3f}, {hi_g:.3f}] (95 % Wilson, {reps} audits)")
+    assert lo_t > ALPHA, message
+    assert lo_g <= ALPHA, message
+
+
+def test_the_guarded_bound_is_the_t_bound_on_symmetric_values_and_lower_on_left_skewed_ones():
+    from saliency_audit.stats import mean_lower, mean_statistic, mean_upper
+
+    x = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])
+    t_bound = x.mean() - 2.0 * x.std(ddof=1) / math.sqrt(5)
+    assert mean_lower(x, 2.0) == pytest.approx(t_bound)
+    assert mean_upper(x, 2.0) == pytest.approx(-t_bound)
+    skewed = np.array([0.3, 0.32, 0.35, 0.31, 0.33, 0.29, -0.6, 0.34])
+    t_skewed = skewed.mean() - 2.0 * skewed.std(ddof=1) / math.sqrt(8)
+    assert mean_lower(skewed, 2.0) < t_skewed
+    # the statistic and the bound agree: the bound clears a threshold exactly when the statistic clears c
+    for threshold in np.linspace(-0.3, 0.4, 29):
+        assert (mean_lower(skewed, 2.0) > threshold) == (mean_statistic(skewed, threshold) > 2.0)

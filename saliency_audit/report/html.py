@@ -154,6 +154,26 @@ def family_line(evidence: dict) -> str:
     return f'<p class="small">{esc(fam["sentence"])}</p>' if fam.get("sentence") else ""
 
 
+def guarantee(cfg: dict) -> str:
+    """What a pass guarantees, in the legend: the level, the test, what it assumes, where it was measured."""
+    alphas = sorted({v["alpha"] for v in cfg.values() if isinstance(v, dict) and isinstance(v.get("alpha"), float)})
+    level = ("its criterion's alpha (" + ", ".join(fmt(a, "g") for a in alphas) + ")" if len(alphas) > 1 else
+             fmt(alphas[0], "g") if alphas else "its criterion's alpha")
+    if cfg.get("sequential"):
+        rule = ("a betting confidence sequence (anytime-valid, distribution-free for bounded values)"
+                if cfg.get("sequential_rule") == "betting" else
+                "a group-sequential test (Lan–DeMets O'Brien–Fleming spending over the planned looks, Student-t "
+                "bounds guarded by Hall's skewness-corrected t at each look's nominal level)")
+    else:
+        rule = ("the further-out end of an expanded BCa bootstrap bound, a Student-t bound and Hall's "
+                "skewness-corrected t bound")
+    return (f"<b>What a pass guarantees</b>: where a criterion's true mean sits exactly on its threshold, it "
+            f"passes at most {level} of the time (one-sided), judged by {esc(rule)}; this assumes the images are "
+            "independent draws, and randomization's d carries the variance of its noise floor, estimated on the "
+            "same images (delta method). The wrong-pass rates measured by simulation, per criterion, rule and "
+            "number of images, are the README's calibration table (benchmarks/results/error_rates.json).")
+
+
 def p_text(r: dict) -> str:
     """The verdict's p-value, and the family-wise level it was held to (if any)."""
     p = r.get("p_value")
@@ -272,6 +292,7 @@ def matrix(evidence: dict) -> str:
         f"random-label model's maps is shown beside d). <b>SSIM</b> (repeatability, reproducibility): mean SSIM to "
         f"the primary model's maps, pass iff its lower bound is ≥ {fmt(cs.get('min_ssim'), 'g')}."
         + faithfulness.legend(crit)
+        + " " + guarantee(cfg)
     )
     return (f'<section id="verdicts"><h2>Verdicts</h2><table id="verdict-matrix"><thead>{head}</thead>'
             f'<tbody>{"".join(rows)}</tbody></table>{controls.paragraph(evidence)}'
