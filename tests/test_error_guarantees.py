@@ -175,3 +175,48 @@ def test_the_guarded_bound_is_the_t_bound_on_symmetric_values_and_lower_on_left_
     # the statistic and the bound agree: the bound clears a threshold exactly when the statistic clears c
     for threshold in np.linspace(-0.3, 0.4, 29):
         assert (mean_lower(skewed, 2.0) > threshold) == (mean_statistic(skewed, threshold) > 2.0)
+
+
+def _mapset(ids, maps):
+    from saliency_audit.maps import MapSet
+
+    maps = np.asarray(maps, dtype=np.float32)
+    return MapSet("m", list(ids), maps, np.zeros(len(ids), bool), maps * 2 - 1, 0, 0.0, {})
+
+
+def _smooth_maps(rng, n, size=24):
+    from scipy import ndimage
+
+    return np.stack([(lambda m: (m - m.min()) / (m.max() - m.min()))(
+        ndimage.gaussian_filter(rng.random((size, size)), 2.0)) for _ in range(n)])
+
+
+def test_the_randomization_bounds_are_the_comparisons_per_image_terms():
+    """The verdicts' bounds are taken over the same floor-carrying terms ``saliency-audit diff`` compares
+    (saliency_audit.comparison reads them back from the evidence): one implementation, stats.floor_terms."""
+    from saliency_audit import AuditConfig
+    from saliency_audit.comparison import _terms
+    from saliency_audit.criteria.randomization import evaluate_cascade, evaluate_label
+    from saliency_audit.stats import stable_seed
+
+    rng = np.random.default_rng(3)
+    cfg = AuditConfig()
+    ids = [f"i{k}" for k in range(16)]
+    base = _smooth_maps(rng, 16)
+    ref = _mapset(ids, base)
+    moved = _mapset(ids, 0.5 * base + 0.5 * _smooth_maps(rng, 16))
+    gone = _mapset(ids, _smooth_maps(rng, 16))
+    kw = dict(alpha=cfg.randomization.alpha, resamples=cfg.stats.resamples, method=cfg.stats.method)
+
+    label = evaluate_label("m", ref, gone, cfg).to_dict()
+    _, terms = _terms(label)
+    seed = stable_seed(cfg.seed, "label-randomization-m", "random labels")
+    assert bootstrap_mean(terms, seed=seed, **kw).lo == pytest.approx(label["bound"], abs=1e-12)
+    d = np.array([i["statistic"] for i in label["per_image"]])
+    assert not np.allclose(terms, d), "the floor's share is in the terms"
+
+    cascade = evaluate_cascade("m", ref, [("head", [moved]), ("all (x)", [gone])], cfg).to_dict()
+    binding = 0 if cascade["statistic"].endswith("head stage") else -1
+    _, terms = _terms(cascade)
+    seed = stable_seed(cfg.seed, "randomization-m", cascade["curve"][binding]["stage"])
+    assert bootstrap_mean(terms, seed=seed, **kw).lo == pytest.approx(cascade["bound"], abs=1e-12)
