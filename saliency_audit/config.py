@@ -31,17 +31,14 @@ Why each default is what it is:
   0.05``: every criterion looks at its images 8 at a time and stops a (criterion, method) pair as soon as
   its verdict is decided (``saliency_audit/sequential.py``); ``--no-sequential`` gives fixed-n verdicts.
   ``"obf"``: a group-sequential test with Lan–DeMets O'Brien–Fleming alpha spending (the clinical-trial
-  design), Student-t bounds at each look's nominal level, and from half the images on a non-binding
-  futility stop when the conditional power of a pass under the current trend is below 5 %.  The default
-  because tests/test_sequential.py shows its wrong-pass rate at or below the fixed-n audit's own (the BCa
-  bootstrap) on the same draws, on uniform, normal and right-skewed values; on strongly left-skewed ones
-  both exceed alpha (0.061 against 0.053 at 48 images, within Monte-Carlo error of each other).  Its
-  cost is power: at an effect the fixed-n t-test finds 80 % of the time, the bootstrap finds it 81-82 %
-  of the time and the sequential rule 76-78 % (futility 0.8-2.4 points of that;
-  benchmarks/results/sequential_error.json).  What it buys: the demo audit spends 40 % of the model
-  passes of the fixed-n one (benchmarks/results/sequential.json).  Left-over limit: a rare, large
-  negative value (10 % of images at -0.9) may not have shown at 8 images; the fixed-n bootstrap at 24
-  misses it too.
+  design), Student-t bounds at each look's nominal level guarded by Hall's skewness-corrected t, and from
+  half the images on a non-binding futility stop when the conditional power of a pass under the current
+  trend is below 5 %.  Every look's boundary is finite for any planned n (alpha kept in logs:
+  ``saliency_audit/groupseq.py``).  Its wrong-pass rate at a true mean on the threshold, per criterion,
+  shape and planned n, is the README's calibration table (benchmarks/results/error_rates.json); its cost
+  is power (benchmarks/results/sequential_error.json), its gain model passes: the demo audit spends 40 %
+  of the fixed-n one's (benchmarks/results/sequential.json).  Left-over limit: a rare, large negative
+  value (10 % of images at -0.9) may not have shown at 8 images; the fixed-n bound at 24 misses it too.
   ``"betting"``: a distribution-free confidence sequence (Waudby-Smith & Ramdas 2023), exact at any n but
   too wide to stop at 8 images.
 * ``utility.alpha = 0.05``: one-sided 95 % bootstrap bound, as the issue and
