@@ -8,6 +8,7 @@
     saliency-audit validate EVIDENCE.json ...
     saliency-audit diff OLD.json NEW.json [--alpha A] [--multiplicity holm|bonferroni|none] [--json OUT]
     saliency-audit init [DIR] [--force]
+    saliency-audit plan [--evidence FILE] [--power P ...] [--rule fixed|sequential] [--alpha A] [--check N]
 
 ``report`` rebuilds the standalone HTML report from an evidence file, e.g. on
 a machine that never ran the audit; ``export-demo`` writes the demo world's
@@ -21,7 +22,9 @@ JSON Schema (:mod:`saliency_audit.schema`), one line per problem naming its JSON
 something did, 2 when a file is unreadable or not valid evidence.  ``init`` writes a starter ``audits/`` (copies
 of the bundled suite ``pytest --saliency-audit`` runs) and a ``[tool.saliency_audit]`` block into
 ``pyproject.toml`` (:mod:`saliency_audit.scaffold`): exit 1 when it would overwrite a file (``--force``
-does), 2 for an unusable folder or ``pyproject.toml``.
+does), 2 for an unusable folder or ``pyproject.toml``.  ``plan`` says how many images each (criterion, method)
+needs for a pass with 80 % and 95 % probability at the demo audit's effects (shipped) or at a run's
+(``--evidence``) (:mod:`saliency_audit.power`): exit 0, 2 for an unreadable file or a bad option.
 """
 from __future__ import annotations
 
@@ -111,7 +114,67 @@ def _parser() -> argparse.ArgumentParser:
                      help="the project folder (default: the current one)")
     ini.add_argument("--force", action="store_true",
                      help="overwrite existing audit files and replace only the [tool.saliency_audit] table")
+    pl = sub.add_parser("plan", help="how many images each verdict needs to pass with 80 %% / 95 %% probability",
+                        description="Per (criterion, method): the images an audit needs for a pass with the given "
+                                    "probabilities if the effect is the one observed -- the demo audit's (shipped "
+                                    "with the package) or a run's (--evidence). Exact one-sided t-test power for "
+                                    "fixed n; the group-sequential design's maximum-sample-size factor on top for "
+                                    "sequential verdicts (the planned n_images).")
+    pl.add_argument("--evidence", type=Path, default=None, metavar="FILE",
+                    help="plan at this run's effects (an evidence.json; default: the demo audit's)")
+    pl.add_argument("--power", type=float, nargs="+", default=[0.8, 0.95], metavar="P",
+                    help="target probabilities of a pass (default: 0.8 0.95)")
+    pl.add_argument("--rule", choices=("fixed", "sequential"), default="sequential",
+                    help="fixed-n verdicts (--no-sequential) or sequential ones, the default (default: sequential)")
+    pl.add_argument("--alpha", type=float, default=None,
+                    help="one-sided level of every verdict (default: each criterion's alpha, 0.05)")
+    pl.add_argument("--check", type=int, default=0, metavar="N",
+                    help="also check each n by N audits resampled from the observed images through the product's "
+                         "rule (slow: seconds per pair at N = 300; default: 0, only an n of at most 24 images, "
+                         "200 audits)")
     return p
+
+
+def plan_command(args) -> int:
+    """One line per (criterion, method) (:func:`saliency_audit.power.line`), after a line saying what the
+    numbers are."""
+    from . import power
+    from .config import AuditConfig
+
+    for p in args.power:
+        if not 0 < p < 1:
+            return _error(f"--power must be in (0, 1), not {p:g}")
+    if args.alpha is not None and not 0 < args.alpha < 0.5:
+        return _error(f"--alpha must be in (0, 0.5), not {args.alpha:g}")
+    if args.check < 0:
+        return _error(f"--check must be at least 0, not {args.check}")
+    defaults = AuditConfig()
+    batch, futility = defaults.sequential_batch, defaults.sequential_futility
+    if args.evidence is None:
+        pairs, source = power.demo_effects()
+        skipped: list = []
+        where, origin = "the demo's effect", (f"the demo audit's effects (seed {source.get('seed')}, "
+                                              f"{source.get('n_images')} images, fixed n)")
+    else:
+        data, problem = _read_evidence(args.evidence)
+        if problem:
+            return _error(problem)
+        pairs, skipped = power.pairs_from_evidence(data)
+        if not pairs:
+            return _error(f"{args.evidence}: no result with per-image terms to plan from")
+        cfg = data.get("config") if isinstance(data.get("config"), dict) else {}
+        b, f = cfg.get("sequential_batch"), cfg.get("sequential_futility")
+        batch = b if isinstance(b, int) and not isinstance(b, bool) and b >= 2 else batch
+        futility = float(f) if isinstance(f, (int, float)) and not isinstance(f, bool) and 0 <= f < 0.5 else futility
+        where, origin = "this run's effect", f"the effects of {args.evidence}"
+    print(f"plan: {power.rule_text(args.rule, args.alpha, batch, futility)}; {origin}")
+    for pair in pairs:
+        plan = power.plan(pair, tuple(args.power), alpha=args.alpha, rule=args.rule, batch=batch, futility=futility,
+                          audits=args.check)
+        print(power.line(plan, where))
+    for label, why in skipped:
+        print(f"{label}: not planned: {why}")
+    return 0
 
 
 def init_command(args) -> int:
@@ -374,6 +437,8 @@ def main(argv: list[str] | None = None) -> int:
         return validate_command(args)
     if args.command == "init":
         return init_command(args)
+    if args.command == "plan":
+        return plan_command(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 
