@@ -220,3 +220,22 @@ def test_the_randomization_bounds_are_the_comparisons_per_image_terms():
     _, terms = _terms(cascade)
     seed = stable_seed(cfg.seed, "randomization-m", cascade["curve"][binding]["stage"])
     assert bootstrap_mean(terms, seed=seed, **kw).lo == pytest.approx(cascade["bound"], abs=1e-12)
+
+
+def test_the_calibration_study_is_of_the_rules_in_this_tree():
+    """The README's calibration table (benchmarks/results/error_rates.json) measured the verdict rules as they
+    are now: a change to any of the files that decide a verdict's bound needs the study rerun
+    (python benchmarks/bench_error_rates.py, about 40 minutes on one core)."""
+    import hashlib
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    stored = json.loads((root / "benchmarks" / "results" / "error_rates.json").read_text())
+    assert not stored["quick"], "the stored study is a --quick smoke run"
+    for name, digest in stored["sources"].items():
+        if not name.endswith(".py"):
+            continue
+        now = hashlib.sha256((root / "saliency_audit" / name).read_bytes()).hexdigest()[:12]
+        assert now == digest, (f"saliency_audit/{name} changed since the calibration study ran: rerun "
+                               "python benchmarks/bench_error_rates.py and python benchmarks/readme_figures.py")

@@ -4,12 +4,9 @@ The simulation: per-image statistics whose true mean sits exactly at the thresho
 every 8 images up to 48 (the localisation criteria's defaults) or 24 (the others'), stopping at the first
 decision.  A "wrong pass" is a pass at any look.
 
-* The group-sequential rule (``obf``, the default), 2,000 repetitions per distribution and look plan: at a
-  true rate of 0.05 the Monte-Carlo standard error is 0.0049, and the measured rate must stay within
-  alpha + 2 standard errors.  Its bounds are Student-t bounds, so like every normal-theory bound (and the
-  fixed-n bootstrap) it is a little liberal for strongly left-skewed values: there it must stay within
-  the fixed-n t-test's own rate on the same draws + 2 standard errors (optional stopping adds nothing
-  beyond the approximation both share).
+* The group-sequential rule (``obf``, the default), 2,000 repetitions on normal values: at a true rate of
+  0.05 the Monte-Carlo standard error is 0.0049, and the measured rate must stay within alpha + 2 standard
+  errors (a guard; the calibration of every rule on every shape is benchmarks/bench_error_rates.py's).
 * The betting confidence sequence (``betting``), 1,000 repetitions: at or below alpha, distribution-free.
 * A fixed-level one-sided 95 % percentile bootstrap, looked at after every batch, must exceed alpha by
   3 standard errors: this is why the rule exists.
@@ -21,7 +18,6 @@ import pytest
 
 from saliency_audit import AuditConfig
 from saliency_audit.groupseq import boundaries, spent, t_critical
-from saliency_audit.stats import bootstrap_mean
 from saliency_audit.sequential import Check, Looks, decide, lower_bounds, sizes, upper_bounds
 
 ALPHA, REPS, LOOKS = 0.05, 1000, (8, 16, 24, 32, 40, 48)
@@ -70,18 +66,12 @@ OBF_REPS = 2000
 SE = np.sqrt(ALPHA * (1 - ALPHA) / OBF_REPS)
 
 
-@pytest.mark.parametrize("n_max", [48, 24])
-@pytest.mark.parametrize("name", ["uniform [-1, 1]", "skewed (beta(2, 5), centred)", "normal, sd 0.3"])
-def test_group_sequential_wrong_pass_rate(name, n_max):
-    draw = {**DISTRIBUTIONS, "normal, sd 0.3": lambda rng, n: np.clip(rng.normal(0, 0.3, n), -1, 1)}[name]
-    rate, _ = _obf_wrong_passes(draw, n_max, OBF_REPS, np.random.default_rng(20261201))
-    assert rate <= ALPHA + 2 * SE, f"{name}, n {n_max}: wrong-pass rate {rate:.4f}"
-
-
-def test_group_sequential_adds_no_error_beyond_the_normal_approximation_on_left_skewed_values():
-    rate, fixed = _obf_wrong_passes(lambda rng, n: rng.beta(5, 2, n) - 5 / 7, 48, OBF_REPS,
-                                    np.random.default_rng(20261201))
-    assert rate <= fixed + 2 * np.sqrt(2) * SE, f"sequential {rate:.4f} vs the fixed-n t-test {fixed:.4f}"
+def test_group_sequential_wrong_pass_rate():
+    """A guard against a broken rule on the plainest shape; the wrong-pass rate of every rule, per criterion,
+    shape and planned n, is benchmarks/bench_error_rates.py's (the README's calibration table)."""
+    draw = lambda rng, n: np.clip(rng.normal(0, 0.3, n), -1, 1)  # noqa: E731
+    rate, _ = _obf_wrong_passes(draw, 48, OBF_REPS, np.random.default_rng(20261201))
+    assert rate <= ALPHA + 2 * SE, f"normal, n 48: wrong-pass rate {rate:.4f}"
 
 
 @pytest.mark.parametrize("n_max", [48, 24])
@@ -106,31 +96,6 @@ def test_futility_stops_only_turn_passes_into_fails_and_cost_little_power(n_max)
     assert np.mean(used) <= 0.75 * np.mean(used_without), (np.mean(used), np.mean(used_without))
     looks = _decide(rng.normal(-effect, 0.3, n_max), n_max)
     assert looks.stopped in ("fail", "futility")
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name, n_max", [("uniform [-1, 1]", 48), ("normal, sd 0.3", 48),
-                                         ("skewed (beta(2, 5), centred)", 48), ("left-skewed (beta(5, 2))", 48),
-                                         ("left-skewed (beta(5, 2))", 24)])
-def test_the_sequential_default_is_no_more_liberal_than_the_fixed_n_bootstrap(name, n_max):
-    """Why ``sequential`` is the default: on the same draws, its wrong-pass rate is within Monte-Carlo error
-    of the fixed-n audit's own (BCa bootstrap, stats.method) or below, on symmetric and on skewed values.
-    Measured with 2,000 draws each (sequential / fixed-n BCa; SE 0.005): uniform 0.047 / 0.050 (48 images),
-    0.051 / 0.054 (24); normal 0.038 / 0.051, 0.046 / 0.054; right-skewed 0.040 / 0.060, 0.039 / 0.054;
-    left-skewed 0.061 / 0.053, 0.065 / 0.057 -- lower except on left-skewed values, where both exceed
-    alpha and the sequential rule by 0.8 points (its early looks lean on the t approximation at 8-16
-    images)."""
-    draw = {**DISTRIBUTIONS, "normal, sd 0.3": lambda rng, n: np.clip(rng.normal(0, 0.3, n), -1, 1),
-            "left-skewed (beta(5, 2))": lambda rng, n: rng.beta(5, 2, n) - 5 / 7}[name]
-    rng = np.random.default_rng(20261203)
-    reps, seq, fixed = 1000, 0, 0
-    for r in range(reps):
-        x = draw(rng, n_max)
-        seq += _decide(x, n_max).stopped == "pass"
-        fixed += bootstrap_mean(x, alpha=ALPHA, resamples=1000, seed=r).lo > 0
-    se = np.sqrt(ALPHA * (1 - ALPHA) / reps)
-    assert seq / reps <= max(fixed / reps, ALPHA) + 2 * np.sqrt(2) * se, \
-        f"{name}, n {n_max}: sequential {seq / reps:.3f} vs fixed-n BCa {fixed / reps:.3f}"
 
 
 @pytest.mark.parametrize("name", list(DISTRIBUTIONS))
