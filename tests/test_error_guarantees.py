@@ -101,6 +101,16 @@ def _wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return centre - half, centre + half
 
 
+def _above_and_within(old_name: str, old: int, new_name: str, new: int, reps: int) -> None:
+    """The old rule's wrong-pass rate lies above alpha (its whole Wilson interval), the new rule's interval
+    reaches alpha or below; the message gives both with their intervals."""
+    (lo_old, hi_old), (lo_new, hi_new) = _wilson(old, reps), _wilson(new, reps)
+    message = (f"wrong-pass rate, {old_name}: {old / reps:.3f} [{lo_old:.3f}, {hi_old:.3f}]; {new_name}: "
+               f"{new / reps:.3f} [{lo_new:.3f}, {hi_new:.3f}] (95 % Wilson, {reps} audits)")
+    assert lo_old > ALPHA, message
+    assert lo_new <= ALPHA, message
+
+
 def test_a_noisy_floor_is_carried_by_the_randomization_bound():
     """Per image: SSIM s_i to the randomized model's map, and the image's floor term f_i (its map against
     another image's).  The true normalized drop (1 - E s) / (1 - E f) sits exactly on the threshold 0.8, the
@@ -116,12 +126,7 @@ def test_a_noisy_floor_is_carried_by_the_randomization_bound():
         d = (1 - s) / (1 - f.mean())
         old += bootstrap_mean(d, resamples=500, seed=r).lo >= threshold
         new += bootstrap_mean(floor_terms(d, f), resamples=500, seed=r).lo >= threshold
-    lo_old, hi_old = _wilson(old, reps)
-    lo_new, hi_new = _wilson(new, reps)
-    message = (f"wrong-pass rate, floor treated as known: {old / reps:.3f} [{lo_old:.3f}, {hi_old:.3f}]; "
-               f"floor carried: {new / reps:.3f} [{lo_new:.3f}, {hi_new:.3f}] (95 % Wilson, {reps} audits)")
-    assert lo_old > ALPHA, message
-    assert lo_new <= ALPHA, message
+    _above_and_within("floor treated as known", old, "floor carried", new, reps)
 
 
 def test_floor_terms_average_to_the_statistic_and_carry_the_floor():
@@ -154,12 +159,7 @@ def test_a_long_lower_tail_is_guarded_by_the_skewness_corrected_bound():
         x = rng.beta(5, 2, n) - 5 / 7
         t_only += x.mean() - crit * x.std(ddof=1) / math.sqrt(n) > 0
         guarded += mean_lower(x, crit) > 0
-    lo_t, hi_t = _wilson(t_only, reps)
-    lo_g, hi_g = _wilson(guarded, reps)
-    message = (f"t alone {t_only / reps:.3f} [{lo_t:.3f}, {hi_t:.3f}]; guarded {guarded / reps:.3f} "
-               f"[{lo_g:.3f}, {hi_g:.3f}] (95 % Wilson, {reps} audits)")
-    assert lo_t > ALPHA, message
-    assert lo_g <= ALPHA, message
+    _above_and_within("t alone", t_only, "guarded", guarded, reps)
 
 
 def test_the_guarded_bound_is_the_t_bound_on_symmetric_values_and_lower_on_left_skewed_ones():
