@@ -346,7 +346,100 @@ def head_sensitivity_table(r: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-GENERATORS = {"head-sensitivity": head_sensitivity_table, "flip-rate": flip_rate_table,
+def _rate(row: dict | None) -> str:
+    """A wrong-pass rate in % with its Monte-Carlo interval; bold and ▲ when the interval lies above alpha."""
+    if row is None:
+        return "—"
+    lo, hi = row["wilson"]
+    text = f"{100 * row['rate']:.1f} ({100 * lo:.1f}–{100 * hi:.1f})"
+    return f"**{text} ▲**" if row["above_alpha"] else text
+
+
+def error_rates_table(r: dict) -> str:
+    """Wrong-pass rates at a true mean exactly on the threshold, per distribution and rule, and the Holm gate's
+    family-wise rate (bench_error_rates.py)."""
+    e = r["error_rates"]
+    st, alpha = e["settings"], e["alpha"]
+    cells = {(x["distribution"], x["rule"], x["n"]): x for x in e["fixed"] + e["sequential"]}
+    floor = [n for n, d in e["distributions"].items() if d["kind"] == "FloorTable"]
+
+    def label(name: str, known: bool = False) -> str:
+        what = name if e["distributions"][name]["kind"] == "Shape" else f"`{name}`"
+        return what + (", floor as known (old rule)" if known else "")
+
+    def line(name: str, known: bool, columns: list[tuple[str, int]]) -> str:
+        return f"| {label(name, known)} | " + " | ".join(_rate(cells.get((name, rule, n))) for rule, n in columns) + " |"
+
+    fixed = [("fixed", n) for n in st["fixed_sizes"]]
+    out = [f"Wrong-pass rate in % (Monte-Carlo 95 % Wilson interval) with the true mean exactly on the threshold; "
+           f"**bold ▲**: the whole interval lies above {100 * alpha:.0f} %.", "",
+           "| values | " + " | ".join(f"fixed n = {n}" for _, n in fixed) + " |", "|---" * (len(fixed) + 1) + "|"]
+    for name in e["distributions"]:
+        out.append(line(name, False, fixed))
+        if name in floor:
+            out.append(line(name, True, [("fixed, floor as known", n) for _, n in fixed]))
+    seq = [(rule, n) for rule in ("obf", "obf + futility", "betting") for n in st["sequential_sizes"]]
+    out += ["", "| values | " + " | ".join(f"{rule}, N = {n:,}" for rule, n in seq) + " |", "|---" * (len(seq) + 1) + "|"]
+    for name in e["distributions"]:
+        out.append(line(name, False, seq))
+        if name in floor:
+            out.append(line(name, True, [("obf, floor as known" if rule == "obf" else "-", n) for rule, n in seq]))
+    audits = st["audits"]
+
+    def per_size(plan: dict) -> str:
+        return ", ".join(f"{a:,} at N = {int(n):,}" for n, a in plan.items())
+
+    mine, product = f"rate_{st['resamples']}", f"rate_{st['product_default_resamples']}"
+    same = "; ".join(f"{x['distribution']} at n = {x['n']}: {100 * x[mine]:.1f} % against {100 * x[product]:.1f} %"
+                     for x in e["resamples_check"])
+    holm = {h["rule"]: h for h in e["holm"]}
+    hf = holm["fixed"]
+    out += ["", f"Audits per cell: {max(audits['fixed'].values()):,} at a fixed n; obf {per_size(audits['obf'])}; "
+                f"betting {per_size(audits['betting'])} (the floor criteria {per_size(audits['betting_floor'])}: every "
+                "look recomputes their floor and with it every bet, about 14 s an audit at N = 2,000). A criterion's row "
+                f"cycles through the demo's 8 methods' per-image terms. The fixed-n bootstrap uses {st['resamples']:,} "
+                f"resamples, the product {st['product_default_resamples']:,}; on the same draws {same}.",
+            "",
+            f"Holm over a gate of {hf['verdicts']} verdicts (the demo's 9 criteria × 8 methods at their demo image "
+            f"counts, each drawn from its own method's terms at the threshold; {hf['family']['holm']['audits']:,} "
+            f"simulated audits per rule): without a correction some verdict passes in "
+            f"{100 * hf['family']['none']['rate']:.1f} % of fixed-n audits; with Holm at family alpha {alpha:g} some "
+            f"pass is wrong in {_rate(hf['family']['holm'])} % (fixed n, {hf['resamples']:,} resamples), "
+            f"{_rate(holm['obf + futility']['family']['holm'])} % (obf + futility) and "
+            f"{_rate(holm['betting']['family']['holm'])} % (betting).",
+            ""]
+    def which(c: dict) -> str:
+        size = f"n = {c['n']}" if c["rule"] == "fixed" else f"N = {c['n']:,}"
+        alone = "" if c.get("method") is None else f" `{c['method']}`"
+        return f"{label(c['distribution'])}{alone}, {c['rule']}, {size}: {_rate(c)} %"
+
+    conf = e.get("confirmation") or []
+    if conf:
+        still = [c for c in conf if c["above_alpha"]]
+        back = [c for c in conf if not c["above_alpha"]]
+        within = "; ".join(which(c).rsplit(": ", 1)[0] + f" ({100 * c['rate']:.1f} %)" for c in back)
+        out += [f"Flagged cells rerun on fresh draws ({len(conf)}: rows flagged on fewer than 2,000 audits, and "
+                "single methods whose own audits within a row were flagged): "
+                + (("still above 5 %: " + "; ".join(which(c) for c in still)) if still else "none stays above 5 %")
+                + (f"; back within: {within}" if back else "") + ".", ""]
+    tails = e.get("long_lower_tails") or []
+    if tails:
+        above = [c for c in tails if c["above_alpha"]]
+        methods = {(c["distribution"], c["method"]) for c in tails}
+        out += [f"Single methods whose per-image terms have a long lower tail (skewness ≤ −0.4: {len(methods)} of the "
+                f"demo's {sum(len(d['methods']) for d in e['distributions'].values() if d['kind'] != 'Shape')} "
+                f"(check, method) tables; fixed n = {', '.join(str(n) for n in sorted({c['n'] for c in tails}))}, "
+                f"{tails[0]['audits']:,} audits each): "
+                + ("; ".join(f"{which(c)} (skewness {c['skewness']:+.2f})" for c in above) if above else "none")
+                + f" lie above 5 %, the other {len(tails) - len(above)} cells do not (were every rate exactly 5 %, "
+                  f"about {0.025 * len(tails):.0f} of the {len(tails)} intervals would lie above by chance).", ""]
+    out += [f"The study took {e['total_seconds'] / 60:.0f} min on one core of a shared machine "
+            f"(the follow-ups below the tables {e.get('confirmation_seconds', 0) / 60:.0f} min more; `benchmarks/bench_error_rates.py`, "
+            "`benchmarks/results/error_rates.json`)."]
+    return "\n".join(out) + "\n"
+
+GENERATORS = {"error-rates": error_rates_table,
+              "head-sensitivity": head_sensitivity_table, "flip-rate": flip_rate_table,
               "randomization-variants": variants_table,
               "demo-verdicts": demo_verdicts_table, "sequential": sequential_figures, "methods": methods_table, "quickstart-timing": quickstart_timing, "faithfulness-timing": faithfulness_timing,
               "demo-audit": demo_audit_table, "road-peers": road_peers_table,

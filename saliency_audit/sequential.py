@@ -8,8 +8,8 @@ guarantee under optional stopping are offered (``sequential_rule``):
 (:mod:`saliency_audit.groupseq`), the design clinical-trial statisticians and regulators know.  At each
 look the per-image mean's one-sided bound uses the look's boundary instead of the fixed-n critical value,
 on the Student-t scale with the look's nominal level, the lower of the t bound and Hall's
-skewness-corrected one (:func:`saliency_audit.stats.mean_lower`: a long lower tail made the t bound alone
-pass 8 % of audits at a true mean on the threshold); early looks demand an overwhelming effect, the last
+skewness-corrected one (:func:`saliency_audit.stats.mean_lower`: a long lower tail makes the t bound alone
+pass too often; the rule's wrong-pass rates are benchmarks/results/error_rates.json); early looks demand an overwhelming effect, the last
 one about the fixed-n bound.  A pair passes when every bound of its verdict clears its threshold, and
 stops as a fail when some opposite bound falls short of its threshold (the same boundaries, mirrored).
 

@@ -98,13 +98,13 @@ def mean_lower(x: np.ndarray, crit: float) -> float:
     t (Hall 1992, "On the removal of skewness by transformation", JRSS-B 54).
 
     The t bound alone passes too often when the per-image values have a long lower tail (a method that
-    fails badly on a few images): at a true mean on the threshold, Beta(5, 2) values passed 7.0 % of
-    one-sided 95 % tests at 8 images and 6.4 % at 48, and the sequential rule built on it 8.0 % at 24
-    (2,000 simulated audits each).  Hall's statistic ``sqrt(n) (g(U) + gamma / (6 n))``, ``U`` the mean's
-    distance over the sd, ``gamma`` the sample skewness and ``g`` the monotone cubic above, removes the
-    skewness term of the t statistic's distribution; alone it is too liberal on heavy symmetric tails,
-    where the t bound holds, so the bound is the lower of the two (4.8-5.0 % on Beta(5, 2) at 8-48 images
-    with the bootstrap-t beside them).  Hand-written: no dependency offers it."""
+    fails badly on a few images: tests/test_error_guarantees.py shows it on Beta(5, 2) values at 24 images).
+    Hall's statistic ``sqrt(n) (g(U) + gamma / (6 n))``, ``U`` the mean's distance over the sd, ``gamma``
+    the sample skewness and ``g`` the monotone cubic above, removes the skewness term of the t statistic's
+    distribution; alone it is too liberal on heavy symmetric tails, where the t bound holds, so the bound
+    is the lower of the two.  Neither can see a tail the sample did not draw: at 8 to 24 images strongly
+    left-skewed values still pass more often than alpha (the README's calibration table flags them).
+    Hand-written: no dependency offers it."""
     n = len(x)
     m, sd = float(np.mean(x)), float(np.std(x, ddof=1))
     t_bound = m - crit * sd / math.sqrt(n)
@@ -149,13 +149,14 @@ def bootstrap_mean(
     the expanded bootstrap interval (``method``, at :func:`expanded_alpha`) and the skewness-guarded Student-t
     interval (:func:`mean_lower`, :func:`mean_upper`).
 
-    Why not scipy's BCa alone: at a true mean on the threshold the one-sided 95 % BCa bound of normal values
-    passed 9.6 % of audits at n = 8, 6.6 % at 16 and 6.1 % at 48 (3,000 simulated audits each; the full
-    study is benchmarks/bench_error_rates.py).  Expanding the level gives 5.4 %, 5.3 % and 4.7 % there, but
-    heavy tails (t with 3 degrees of freedom) still passed 6.3-6.9 %, where the t interval holds (3.5-4.5 %),
-    and long lower tails defeat the t interval, where BCa's and Hall's skewness corrections help.  A bound
-    that takes the further-out end passes only when every one would, so its wrong-pass rate is at most the
-    smallest of theirs.  One value gives no interval (NaN: no verdict can be decided on it); values without
+    Why not scipy's BCa alone: at a true mean on the threshold, the one-sided BCa bound of a few dozen normal
+    values passes more often than alpha (a bootstrap interval is too narrow at small n by the factors
+    ``sqrt((n - 1) / n)`` and ``z / t``); expanding its level fixes normal tails but not heavy ones, where
+    the t interval holds; long lower tails defeat the t interval, where BCa's and Hall's skewness
+    corrections help.  A bound that takes the further-out end passes only when every one would, so its
+    wrong-pass rate is at most the smallest of theirs.  The shipped rule's wrong-pass rates, per criterion,
+    shape and n, are benchmarks/results/error_rates.json (the README's calibration table).  One value gives
+    no interval (NaN: no verdict can be decided on it); values without
     spread give their mean (nothing to resample)."""
     x = np.asarray(values, dtype=np.float64)
     x = x[np.isfinite(x)]
