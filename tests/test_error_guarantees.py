@@ -241,3 +241,16 @@ def test_the_calibration_study_is_of_the_rules_in_this_tree():
         assert bench.code_hash(root / "saliency_audit" / name) == stored["sources"][name], (
             f"the code of saliency_audit/{name} changed since the calibration study ran: rerun "
             "python benchmarks/bench_error_rates.py and python benchmarks/readme_figures.py")
+
+
+def test_the_report_legend_states_the_guarantee():
+    from saliency_audit import AuditConfig
+    from saliency_audit.report.html import guarantee
+
+    cfg = AuditConfig().to_dict()
+    seq = guarantee({**cfg, "sequential": True, "utility": {"alpha": 0.05}, "randomization": {"alpha": 0.05}})
+    assert "passes at most 0.05 of the time" in seq and "group-sequential" in seq and "independent" in seq
+    assert "noise floor" in seq and "error_rates.json" in seq
+    fixed = guarantee({"sequential": False, "utility": {"alpha": 0.05}, "randomization": {"alpha": 0.1}})
+    assert "its criterion's alpha (0.05, 0.1)" in fixed and "expanded BCa" in fixed
+    assert "betting" in guarantee({"sequential": True, "sequential_rule": "betting"})
