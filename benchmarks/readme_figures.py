@@ -401,8 +401,10 @@ def error_rates_table(r: dict) -> str:
                 f"resamples, the product {st['product_default_resamples']:,}; on the same draws {same}.",
             "",
             f"Holm over a gate of {hf['verdicts']} verdicts (the demo's 9 criteria × 8 methods at their demo image "
-            f"counts, each drawn from its own method's terms at the threshold; {hf['family']['holm']['audits']:,} "
-            f"simulated audits per rule): without a correction some verdict passes in "
+            f"counts, each drawn from its own method's terms at the threshold; "
+            f"{hf['family']['holm']['audits']:,} simulated audits at fixed n, "
+            f"{holm['obf + futility']['family']['holm']['audits']:,} with obf + futility, "
+            f"{holm['betting']['family']['holm']['audits']:,} with betting): without a correction some verdict passes in "
             f"{100 * hf['family']['none']['rate']:.1f} % of fixed-n audits; with Holm at family alpha {alpha:g} some "
             f"pass is wrong in {_rate(hf['family']['holm'])} % (fixed n, {hf['resamples']:,} resamples), "
             f"{_rate(holm['obf + futility']['family']['holm'])} % (obf + futility) and "
