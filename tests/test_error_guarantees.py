@@ -254,3 +254,22 @@ def test_the_report_legend_states_the_guarantee():
     fixed = guarantee({"sequential": False, "utility": {"alpha": 0.05}, "randomization": {"alpha": 0.1}})
     assert "its criterion's alpha (0.05, 0.1)" in fixed and "expanded BCa" in fixed
     assert "betting" in guarantee({"sequential": True, "sequential_rule": "betting"})
+
+
+def test_warnings_name_where_the_calibration_says_the_level_does_not_hold():
+    from saliency_audit.report.warnings import collect
+
+    lopsided = [0.3] * 14 + [-0.9, -0.8]
+    symmetric = list(np.linspace(0.1, 0.5, 16))
+
+    def result(values, verdict="pass", p=0.04, **details):
+        return {"criterion": "completeness", "method": "xrai", "verdict": verdict, "details": details,
+                "p_value": p, "per_image": [{"id": str(i), "statistic": v} for i, v in enumerate(values)]}
+
+    found = collect({"results": [result(lopsided)]})
+    assert any("long lower tail" in w and "p 0.04" in w and "[xrai]" in w for w in found), found
+    assert collect({"results": [result(symmetric), result(lopsided, "fail"), result(lopsided, p=0.001),
+                                result(lopsided, control="oracle"), result(lopsided * 4)]}) == []
+    holm = {"results": [], "config": {"sequential": True, "stats": {"multiplicity": "holm"}}}
+    assert any("--no-sequential" in w for w in collect(holm))
+    assert collect({"results": [], "config": {"sequential": False, "stats": {"multiplicity": "holm"}}}) == []
