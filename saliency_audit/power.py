@@ -334,8 +334,8 @@ def _design(n: int, alpha: float, batch: int, futility: float) -> tuple[tuple, t
     sizes = sequential.sizes(n, batch)
     t = tuple(k / n for k in sizes)
     c = groupseq.boundaries(t, alpha)
-    upper = tuple(groupseq.t_critical_log(float(special.log_ndtr(-ck)), k) for ck, k in zip(c, sizes))
-    start = getattr(sequential, "_FUTILITY_FROM", 0.5)
+    upper = tuple(groupseq.t_critical_log(level, k) for level, k in zip(groupseq.log_nominal_levels(t, alpha), sizes))
+    start = sequential._FUTILITY_FROM
     lower = []
     for tk, u in zip(t, upper):
         lo = -u

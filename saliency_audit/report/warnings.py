@@ -21,14 +21,15 @@ LOPSIDED = -0.4
 
 
 def _skewness(values: list) -> float | None:
-    import math
+    """The sample skewness of the finite numbers in ``values`` (the one the bounds' Hall correction uses,
+    :func:`saliency_audit.stats._skewness`); None for fewer than 3 or no spread."""
+    import numpy as np
 
-    x = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
-    if len(x) < 3:
-        return None
-    m = sum(x) / len(x)
-    m2 = sum((v - m) ** 2 for v in x) / len(x)
-    return sum((v - m) ** 3 for v in x) / len(x) / m2 ** 1.5 if m2 > 0 else None
+    from ..stats import _skewness as skewness
+
+    x = np.array([v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)], dtype=np.float64)
+    x = x[np.isfinite(x)]
+    return skewness(x) if len(x) >= 3 and np.ptp(x) > 0 else None
 
 
 def collect(evidence: dict) -> list[str]:
