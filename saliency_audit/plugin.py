@@ -18,9 +18,6 @@ import pytest
 from .config import PAPER_METHODS
 from .errors import AuditError, AuditUsageError
 
-GROUP = "saliency-audit"
-
-
 class AuditSession:
     """One per pytest run, kept in ``config.stash``."""
 
@@ -300,89 +297,52 @@ def parse_normalize(text: str) -> tuple[list[float], list[float]]:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    g = parser.getgroup(GROUP, "saliency-audit: audit the trustworthiness of saliency maps "
-                               "(pytest --saliency-audit runs the audit suite that ships with the package)")
-    g.addoption("--saliency-audit", dest="saliency_bundled", action="store_true", default=False,
-                help="run the bundled audit suite (saliency_audit/suite: the tests 'saliency-audit init' writes to "
-                     "audits/) from any directory; with test paths given, in addition to them")
-    g.addoption("--model", "--saliency-model", dest="saliency_model", default="demo", metavar="SPEC",
-                help="model under audit: demo | demo:VARIANT | PATH (TorchScript, or a torchvision model's weights) | "
-                     "ARCH:PATH (default: demo)")
-    g.addoption("--replicate", dest="saliency_replicates", action="append", default=[], metavar="SPEC",
-                help="same architecture, other training seed (repeatability); repeatable")
-    g.addoption("--reference-model", dest="saliency_references", action="append", default=[], metavar="SPEC",
-                help="other architecture trained on the task (reproducibility); repeatable")
-    g.addoption("--random-label-model", dest="saliency_random_label_model", default=None, metavar="SPEC",
-                help="same architecture trained on permuted labels (label randomization)")
-    g.addoption("--dataset", dest="saliency_dataset", default="demo",
-                choices=("demo", "folder", "siim", "rsna", "nih"), help="dataset adapter (default: demo)")
-    g.addoption("--data-root", dest="saliency_data_root", default=None, metavar="PATH", help="dataset location")
-    g.addoption("--split", dest="saliency_split", default=None, metavar="NAME",
-                help="audit only this split (from --split-file, or the folder dataset's split column)")
-    g.addoption("--split-file", dest="saliency_split_file", default=None, metavar="CSV",
-                help="splits CSV: QTIM form ',Image_ID,Split' or 'image,split'")
-    g.addoption("--finding", dest="saliency_finding", default=None, metavar="NAME",
-                help="nih: the finding audited (e.g. Pneumothorax, Nodule)")
-    g.addoption("--skip-bad-samples", dest="saliency_skip_bad", action="store_true", default=False,
-                help="leave out unreadable or malformed samples (each is listed in the evidence) instead of stopping")
-    g.addoption("--methods", dest="saliency_methods", default=None, metavar="LIST",
-                help=f"comma-separated saliency methods (default: {','.join(PAPER_METHODS)})")
-    g.addoption("--maps", dest="saliency_maps", action="append", default=[], metavar="[NAME=]DIR",
-                help="audit saliency maps made elsewhere: one <image id>.npy or .png per image (any resolution); "
-                     "reported as method NAME (default: external); repeatable")
-    g.addoption("--controls", dest="saliency_controls", action="store_const", const=True, default=None,
-                help="also audit the control maps edge and random (negative) and oracle (positive); a control that "
-                     "comes out wrong fails the gate (default: on for --dataset=demo)")
-    g.addoption("--no-controls", dest="saliency_controls", action="store_const", const=False,
-                help="audit the methods only")
-    g.addoption("--sequential", dest="saliency_sequential", action="store_const", const=True, default=None,
-                help="audit images a batch at a time and stop each (criterion, method) once a group-sequential "
-                     "test decides it (the default; config sequential_rule: obf or betting)")
-    g.addoption("--no-sequential", dest="saliency_sequential", action="store_const", const=False,
-                help="fixed-n verdicts: every (criterion, method) audits all its images")
-    g.addoption("--n-images", dest="saliency_n_images", type=int, default=None, metavar="N",
-                help="number of images audited (default: config n_images)")
-    g.addoption("--device", dest="saliency_device", default=None, metavar="DEV", help="cpu, cuda, cuda:1 ... (default: cpu)")
-    g.addoption("--seed", dest="saliency_seed", type=int, default=None, metavar="N", help="run seed (default: 0)")
-    g.addoption("--target-class", dest="saliency_target_class", default=None, metavar="N|predicted",
-                help="output explained: a class index, or 'predicted' (each image's class as the model predicts it) "
-                     "(default: 1, the positive class)")
-    g.addoption("--input-size", dest="saliency_input_size", default=None, metavar="H[,W]",
-                help="model input size (default: the architecture's, e.g. 224, inception_v3 299)")
-    g.addoption("--normalize", dest="saliency_normalize", default=None, metavar="MEAN,STD",
-                help="input normalisation: 'MEAN,STD', 'M1,M2,M3,S1,S2,S3', 'imagenet' or 'none' "
-                     "(default: ImageNet for torchvision/timm models)")
-    g.addoption("--target-layer", dest="saliency_target_layer", default=None, metavar="MODULE",
-                help="GradCAM target module name (default: discovered automatically)")
-    g.addoption("--audit-report", dest="saliency_report", default="reports", metavar="DIR",
-                help="where evidence.json (and the HTML report) go (default: reports)")
-    g.addoption("--audit-config", dest="saliency_audit_config", default=None, metavar="PATH",
-                help="TOML file with thresholds and parameters (default: [tool.saliency_audit] in pyproject.toml)")
-    g.addoption("--audit-shard", dest="saliency_shard", default=None, metavar="I/N",
-                help="run shard I of N of the (criterion, method) pairs (CI matrices; join the shards' evidence "
-                     "with 'saliency-audit merge')")
-    g.addoption("--audit-baseline", dest="saliency_baseline", default=None, metavar="OLD.json",
-                help="compare this run with an earlier run's evidence (per criterion and method, paired by image id; "
-                     "the report's 'compared with' section)")
-    g.addoption("--audit-fail-on-regression", dest="saliency_fail_on_regression", action="store_true", default=False,
-                help="with --audit-baseline: a pair significantly worse than the baseline (Holm over the pairs) fails "
-                     "its test even when its verdict passes")
-    g.addoption("--audit-strict", dest="saliency_strict", action="store_true", default=False,
-                help="a criterion that cannot run (e.g. no --replicate) fails instead of being skipped")
-    g.addoption("--allow-unsafe-pickle", dest="saliency_allow_unsafe_pickle", action="store_true", default=False,
-                help="permit checkpoints that need full unpickling (can run arbitrary code)")
+    from .options import add_options
+
+    add_options(parser)  # only --saliency- names: the short ones belong to audit suites (options.py)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]):
+    """The short option names of an audit run, added once every initial conftest has registered its own options
+    (so a name the repository owns stays the repository's, whichever conftest loads first)."""
+    from .options import add_short_names, defer, requested
+
+    defer(parser)
+    yield
+    if requested(parser) or "--saliency-audit" in args:
+        add_short_names(parser)
+
+
+def _audit_run(config: pytest.Config) -> bool:
+    """An audit run from the start: --saliency-audit, a --saliency- option, or an audit suite's conftest among the
+    initial ones.  Any other run gets an audit only if it collects audit tests (and never otherwise)."""
+    from .options import given, requested
+
+    return bool(config.option.saliency_bundled or given(config.invocation_params.args)
+                or requested(config._parser))
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "saliency_criterion(name): an audit test of one trust criterion")
+    config.addinivalue_line("markers", "saliency_criterion(name): an audit test of the trust criterion NAME (the "
+                                       "plugin runs it once per audited method, as its argument 'method')")
+    config.addinivalue_line("markers", "saliency_method(name): set by saliency-audit on each audit test it runs for "
+                                       "the method NAME")
     if config.option.saliency_bundled:
         _add_bundled_suite(config)
+    if _audit_run(config):
+        _start(config)
+
+
+def _start(config: pytest.Config) -> "AuditSession":
+    """The run's AuditSession, created now: a bad option is a usage error (exit 4) before any test runs."""
     try:
-        config.stash[session_key] = AuditSession(config)
+        config.stash[session_key] = s = AuditSession(config)
     except AuditError as exc:
         if not hasattr(config, "workerinput"):
             _write_startup_failure(config, exc)
         raise pytest.UsageError(str(exc)) from None
+    return s
 
 
 def bundled_suite() -> Path:
@@ -432,23 +392,36 @@ def _passes_now() -> int:
 
 
 def _session(config: pytest.Config) -> AuditSession:
-    return config.stash[session_key]
+    """The run's AuditSession, started on first need (a run that collects audit tests it did not announce)."""
+    s = config.stash.get(session_key, None)
+    return s if s is not None else _start(config)
 
 
 def _item_pair(item) -> tuple[str, str] | None:
-    """(test function name, method) of a test parametrized by ``method``; None for any other test."""
-    spec = getattr(item, "callspec", None)
-    method = spec.params.get("method") if spec is not None else None
-    return None if method is None else (item.originalname, str(method))
+    """(test function name, method) of an audit test (one the plugin parametrized over the methods, which marks
+    it ``saliency_method``); None for any other test, whatever its arguments."""
+    mark = item.get_closest_marker("saliency_method")
+    if mark is None or not mark.args:
+        return None
+    return item.originalname, str(mark.args[0])
+
+
+def _criterion_of(item) -> str:
+    """The criterion an audit test checks: its ``saliency_criterion`` marker's, else its name's (``test_<name>``)."""
+    mark = item.get_closest_marker("saliency_criterion")
+    return str(mark.args[0]) if mark is not None and mark.args else item.originalname.removeprefix("test_")
 
 
 def _pairs(items: list) -> list[tuple[str, str]]:
-    """(criterion, method) of the audit tests among ``items``, in their order (``test_<criterion>``)."""
+    """(criterion, method) of the audit tests among ``items``, in their order."""
     from .criteria.registry import CRITERIA
 
     out = []
-    for pair in filter(None, map(_item_pair, items)):
-        name = pair[0].removeprefix("test_")
+    for item in items:
+        pair = _item_pair(item)
+        if pair is None:
+            continue
+        name = _criterion_of(item)
         if name in CRITERIA and (name, pair[1]) not in out:
             out.append((name, pair[1]))
     return out
@@ -458,7 +431,9 @@ def _pairs(items: list) -> list[tuple[str, str]]:
 def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
     s = config.stash.get(session_key, None)
     if s is None:
-        return
+        if not any(_item_pair(item) for item in items):
+            return  # no audit test: the run is none of the plugin's business
+        s = _start(config)
     if config.option.saliency_shard:
         _shard(config, s, items)
     s.pairs = _pairs(items)
@@ -479,14 +454,31 @@ def _shard(config: pytest.Config, s, items: list) -> None:
         s._audit._run["shard"] = s.shard
 
 
+_PARAMETRIZED = pytest.StashKey[bool]()
+
+
+def parametrize_methods(metafunc: pytest.Metafunc) -> None:
+    """Run an audit test once per audited method (its argument ``method``), each marked ``saliency_method``."""
+    if metafunc.definition.stash.get(_PARAMETRIZED, False):
+        return
+    metafunc.definition.stash[_PARAMETRIZED] = True
+    methods = _session(metafunc.config).methods
+    metafunc.parametrize("method", [pytest.param(m, id=m, marks=pytest.mark.saliency_method(m)) for m in methods])
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "method" in metafunc.fixturenames:
-        methods = _session(metafunc.config).methods
-        metafunc.parametrize("method", methods, ids=list(methods))
+    """Only a test marked ``saliency_criterion`` (anywhere) is an audit test here; an audit suite's folder makes
+    every test of its own that takes ``method`` one (saliency_audit/suite/hooks.py).  Any other test, whatever
+    its arguments, is left as it is."""
+    if metafunc.definition.get_closest_marker("saliency_criterion") is not None:
+        if "method" not in metafunc.fixturenames:
+            raise pytest.UsageError(f"{metafunc.definition.nodeid}: an audit test (@pytest.mark.saliency_criterion) "
+                                    "takes the argument 'method'")
+        parametrize_methods(metafunc)
 
 
 @pytest.fixture(scope="session")
-def audit(request: pytest.FixtureRequest):
+def saliency_audit(request: pytest.FixtureRequest):
     """The run's :class:`saliency_audit.Audit` (models and data load lazily on first use)."""
     try:
         s = _session(request.config)
@@ -629,6 +621,16 @@ def pytest_runtest_makereport(item: pytest.Item, call):
         if thumb:
             added.append(extras.png(thumb, name=f"{r['criterion']} {r['method']}"))
     report.extras = list(getattr(report, "extras", [])) + added
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    """In an audit run, the short option names this repository owns: their values are its own, not the audit's."""
+    from .options import owned_names
+
+    if config.stash.get(session_key, None) is None:
+        return None
+    return [f"saliency-audit: {short} is this repository's option; the audit reads {name}"
+            for short, name in sorted(owned_names(config._parser).items())] or None
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -64,6 +64,17 @@ os.environ.setdefault("SALIENCY_AUDIT_CACHE", str(saliency_audit.paths.cache_roo
 
 import pytest  # noqa: E402
 
+#: the conftest.py of an audit suite (what `saliency-audit init` writes beside the audit tests)
+AUDIT_SUITE_CONFTEST = "from saliency_audit.suite.hooks import audit, pytest_addoption, pytest_generate_tests  # noqa\n"
+
+
+@pytest.fixture
+def pytester(pytester):
+    """pytester's folder made an audit suite, as every pytester run of these tests is an audit (the short option
+    names, ``method`` parametrized); tests/test_guest.py runs the plugin in folders that are not one."""
+    pytester.makeconftest(AUDIT_SUITE_CONFTEST)
+    return pytester
+
 
 @pytest.fixture(autouse=True)
 def _evidence_files_keep_the_schema(monkeypatch):

@@ -103,7 +103,7 @@ def test_init_refuses_to_overwrite_and_force_rewrites(tmp_path, capsys):
     capsys.readouterr()
     assert cli(["init", str(tmp_path)]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and f"{tmp_path / 'audits' / 'test_utility.py'}: exists" in err and "--force" in err
+    assert err.count("\n") == 1 and f"{tmp_path / 'audits' / 'conftest.py'}: exists" in err and "--force" in err
     assert _snapshot(tmp_path) == before
     shutil.rmtree(tmp_path / "audits")  # only the block is in the way now: named
     assert cli(["init", str(tmp_path)]) == 1

@@ -267,6 +267,7 @@ def test_xdist_workers_each_take_a_gpu(pytester):
     worker gwI audits on cuda:I."""
     pytest.importorskip("xdist")
     pytester.makeconftest("""
+        from saliency_audit.suite.hooks import audit, pytest_addoption, pytest_generate_tests  # noqa
         import torch
 
         torch.cuda.is_available = lambda: True
