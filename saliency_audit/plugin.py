@@ -236,6 +236,15 @@ class AuditSession:
         self._estimate()
 
     def evidence(self) -> dict | None:
+        """This run's evidence as the writer records it (:func:`~saliency_audit.evidence_check.guard`: a
+        non-finite number or a self-contradiction makes it ``failed``), so the terminal's and JUnit's gate
+        line read what ``evidence.json`` says."""
+        from .evidence_check import guard
+
+        found = self._evidence()
+        return None if found is None else guard(found)
+
+    def _evidence(self) -> dict | None:
         status, code = self.run_end or ("complete", None)
         if self.worker_evidence:  # pytest-xdist's controller (its own audit, if any, only checked --model files)
             from .report.merge import merge_evidence
@@ -434,6 +443,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
         if not any(_item_pair(item) for item in items):
             return  # no audit test: the run is none of the plugin's business
         s = _start(config)
+        if not hasattr(config, "workerinput"):  # started after pytest_sessionstart: mark the evidence now
+            from .report.running import mark_running
+
+            mark_running(s.report_dir, config.option, s.config)
     if config.option.saliency_shard:
         _shard(config, s, items)
     s.pairs = _pairs(items)
@@ -443,13 +456,15 @@ def _shard(config: pytest.Config, s, items: list) -> None:
     from .report.merge import parse_shard, shard_of
 
     index, count = parse_shard(config.option.saliency_shard)
-    mine = shard_of({p for p in map(_item_pair, items) if p}, index, count)
+    planned = sorted({p for p in map(_item_pair, items) if p})  # every shard records the whole selection
+    mine = shard_of(set(planned), index, count)
     keep = [item for item in items if _item_pair(item) is None or _item_pair(item) in mine]
     dropped = [item for item in items if item not in keep]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
-    s.shard = {"index": index, "of": count, "pairs": [f"{t}[{m}]" for t, m in sorted(mine)]}
+    s.shard = {"index": index, "of": count, "pairs": [f"{t}[{m}]" for t, m in sorted(mine)],
+               "planned": [f"{t}[{m}]" for t, m in planned]}
     if s._audit is not None:
         s._audit._run["shard"] = s.shard
 
@@ -528,6 +543,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
 
         s.evidence_sha256 = write_json(s.report_dir / "evidence.json", evidence)
         _write_html(evidence, s.report_dir, s.evidence_sha256)
+    else:  # nothing audited: the "running" mark of pytest_sessionstart becomes how the run ended
+        from .report.running import mark_running
+
+        s.evidence_sha256 = mark_running(s.report_dir, session.config.option, s.config, s.run_end)
     _junit_gate(session.config, evidence, s.evidence_sha256)
 
 
@@ -635,8 +654,13 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Provenance for pytest-html's environment table (pytest-metadata), before pytest-html reads it."""
+    """Provenance for pytest-html's environment table (pytest-metadata), before pytest-html reads it; the
+    controller marks the evidence ``running`` before the first test (saliency_audit/report/running.py)."""
     s = session.config.stash.get(session_key, None)
+    if s is not None and not hasattr(session.config, "workerinput"):
+        from .report.running import mark_running
+
+        mark_running(s.report_dir, session.config.option, s.config)
     try:
         from pytest_metadata.plugin import metadata_key
     except ImportError:

@@ -33,8 +33,10 @@ def _path(parts) -> str:
     return out or "(top level)"
 
 
-def problems(evidence) -> list[str]:
-    """One line per way ``evidence`` breaks the schema (empty: valid), each starting with its JSON path."""
+def problems(evidence, consistency: bool = True) -> list[str]:
+    """One line per way ``evidence`` breaks the schema (empty: valid), each starting with its JSON path; with
+    ``consistency``, also each way it contradicts itself (:func:`saliency_audit.evidence_check.contradictions`:
+    a verdict against its numbers, n, controls, non-finite numbers, the run's status)."""
     from jsonschema import Draft202012Validator
 
     if not isinstance(evidence, dict):
@@ -57,6 +59,15 @@ def problems(evidence) -> list[str]:
                     out.append(f"{_path(parts + [name])}: missing (required)")
             continue
         out.append(f"{_path(parts)}: {err.message}")
+    if consistency:
+        from .evidence_check import contradictions
+
+        def part(line: str) -> str:  # "results[1]" of "results[1].verdict: ...", "run" of "run.status: ..."
+            head = line.split(":", 1)[0]
+            return head.split("]", 1)[0] + "]" if head.startswith("results[") else head.split(".", 1)[0]
+
+        broken = {part(p) for p in out}  # a part the schema rejects is not checked for consistency too
+        out.extend(p for p in contradictions(evidence) if part(p) not in broken and p not in out)
     return out
 
 
@@ -65,13 +76,16 @@ def load(path) -> tuple[dict | None, list[str]]:
     naming it, prefixed "(file): ")."""
     from pathlib import Path
 
+    from .errors import AuditInputError
+    from .untrusted import read_json
+
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not path.exists() and not path.is_symlink():
         return None, ["(file): no such file"]
-    except (OSError, ValueError) as exc:
-        return None, [f"(file): cannot read as JSON ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"]
+    try:  # size, UTF-8, nesting depth and NaN/Infinity tokens checked: one line, never a traceback
+        data = read_json(path, what="file")
+    except AuditInputError as exc:
+        return None, [f"(file): cannot read as JSON ({str(exc).removeprefix('file: ')})"]
     return data, problems(data)
 
 

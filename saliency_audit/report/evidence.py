@@ -62,9 +62,26 @@ def run_info(seed: int, argv: list[str] | None = None, started: str | None = Non
 
 
 def write_json(path: Path, data: dict, indent: int | None = 1) -> str:
-    """Write ``data`` atomically; returns the sha256 of the bytes written (the report's footer quotes it)."""
+    """Write ``data`` atomically; returns the sha256 of the bytes written (the report's footer quotes it).
+
+    Evidence (a dict with this schema's tag) that holds a non-finite number or contradicts itself is written
+    as a ``failed`` run naming the problem (:func:`saliency_audit.evidence_check.guard`), never raised: a
+    writer that raised would fail every later test and leave the previous run's file in place.  Any other
+    data with a non-finite number is an AuditInputError naming its JSON path."""
+    from ..evidence_check import guard, nonfinite
+
     path = Path(path)
-    payload = (json.dumps(data, indent=indent, allow_nan=False) + "\n").encode("ascii")  # ensure_ascii: ASCII
+    if isinstance(data, dict) and data.get("schema") == SCHEMA:
+        data = guard(data)
+    try:
+        payload = (json.dumps(data, indent=indent, allow_nan=False) + "\n").encode("ascii")  # ensure_ascii: ASCII
+    except ValueError:
+        from ..errors import AuditInputError
+
+        found = nonfinite(data, 1)
+        if not found:
+            raise
+        raise AuditInputError(f"{path}: not written: {found[0]}, not a number JSON allows") from None
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:

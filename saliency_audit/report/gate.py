@@ -16,22 +16,30 @@ def _verdict(r: dict) -> str:
 def gate_of(evidence: dict) -> tuple[str, str]:
     """The gate of an evidence file: its results, and how its run ended."""
     run = evidence.get("run") or {}
-    return gate(evidence.get("results") or [], run.get("startup_error"), run.get("status"), run.get("exit_status"))
+    if not isinstance(run, dict):
+        run = {}
+    results = evidence.get("results")
+    results = [r for r in results if isinstance(r, dict)] if isinstance(results, list) else []
+    return gate(results, run.get("startup_error"), run.get("status"), run.get("exit_status"), run.get("error"))
 
 
 def gate(results: list[dict], startup_error: str | None = None, status: str | None = None,
-         exit_status: int | None = None) -> tuple[str, str]:
+         exit_status: int | None = None, error: str | None = None) -> tuple[str, str]:
     """(outcome, text): outcome ``pass``, ``fail`` or ``none``; text the gate line.
 
     ``status`` is the run's (``complete``, ``running``, ``interrupted``, ``failed``; None for evidence
     written before runs had one): anything but complete fails the gate, whatever the verdicts so far.
+    ``error``: why a run failed (the evidence writer's one line, :func:`saliency_audit.evidence_check.guard`).
     """
     if startup_error:
         return "fail", f"NOT RUN — the audit stopped at start-up: {startup_error}"
+    if error and status in (None, "complete"):
+        status = "failed"  # an error never reads as a complete run
     if status not in (None, "complete"):
         code = f", pytest exit status {exit_status}" if exit_status is not None else ""
+        why = f" ({error})" if error else ""
         _, text = gate(results)
-        return "fail", f"NOT COMPLETE — the run is {status}{code}; so far: {text}"
+        return "fail", f"NOT COMPLETE — the run is {status}{code}{why}; so far: {text}"
     from ..criteria.controls import control_of, summary
 
     controls = summary(results)

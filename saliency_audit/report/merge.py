@@ -106,18 +106,124 @@ def _mismatch(first: dict, other: dict) -> str | None:
     return None
 
 
+def _names(pairs, limit: int = 6) -> str:
+    pairs = sorted(pairs)
+    return ", ".join(pairs[:limit]) + (f" and {len(pairs) - limit} more" if len(pairs) > limit else "")
+
+
+def _pair_list(shard: dict, key: str, name: str) -> list[str] | None:
+    value = shard.get(key)
+    if value is None and key == "planned":
+        return None
+    if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+        raise AuditUsageError(f"{name}: run.shard.{key} is not a list of pairs")
+    return value
+
+
+def check_coverage(shards: list[dict], names: list[str]) -> None:
+    """The shards' pairs cover the planned selection exactly once: every shard records the same planned pairs
+    (the selection before sharding), and each planned pair is in exactly one shard.  Shards written before
+    ``planned`` was recorded are checked against the union of their pairs (each must hold exactly its
+    share of it, :func:`shard_of`).  AuditUsageError naming the pairs otherwise."""
+    count = shards[0]["of"]
+    pairs = [_pair_list(s, "pairs", n) for s, n in zip(shards, names)]
+    plans = [_pair_list(s, "planned", n) for s, n in zip(shards, names)]
+    owner: dict[str, str] = {}
+    for mine, name in zip(pairs, names):
+        for p in mine:
+            if p in owner:
+                raise AuditUsageError(f"{name}: {p} is also audited by {owner[p]}: the shards overlap, so they "
+                                      "come from different selections (-k, -m, methods)")
+            owner[p] = name
+    if all(plan is not None for plan in plans):
+        for plan, name in zip(plans, names):
+            if set(plan) != set(plans[0]):
+                only = set(plans[0]) ^ set(plan)
+                raise AuditUsageError(f"{name}: planned a different selection than {names[0]} (differs in "
+                                      f"{_names(only)}): shards of one audit must be run with the same -k/-m/methods")
+        planned = set(plans[0])
+        missing, extra = planned - set(owner), set(owner) - planned
+        if missing:
+            raise AuditUsageError(f"merge: {_names(missing)} planned but audited by no shard: a merge would read "
+                                  "as the whole audit")
+        if extra:
+            raise AuditUsageError(f"merge: {_names(extra)} audited but not in the planned selection")
+        return
+    union = set(owner)  # older shards: each must hold exactly its share of the union
+    for shard, mine, name in zip(shards, pairs, names):
+        want = shard_of(union, shard["index"], count)
+        if set(mine) != want:
+            raise AuditUsageError(f"{name}: holds {_names(set(mine) ^ want)} against its share {shard['index']}/{count} "
+                                  "of the shards' pairs: the shards come from different selections")
+
+
+#: what two shards' datasets must agree on once both audited the same criteria (the images they used)
+USED_KEYS = ("n_images", "manifest_sha256")
+
+
+def _used_mismatch(first: dict, other: dict) -> str | None:
+    """Evaluation sizes and images: the grid, the planned images per criterion group, each criterion's images
+    (a shorter per-image list must start the longer: sequential looks stop early) and, for shards of the same
+    criteria, the manifest of the images used and their count."""
+    da, db = first.get("dataset") or {}, other.get("dataset") or {}
+    a, b = da.get("eval_size"), db.get("eval_size")
+    if a is not None and b is not None and a != b:
+        return _differs("dataset eval_size", a, b)
+    pa, pb = ((first.get("run") or {}).get("plan") or {}).get("images"), ((other.get("run") or {}).get("plan") or {}).get("images")
+    if isinstance(pa, dict) and isinstance(pb, dict):
+        for k in sorted(set(pa) & set(pb)):
+            if pa[k] != pb[k]:
+                return _differs(f"planned images for {k}", pa[k], pb[k])
+
+    def ids(evidence):
+        out: dict[str, list] = {}
+        for r in evidence.get("results") or []:
+            rows = r.get("per_image") if isinstance(r, dict) else None
+            if isinstance(rows, list) and rows and r.get("model", "primary") == "primary":
+                got = [row.get("id") for row in rows if isinstance(row, dict)]
+                if len(got) > len(out.get(r.get("criterion"), [])):
+                    out[r.get("criterion")] = got
+        return out
+
+    ia, ib = ids(first), ids(other)
+    for crit in sorted(set(ia) & set(ib), key=str):
+        short, long_ = sorted((ia[crit], ib[crit]), key=len)
+        if long_[:len(short)] != short:
+            return f"{crit} was evaluated on different images"
+    ca = {r.get("criterion") for r in first.get("results") or [] if isinstance(r, dict)}
+    cb = {r.get("criterion") for r in other.get("results") or [] if isinstance(r, dict)}
+    if ca == cb:
+        for key in USED_KEYS:
+            a, b = da.get(key), db.get(key)
+            if a is not None and b is not None and a != b:
+                return _differs(f"dataset {key}", a, b)
+    return None
+
+
 def merge_shards(parts: list[dict], names: list[str]) -> dict:
     """The shards' evidence as one audit's; AuditUsageError (one line, naming the file) when they are not
-    the N shards of one audit."""
+    the N shards of one audit: different models, data, evaluation sizes, config or code, a shard index
+    missing or twice, or pairs that do not cover the planned selection exactly once."""
+    from ..schema import problems
+
+    if not parts:
+        raise AuditUsageError("merge: no evidence files")
     shards = []
     for part, name in zip(parts, names):
         if not isinstance(part, dict) or not isinstance(part.get("results"), list) or "run" not in part:
             raise AuditUsageError(f"{name}: not a saliency-audit evidence file")
+        found = problems(part)
+        if found:
+            raise AuditUsageError(f"{name}: not valid evidence: {found[0]}"
+                                  + (f" (and {len(found) - 1} more)" if len(found) > 1 else ""))
         shard = part["run"].get("shard")
         if not shard:
             raise AuditUsageError(f"{name}: not a shard (the run had no --audit-shard)")
+        if not isinstance(shard, dict) or not all(isinstance(shard.get(k), int) and not isinstance(shard.get(k), bool)
+                                                  for k in ("index", "of")) or not 1 <= shard["index"] <= shard["of"]:
+            raise AuditUsageError(f"{name}: run.shard is not {{\"index\": I, \"of\": N, \"pairs\": [...]}} with 1 <= I <= N")
         shards.append(shard)
-        why = _mismatch(parts[0], part)
+        why = _mismatch(parts[0], part) or _used_mismatch(parts[0], part)
         if why:
             raise AuditUsageError(f"{name}: not a shard of the same audit as {names[0]}: {why}")
     counts = {s["of"] for s in shards}
@@ -133,6 +239,7 @@ def merge_shards(parts: list[dict], names: list[str]) -> dict:
     if missing:
         raise AuditUsageError(f"merge: shard(s) {', '.join(f'{i}/{count}' for i in missing)} missing: a merge "
                               "of some shards would read as the whole audit")
+    check_coverage(shards, names)
     merged = merge_evidence(parts)
     statuses = [p["run"].get("status") for p in parts]
     merged["run"]["status"] = next((s for s in ("failed", "interrupted", "running") if s in statuses), "complete")
