@@ -49,10 +49,26 @@ def decode(text) -> np.ndarray | None:
     """A thumbnail (base64 PNG) as float32 (H, W) in [0, 1]; None when absent or not a valid PNG."""
     if not is_base64(text):
         return None
+    from ..errors import AuditInputError
+
     try:
         return thumbs.decode(text)
+    except AuditInputError as exc:  # an oversized one: left out, with one line on stderr (once per reason)
+        _note(str(exc))
+        return None
     except Exception:  # a corrupt thumbnail is left out, not fatal
         return None
+
+
+_NOTED: set[str] = set()
+
+
+def _note(line: str) -> None:
+    import sys
+
+    if line not in _NOTED:
+        _NOTED.add(line)
+        print(f"saliency-audit: note: {line}", file=sys.stderr)
 
 
 def fit(arr: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -128,6 +128,13 @@ def check_coverage(shards: list[dict], names: list[str]) -> None:
     count = shards[0]["of"]
     pairs = [_pair_list(s, "pairs", n) for s, n in zip(shards, names)]
     plans = [_pair_list(s, "planned", n) for s, n in zip(shards, names)]
+    complete = all(plan is not None for plan in plans)
+    if complete:  # the selections first: their difference names the pairs some shard never planned
+        for plan, name in zip(plans, names):
+            if set(plan) != set(plans[0]):
+                only = set(plans[0]) ^ set(plan)
+                raise AuditUsageError(f"{name}: planned a different selection than {names[0]} (differs in "
+                                      f"{_names(only)}): shards of one audit must be run with the same -k/-m/methods")
     owner: dict[str, str] = {}
     for mine, name in zip(pairs, names):
         for p in mine:
@@ -135,12 +142,7 @@ def check_coverage(shards: list[dict], names: list[str]) -> None:
                 raise AuditUsageError(f"{name}: {p} is also audited by {owner[p]}: the shards overlap, so they "
                                       "come from different selections (-k, -m, methods)")
             owner[p] = name
-    if all(plan is not None for plan in plans):
-        for plan, name in zip(plans, names):
-            if set(plan) != set(plans[0]):
-                only = set(plans[0]) ^ set(plan)
-                raise AuditUsageError(f"{name}: planned a different selection than {names[0]} (differs in "
-                                      f"{_names(only)}): shards of one audit must be run with the same -k/-m/methods")
+    if complete:
         planned = set(plans[0])
         missing, extra = planned - set(owner), set(owner) - planned
         if missing:
@@ -148,8 +150,7 @@ def check_coverage(shards: list[dict], names: list[str]) -> None:
                                   "as the whole audit")
         if extra:
             raise AuditUsageError(f"merge: {_names(extra)} audited but not in the planned selection")
-        return
-    union = set(owner)  # older shards: each must hold exactly its share of the union
+    union = set(plans[0]) if complete else set(owner)  # older shards: the union of their pairs
     for shard, mine, name in zip(shards, pairs, names):
         want = shard_of(union, shard["index"], count)
         if set(mine) != want:

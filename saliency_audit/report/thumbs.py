@@ -30,11 +30,33 @@ def encode(arr: np.ndarray, size: int = SIZE) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+#: the most a thumbnail read from an evidence file may hold: the writer makes them at most SIZE px a side, so
+#: anything near this is not one of ours (a 12,000 x 12,000 PNG of a few kB decodes to gigabytes)
+MAX_PIXELS = 1024 * 1024
+MAX_CHARS = 4 * 2**20  # base64 characters of one thumbnail
+
+
 def decode(text: str) -> np.ndarray:
-    """A thumbnail back as float32 (H, W) in [0, 1]."""
+    """A thumbnail back as float32 (H, W) in [0, 1]; AuditInputError (one line) for one larger than
+    ``MAX_PIXELS`` or ``MAX_CHARS``, checked from the PNG header before any pixel is decoded."""
     from PIL import Image
 
-    with Image.open(io.BytesIO(base64.b64decode(text))) as im:
+    from ..errors import AuditInputError
+
+    if len(text) > MAX_CHARS:
+        raise AuditInputError(f"thumbnail of {len(text):,} characters, more than the {MAX_CHARS:,} a report reads")
+    import warnings
+
+    with warnings.catch_warnings():  # PIL's own bomb check warns (or raises) far above MAX_PIXELS
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            im = Image.open(io.BytesIO(base64.b64decode(text)))
+        except Image.DecompressionBombError as exc:
+            raise AuditInputError(f"thumbnail too large to decode ({exc})"[:200]) from None
+    with im:
+        if im.width * im.height > MAX_PIXELS:
+            raise AuditInputError(f"thumbnail of {im.width} x {im.height} pixels, more than the {MAX_PIXELS:,} a "
+                                  "report decodes: left out")
         return np.asarray(im.convert("L"), dtype=np.float32) / 255.0
 
 
