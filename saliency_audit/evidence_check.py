@@ -20,6 +20,7 @@ STRICT = frozenset({"utility", "completeness", "interpretability"})
 #: pytest exit statuses a complete run cannot have (interrupted, internal error, usage error)
 _NOT_COMPLETE_CODES = (2, 3, 4)
 NAMED = 3  # problems named on the writer's one line
+_LARGEST = int(1.7976931348623157e308)  # the largest float: an integer beyond it is infinite to every reader
 
 
 def _path(parts) -> str:
@@ -30,7 +31,8 @@ def _path(parts) -> str:
 
 
 def nonfinite(obj, limit: int = 10) -> list[str]:
-    """JSON paths (``results[0].bound``) of the NaN / +inf / -inf floats in ``obj``, at most ``limit``."""
+    """JSON paths (``results[0].bound``) of the NaN / +inf / -inf floats (and integers too large for a float)
+    in ``obj``, at most ``limit``."""
     found: list[str] = []
     stack = [((), obj)]
     while stack and len(found) < limit:
@@ -38,6 +40,8 @@ def nonfinite(obj, limit: int = 10) -> list[str]:
         if isinstance(value, float):
             if not math.isfinite(value):
                 found.append(f"{_path(parts)} is {value!r}")
+        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > _LARGEST:
+            found.append(f"{_path(parts)} is an integer of {value.bit_length()} bits, beyond any float")
         elif isinstance(value, dict):
             stack.extend(((*parts, str(k)), v) for k, v in reversed(list(value.items())))
         elif isinstance(value, (list, tuple)):
@@ -51,7 +55,9 @@ def without_nonfinite(obj):
 
 
 def _number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    if isinstance(v, bool):
+        return False
+    return isinstance(v, int) or (isinstance(v, float) and math.isfinite(v))  # an int of 400 digits compares fine
 
 
 def _result_problems(i: int, r) -> list[str]:
@@ -62,7 +68,7 @@ def _result_problems(i: int, r) -> list[str]:
     out = []
     verdict, bound, threshold = r.get("verdict"), r.get("bound"), r.get("threshold")
     if verdict == "pass" and _number(bound) and _number(threshold):
-        strict = r.get("criterion") in STRICT
+        strict = isinstance(r.get("criterion"), str) and r["criterion"] in STRICT
         if bound < threshold or (strict and bound == threshold):
             out.append(f"{at}.verdict: {name} is 'pass' but its bound {bound!r} does not clear its threshold "
                        f"{threshold!r} ({'>' if strict else '>='} needed)")
@@ -108,7 +114,9 @@ def contradictions(evidence) -> list[str]:
             out.append(f"run.status: {status!r}, but the run stopped at start-up (run.startup_error)")
         if run.get("error") and status not in (None, "failed"):
             out.append(f"run.status: {status!r}, but the run records an error (run.error)")
-    return out
+    from .errors import _ESCAPE_BREAKS
+
+    return [line.translate(_ESCAPE_BREAKS) for line in out]  # names from the file stay on one line
 
 
 def guard(evidence: dict) -> dict:

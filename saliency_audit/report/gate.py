@@ -13,13 +13,22 @@ def _verdict(r: dict) -> str:
     return v if v in ("pass", "fail", "error", "skipped") else "error"
 
 
+def _readable(r: dict) -> dict:
+    """A result dict whose ``details`` (and its control and regression blocks) are dicts, whatever the file held."""
+    d = r.get("details")
+    if d is None or (isinstance(d, dict) and all(isinstance(d.get(k), (dict, type(None))) for k in ("control", "regression"))):
+        return r
+    d = {k: v for k, v in d.items() if k not in ("control", "regression") or isinstance(v, dict)} if isinstance(d, dict) else {}
+    return {**r, "details": d}
+
+
 def gate_of(evidence: dict) -> tuple[str, str]:
     """The gate of an evidence file: its results, and how its run ended."""
     run = evidence.get("run") or {}
     if not isinstance(run, dict):
         run = {}
     results = evidence.get("results")
-    results = [r for r in results if isinstance(r, dict)] if isinstance(results, list) else []
+    results = [_readable(r) for r in results if isinstance(r, dict)] if isinstance(results, list) else []
     return gate(results, run.get("startup_error"), run.get("status"), run.get("exit_status"), run.get("error"))
 
 

@@ -202,6 +202,20 @@ def _used_mismatch(first: dict, other: dict) -> str | None:
 
 
 def merge_shards(parts: list[dict], names: list[str]) -> dict:
+    """:func:`_merge_shards`; a field of an unexpected type that the schema leaves open (it allows more
+    properties) is one line naming the files too, never a traceback."""
+    try:
+        return _merge_shards(parts, names)
+    except AuditUsageError:
+        raise
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
+        from ..errors import one_line
+
+        raise AuditUsageError(f"{', '.join(names)}: cannot merge these evidence files "
+                              f"({type(exc).__name__}: {one_line(exc)})") from None
+
+
+def _merge_shards(parts: list[dict], names: list[str]) -> dict:
     """The shards' evidence as one audit's; AuditUsageError (one line, naming the file) when they are not
     the N shards of one audit: different models, data, evaluation sizes, config or code, a shard index
     missing or twice, or pairs that do not cover the planned selection exactly once."""
