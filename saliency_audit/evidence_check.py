@@ -1,7 +1,7 @@
 """Evidence that does not contradict itself, and a writer that never loses a run over a bad number.
 
 :func:`contradictions` checks what the JSON Schema cannot: every verdict against its own numbers (a ``pass``
-whose lower bound is below its threshold), ``n`` against the per-image rows, a control's ``met`` against its
+whose lower bound is below its threshold), ``n`` not negative, a control's ``met`` against its
 expected and actual verdicts, every number finite, and the run's status fields against each other.
 ``saliency-audit validate`` reports them (:func:`saliency_audit.schema.problems`), and the writer
 (:func:`guard`, called by :func:`saliency_audit.report.evidence.write_json`) turns evidence that breaks them
@@ -76,12 +76,10 @@ def _result_problems(i: int, r) -> list[str]:
     if verdict in ("pass", "fail") and isinstance(ci, list) and len(ci) == 2 and all(map(_number, ci)) \
             and ci[0] > ci[1]:
         out.append(f"{at}.ci: lower end {ci[0]!r} above upper end {ci[1]!r}")
-    n, rows = r.get("n"), r.get("per_image")
+    n = r.get("n")
     if isinstance(n, int) and not isinstance(n, bool):
         if n < 0:
             out.append(f"{at}.n: {n} images")
-        elif isinstance(rows, list) and rows and verdict in ("pass", "fail") and n > len(rows):
-            out.append(f"{at}.n: {name} claims {n} images but has {len(rows)} per-image row(s)")
     control = (r.get("details") or {}).get("control") if isinstance(r.get("details"), dict) else None
     if isinstance(control, dict) and "met" in control:
         expected, met = control.get("expected"), control.get("met")
