@@ -131,7 +131,7 @@ def test_the_writer_flags_a_result_that_contradicts_its_numbers(tmp_path):
 @pytest.mark.parametrize("edit,needle", [
     (lambda e: e["results"][0].update(bound=-0.01), "results[0].verdict: utility[grad] is 'pass' but its bound -0.01 is below"),
     (lambda e: e["results"][0].update(bound=-1e-9), "(> needed)"),  # utility is strict
-    (lambda e: e["results"][0].update(n=-1), "results[0].n: -1 images"),
+    (lambda e: e["results"][0].update(n=-1), "results[0].n: -1"),
     (lambda e: e["results"][0].update(ci=[0.3, 0.1]), "results[0].ci: lower end"),
     (lambda e: e["results"].append(result("random", "fail", control={"role": "negative", "expected": "fail",
                                                                       "met": False, "note": ""})),
