@@ -133,6 +133,11 @@ Why each default is what it is:
   ``family_alpha`` (:mod:`saliency_audit.multiplicity`).  A family needs every
   verdict before it can decide one, so the run computes them all at its first
   audit test; it cannot be split over ``--audit-shard`` or ``-n``.
+* Limits: a config file comes from elsewhere, so every value is type-checked as it is read and must be
+  finite, within its range, at most its documented maximum (e.g. ``utility.prior_images`` at most 100,000:
+  the prior reads a mask per image up front) and one of its choices; ``postprocess.reduction`` and
+  ``normalization`` have one choice each, the one postprocessing implements.  The full list of maxima and
+  choices is the block after :func:`load_config` (``INT_RANGES``, ``FLOAT_RANGES``, ``CHOICES``).
 """
 from __future__ import annotations
 

@@ -9,6 +9,11 @@ audited, or the maps would be audited as another model's.
 Each map is taken as given (higher = more salient; take the absolute value yourself if your tool's sign
 carries no meaning), resized bilinearly to the evaluation grid (the model's input size, as images are),
 and min-max scaled to [0, 1] like every computed map; a constant map is flagged, as computed ones are.
+The scaling is done in the file's own precision before float32 (:func:`scaled`), so no offset or scale a
+finite map carries turns it constant or non-finite; a PNG map must be one channel (a colour rendering is
+refused).  The folder is untrusted: ``maps.json`` is read under limits and checked (:func:`read_provenance`),
+file names and ids are bare names whose real paths stay inside the folder (:func:`index`, the one reader of
+a folder for ``--maps`` and ``view``), and map files larger than 8192 x 8192 are refused by their header.
 A map written by ``saliency-audit maps`` is already on the grid and in [0, 1], so a round trip gives the
 same numbers.  Criteria that need maps of other models or passes of the model that made the maps
 (randomization, consistency, completeness) skip these methods with a reason naming ``--maps``.
