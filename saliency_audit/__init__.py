@@ -11,9 +11,15 @@ __all__ = [
     "Audit",
     "AuditConfig",
     "CriterionResult",
+    "CriterionSpec",
+    "DatasetSpec",
+    "MethodSpec",
     "Sample",
     "load_dataset",
     "load_model",
+    "register_criterion",
+    "register_dataset",
+    "register_method",
     "__version__",
 ]
 
@@ -24,6 +30,13 @@ _LAZY = {
     "Sample": ("saliency_audit.data.sample", "Sample"),
     "load_dataset": ("saliency_audit.data", "load_dataset"),
     "load_model": ("saliency_audit.models", "load_model"),
+    # extending the package from outside (saliency_audit.extensions; entry points do the same)
+    "CriterionSpec": ("saliency_audit.criteria.registry", "CriterionSpec"),
+    "DatasetSpec": ("saliency_audit.data.registry", "DatasetSpec"),
+    "MethodSpec": ("saliency_audit.methods.registry", "MethodSpec"),
+    "register_criterion": ("saliency_audit.extensions", "register_criterion"),
+    "register_dataset": ("saliency_audit.extensions", "register_dataset"),
+    "register_method": ("saliency_audit.extensions", "register_method"),
 }
 
 

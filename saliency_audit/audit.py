@@ -18,7 +18,7 @@ from .criteria.controls import summary as control_summary
 from .criteria.diagnosis import diagnose
 from .criteria.context import Context, CriterionSkipped
 from .criteria.registry import criterion as criterion_spec
-from .criteria.registry import external_gap
+from .criteria.registry import external_gap, serves_external
 from .criteria.result import CriterionResult
 from .data.samplesets import SampleSets
 from .errors import AuditError, AuditUsageError, Unavailable, one_line
@@ -161,8 +161,10 @@ class Audit:
         if method not in self.external:
             (method,) = resolve_methods([method], option="method")
         elif gap := external_gap(spec):
+            served = serves_external()
             reason = (f"--maps: {spec.name} needs {', '.join(gap)}, which maps made elsewhere cannot give (they "
-                      f"serve utility, energy, focus and pointing); audit the method itself (--methods) for it")
+                      f"serve {' and '.join([', '.join(served[:-1]), served[-1]] if len(served) > 1 else served)}); "
+                      f"audit the method itself (--methods) for it")
             return self._record(spec.name, method, lambda: Context.skip(reason))
         from . import progress
 
@@ -174,8 +176,8 @@ class Audit:
         kept for the evidence."""
         from .plan import make_plan
 
-        self.plan = make_plan(self.context, [(c, m) for c, m in pairs if m not in self.external or c in
-                                             ("utility", "energy", "focus", "pointing")])
+        served = serves_external()
+        self.plan = make_plan(self.context, [(c, m) for c, m in pairs if m not in self.external or c in served])
         return self.plan
 
     def run_all(self, pairs: list[tuple[str, str]]) -> None:

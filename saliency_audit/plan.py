@@ -18,36 +18,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .config import pass_images
+from .criteria.registry import CRITERIA
 from .methods import METHODS
 
-#: methods whose pass count depends on the data (the plan counts their most)
-DATA_DEPENDENT = {"scorecam"}
-
-
 def method_passes(method: str, config, cam_channels: int = 0, size: tuple[int, int] = (0, 0)) -> int:
-    """A method's own forward passes per image and map, without the methods it combines (``needs``)."""
-    m = config.methods
-    if METHODS[method].control:  # edge, random, oracle: no model pass
+    """A method's own forward passes per image and map, without the methods it combines (``needs``): its
+    spec's ``passes`` (a control makes none; a spec that does not say counts none, and the plan says so)."""
+    spec = METHODS[method]
+    if spec.control or spec.passes is None:  # edge, random, oracle: no model pass
         return 0
-    if method in ("grad", "gbp", "ixg", "gradcam", "gradcampp", "layercam", "hirescam"):
-        return 1
-    if method in ("xrai", "ggcam"):
-        return 0
-    if method == "sg":
-        return m.sg.samples
-    if method == "ig":
-        return m.ig.steps
-    if method == "sig":
-        return m.sg.samples * m.ig.steps
-    if method == "scorecam":
-        return 1 + cam_channels + 1  # the capture, every channel, the black image (at most)
-    if method == "occlusion":
-        from .methods.occlusion import windows
-
-        return 1 + len(windows(size, m.occlusion))
-    if method == "lime":
-        return m.lime.samples
-    raise KeyError(f"no pass count for method {method!r}: add it to saliency_audit.plan.method_passes")
+    return spec.passes(config, cam_channels, size) if callable(spec.passes) else int(spec.passes)
 
 
 @dataclass
@@ -136,7 +116,7 @@ class _Ledger:
             return 0
         cost = sum(self._raw(model_key, d, keys) for d in spec.needs)
         cost += self._targets(keys)
-        channels = self._channels(mk, self.model(model_key)) if method == "scorecam" else 0
+        channels = self._channels(mk, self.model(model_key)) if spec.per_channel else 0
         cost += method_passes(method, self.config, channels, size) * len(keys)
         if any(method in METHODS[m].needs for m in METHODS):
             self.raw_done.update((mk, method, k) for k in keys)
@@ -195,69 +175,113 @@ def _looks(config, n: int, stop) -> list[int]:
     return ks if stop is None else [k for k in ks if k <= stop]
 
 
-def pair_passes(ledger: _Ledger, criterion: str, method: str, stop=None) -> int:
-    """Passes of one (criterion, method), replayed on ``ledger`` (the run's order matters: it is kept).
-    ``stop`` (with ``sequential``): the images at which the pair stops, "first" look, or None (the last)."""
-    ctx, cfg = ledger.ctx, ledger.config
-    seq = cfg.sequential
-    mset = ctx.models
-    cost = 0
-    if method not in ctx.store.external and ctx.store.unavailable(mset.get("primary"), method):
+def pair_passes(ledger: _Ledger, criterion: str, method: str, stop=None) -> int | None:
+    """Passes of one (criterion, method), replayed on ``ledger`` (the run's order matters: it is kept), by the
+    criterion's ``cost`` (:class:`~saliency_audit.criteria.registry.CriterionSpec`); None: its spec has no
+    cost function (not estimated).  ``stop`` (with ``sequential``): the images at which the pair stops,
+    "first" look, or None (the last)."""
+    ctx = ledger.ctx
+    if method not in ctx.store.external and ctx.store.unavailable(ctx.models.get("primary"), method):
         return 0  # skipped: the method needs the eager network (a TorchScript primary)
-    randomized = mset.unavailable("randomized") is None  # utility's and completeness's baseline, if it can be built
-    if criterion in ("utility", "energy", "focus", "pointing"):
-        loc = ctx.samples.localisation().samples
-        if seq:
-            for k in _looks(cfg, len(loc), stop):
-                cost += ledger.maps("primary", method, loc[:k])
-            loc = loc[:k]
-        else:
-            cost += ledger.maps("primary", method, loc)
-        if criterion == "utility" and method not in ctx.store.external and randomized:  # sequential: first look's
-            cost += ledger.maps("randomized", method, loc[: cfg.sequential_batch] if seq else loc)
-        return cost
-    if criterion == "randomization":
-        return _randomization_passes(ledger, method, stop) if randomized else 0
-    if criterion == "label_randomization":
-        if not mset.random_label_spec:
-            return 0
-        samples = ctx.samples.first(cfg.randomization.n_images)
-        if seq:
-            for k in _looks(cfg, len(samples), stop):
-                cost += ledger.maps("primary", method, samples[:k]) + ledger.maps("random_label", method, samples[:k])
-            samples = samples[:k]
-        return cost + ledger.maps("primary", method, samples) + ledger.maps("random_label", method, samples)
-    if criterion in ("repeatability", "reproducibility"):
-        kind = "replicate" if criterion == "repeatability" else "reference"
-        others = [f"{kind}{i}" for i in range(len(mset.specs(kind)))]
-        if not others:
-            return 0
-        samples = ctx.samples.first(cfg.consistency.n_images)
-        if seq:
-            for k in _looks(cfg, len(samples), stop):
-                cost += sum(ledger.maps(m, method, samples[:k]) for m in ["primary", *others])
-            samples = samples[:k]
-        cost += sum(ledger.maps(m, method, samples) for m in ["primary", *others])
-        return cost + 2 * len(samples) * len(others)  # prediction agreement: both models, every image
-    if criterion == "completeness":
-        loc = ctx.samples.localisation().samples[: cfg.completeness.n_images]
-        if not ledger.road_reference:
-            ledger.road_reference = True
-            cost += ledger.road(loc, maps=2, curves=1)  # random order and lesion as map, random curves
-        if seq:
-            done = 0
-            for k in _looks(cfg, len(loc), stop):
-                cost += ledger.maps("primary", method, loc[done:k]) + ledger.road(loc[done:k], maps=1, curves=0)
-                done = k
-            loc = loc[:k]
-            road_maps = 2  # the method's own ROAD came from the looks
-        else:
-            road_maps = 3
+    spec = CRITERIA.get(criterion)
+    cost = spec.cost_function() if spec is not None else None
+    return None if cost is None else cost(ledger, method, stop)
+
+
+# -- the built-in criteria's costs (CriterionSpec.cost): cost(ledger, method, stop) -> image-passes ----------------
+def _randomized(ledger: _Ledger) -> bool:
+    """Whether randomized copies can be built (utility's and completeness's baseline, randomization's stages)."""
+    return ledger.ctx.models.unavailable("randomized") is None
+
+
+def localisation_cost(ledger: _Ledger, method: str, stop=None) -> int:
+    """The primary's maps of the localisation set, look by look (energy, focus, pointing; any criterion that
+    reads ``ctx.sequential_maps`` / ``ctx.localised_maps`` and nothing else may name it as its cost)."""
+    return _localisation(ledger, method, stop)[0]
+
+
+def _localisation(ledger: _Ledger, method: str, stop) -> tuple[int, list]:
+    cfg = ledger.config
+    loc = ledger.ctx.samples.localisation().samples
+    cost = 0
+    if cfg.sequential:
+        for k in _looks(cfg, len(loc), stop):
+            cost += ledger.maps("primary", method, loc[:k])
+        loc = loc[:k]
+    else:
         cost += ledger.maps("primary", method, loc)
-        if not randomized:
-            return cost + ledger.road(loc, maps=road_maps - 1, curves=1)
-        return cost + ledger.maps("randomized", method, loc) + ledger.road(loc, maps=road_maps, curves=1)
-    raise KeyError(f"no plan for criterion {criterion!r}: add it to saliency_audit.plan.pair_passes")
+    return cost, loc
+
+
+def utility_cost(ledger: _Ledger, method: str, stop=None) -> int:
+    cfg = ledger.config
+    cost, loc = _localisation(ledger, method, stop)
+    if method not in ledger.ctx.store.external and _randomized(ledger):  # sequential: first look's
+        cost += ledger.maps("randomized", method, loc[: cfg.sequential_batch] if cfg.sequential else loc)
+    return cost
+
+
+def randomization_cost(ledger: _Ledger, method: str, stop=None) -> int:
+    return _randomization_passes(ledger, method, stop) if _randomized(ledger) else 0
+
+
+def label_randomization_cost(ledger: _Ledger, method: str, stop=None) -> int:
+    ctx, cfg = ledger.ctx, ledger.config
+    if not ctx.models.random_label_spec:
+        return 0
+    cost = 0
+    samples = ctx.samples.first(cfg.randomization.n_images)
+    if cfg.sequential:
+        for k in _looks(cfg, len(samples), stop):
+            cost += ledger.maps("primary", method, samples[:k]) + ledger.maps("random_label", method, samples[:k])
+        samples = samples[:k]
+    return cost + ledger.maps("primary", method, samples) + ledger.maps("random_label", method, samples)
+
+
+def consistency_cost(ledger: _Ledger, method: str, stop=None, *, kind: str | None = None) -> int:
+    """repeatability (replicates) or reproducibility (references): the caller's criterion says which."""
+    ctx, cfg = ledger.ctx, ledger.config
+    others = [f"{kind}{i}" for i in range(len(ctx.models.specs(kind)))]
+    if not others:
+        return 0
+    cost = 0
+    samples = ctx.samples.first(cfg.consistency.n_images)
+    if cfg.sequential:
+        for k in _looks(cfg, len(samples), stop):
+            cost += sum(ledger.maps(m, method, samples[:k]) for m in ["primary", *others])
+        samples = samples[:k]
+    cost += sum(ledger.maps(m, method, samples) for m in ["primary", *others])
+    return cost + 2 * len(samples) * len(others)  # prediction agreement: both models, every image
+
+
+def repeatability_cost(ledger: _Ledger, method: str, stop=None) -> int:
+    return consistency_cost(ledger, method, stop, kind="replicate")
+
+
+def reproducibility_cost(ledger: _Ledger, method: str, stop=None) -> int:
+    return consistency_cost(ledger, method, stop, kind="reference")
+
+
+def completeness_cost(ledger: _Ledger, method: str, stop=None) -> int:
+    ctx, cfg = ledger.ctx, ledger.config
+    cost = 0
+    loc = ctx.samples.localisation().samples[: cfg.completeness.n_images]
+    if not ledger.road_reference:
+        ledger.road_reference = True
+        cost += ledger.road(loc, maps=2, curves=1)  # random order and lesion as map, random curves
+    if cfg.sequential:
+        done = 0
+        for k in _looks(cfg, len(loc), stop):
+            cost += ledger.maps("primary", method, loc[done:k]) + ledger.road(loc[done:k], maps=1, curves=0)
+            done = k
+        loc = loc[:k]
+        road_maps = 2  # the method's own ROAD came from the looks
+    else:
+        road_maps = 3
+    cost += ledger.maps("primary", method, loc)
+    if not _randomized(ledger):
+        return cost + ledger.road(loc, maps=road_maps - 1, curves=1)
+    return cost + ledger.maps("randomized", method, loc) + ledger.road(loc, maps=road_maps, curves=1)
 
 
 def make_plan(ctx, pairs: list[tuple[str, str]]) -> dict:
@@ -265,15 +289,21 @@ def make_plan(ctx, pairs: list[tuple[str, str]]) -> dict:
     images per criterion, and the image-passes it takes (with ``sequential``: at least and at most)."""
     cfg = ctx.config
     out: dict = {"pairs": len(pairs), "methods": sorted({m for _, m in pairs}),
-                 "criteria": sorted({c for c, _ in pairs}), "exact": not any(m in DATA_DEPENDENT for _, m in pairs)}
+                 "criteria": sorted({c for c, _ in pairs}),
+                 "exact": not any(METHODS[m].per_channel for _, m in pairs if m in METHODS)}
     counts = {"most": replay(ctx, pairs)}
     if cfg.sequential:
         counts["least"] = replay(ctx, pairs, {p: "first" for p in pairs})
-    most = counts["most"]
+    unknown = sorted(k for k, v in counts["most"].items() if v is None)
+    unknown += sorted(f"method {m}" for m in out["methods"]
+                      if m in METHODS and METHODS[m].passes is None and m not in ctx.store.external)
+    most = {k: v for k, v in counts["most"].items() if v is not None}
     out["image_passes"] = sum(most.values())
     if cfg.sequential:
-        out["image_passes_least"] = sum(counts["least"].values())
+        out["image_passes_least"] = sum(v for v in counts["least"].values() if v is not None)
     out["per_pair"] = most
+    if unknown:  # a criterion without a cost function, a method without a pass count: left out of the sums
+        out["not_estimated"] = unknown
     mset = ctx.models
     gone = mset.unavailable("randomized")
     needs_blocks = any(c == "randomization" for c, _ in pairs) and gone is None
@@ -318,6 +348,9 @@ def plan_text(plan: dict) -> str:
                 if gone.get("randomized") else []) + [f"{k} (skipped)" for k in sorted(gone.get("methods") or {})]
         lines.append(f"unavailable with this model: {', '.join(what)}; each verdict says why")
     bound = "at most " if not plan["exact"] else ""
+    if plan.get("not_estimated"):
+        lines.append("cost not estimated (no cost function in its spec; left out of the counts): "
+                     + ", ".join(plan["not_estimated"]))
     if "image_passes_least" in plan:
         lines.append(f"model passes (images): between {plan['image_passes_least']:,} (every verdict decided at its "
                      f"first look) and {bound}{plan['image_passes']:,} (every look taken)")
