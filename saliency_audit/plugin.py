@@ -79,14 +79,16 @@ class AuditSession:
 
             self.config.device = pin_worker(self.config.device)  # pytest-xdist worker gwI: cuda -> cuda:{I mod N}
             check_device(self.config.device)
-        if opt.saliency_dataset != "demo" and not opt.saliency_data_root:
+        from .data.registry import check_options
+
+        dataset = check_options(opt.saliency_dataset, finding=opt.saliency_finding, split=opt.saliency_split,
+                                split_file=opt.saliency_split_file)  # an unknown name or an option it takes not
+        if dataset.needs_root and not opt.saliency_data_root:
             raise AuditUsageError(f"--dataset={opt.saliency_dataset} needs --data-root")
         if opt.saliency_data_root and not Path(opt.saliency_data_root).is_dir():
             raise AuditUsageError(f"--data-root={opt.saliency_data_root}: no such directory")
         if opt.saliency_split_file and not Path(opt.saliency_split_file).is_file():
             raise AuditUsageError(f"--split-file={opt.saliency_split_file}: no such file")
-        if opt.saliency_finding and opt.saliency_dataset != "nih":
-            raise AuditUsageError(f"--finding applies to --dataset=nih, not --dataset={opt.saliency_dataset}")
         report = Path(opt.saliency_report)
         self.report_dir = report if report.is_absolute() else config.invocation_params.dir / report
         self._audit = None

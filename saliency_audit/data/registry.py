@@ -57,10 +57,10 @@ def check_options(name: str, *, finding: str | None = None, split: str | None = 
                   split_file: str | None = None) -> DatasetSpec:
     """The spec of ``name`` if it takes these options, else the usage error saying which it does not take."""
     spec = dataset(name)
-    if not spec.needs_root and (split or split_file or finding):
-        raise AuditUsageError(f"--dataset={name} takes no --split, --split-file or --finding")
     if finding and not spec.finding:
         takes = [n for n, s in DATASETS.items() if s.finding]
         raise AuditUsageError(f"--finding applies to {' or '.join(f'--dataset={n}' for n in takes)}, "
                               f"not --dataset={name}")
+    if not spec.needs_root and (split or split_file):
+        raise AuditUsageError(f"--dataset={name} takes no --split or --split-file")
     return spec
