@@ -66,9 +66,9 @@ from types import SimpleNamespace  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from saliency_audit import multiplicity  # noqa: E402
-from saliency_audit.errors import DegenerateBound  # noqa: E402
-from saliency_audit.sequential import Check, decide, lower_bounds, run_looks, sizes, upper_bounds  # noqa: E402
+from saliency_audit.stats import multiplicity  # noqa: E402
+from saliency_audit.common.errors import DegenerateBound  # noqa: E402
+from saliency_audit.stats.sequential import Check, decide, lower_bounds, run_looks, sizes, upper_bounds  # noqa: E402
 from saliency_audit.stats import bootstrap_mean, clears, floor_terms, pass_p_value, stable_seed  # noqa: E402
 
 ALPHA = 0.05

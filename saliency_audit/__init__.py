@@ -18,7 +18,7 @@ __all__ = [
 ]
 
 _LAZY = {
-    "Audit": ("saliency_audit.audit", "Audit"),
+    "Audit": ("saliency_audit.engine.audit", "Audit"),
     "AuditConfig": ("saliency_audit.config", "AuditConfig"),
     "CriterionResult": ("saliency_audit.criteria.result", "CriterionResult"),
     "Sample": ("saliency_audit.data.sample", "Sample"),

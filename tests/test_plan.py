@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 
 from saliency_audit import Audit, AuditConfig
-from saliency_audit.criteria.registry import CRITERIA
+from saliency_audit.common.criteria_registry import CRITERIA
 from saliency_audit.methods import METHODS
-from saliency_audit.plan import method_passes, plan_text, replay
+from saliency_audit.engine.plan import method_passes, plan_text, replay
 
 EXACT = ["grad", "gradcam", "ig", "xrai", "ggcam", "sg", "gbp"]
 

@@ -6,11 +6,11 @@ import pytest
 
 from saliency_audit import Audit, AuditConfig
 from saliency_audit.config import CRITERIA as CONFIG_CRITERIA
-from saliency_audit.criteria.registry import CRITERIA, criterion
+from saliency_audit.common.criteria_registry import CRITERIA, criterion
 from saliency_audit.data.base import AuditDataset
 from saliency_audit.data.sample import Sample
 from saliency_audit.data.samplesets import SampleSets, leave_one_out
-from saliency_audit.errors import AuditUsageError
+from saliency_audit.common.errors import AuditUsageError
 
 pytest_plugins = ["pytester"]
 AUDITS = Path(__file__).resolve().parents[1] / "audits"

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from saliency_audit import Audit, AuditConfig
-from saliency_audit.maps import MapStore, prepare
+from saliency_audit.engine.maps import MapStore, prepare
 
 pytest_plugins = ["pytester"]
 AUDITS = Path(__file__).resolve().parents[1] / "audits"

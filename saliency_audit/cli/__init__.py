@@ -15,16 +15,16 @@ a machine that never ran the audit; ``export-demo`` writes the demo world's
 images in a dataset layout (see :mod:`saliency_audit.demo.export`), with a
 training split to train your own model on; ``maps`` writes the maps an audit
 scores as .npy files (``--maps`` audits them again) and ``view`` draws them over
-their images (:mod:`saliency_audit.mapsout`); ``validate`` checks evidence files against the shipped
-JSON Schema (:mod:`saliency_audit.schema`), one line per problem naming its JSON path.  Exit codes: 0 written
+their images (:mod:`saliency_audit.engine.mapsout`); ``validate`` checks evidence files against the shipped
+JSON Schema (:mod:`saliency_audit.evidence.schema`), one line per problem naming its JSON path.  Exit codes: 0 written
 (or valid), 1 invalid evidence, 2 unusable input.  ``diff`` compares two runs' verdict values per
-(criterion, method) (:mod:`saliency_audit.comparison`): exit 0 when nothing got significantly worse, 1 when
+(criterion, method) (:mod:`saliency_audit.decisions.comparison`): exit 0 when nothing got significantly worse, 1 when
 something did, 2 when a file is unreadable or not valid evidence.  ``init`` writes a starter ``audits/`` (copies
 of the bundled suite ``pytest --saliency-audit`` runs) and a ``[tool.saliency_audit]`` block into
-``pyproject.toml`` (:mod:`saliency_audit.scaffold`): exit 1 when it would overwrite a file (``--force``
+``pyproject.toml`` (:mod:`saliency_audit.cli.scaffold`): exit 1 when it would overwrite a file (``--force``
 does), 2 for an unusable folder or ``pyproject.toml``.  ``plan`` says how many images each (criterion, method)
 needs for a pass with 80 % and 95 % probability at the demo audit's effects (shipped) or at a run's
-(``--evidence``) (:mod:`saliency_audit.power`): exit 0, 2 for an unreadable file or a bad option.
+(``--evidence``) (:mod:`saliency_audit.decisions.power`): exit 0, 2 for an unreadable file or a bad option.
 """
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     exp = sub.add_parser("export-demo", help="write the demo world's images in a dataset layout",
                          description="Write the demo world's audited images (split test/val) and, with --train, its "
                                      "training images (split train) in a dataset layout.")
-    from .demo.export import FORMATS
+    from ..demo.export import FORMATS
 
     exp.add_argument("format", choices=FORMATS, help="dataset layout")
     exp.add_argument("root", type=Path, help="directory to write (created if missing)")
@@ -136,10 +136,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def plan_command(args) -> int:
-    """One line per (criterion, method) (:func:`saliency_audit.power.line`), after a line saying what the
+    """One line per (criterion, method) (:func:`saliency_audit.decisions.power.line`), after a line saying what the
     numbers are."""
-    from . import power
-    from .config import AuditConfig
+    from ..decisions import power
+    from ..config import AuditConfig
 
     for p in args.power:
         if not 0 < p < 1:
@@ -196,10 +196,10 @@ def init_command(args) -> int:
 
 
 def merge_command(args) -> int:
-    from .errors import AuditError
-    from .report.evidence import write_json
-    from .report.html import write_html
-    from .report.merge import merge_shards
+    from ..common.errors import AuditError
+    from ..evidence import write_json
+    from ..report.html import write_html
+    from ..evidence.merge import merge_shards
 
     parts = []
     for path in args.evidence:
@@ -217,7 +217,7 @@ def merge_command(args) -> int:
         return _error(str(exc))
     except OSError as exc:
         return _error(f"{args.output}: cannot write: {exc}")
-    from .report.gate import gate_of
+    from ..report.gate import gate_of
 
     print(f"{args.output / 'evidence.json'}: {len(merged['results'])} results from {len(parts)} shards; "
           f"{gate_of(merged)[1]}")
@@ -226,13 +226,13 @@ def merge_command(args) -> int:
 
 
 def maps_command(args) -> int:
-    from .errors import AuditError
+    from ..common.errors import AuditError
 
     try:
-        from .audit import Audit
-        from .config import load_config
-        from .mapsout import write_maps
-        from .plugin import model_input_overrides
+        from ..engine.audit import Audit
+        from ..config import load_config
+        from ..engine.mapsout import write_maps
+        from ..plugin import model_input_overrides
 
         overrides: dict = {k: v for k, v in (("n_images", args.n_images), ("seed", args.seed),
                                               ("device", args.device)) if v is not None}
@@ -256,8 +256,8 @@ def maps_command(args) -> int:
 
 
 def view_command(args) -> int:
-    from .errors import AuditError
-    from .external import MANIFEST_JSON
+    from ..common.errors import AuditError
+    from ..engine.external import MANIFEST_JSON
 
     manifest = {}
     if (args.folder / MANIFEST_JSON).is_file():
@@ -270,8 +270,8 @@ def view_command(args) -> int:
     if not args.folder.is_dir():
         return _error(f"{args.folder}: no such directory")
     try:
-        from .data import load_dataset
-        from .mapsout import write_overlays
+        from ..data import load_dataset
+        from ..engine.mapsout import write_overlays
 
         options = {k: made.get(k) for k in ("split", "split_file", "finding") if made.get(k) and not args.dataset}
         written = write_overlays(args.folder, args.output or args.folder / "overlays",
@@ -283,7 +283,7 @@ def view_command(args) -> int:
 
 
 def export_demo(args) -> int:
-    from .demo.export import export_demo as write
+    from ..demo.export import export_demo as write
 
     if args.n < 0 or args.train < 0 or args.scale < 1:
         return _error("--n and --train must be >= 0 and --scale >= 1")
@@ -314,8 +314,8 @@ def report(evidence_path: Path, output: Path | None, pdf: bool = False) -> int:
         return _error(f"{evidence_path}: not valid JSON: {exc}")
     if not isinstance(evidence, dict) or not isinstance(evidence.get("results", []), list):
         return _error(f"{evidence_path}: not a saliency-audit evidence file (expected a JSON object with 'results')")
-    from .report.evidence import SCHEMA
-    from .report.html import write_html
+    from ..evidence import SCHEMA
+    from ..report.html import write_html
 
     if evidence.get("schema") != SCHEMA:
         print(f"saliency-audit: warning: {evidence_path}: schema {evidence.get('schema')!r}, expected {SCHEMA!r}; "
@@ -330,7 +330,7 @@ def report(evidence_path: Path, output: Path | None, pdf: bool = False) -> int:
         return _error(f"{out}: cannot write: {exc}")
     print(written)
     if pdf:
-        from .report.pdf import PdfError, print_pdf
+        from ..report.pdf import PdfError, print_pdf
 
         try:
             print(print_pdf(written, pdf_out))
@@ -341,7 +341,7 @@ def report(evidence_path: Path, output: Path | None, pdf: bool = False) -> int:
 
 def validate_command(args) -> int:
     """Each file: "FILE: valid (...)" on stdout, or one "FILE: PATH: problem" line per problem on stderr."""
-    from .schema import validate_file
+    from ..evidence.schema import validate_file
 
     worst = 0
     for path in args.evidence:
@@ -359,14 +359,14 @@ def validate_command(args) -> int:
 
 def _read_evidence(path: Path) -> tuple[dict | None, str | None]:
     """(evidence, None), or (None, a one-line error naming the file) for unreadable or invalid evidence."""
-    from .schema import load, one_line
+    from ..evidence.schema import load, one_line
 
     data, found = load(path)
     return (None, one_line(path, found)) if found else (data, None)
 
 
 def diff_command(args) -> int:
-    from .comparison import compare, label
+    from ..decisions.comparison import compare, label
 
     if not 0 < args.alpha < 0.5:
         return _error(f"--alpha must be in (0, 0.5), not {args.alpha}")

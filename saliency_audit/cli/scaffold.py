@@ -76,7 +76,7 @@ def _toml_value(value) -> str:
 
 def block(newline: str = "\n") -> str:
     """The starter ``[tool.saliency_audit]`` table: each of SETTINGS at its default, with its comment."""
-    from .config import AuditConfig
+    from ..config import AuditConfig
 
     defaults = AuditConfig()
     lines = []
@@ -158,7 +158,7 @@ def _check(path: Path, new_text: str, old_data: dict, new_block: str) -> None:
 
 def plan(folder: Path, force: bool) -> dict[Path, tuple[bytes, str]]:
     """Path -> (bytes, what) of every file init writes, checked; raises InitRefused or InitError."""
-    from .suite import sources
+    from ..suite import sources
 
     if not folder.exists():
         raise InitError(f"{folder}: no such directory (create it first)")

@@ -29,7 +29,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-from ..errors import AuditUsageError
+from .errors import AuditUsageError
 
 
 @dataclass(frozen=True)

@@ -40,13 +40,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import Unavailable
+from ..common.errors import Unavailable
 from ..stats import bootstrap_mean, clears, stable_seed
 from .result import CriterionResult
 
 
 def road_score(r: dict) -> np.ndarray:
-    """Per-image ROAD score from :meth:`saliency_audit.passes.Passes.road` output."""
+    """Per-image ROAD score from :meth:`saliency_audit.engine.passes.Passes.road` output."""
     return np.mean((r["lerf"] - r["morf"]) / 2.0, axis=1)
 
 
@@ -184,7 +184,7 @@ def run(ctx, method: str) -> CriterionResult:
                                                   "map_notes": maps.notes},
                       randomized_unavailable=unavailable)
     if looks is not None:
-        from ..sequential import apply
+        from ..stats.sequential import apply
 
         apply(result, looks)
         result.details["lesion_reliance"]["note"] = ("over all planned images: it is the same for every method "
@@ -195,7 +195,7 @@ def run(ctx, method: str) -> CriterionResult:
 def _sequential_images(ctx, method: str, loc, ref):
     """(the images used, Looks): ROAD of the map against the random order, a batch of images at a time.
     The ROAD passes of each batch are kept, so the images the verdict used are scored once."""
-    from ..sequential import Check, run_looks
+    from ..stats.sequential import Check, run_looks
 
     primary, P = ctx.models.get("primary"), ctx.passes
     parts: list[dict] = []

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import AuditInputError
+from ..common.errors import AuditInputError
 from .sample import Sample
 
 

@@ -3,7 +3,7 @@
 Per (criterion, method, model) that both runs decided with a number: the change of the verdict's value
 (``delta = new − old``), a two-sided (1 − 2·alpha) interval on it, one-sided p-values for "worse" and
 "better", and a flag -- ``worse``, ``better`` or ``unchanged`` -- after a family-wise procedure over all
-compared rows (:func:`saliency_audit.multiplicity.decide`, Holm by default), run separately for each
+compared rows (:func:`saliency_audit.stats.multiplicity.decide`, Holm by default), run separately for each
 direction: the chance that *any* row is wrongly flagged worse is at most alpha, and the same for better.
 
 Direction.  Higher is better for every criterion: each verdict passes when a one-sided lower bound of
@@ -51,8 +51,8 @@ import math
 
 import numpy as np
 
-from .multiplicity import METHODS as _MULTIPLICITY
-from .multiplicity import decide
+from ..stats.multiplicity import METHODS as _MULTIPLICITY
+from ..stats.multiplicity import decide
 
 FLAGS = ("worse", "better", "unchanged")
 
@@ -122,7 +122,7 @@ def _floor_linearized(items: list[dict], d: np.ndarray) -> np.ndarray:
     Smooth IG on the demo), all eight d_i rise together by about 1.4 %, and a paired test of the d_i alone
     flags that shared shift as "better" with p < 0.01; the terms put the floor's image-to-image variation in
     the paired differences.  Results without floor terms (other criteria, older evidence) are unchanged."""
-    from .stats import floor_terms
+    from ..stats import floor_terms
 
     return floor_terms(d, [math.nan if _num(i.get("floor")) is None else _num(i.get("floor")) for i in items])
 

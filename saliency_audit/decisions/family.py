@@ -5,13 +5,13 @@ A family decides a verdict from every other verdict's p-value, so :func:`decide`
 misses its family-wise level becomes a fail, saying so) and leaves them with the :class:`~saliency_audit.
 audit.Audit`, whose ``run`` then hands each test its decided result.  The family is the gate's verdicts:
 every method's pass or fail (an error counts, with p = 1); the controls' verdicts are expected outcomes, and
-skipped pairs did not run, so neither is in it.  See :mod:`saliency_audit.multiplicity` for the procedures.
+skipped pairs did not run, so neither is in it.  See :mod:`saliency_audit.stats.multiplicity` for the procedures.
 """
 from __future__ import annotations
 
 import math
 
-from .multiplicity import TEXT, decide as decide_levels
+from ..stats.multiplicity import TEXT, decide as decide_levels
 
 
 def _get(r, key: str):

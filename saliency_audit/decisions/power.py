@@ -2,7 +2,7 @@
 
 A verdict passes when a one-sided (1 - alpha) lower bound of the mean per-image statistic clears the
 criterion's threshold (fixed n: :func:`saliency_audit.stats.bootstrap_mean`; sequential, the default: the
-group-sequential O'Brien-Fleming test of :mod:`saliency_audit.sequential`).  Given the per-image terms a run
+group-sequential O'Brien-Fleming test of :mod:`saliency_audit.stats.sequential`).  Given the per-image terms a run
 observed, :func:`plan` answers "how many images for a pass with probability 80 % (95 %) if the effect is what
 we saw?".
 
@@ -26,18 +26,18 @@ terms, more on skewed ones.  That is why every n is checked by resampling (below
 
 Sequential (``rule="sequential"``, the product's default).  The n here is the *planned maximum*
 (``n_images``): looks every ``batch`` images (8) up to n, each look's bound at the Lan-DeMets
-O'Brien-Fleming boundary (:func:`saliency_audit.groupseq.boundaries`) on the Student-t scale of its nominal
+O'Brien-Fleming boundary (:func:`saliency_audit.stats.groupseq.boundaries`) on the Student-t scale of its nominal
 level, a look stopping as a fail when the mirrored bound falls short, and from half the images on when the
-conditional power of a pass falls below ``futility`` -- the rule :class:`saliency_audit.sequential.Looks`
+conditional power of a pass falls below ``futility`` -- the rule :class:`saliency_audit.stats.sequential.Looks`
 applies.  A pair usually stops before n; what a team must provision is n.  The fixed n is inflated by the
 design's maximum-sample-size factor ``R(N) = (eta_seq(N) / eta_fixed(N))^2`` (Jennison & Turnbull 2000,
 ch. 2-7): ``eta_seq(N)`` is the drift ``delta sqrt(N)`` at which the design with N images reaches the target
 power, computed by recursive numerical integration of the partial sums' density over the continuation
-region (as :mod:`saliency_audit.groupseq` does under the null, here with the drift and with the product's
+region (as :mod:`saliency_audit.stats.groupseq` does under the null, here with the drift and with the product's
 per-look t critical values, mirrored fail bounds and futility bound), and ``eta_fixed(N) = t_{1-alpha,N-1} +
 z_power`` the same for one look; both ignore the variance's estimation, which the exact fixed n carries.
 n solves ``n = ceil(n_fixed R(n))`` (a fixed-point iteration; R changes slowly with n).  This was chosen
-over searching n with :func:`saliency_audit.sequential.decide` on resampled data because it is
+over searching n with :func:`saliency_audit.stats.sequential.decide` on resampled data because it is
 deterministic and takes milliseconds per design where a Monte-Carlo search takes minutes and carries its
 own noise; :func:`resampled_power` then checks the chosen n with the product's rule.  On normal terms the
 simulated sequential power at the n found was within 1.5 points of the target for effects 0.35-0.8
@@ -55,7 +55,7 @@ single look (n <= batch) and no futility R is 1.
 Checking by resampling.  :func:`resampled_power` draws the images of an audit of n with replacement from the
 observed ones (not shifted: the effect is the one observed), ``audits`` times, and applies the product's
 rule: fixed n, :func:`saliency_audit.stats.bootstrap_mean` ``.lo`` against the threshold (``resamples``
-resamples); sequential, :class:`saliency_audit.sequential.Looks` over its looks (O'Brien-Fleming, with
+resamples); sequential, :class:`saliency_audit.stats.sequential.Looks` over its looks (O'Brien-Fleming, with
 futility).  Randomization draws images, so its two checks and the floor move together, and the floor terms
 are recomputed on every drawn audit.  The share of passes is the resampled power (its Monte-Carlo standard
 error at 300 audits is 2.3 points at 80 %, 1.3 at 95 %): it carries the terms' real distribution (skew, ties,
@@ -138,7 +138,7 @@ class Pair:
         is first normalized by the drawn images' mean floor instead of the observed one (a run normalizes by its
         own images' floor) and then :func:`saliency_audit.stats.floor_terms` of the drawn images is taken, as a
         run over them would; a drawn floor of 1 or more leaves no terms (such a run cannot pass)."""
-        from .stats import floor_terms
+        from ..stats import floor_terms
 
         v = check.values if idx is None else check.values[idx]
         if self.floors is not None:
@@ -173,7 +173,7 @@ def _array(items, key) -> np.ndarray:
 
 
 def _lesion_criteria() -> frozenset:
-    from .criteria.registry import CRITERIA
+    from ..common.criteria_registry import CRITERIA
 
     return frozenset(name for name, spec in CRITERIA.items() if "lesions" in spec.needs)
 
@@ -286,7 +286,7 @@ def pairs_from_effects(data: dict) -> list[Pair]:
 
 def demo_effects() -> tuple[list[Pair], dict]:
     """(the demo audit's pairs, where they came from), from the file that ships with the package."""
-    data = json.loads(resources.files(__package__).joinpath(DEMO_EFFECTS).read_text(encoding="utf-8"))
+    data = json.loads(resources.files("saliency_audit").joinpath(DEMO_EFFECTS).read_text(encoding="utf-8"))
     return pairs_from_effects(data), data.get("source", {})
 
 
@@ -322,14 +322,14 @@ def fixed_n(delta: float, power: float, alpha: float, cap: int = CAP) -> int | N
 @lru_cache(maxsize=512)
 def _design(n: int, alpha: float, batch: int, futility: float) -> tuple[tuple, tuple, tuple]:
     """(information fractions, upper and lower stopping boundaries on the z scale) of the product's
-    group-sequential rule with n planned images: looks at :func:`saliency_audit.sequential.sizes`, each look's
+    group-sequential rule with n planned images: looks at :func:`saliency_audit.stats.sequential.sizes`, each look's
     O'Brien-Fleming boundary taken to the Student-t critical value of its nominal level (as
-    :class:`saliency_audit.sequential.Looks` does), the mirrored bound for a fail and, from half the images on,
+    :class:`saliency_audit.stats.sequential.Looks` does), the mirrored bound for a fail and, from half the images on,
     the futility bound ``z < sqrt(t) (c_K + sqrt(1 - t) Phi^-1(futility))`` (the conditional power of a pass
     below ``futility``)."""
     from scipy import special
 
-    from . import groupseq, sequential
+    from ..stats import groupseq, sequential
 
     sizes = sequential.sizes(n, batch)
     t = tuple(k / n for k in sizes)
@@ -389,7 +389,7 @@ def design_power(delta: float, n: int, alpha: float, batch: int = 8, futility: f
 def _exact_inflation(n: int, power: float, alpha: float, batch: int, futility: float) -> float:
     from scipy import optimize, special
 
-    from .groupseq import t_critical
+    from ..stats.groupseq import t_critical
 
     design = _design(n, alpha, batch, futility)
     if len(design[0]) == 1 and futility == 0:
@@ -596,9 +596,9 @@ def resampled_power(pair: Pair, n: int, alpha: float, rule: str = "fixed", *, ba
     """The share of ``audits`` audits of n images, drawn with replacement from the pair's observed images, that
     the product's rule passes (every check must); None above the resampling limits (see the module
     docstring)."""
-    from .errors import DegenerateBound
-    from .sequential import Check, Looks, sizes
-    from .stats import bootstrap_mean
+    from ..common.errors import DegenerateBound
+    from ..stats.sequential import Check, Looks, sizes
+    from ..stats import bootstrap_mean
 
     if n > (RESAMPLE_FIXED_UP_TO if rule == "fixed" else RESAMPLE_SEQUENTIAL_UP_TO):
         return None

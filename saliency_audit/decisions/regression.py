@@ -1,10 +1,10 @@
 """A run against the evidence of an earlier release (``--audit-baseline OLD.json``).
 
-The finished evidence gets a ``comparison`` (:func:`saliency_audit.comparison.compare`, Holm over the method
+The finished evidence gets a ``comparison`` (:func:`saliency_audit.decisions.comparison.compare`, Holm over the method
 verdicts at ``stats.family_alpha``), which the HTML report shows as its "compared with" section.  With
 ``--audit-fail-on-regression`` a pair flagged worse fails its test even when its verdict passes: the
 comparison is a family decision, so, as for ``stats.multiplicity``, every pair runs before the first test
-reports (:meth:`saliency_audit.audit.Audit.run_all`), and each regressed result carries
+reports (:meth:`saliency_audit.engine.audit.Audit.run_all`), and each regressed result carries
 ``details.regression`` (the row, ``gated: true``), which :func:`saliency_audit.testing.check` and the gate
 line read.  The verdict itself is left as the criterion decided it: it answers "is this method trustworthy
 here", the regression "is it worse than last release".
@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import AuditUsageError
+from ..common.errors import AuditUsageError
 
 
 def read_baseline(path: str | Path, option: str = "--audit-baseline") -> dict:
     """The baseline evidence, checked against the schema: a one-line usage error naming the file otherwise."""
-    from .schema import load
+    from ..evidence.schema import load
 
     data, found = load(path)
     if found and found[0].startswith("(file)"):

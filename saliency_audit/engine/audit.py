@@ -12,20 +12,20 @@ import traceback
 from pathlib import Path
 from typing import Sequence
 
-from .config import PAPER_METHODS, AuditConfig
-from .criteria.controls import attach as attach_control
-from .criteria.controls import summary as control_summary
-from .criteria.diagnosis import diagnose
-from .criteria.context import Context, CriterionSkipped
-from .criteria.registry import criterion as criterion_spec
-from .criteria.registry import external_gap
-from .criteria.result import CriterionResult
-from .data.samplesets import SampleSets
-from .errors import AuditError, AuditUsageError, Unavailable, one_line
-from .methods import resolve_methods
-from .models.modelset import ModelSet
-from .report import evidence as ev
-from .paths import cache_root
+from ..config import PAPER_METHODS, AuditConfig
+from ..criteria.controls import attach as attach_control
+from ..criteria.controls import summary as control_summary
+from ..criteria.diagnosis import diagnose
+from ..criteria.context import Context, CriterionSkipped
+from ..common.criteria_registry import criterion as criterion_spec
+from ..common.criteria_registry import external_gap
+from ..criteria.result import CriterionResult
+from ..data.samplesets import SampleSets
+from ..common.errors import AuditError, AuditUsageError, Unavailable, one_line
+from ..methods import resolve_methods
+from ..models.modelset import ModelSet
+from .. import evidence as ev
+from ..common.paths import cache_root
 
 
 def check_device(dev: str) -> None:
@@ -121,7 +121,7 @@ class Audit:
     @property
     def dataset(self):
         if self._dataset is None:
-            from .data import load_dataset
+            from ..data import load_dataset
 
             t0 = time.perf_counter()
             self._dataset = load_dataset(self.dataset_name, self.data_root, skip_bad=self.skip_bad_samples,
@@ -164,13 +164,13 @@ class Audit:
             reason = (f"--maps: {spec.name} needs {', '.join(gap)}, which maps made elsewhere cannot give (they "
                       f"serve utility, energy, focus and pointing); audit the method itself (--methods) for it")
             return self._record(spec.name, method, lambda: Context.skip(reason))
-        from . import progress
+        from ..common import progress
 
         with progress.step(f"{spec.name}[{method}]"):
             return self._record(spec.name, method, lambda: spec.function()(self.context, method))
 
     def make_plan(self, pairs: list[tuple[str, str]]) -> dict:
-        """The plan of running ``pairs`` (criterion, method) in this order (:mod:`saliency_audit.plan`),
+        """The plan of running ``pairs`` (criterion, method) in this order (:mod:`saliency_audit.engine.plan`),
         kept for the evidence."""
         from .plan import make_plan
 
@@ -189,10 +189,10 @@ class Audit:
 
     def decide_family(self, pairs: list[tuple[str, str]]) -> dict | None:
         """``stats.multiplicity`` other than none: run every pair, then decide the gate's verdicts together
-        (:mod:`saliency_audit.family`); None when the verdicts stand alone."""
+        (:mod:`saliency_audit.decisions.family`); None when the verdicts stand alone."""
         if self.config.stats.multiplicity == "none" or self.family is not None:
             return self.family
-        from .family import decide
+        from ..decisions.family import decide
 
         return decide(self, pairs)
 
@@ -225,7 +225,7 @@ class Audit:
 
     # -- bookkeeping ------------------------------------------------------------------------
     def _record(self, criterion: str, method: str, fn) -> CriterionResult:
-        from .models.wrapper import PASSES
+        from ..models.wrapper import PASSES
 
         t0, passes0 = time.perf_counter(), PASSES["images"]
         try:
@@ -314,7 +314,7 @@ class Audit:
             "samples": samples,
         }
         if self.baseline is not None and finished:
-            from .regression import comparison
+            from ..decisions.regression import comparison
 
             out["comparison"] = comparison(self, out)
         return out
@@ -323,7 +323,7 @@ class Audit:
         """How the gate's verdicts were decided: the family's summary, or (per verdict) what that allows."""
         if self.family is not None:
             return self.family
-        from .family import members, summary
+        from ..decisions.family import members, summary
 
         return summary("none", self.config.stats.family_alpha, members(self.results), [])
 
@@ -354,7 +354,7 @@ class Audit:
 
     def _sample_thumbnails(self) -> dict:
         """{sample id: {"image", "truth"}} thumbnails of every audited sample, for the report's overlays."""
-        from .report.thumbs import sample_thumbs
+        from ..common.thumbs import sample_thumbs
 
         memo = self.__dict__.setdefault("_thumbs", {})
         for smp in self.samples.all_samples():

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import AuditInputError, AuditUsageError
+from ..common.errors import AuditInputError, AuditUsageError
 
 MANIFEST_CSV, MANIFEST_JSON = "manifest.csv", "maps.json"
 SUFFIXES = (".npy", ".png")
@@ -53,7 +53,7 @@ class ExternalMaps:
         if max(change, 1 / change) > MAX_ASPECT_CHANGE:
             raise AuditInputError(f"{path}: map of {h}x{w} has an aspect ratio {max(change, 1 / change):.1f} times "
                                   f"off the {grid[0]}x{grid[1]} evaluation grid: not a map of image {sample_id!r}")
-        from .metrics.localisation import resize_map
+        from ..metrics.localisation import resize_map
 
         m = resize_map(raw, tuple(grid)).astype(np.float64)
         lo, span = float(m.min()), float(m.max() - m.min())
@@ -68,7 +68,7 @@ def read_map(path: Path) -> np.ndarray:
         if path.suffix.lower() == ".npy":
             arr = np.load(path, allow_pickle=False)
         else:
-            from .data.imageio import read_gray
+            from ..data.imageio import read_gray
 
             arr = read_gray(path)
     except AuditInputError:
@@ -91,7 +91,7 @@ def read_map(path: Path) -> np.ndarray:
 
 def parse_maps_option(value: str, taken: set[str]) -> ExternalMaps:
     """``--maps [NAME=]DIR`` -> an indexed map folder (NAME defaults to ``external``)."""
-    from .methods import METHODS
+    from ..methods import METHODS
 
     name, sep, folder = value.partition("=")
     if not sep or not NAME.fullmatch(name):
@@ -121,7 +121,7 @@ def index(root: Path, where: str) -> dict[str, Path]:
     """{image id: map file} of a folder: its manifest.csv, else its .npy / .png files by stem."""
     csv_path = root / MANIFEST_CSV
     if csv_path.is_file():
-        from .data.tables import file_name, read_rows, stem
+        from ..data.tables import file_name, read_rows, stem
 
         files: dict[str, Path] = {}
         for row_no, row in read_rows(csv_path, ("image", "file")):

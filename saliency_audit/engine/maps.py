@@ -25,9 +25,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .data.sample import Sample
-from .methods import METHODS
-from .methods.postprocess import postprocess, signed_maps
+from ..data.sample import Sample
+from ..methods import METHODS
+from ..methods.postprocess import postprocess, signed_maps
 
 MAPS_VERSION = "2"  # bump when a method's computation changes
 
@@ -75,7 +75,7 @@ def model_fingerprint(model) -> str:
 
 def prepare(samples: Sequence[Sample], size: tuple[int, int], device) -> torch.Tensor:
     """Images resized (bilinear, antialiased when shrinking) to the model's input: (N, C, H, W)."""
-    from .data.resize import resize_image
+    from ..data.resize import resize_image
 
     out = [resize_image(s.image.float(), tuple(size))[None] for s in samples]
     channels = {t.shape[1] for t in out}
@@ -98,7 +98,7 @@ class MapStore:
         self.stats = {"computed": 0, "cached": 0, "seconds": 0.0}
         self.predictor = None  # explain = "predicted": callable returning the model whose predictions are explained
         self._predicted: dict[str, int] = {}
-        self.external: dict[str, object] = {}  # method name -> saliency_audit.external.ExternalMaps (--maps)
+        self.external: dict[str, object] = {}  # method name -> saliency_audit.engine.external.ExternalMaps (--maps)
         self.skip_bad = False  # --skip-bad-samples: a bad external map leaves its image out, listed
         self.skipped: list[dict] = []  # ... here (the dataset's list of skipped samples)
         self._checked_external: set[str] = set()
@@ -155,7 +155,7 @@ class MapStore:
         spec = METHODS[method]
         if not (spec.needs_eager and isinstance(model.net, torch.jit.ScriptModule)):
             return None
-        from .models.layers import script_module_message
+        from ..models.layers import script_module_message
 
         what = (f"{method} needs forward hooks on a layer" if spec.uses_cam_layer or not spec.needs else
                 f"{method} combines methods that need the eager network")
@@ -167,7 +167,7 @@ class MapStore:
         return script_module_message(model, what)
 
     def cam_layer(self, model):
-        from .models.layers import find_cam_layer
+        from ..models.layers import find_cam_layer
 
         key = self.cam_key(model)
         if key not in self._cam_layers:
@@ -184,7 +184,7 @@ class MapStore:
             return self._external(model, method, samples)
         reason = self.unavailable(model, method)
         if reason:
-            from .errors import Unavailable
+            from ..common.errors import Unavailable
 
             raise Unavailable(reason)
         t0 = time.perf_counter()
@@ -209,11 +209,11 @@ class MapStore:
         notes: dict = {}
         if METHODS[method].uses_cam_layer:
             notes["cam_layer"] = self.cam_layer(model).to_dict()
-        from .config import pass_images
+        from ..config import pass_images
 
         # a map batch is one pass of the cheapest methods; IG/SmoothGrad chunk their passes at the same size
         bs = min(self.config.batch_size, pass_images(self.config, model.input_size))
-        from . import progress
+        from ..common import progress
 
         with progress.bar(len(todo), f"{method} maps, {model.info.spec}") as shown:
             for start in range(0, len(todo), bs):
@@ -246,8 +246,8 @@ class MapStore:
 
     def _external(self, model, method: str, samples: Sequence[Sample]) -> MapSet:
         """Maps read from a ``--maps`` folder: only as the primary model's (they cannot be recomputed)."""
-        from .criteria.context import CriterionSkipped
-        from .errors import AuditInputError
+        from ..criteria.context import CriterionSkipped
+        from ..common.errors import AuditInputError
         from .external import check_model
 
         role = getattr(model.info, "role", None)
@@ -308,7 +308,7 @@ class MapStore:
         Each copy is its own sample (its own content key), so a stochastic method draws its own noise for it;
         the copies' noise is seeded by the run seed, the image and the copy.
         """
-        from .stats import stable_seed
+        from ..stats import stable_seed
 
         n, noise = smooth
         total = None

@@ -4,7 +4,7 @@
 grid: exactly the map every criterion scores) and ``DIR/<method>/maps.json`` (the model's spec, file sha256
 and weights fingerprint, the method's parameters, the seed, the ids), from the same MapStore and cache as an
 audit: maps an audit already computed are read, not recomputed.  ``--maps DIR/<method>`` audits them again
-(:mod:`saliency_audit.external`), with the same numbers.
+(:mod:`saliency_audit.engine.external`), with the same numbers.
 
 ``view`` writes one overlay PNG per map: the map (colour) over the image (grey), the lesion outlined where
 the dataset has one; it needs the dataset the maps were made from (``maps.json`` says which).
@@ -31,8 +31,8 @@ def images_of(audit, all_images: bool) -> list:
 def write_maps(audit, out: Path, all_images: bool = False) -> dict[str, Path]:
     """Each of ``audit.methods``' maps of the primary model as .npy files under ``out``; {method: folder}.
     A method the model cannot give (GradCAM of a TorchScript archive) is left out and the others written; then
-    an :class:`~saliency_audit.errors.Unavailable` names it, why, and what was written."""
-    from .errors import Unavailable
+    an :class:`~saliency_audit.common.errors.Unavailable` names it, why, and what was written."""
+    from ..common.errors import Unavailable
     from .maps import model_fingerprint
 
     model = audit.models.get("primary")
@@ -77,14 +77,14 @@ def write_overlays(folder: Path, out: Path, dataset) -> list[Path]:
     from matplotlib import cm
     from PIL import Image
 
-    from .data.resize import resize_image, resize_mask
+    from ..data.resize import resize_image, resize_mask
     from .external import index, read_map
 
     files = index(folder, str(folder))
     by_id = {dataset.sample_id(i): i for i in range(len(dataset))}
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    from . import progress
+    from ..common import progress
 
     with progress.bar(len(files), f"overlays of {folder.name}") as shown:
         for sid, path in files.items():

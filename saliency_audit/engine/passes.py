@@ -25,11 +25,11 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from . import progress
-from .config import pass_images
+from ..common import progress
+from ..config import pass_images
 from .maps import prepare
-from .metrics import perturbation as pt
-from .stats import stable_seed
+from ..metrics import perturbation as pt
+from ..stats import stable_seed
 
 #: Relative residual of the multigrid-preconditioned CG imputation.  At 1e-6 the largest error on a
 #: 128-px ROAD batch (80 % removed) is far below ROAD's own noise (std 0.01); 1e-7 reaches float32's limit.

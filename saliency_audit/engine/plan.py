@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .config import pass_images
-from .methods import METHODS
+from ..config import pass_images
+from ..methods import METHODS
 
 #: methods whose pass count depends on the data (the plan counts their most)
 DATA_DEPENDENT = {"scorecam"}
@@ -42,7 +42,7 @@ def method_passes(method: str, config, cam_channels: int = 0, size: tuple[int, i
     if method == "scorecam":
         return 1 + cam_channels + 1  # the capture, every channel, the black image (at most)
     if method == "occlusion":
-        from .methods.occlusion import windows
+        from ..methods.occlusion import windows
 
         return 1 + len(windows(size, m.occlusion))
     if method == "lime":
@@ -153,8 +153,8 @@ class _Ledger:
         if mk not in self.channels:
             import torch
 
-            from .models.layers import find_cam_layer
-            from .models.wrapper import PASSES
+            from ..models.layers import find_cam_layer
+            from ..models.wrapper import PASSES
 
             before = PASSES["images"]  # the plan's own probes are not the run's (nor memoised for it)
             layer = find_cam_layer(model, self.config.methods.gradcam.layer)
@@ -187,7 +187,7 @@ def _count_channels(model, module, torch) -> int:
 
 def _looks(config, n: int, stop) -> list[int]:
     """The look sizes up to ``stop`` images ("first": the first look; None: every look)."""
-    from .sequential import sizes
+    from ..stats.sequential import sizes
 
     ks = sizes(n, config.sequential_batch)
     if stop == "first":
@@ -329,7 +329,7 @@ def plan_text(plan: dict) -> str:
 def _randomization_passes(ledger: _Ledger, method: str, stop) -> int:
     """criteria.randomization.run_cascade replayed: the verdict's statistic in its order (sequential looks on
     its two checks, then every stage), then each variant on the first ``variant_images`` images."""
-    from .criteria.randomization import draw_index, stage_draws
+    from ..criteria.randomization import draw_index, stage_draws
 
     ctx, cfg = ledger.ctx, ledger.config
     p = cfg.randomization

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from ..errors import AuditUsageError
+from ..common.errors import AuditUsageError
 
 
 def shard_of(pairs, index: int, count: int) -> set:
@@ -33,7 +33,7 @@ def merge_evidence(parts: list[dict]) -> dict:
     """Combine evidence whose parts each hold some of the results (xdist workers, shards)."""
     from ..criteria.controls import summary as control_summary
     from ..criteria.diagnosis import diagnose
-    from .evidence import now, sort_models, sort_results
+    from . import now, sort_models, sort_results
 
     base = json.loads(json.dumps(parts[0]))
     seen_models = {(m["role"], m["spec"]) for m in base["models"]}
@@ -60,7 +60,7 @@ def merge_evidence(parts: list[dict]) -> dict:
     if (controls := control_summary(base["results"])):
         base["controls"] = controls
     if "multiplicity" in base:  # per verdict (a family cannot be split: the plugin refuses it), over all parts
-        from ..family import members, summary
+        from ..decisions.family import members, summary
 
         alpha = ((base.get("config") or {}).get("stats") or {}).get("family_alpha", 0.05)
         base["multiplicity"] = summary("none", alpha, members(base["results"]), [])

@@ -14,7 +14,7 @@ import re
 from functools import lru_cache
 from importlib import resources
 
-from .report.evidence import SCHEMA
+from . import SCHEMA
 
 VERSION = int(SCHEMA.rsplit("@", 1)[1])
 _ID = re.compile(r"^saliency-audit/evidence@(\d+)$")
@@ -23,7 +23,7 @@ _ID = re.compile(r"^saliency-audit/evidence@(\d+)$")
 @lru_cache(maxsize=None)
 def schema() -> dict:
     """The shipped JSON Schema of this version's evidence."""
-    return json.loads(resources.files(__package__).joinpath(f"schemas/evidence-{VERSION}.json").read_text())
+    return json.loads(resources.files("saliency_audit").joinpath(f"schemas/evidence-{VERSION}.json").read_text())
 
 
 def _path(parts) -> str:

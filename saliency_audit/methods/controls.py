@@ -13,7 +13,7 @@ them cannot be trusted to fail a bad saliency method either.  The controls are r
   128-px grid), so its ordering inside the lesion is not arbitrary; zero on images without a lesion.
 
 What each criterion expects of them lives in the criterion registry
-(:data:`saliency_audit.criteria.registry.CONTROL_EXPECTATIONS`).
+(:data:`saliency_audit.common.criteria_registry.CONTROL_EXPECTATIONS`).
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import AuditUsageError
+from ..common.errors import AuditUsageError
 
 
 @dataclass(frozen=True)

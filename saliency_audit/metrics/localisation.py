@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import auc, average_precision_score, precision_recall_curve
 
-from ..errors import AuditInputError
+from ..common.errors import AuditInputError
 
 
 def _check(saliency: np.ndarray, mask: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..errors import AuditUsageError
+from ..common.errors import AuditUsageError
 from .info import ModelInfo
 
 

@@ -15,19 +15,19 @@ from pathlib import Path
 
 import pytest
 
-from .config import PAPER_METHODS
-from .errors import AuditError, AuditUsageError
+from ..config import PAPER_METHODS
+from ..common.errors import AuditError, AuditUsageError
 
 class AuditSession:
     """One per pytest run, kept in ``config.stash``."""
 
     def __init__(self, config: pytest.Config):
-        from .config import load_config
-        from .methods import resolve_methods
+        from ..config import load_config
+        from ..methods import resolve_methods
 
         opt = config.option
         self.pytest_config = config
-        from .external import parse_maps_option
+        from ..engine.external import parse_maps_option
 
         self.external: dict = {}  # --maps, checked now: a missing folder is a usage error before any test
         for value in opt.saliency_maps or []:
@@ -37,7 +37,7 @@ class AuditSession:
             () if self.external else PAPER_METHODS)
         controls = opt.saliency_controls if opt.saliency_controls is not None else opt.saliency_dataset == "demo"
         if controls:  # --controls (the demo's default): the edge, random and oracle maps beside the methods
-            from .methods import CONTROLS
+            from ..methods import CONTROLS
 
             builtin = tuple(builtin) + tuple(c for c in CONTROLS if c not in builtin)
         self.methods = tuple(builtin) + tuple(self.external)
@@ -64,7 +64,7 @@ class AuditSession:
             audit_config=Path(opt.saliency_audit_config) if opt.saliency_audit_config else None,
             overrides=overrides,
         )
-        from .specs import parse_spec
+        from ..common.specs import parse_spec
 
         parse_spec(opt.saliency_model, "--model")
         for spec in opt.saliency_replicates or []:
@@ -74,8 +74,8 @@ class AuditSession:
         if opt.saliency_random_label_model:
             parse_spec(opt.saliency_random_label_model, "--random-label-model")
         if self.config.device != "cpu":
-            from .audit import check_device
-            from .gpus import pin_worker
+            from ..engine.audit import check_device
+            from ..common.gpus import pin_worker
 
             self.config.device = pin_worker(self.config.device)  # pytest-xdist worker gwI: cuda -> cuda:{I mod N}
             check_device(self.config.device)
@@ -99,14 +99,14 @@ class AuditSession:
         self._planned = False
         self.evidence_sha256: str | None = None  # of the evidence.json this run wrote last (report footer, JUnit)
         if opt.saliency_shard:
-            from .report.merge import parse_shard
+            from ..evidence.merge import parse_shard
 
             parse_shard(opt.saliency_shard)  # a usage error at start-up
         self.baseline = None
         if opt.saliency_fail_on_regression and not opt.saliency_baseline:
             raise AuditUsageError("--audit-fail-on-regression needs --audit-baseline OLD.json")
         if opt.saliency_baseline:
-            from .regression import read_baseline
+            from ..decisions.regression import read_baseline
 
             self.baseline = read_baseline(opt.saliency_baseline)
         if opt.saliency_fail_on_regression and (opt.saliency_shard or getattr(opt, "numprocesses", None)
@@ -132,11 +132,11 @@ class AuditSession:
     @property
     def audit(self):
         if self._audit is None:
-            from . import progress
+            from ..common import progress
 
             self._show_progress()  # before the imports: on a busy machine torch alone takes seconds
             progress.note("saliency-audit: starting (torch, then the data and the models)")
-            from .audit import Audit
+            from ..engine.audit import Audit
 
             opt = self.pytest_config.option
             self._audit = Audit(
@@ -163,7 +163,7 @@ class AuditSession:
         """Progress bars to the terminal past output capture; none under ``-q`` or in xdist workers."""
         import sys
 
-        from . import progress
+        from ..common import progress
 
         config = self.pytest_config
         capman = config.pluginmanager.getplugin("capturemanager")
@@ -187,9 +187,9 @@ class AuditSession:
                 self.pytest_config.pluginmanager.hasplugin("dsession"):
             return
         self._planned = True
-        from . import progress
-        from .errors import AuditError
-        from .plan import plan_text
+        from ..common import progress
+        from ..common.errors import AuditError
+        from ..engine.plan import plan_text
 
         try:
             plan = self._audit.make_plan(self.pairs)
@@ -219,7 +219,7 @@ class AuditSession:
         plan["estimate"] = {"after_passes": spent, "after_seconds": round(seconds, 1),
                             "seconds_per_1000_passes": round(1000 * rate, 3), "seconds_left_at_most": round(left, 1)}
         least = plan.get("image_passes_least")
-        from . import progress
+        from ..common import progress
 
         if least is not None:
             low = max(least - spent, 0) * rate
@@ -238,12 +238,12 @@ class AuditSession:
     def evidence(self) -> dict | None:
         status, code = self.run_end or ("complete", None)
         if self.worker_evidence:  # pytest-xdist's controller (its own audit, if any, only checked --model files)
-            from .report.merge import merge_evidence
+            from ..evidence.merge import merge_evidence
 
             merged = merge_evidence(self.worker_evidence)
             merged["run"].update(status=status, exit_status=code)
             if self.baseline is not None:  # pytest-xdist: the controller compares the merged run
-                from .regression import against
+                from ..decisions.regression import against
 
                 merged["comparison"] = against(self.baseline, merged, self.config,
                                                str(self.pytest_config.option.saliency_baseline))
@@ -347,7 +347,7 @@ def _start(config: pytest.Config) -> "AuditSession":
 
 def bundled_suite() -> Path:
     """The folder of the audit suite that ships with the package (saliency_audit/suite)."""
-    from . import suite
+    from .. import suite
 
     return Path(suite.__file__).resolve().parent
 
@@ -370,7 +370,7 @@ def _add_bundled_suite(config: pytest.Config) -> None:
 def _write_startup_failure(config: pytest.Config, exc: AuditError) -> None:
     """Replace the evidence and report of an earlier run with this run's start-up error (and the details that
     do not fit on its line), so a CI gate reading the evidence never judges a stale file."""
-    from .report.evidence import SCHEMA, now, run_info, write_json
+    from ..evidence import SCHEMA, now, run_info, write_json
 
     opt = config.option
     report = Path(opt.saliency_report)
@@ -386,7 +386,7 @@ def _write_startup_failure(config: pytest.Config, exc: AuditError) -> None:
 
 
 def _passes_now() -> int:
-    from .models.wrapper import PASSES
+    from ..models.wrapper import PASSES
 
     return PASSES["images"]
 
@@ -414,7 +414,7 @@ def _criterion_of(item) -> str:
 
 def _pairs(items: list) -> list[tuple[str, str]]:
     """(criterion, method) of the audit tests among ``items``, in their order."""
-    from .criteria.registry import CRITERIA
+    from ..common.criteria_registry import CRITERIA
 
     out = []
     for item in items:
@@ -440,7 +440,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
 
 
 def _shard(config: pytest.Config, s, items: list) -> None:
-    from .report.merge import parse_shard, shard_of
+    from ..evidence.merge import parse_shard, shard_of
 
     index, count = parse_shard(config.option.saliency_shard)
     mine = shard_of({p for p in map(_item_pair, items) if p}, index, count)
@@ -488,7 +488,7 @@ def saliency_audit(request: pytest.FixtureRequest):
     s.plan()
     audit.decide_family(s.pairs)  # stats.multiplicity: every verdict now (in no test's name), then each test's
     if request.config.option.saliency_fail_on_regression and not getattr(audit, "_regression_gated", False):
-        from .regression import gate
+        from ..decisions.regression import gate
 
         audit._regression_gated = True
         gate(audit, s.pairs)
@@ -497,7 +497,7 @@ def saliency_audit(request: pytest.FixtureRequest):
 
 @pytest.hookimpl(optionalhook=True, tryfirst=True)  # pytest-xdist: `-n auto --device cuda` = one worker per GPU
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
-    from .gpus import auto_workers
+    from ..common.gpus import auto_workers
 
     return auto_workers(config.option.saliency_device)  # None: pytest-xdist's own count
 
@@ -524,7 +524,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
         return
     evidence = s.evidence()  # this process's audit, or (pytest-xdist's controller) its workers' merged
     if evidence is not None:
-        from .report.evidence import write_json
+        from ..evidence import write_json
 
         s.evidence_sha256 = write_json(s.report_dir / "evidence.json", evidence)
         _write_html(evidence, s.report_dir, s.evidence_sha256)
@@ -535,13 +535,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     s = config.stash.get(session_key, None)
     if s is not None and s._audit is not None:
-        from . import progress
+        from ..common import progress
 
         progress.configure()  # back to the environment's default (an in-process pytester run must not leak it)
     if s is not None and s._audit is None and s.worker_evidence and not hasattr(config, "workerinput") \
             and s.evidence_sha256 is None:  # the session did not finish (pytest_sessionfinish writes it)
-        from .report.evidence import write_json
-        from .report.merge import merge_evidence
+        from ..evidence import write_json
+        from ..evidence.merge import merge_evidence
 
         evidence = merge_evidence(s.worker_evidence)
         _write_html(evidence, s.report_dir, write_json(s.report_dir / "evidence.json", evidence))
@@ -567,12 +567,12 @@ def _junit_gate(config: pytest.Config, evidence: dict | None, evidence_sha256: s
     if xml is None or not evidence:
         return
     if evidence["results"]:
-        from .report.gate import gate_of
+        from ..report.gate import gate_of
 
         outcome, text = gate_of(evidence)
         xml.add_global_property("saliency_audit.gate", outcome)
         xml.add_global_property("saliency_audit.gate_text", text)
-    from .report.pytest_extras import suite_properties
+    from .pytest_extras import suite_properties
 
     for name, value in suite_properties(evidence, evidence_sha256):
         xml.add_global_property(name, value)
@@ -580,7 +580,7 @@ def _junit_gate(config: pytest.Config, evidence: dict | None, evidence_sha256: s
 
 def _write_html(evidence: dict, report_dir: Path, evidence_sha256: str | None = None) -> None:
     """The report beside ``report_dir/evidence.json``; ``evidence_sha256``: that file's hash, for the footer."""
-    from .report.html import write_html
+    from ..report.html import write_html
 
     write_html(evidence, report_dir / "saliency-audit.html", evidence_sha256)
 
@@ -603,7 +603,7 @@ def pytest_runtest_makereport(item: pytest.Item, call):
     s = item.config.stash.get(session_key, None)
     if s is None or call.when != "call" or item.nodeid not in s.test_results:
         return
-    from .report import pytest_extras
+    from . import pytest_extras
 
     results = s.test_results.pop(item.nodeid)
     report = outcome.get_result()
@@ -642,7 +642,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     except ImportError:
         return
     if s is not None and metadata_key in session.config.stash:
-        from .report.pytest_extras import environment
+        from .pytest_extras import environment
 
         session.config.stash[metadata_key].update(environment(session.config.option, s.config))
 
@@ -658,7 +658,7 @@ def pytest_html_results_summary(prefix, summary, postfix, session) -> None:
                    f"{escape(str(s.report_dir / 'saliency-audit.html'))}</p>")
     evidence = s.evidence()
     if evidence:  # what was audited, by content hash (known only once the models are loaded)
-        from .report.pytest_extras import provenance_rows
+        from .pytest_extras import provenance_rows
 
         postfix.append(provenance_rows(evidence))
 
@@ -670,10 +670,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     evidence = s.evidence()
     if not evidence or not evidence["results"]:
         return
-    from .report.accuracy import summary as accuracy_summary
-    from .report.gate import gate_of
-    from .report.table import verdict_table
-    from .report.warnings import collect as collect_warnings
+    from ..report.accuracy import summary as accuracy_summary
+    from ..report.gate import gate_of
+    from ..report.table import verdict_table
+    from ..report.warnings import collect as collect_warnings
 
     tr = terminalreporter
     tr.section("saliency-audit verdicts")

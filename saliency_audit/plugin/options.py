@@ -26,7 +26,7 @@ PREFIX = "--saliency-"
 
 def _options() -> list[tuple[str, str | None, dict]]:
     """(the plugin's name, the audit suites' short name or None, argparse keywords) of every option."""
-    from .config import PAPER_METHODS
+    from ..config import PAPER_METHODS
 
     return [
         ("--saliency-audit", None, dict(

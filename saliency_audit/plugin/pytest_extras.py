@@ -63,7 +63,7 @@ def thumbnail(result: dict) -> str | None:
 
 def environment(opt, config) -> dict[str, str]:
     """Provenance rows for pytest-html's environment table (known before anything is computed)."""
-    from .evidence import git_revision, versions
+    from ..evidence import git_revision, versions
 
     rows = {
         "saliency-audit model": opt.saliency_model,
@@ -108,7 +108,7 @@ def suite_properties(evidence: dict, evidence_sha256: str | None = None) -> list
     numbered in the evidence's order, ``replicate0``, ``replicate1``), the dataset's name, image count and
     manifest hash, and the evidence file's own sha256.  Only what the evidence already holds: a model the run
     never loaded has no hash and no property."""
-    from .evidence import sort_models
+    from ..evidence import sort_models
 
     out = []
     models = sort_models([m for m in evidence.get("models") or [] if isinstance(m, dict) and m.get("sha256")

@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from ..criteria.controls import control_of
-from ..criteria.registry import CRITERIA as REGISTRY
+from ..common.criteria_registry import CRITERIA as REGISTRY
 from . import comparison, controls, cost, faithfulness, figures, interpretability, randomization
 from .markup import VERDICTS, N, esc, figure, flatten, fmt, fmt_ci, guarded, note, plain, table, verdict_of
 from .gate import gate_of

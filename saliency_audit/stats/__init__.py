@@ -35,9 +35,9 @@ class Bound:
 def clears(bound, threshold, *, strict: bool, what: str = "the bound") -> bool:
     """Whether ``bound`` clears ``threshold`` (``strict``: exceeds it): the one comparison every verdict is
     decided by.  A bound or threshold that is not a finite number (NaN, +inf, -inf, None) raises
-    :class:`~saliency_audit.errors.DegenerateBound`: an infinite lower bound once passed every sequential
+    :class:`~saliency_audit.common.errors.DegenerateBound`: an infinite lower bound once passed every sequential
     verdict of a large audit, so no verdict is ever decided on one."""
-    from .errors import DegenerateBound
+    from ..common.errors import DegenerateBound
 
     for name, v in ((what, bound), ("its threshold", threshold)):
         if v is None or not math.isfinite(float(v)):

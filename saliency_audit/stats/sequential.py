@@ -5,7 +5,7 @@ inflates the rate of wrong passes (tests/test_sequential.py measures it).  Two r
 guarantee under optional stopping are offered (``sequential_rule``):
 
 ``"obf"`` (the default): a group-sequential test with Lan–DeMets O'Brien–Fleming alpha spending
-(:mod:`saliency_audit.groupseq`), the design clinical-trial statisticians and regulators know.  At each
+(:mod:`saliency_audit.stats.groupseq`), the design clinical-trial statisticians and regulators know.  At each
 look the per-image mean's one-sided bound uses the look's boundary instead of the fixed-n critical value,
 on the Student-t scale with the look's nominal level, the lower of the t bound and Hall's
 skewness-corrected one (:func:`saliency_audit.stats.mean_lower`: a long lower tail makes the t bound alone
@@ -43,8 +43,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import DegenerateBound
-from .stats import clears
+from ..common.errors import DegenerateBound
+from . import clears
 
 RULES = {
     "obf": ("group-sequential test, Lan-DeMets O'Brien-Fleming alpha spending over the planned looks, one-sided, "
@@ -126,10 +126,10 @@ class Check:
 def _obf_bounds(x: np.ndarray, fractions: tuple[float, ...], alpha: float) -> tuple[float, float, float]:
     """(lower, upper, critical value) of the mean of ``x`` (at least 2 values) at the last of looks at
     ``fractions``: finite for any planned n (the critical value comes from the look's nominal level kept as
-    a logarithm, :func:`saliency_audit.groupseq.t_critical_log`)."""
+    a logarithm, :func:`saliency_audit.stats.groupseq.t_critical_log`)."""
     from .groupseq import log_nominal_levels, t_critical_log
 
-    from .stats import mean_lower, mean_upper
+    from . import mean_lower, mean_upper
 
     crit = t_critical_log(log_nominal_levels(fractions, alpha)[-1], len(x))
     if np.ptp(x) == 0.0:
@@ -231,7 +231,7 @@ class Looks:
 
     def p_value(self) -> float:
         """The verdict's p-value: the smallest level at which this record's test would have passed by its
-        stopping look.  ``obf``: the stage-wise ordering p-value (:func:`saliency_audit.groupseq.stagewise_p`)
+        stopping look.  ``obf``: the stage-wise ordering p-value (:func:`saliency_audit.stats.groupseq.stagewise_p`)
         of each check's look statistic, on the z scale of the look's nominal level (as its bound is); ``betting``:
         ``1 / (the largest capital reached against the threshold)`` (Ville's inequality makes it anytime-valid).
         A verdict with several checks passes when all do (an intersection-union test), so its p is their
@@ -250,7 +250,7 @@ class Looks:
             return betting_p(x, threshold, self.alpha, lo, hi)
         from .groupseq import stagewise_p
 
-        from .stats import mean_statistic
+        from . import mean_statistic
 
         diff = float(np.mean(x)) - threshold
         if np.ptp(x) == 0.0:
