@@ -112,7 +112,7 @@ def _per_image_design(audit, ctx, method, samples, ref, floor, seeds: int, cfg) 
     re-initialisation (draw 1000 + s * n + i, disjoint from the shared design's draws), at the head and the
     all-blocks stage, as criteria.randomization.stage_maps assembles them."""
     from saliency_audit.criteria.randomization import drop
-    from saliency_audit.engine.maps import MapSet
+    from saliency_audit.methods.mapset import MapSet
     from saliency_audit.metrics import similarity as sim
     from saliency_audit.stats import stable_seed
 

@@ -92,7 +92,7 @@ def demo_variant_checkpoint(name: str) -> Path:
 
 def participation_ratio(audit, samples, layer, model=None) -> dict:
     """Effective number of distinct channel-gradient patterns at ``layer`` (pooled channel k -> input)."""
-    from saliency_audit.engine.maps import prepare
+    from saliency_audit.data.resize import prepare
 
     model = model if model is not None else audit.models.get("primary")
     x = prepare(samples, model.input_size, "cpu")

@@ -135,7 +135,7 @@ def densenet_run(n: int, methods: tuple[str, ...] = ("grad", "gradcam"), device:
 
     from saliency_audit import Audit, AuditConfig
     from saliency_audit.common.criteria_registry import CRITERIA
-    from saliency_audit.models.wrapper import PASSES
+    from saliency_audit.common.passcount import PASSES
 
     out: dict = {"arch": "densenet121", "input": [224, 224], "n_images": n, "methods": list(methods),
                  "threads": torch.get_num_threads(), "device": device}

@@ -9,8 +9,10 @@ import saliency_audit.engine.audit  # noqa: F401  (numpy, scipy: loaded once, be
 from saliency_audit.cli import main as cli
 from saliency_audit.config import AuditConfig, load_config
 from saliency_audit.common.criteria_registry import CRITERIA
-from saliency_audit.plugin import _pairs, bundled_suite
-from saliency_audit.suite import MODULES, sources
+from saliency_audit.common.paths import bundled_suite
+from saliency_audit.plugin import _pairs
+from saliency_audit.common.paths import SUITE_MODULES as MODULES
+from saliency_audit.common.paths import suite_sources as sources
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -178,7 +178,7 @@ def test_the_guarded_bound_is_the_t_bound_on_symmetric_values_and_lower_on_left_
 
 
 def _mapset(ids, maps):
-    from saliency_audit.engine.maps import MapSet
+    from saliency_audit.methods.mapset import MapSet
 
     maps = np.asarray(maps, dtype=np.float32)
     return MapSet("m", list(ids), maps, np.zeros(len(ids), bool), maps * 2 - 1, 0, 0.0, {})

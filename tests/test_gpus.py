@@ -12,7 +12,8 @@ from torch import nn
 from saliency_audit.common import gpus
 from saliency_audit.config import AuditConfig, pass_images
 from saliency_audit.models.info import ModelInfo
-from saliency_audit.models.wrapper import PASSES, AuditModel
+from saliency_audit.common.passcount import PASSES
+from saliency_audit.models.wrapper import AuditModel
 
 pytest_plugins = ["pytester"]
 

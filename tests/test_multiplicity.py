@@ -103,7 +103,7 @@ def test_a_betting_pass_has_a_p_value_at_most_alpha_and_an_unmet_condition_has_n
 def test_holm_on_the_demo_changes_the_verdicts_a_hand_computation_says(pytester):
     """Acceptance (issue 17): the run's Holm decisions, the tests' outcomes and the evidence all follow a
     hand computation from the per-verdict p-values."""
-    from saliency_audit.suite import sources
+    from saliency_audit.common.paths import suite_sources as sources
 
     pytester.makepyfile(**{name[:-3]: text for name, text in sources().items()})  # the bundled suite
     pytester.makefile(".toml", holm="[stats]\nmultiplicity = \"holm\"\n")

@@ -232,7 +232,7 @@ def maps_command(args) -> int:
         from ..engine.audit import Audit
         from ..config import load_config
         from ..engine.mapsout import write_maps
-        from ..plugin import model_input_overrides
+        from ..common.specs import model_input_overrides
 
         overrides: dict = {k: v for k, v in (("n_images", args.n_images), ("seed", args.seed),
                                               ("device", args.device)) if v is not None}

@@ -158,7 +158,7 @@ def _check(path: Path, new_text: str, old_data: dict, new_block: str) -> None:
 
 def plan(folder: Path, force: bool) -> dict[Path, tuple[bytes, str]]:
     """Path -> (bytes, what) of every file init writes, checked; raises InitRefused or InitError."""
-    from ..suite import sources
+    from ..common.paths import suite_sources as sources
 
     if not folder.exists():
         raise InitError(f"{folder}: no such directory (create it first)")

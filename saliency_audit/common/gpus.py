@@ -97,7 +97,7 @@ def probe_bytes_per_image(model, size, device: str) -> float:
     """
     import torch
 
-    from ..models.wrapper import PASSES
+    from .passcount import PASSES
 
     info = getattr(model, "info", None)
     channels = getattr(info, "in_channels", 1)

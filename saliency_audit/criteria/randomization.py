@@ -306,7 +306,7 @@ def draw_index(p, slot: int, position: int) -> int:
 def stage_maps(ctx, model_at, method: str, samples: list, k: int, nb: int, smooth=None) -> list:
     """Stage ``k``'s maps of ``samples``: one MapSet per slot (:func:`stage_draws`), each image's map from the
     model :func:`draw_index` assigns it; ``model_at(k, draw)`` builds (or returns) the randomized model."""
-    from ..engine.maps import MapSet
+    from ..methods.mapset import MapSet
 
     p = ctx.config.randomization
     out = []
@@ -432,7 +432,7 @@ def _drop_summary(ref, stages: list[tuple[str, list]], config, key: str, names: 
 def variants(ctx, method: str, samples: list, result: CriterionResult) -> dict:
     """The randomization statistics other than the verdict's (``randomization.variants``), on the first
     ``randomization.variant_images`` of the verdict's images: reported beside the verdict, never gating."""
-    from ..models.wrapper import PASSES
+    from ..common.passcount import PASSES
     from .mprt import emprt_summary
 
     passes0 = PASSES["images"]

@@ -11,22 +11,6 @@ here", the regression "is it worse than last release".
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-from ..common.errors import AuditUsageError
-
-
-def read_baseline(path: str | Path, option: str = "--audit-baseline") -> dict:
-    """The baseline evidence, checked against the schema: a one-line usage error naming the file otherwise."""
-    from ..evidence.schema import load
-
-    data, found = load(path)
-    if found and found[0].startswith("(file)"):
-        raise AuditUsageError(f"{option}={path}: cannot read the evidence file ({found[0].removeprefix('(file): ')})")
-    if found:
-        raise AuditUsageError(f"{option}={path}: not saliency-audit evidence: {found[0]}"
-                              + (f" (and {len(found) - 1} more)" if len(found) > 1 else ""))
-    return data
 
 
 def _key(evidence: dict) -> tuple:

@@ -225,7 +225,7 @@ class Audit:
 
     # -- bookkeeping ------------------------------------------------------------------------
     def _record(self, criterion: str, method: str, fn) -> CriterionResult:
-        from ..models.wrapper import PASSES
+        from ..common.passcount import PASSES
 
         t0, passes0 = time.perf_counter(), PASSES["images"]
         try:

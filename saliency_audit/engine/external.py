@@ -148,7 +148,7 @@ def check_model(maps: ExternalMaps, model) -> None:
     made_by = maps.provenance.get("model", {}).get("fingerprint")
     if made_by is None:
         return
-    from .maps import model_fingerprint
+    from ..models.wrapper import model_fingerprint
 
     audited = model_fingerprint(model)
     if made_by != audited:

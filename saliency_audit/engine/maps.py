@@ -18,70 +18,21 @@ import os
 import tempfile
 import time
 import weakref
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
 
+from ..data.resize import prepare
 from ..data.sample import Sample
 from ..methods import METHODS
+from ..methods.mapset import MapSet
 from ..methods.postprocess import postprocess, signed_maps
+from ..models.wrapper import model_fingerprint
 
 MAPS_VERSION = "2"  # bump when a method's computation changes
-
-
-@dataclass
-class MapSet:
-    method: str
-    ids: list[str]
-    maps: np.ndarray  # (N, H, W) float32 in [0, 1], model input resolution
-    constant: np.ndarray  # (N,) bool
-    signed: np.ndarray  # (N, H, W) float32 in [-1, 1]: channel sum with signs, for signed rank correlation
-    computed: int  # maps computed now (the rest came from the cache)
-    seconds: float
-    notes: dict = field(default_factory=dict)
-
-    def head(self, n: int) -> "MapSet":
-        """The first ``n`` images' maps (views; similarity features are recomputed for them)."""
-        return MapSet(self.method, self.ids[:n], self.maps[:n], self.constant[:n], self.signed[:n], 0, 0.0,
-                      dict(self.notes))
-
-    @classmethod
-    def concat(cls, parts: Sequence["MapSet"]) -> "MapSet":
-        """One MapSet of ``parts``' images in order (maps of the same method from different models, e.g. each
-        image's own randomized model); the first part's notes."""
-        return cls(parts[0].method, [i for p in parts for i in p.ids], np.concatenate([p.maps for p in parts]),
-                   np.concatenate([p.constant for p in parts]), np.concatenate([p.signed for p in parts]),
-                   sum(p.computed for p in parts), sum(p.seconds for p in parts), dict(parts[0].notes))
-
-
-def model_fingerprint(model) -> str:
-    """sha256 over the weights, buffers and input spec: two identical models share maps.
-
-    Recomputed per call site that needs it rather than stored on the module:
-    a fingerprint attribute would survive ``copy.deepcopy`` and make a
-    randomized copy share the trained model's cache entries.
-    """
-    h = hashlib.sha256()
-    h.update(json.dumps([model.info.arch, list(model.info.input_size), model.info.in_channels,
-                         list(model.info.mean), list(model.info.std)]).encode())
-    for name, t in sorted(model.net.state_dict().items()):
-        h.update(name.encode())
-        h.update(t.detach().to("cpu", torch.float32 if t.dtype == torch.bfloat16 else t.dtype).contiguous().numpy().tobytes())
-    return h.hexdigest()[:24]
-
-
-def prepare(samples: Sequence[Sample], size: tuple[int, int], device) -> torch.Tensor:
-    """Images resized (bilinear, antialiased when shrinking) to the model's input: (N, C, H, W)."""
-    from ..data.resize import resize_image
-
-    out = [resize_image(s.image.float(), tuple(size))[None] for s in samples]
-    channels = {t.shape[1] for t in out}
-    if len(channels) > 1:
-        out = [t.expand(-1, max(channels), -1, -1) if t.shape[1] == 1 else t for t in out]
-    return torch.cat(out).to(device)
 
 
 class MapStore:

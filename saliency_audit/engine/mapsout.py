@@ -33,7 +33,7 @@ def write_maps(audit, out: Path, all_images: bool = False) -> dict[str, Path]:
     A method the model cannot give (GradCAM of a TorchScript archive) is left out and the others written; then
     an :class:`~saliency_audit.common.errors.Unavailable` names it, why, and what was written."""
     from ..common.errors import Unavailable
-    from .maps import model_fingerprint
+    from ..models.wrapper import model_fingerprint
 
     model = audit.models.get("primary")
     samples = images_of(audit, all_images)

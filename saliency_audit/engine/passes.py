@@ -27,7 +27,7 @@ import torch
 
 from ..common import progress
 from ..config import pass_images
-from .maps import prepare
+from ..data.resize import prepare
 from ..metrics import perturbation as pt
 from ..stats import stable_seed
 

@@ -154,7 +154,7 @@ class _Ledger:
             import torch
 
             from ..models.layers import find_cam_layer
-            from ..models.wrapper import PASSES
+            from ..common.passcount import PASSES
 
             before = PASSES["images"]  # the plan's own probes are not the run's (nor memoised for it)
             layer = find_cam_layer(model, self.config.methods.gradcam.layer)

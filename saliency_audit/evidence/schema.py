@@ -13,7 +13,9 @@ import json
 import re
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 
+from ..common.errors import AuditUsageError
 from . import SCHEMA
 
 VERSION = int(SCHEMA.rsplit("@", 1)[1])
@@ -86,3 +88,16 @@ def one_line(path, found: list[str]) -> str:
 def validate_file(path) -> list[str]:
     """:func:`problems` of the evidence file at ``path``; an unreadable file is one problem naming it."""
     return load(path)[1]
+
+
+def read_baseline(path: str | Path, option: str = "--audit-baseline") -> dict:
+    """The baseline evidence, checked against the schema: a one-line usage error naming the file otherwise."""
+    from ..evidence.schema import load
+
+    data, found = load(path)
+    if found and found[0].startswith("(file)"):
+        raise AuditUsageError(f"{option}={path}: cannot read the evidence file ({found[0].removeprefix('(file): ')})")
+    if found:
+        raise AuditUsageError(f"{option}={path}: not saliency-audit evidence: {found[0]}"
+                              + (f" (and {len(found) - 1} more)" if len(found) > 1 else ""))
+    return data

@@ -47,8 +47,7 @@ def random(model, x: torch.Tensor, keys, target, config, memo) -> torch.Tensor:
 
 def oracle(model, x: torch.Tensor, keys, target, config, memo) -> torch.Tensor:
     """The lesion mask on the model's input grid, softened; zeros where an image has no lesion."""
-    from ..criteria.completeness import grid_sigma, lesion_maps
-    from ..metrics.localisation import resize_map
+    from ..metrics.localisation import grid_sigma, lesion_maps, resize_map
 
     h, w = x.shape[-2:]
     sigma = grid_sigma(config.completeness.lesion_sigma, (h, w))

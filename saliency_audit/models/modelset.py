@@ -197,7 +197,7 @@ class ModelSet:
         import torch
 
         from ..config import pass_images
-        from ..engine.maps import prepare
+        from ..data.resize import prepare
 
         device = next(model.parameters()).device
         bs = pass_images(self.config, tuple(model.input_size))

@@ -17,6 +17,8 @@ import pytest
 
 from ..config import PAPER_METHODS
 from ..common.errors import AuditError, AuditUsageError
+from ..common.paths import bundled_suite
+from ..common.specs import int_option, model_input_overrides
 
 class AuditSession:
     """One per pytest run, kept in ``config.stash``."""
@@ -54,8 +56,8 @@ class AuditSession:
             if opt.saliency_target_class == "predicted":
                 overrides["explain"] = "predicted"
             else:
-                overrides.update(explain="target_class", target_class=_int_option(opt.saliency_target_class,
-                                                                                   "--target-class"))
+                overrides.update(explain="target_class", target_class=int_option(opt.saliency_target_class,
+                                                                                  "--target-class"))
         overrides.update(model_input_overrides(opt.saliency_input_size, opt.saliency_normalize))
         if opt.saliency_target_layer:
             overrides["methods"] = {"gradcam": {"layer": opt.saliency_target_layer}}
@@ -106,7 +108,7 @@ class AuditSession:
         if opt.saliency_fail_on_regression and not opt.saliency_baseline:
             raise AuditUsageError("--audit-fail-on-regression needs --audit-baseline OLD.json")
         if opt.saliency_baseline:
-            from ..decisions.regression import read_baseline
+            from ..evidence.schema import read_baseline
 
             self.baseline = read_baseline(opt.saliency_baseline)
         if opt.saliency_fail_on_regression and (opt.saliency_shard or getattr(opt, "numprocesses", None)
@@ -256,46 +258,6 @@ class AuditSession:
 session_key = pytest.StashKey[AuditSession]()
 
 
-def _int_option(text: str, option: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise AuditUsageError(f"{option}={text}: expected an integer") from None
-
-
-def model_input_overrides(input_size: str | None, normalize: str | None) -> dict:
-    """``{"model": {...}}`` config overrides of ``--input-size`` and ``--normalize`` (empty when neither)."""
-    model_input = {}
-    if input_size:
-        model_input["input_size"] = parse_input_size(input_size)
-    if normalize:
-        model_input["mean"], model_input["std"] = parse_normalize(normalize)
-    return {"model": model_input} if model_input else {}
-
-
-def parse_input_size(text: str) -> list[int]:
-    """``--input-size``: ``512`` or ``512,384`` (height, width)."""
-    parts = [_int_option(p.strip(), "--input-size") for p in text.replace("x", ",").split(",") if p.strip()]
-    if len(parts) not in (1, 2) or min(parts) < 8:
-        raise AuditUsageError(f"--input-size={text}: expected SIZE or HEIGHT,WIDTH of at least 8 pixels")
-    return parts * 2 if len(parts) == 1 else parts
-
-
-def parse_normalize(text: str) -> tuple[list[float], list[float]]:
-    """``--normalize``: ``MEAN,STD`` (all channels), ``M1,M2,M3,S1,S2,S3``, ``imagenet`` or ``none``."""
-    named = {"imagenet": ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]), "none": ([0.0], [1.0])}
-    if text.strip().lower() in named:
-        return named[text.strip().lower()]
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise AuditUsageError(f"--normalize={text}: expected numbers MEAN,STD or M1,M2,M3,S1,S2,S3") from None
-    if len(values) not in (2, 6) or any(v <= 0 for v in values[len(values) // 2:]):
-        raise AuditUsageError(f"--normalize={text}: expected MEAN,STD or M1,M2,M3,S1,S2,S3 with every STD > 0")
-    half = len(values) // 2
-    return values[:half], values[half:]
-
-
 def pytest_addoption(parser: pytest.Parser) -> None:
     from .options import add_options
 
@@ -345,13 +307,6 @@ def _start(config: pytest.Config) -> "AuditSession":
     return s
 
 
-def bundled_suite() -> Path:
-    """The folder of the audit suite that ships with the package (saliency_audit/suite)."""
-    from .. import suite
-
-    return Path(suite.__file__).resolve().parent
-
-
 def _add_bundled_suite(config: pytest.Config) -> None:
     """--saliency-audit: collect the bundled suite.  It replaces what pytest would collect by default (testpaths,
     or the invocation folder) and joins test paths given on the command line; the folder is collected as one
@@ -386,7 +341,7 @@ def _write_startup_failure(config: pytest.Config, exc: AuditError) -> None:
 
 
 def _passes_now() -> int:
-    from ..models.wrapper import PASSES
+    from ..common.passcount import PASSES
 
     return PASSES["images"]
 
