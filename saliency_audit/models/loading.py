@@ -1,6 +1,6 @@
 """Model specs and safe loading.
 
-SPEC forms (DESIGN.md): ``demo`` | ``demo:VARIANT`` | ``PATH`` (TorchScript, or
+SPEC forms (README, "Your own model"): ``demo`` | ``demo:VARIANT`` | ``PATH`` (TorchScript, or
 a state dict; rebuilt as the torchvision architecture its weights are exactly,
 :mod:`saliency_audit.models.autoarch`) | ``ARCH:PATH`` with ARCH a torchvision
 model name, ``timm/NAME`` or ``package.module:factory``.  Checkpoints are read with
