@@ -29,12 +29,12 @@ Why each default is what it is:
   colour images.  Hidden superpixels show their own mean grey level (lime's ``hide_color=None``).
 * ``sequential = true``, ``sequential_batch = 8``, ``sequential_rule = "obf"``, ``sequential_futility =
   0.05``: every criterion looks at its images 8 at a time and stops a (criterion, method) pair as soon as
-  its verdict is decided (``saliency_audit/sequential.py``); ``--no-sequential`` gives fixed-n verdicts.
+  its verdict is decided (``saliency_audit/stats/sequential.py``); ``--no-sequential`` gives fixed-n verdicts.
   ``"obf"``: a group-sequential test with Lan–DeMets O'Brien–Fleming alpha spending (the clinical-trial
   design), Student-t bounds at each look's nominal level guarded by Hall's skewness-corrected t, and from
   half the images on a non-binding futility stop when the conditional power of a pass under the current
   trend is below 5 %.  Every look's boundary is finite for any planned n (alpha kept in logs:
-  ``saliency_audit/groupseq.py``).  Its wrong-pass rate at a true mean on the threshold, per criterion,
+  ``saliency_audit/stats/groupseq.py``).  Its wrong-pass rate at a true mean on the threshold, per criterion,
   shape and planned n, is the README's calibration table (benchmarks/results/error_rates.json); its cost
   is power (benchmarks/results/sequential_error.json), its gain model passes: the demo audit spends 40 %
   of the fixed-n one's (benchmarks/results/sequential.json).  Left-over limit: a rare, large negative
@@ -103,7 +103,7 @@ Why each default is what it is:
   densenet121 at 224 px then runs 20 images per pass (0.12 s/image/pass
   against 0.35 s in passes of 64).  Both apply on CPU only: on CUDA a pass
   takes as many images as 60 % of the free GPU memory holds (measured once
-  per model, ``saliency_audit/gpus.py``).
+  per model, ``saliency_audit/common/gpus.py``).
 * ``utility.prior = "auto"``: the average-mask prior held out of the audited
   set, or leave-one-out when that gives more masks (a team auditing all of
   its positives keeps its verdicts); see :mod:`saliency_audit.data.samplesets`.
@@ -130,7 +130,7 @@ Why each default is what it is:
   at its own criterion's alpha (the papers' practice), or ``"holm"`` /
   ``"bonferroni"`` over the gate's verdicts (every method's, not the
   controls'), which keeps the chance that any pass of the run is wrong at most
-  ``family_alpha`` (:mod:`saliency_audit.multiplicity`).  A family needs every
+  ``family_alpha`` (:mod:`saliency_audit.stats.multiplicity`).  A family needs every
   verdict before it can decide one, so the run computes them all at its first
   audit test; it cannot be split over ``--audit-shard`` or ``-n``.
 """
@@ -142,9 +142,9 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from .criteria.params import DRAW_DESIGNS, STATISTICS, VARIANTS  # noqa: F401  (their home before)
-from .criteria.registry import CRITERIA as _REGISTRY
-from .errors import AuditUsageError
+from .common.criteria_params import DRAW_DESIGNS, STATISTICS, VARIANTS  # noqa: F401  (their home before)
+from .common.criteria_registry import CRITERIA as _REGISTRY
+from .common.errors import AuditUsageError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -153,7 +153,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 #: The eight methods of Arun et al. 2021, in the paper's order.
 PAPER_METHODS = ("grad", "sg", "ig", "sig", "gradcam", "xrai", "gbp", "ggcam")
-#: Criterion names of the interface contract, in report order (the registry: saliency_audit.criteria.registry,
+#: Criterion names of the interface contract, in report order (the registry: saliency_audit.common.criteria_registry,
 #: whose extensions, if any, follow these).
 CRITERIA = _REGISTRY.builtin
 
@@ -303,10 +303,10 @@ def pass_images(cfg: "AuditConfig", size: tuple[int, int]) -> int:
     caches: densenet121 at 224 px costs 0.12 s per image in passes of 8-16
     images and 0.35 s in passes of 64 (benchmarks/results/densenet121.json).
     On CUDA the figure comes from free GPU memory once a model of this input
-    size has been probed (:mod:`saliency_audit.gpus`); until then, this rule.
+    size has been probed (:mod:`saliency_audit.common.gpus`); until then, this rule.
     """
     if cfg.device != "cpu":
-        from .gpus import measured_pass_images
+        from .common.gpus import measured_pass_images
 
         measured = measured_pass_images(cfg.device, size)
         if measured is not None:

@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from saliency_audit import extensions
+from saliency_audit.common import extensions
 
 PLUGIN = '''
 """A third party's audit extensions: a model-free "centre" map, a "map_entropy" criterion, a small demo."""
@@ -78,7 +78,7 @@ METHOD = MethodSpec("centre", "Brightness-centred blob", (), False, fn="sa_ext_d
 CRITERION = CriterionSpec("map_entropy", "Map concentration (<b>entropy</b>)", "sa_ext_demo:map_entropy",
                           ("maps", "lesions"), "is the map concentrated rather than spread out?",
                           section="map_entropy", params=EntropyParams, check="sa_ext_demo:check_params",
-                          cost="saliency_audit.plan:localisation_cost", score=("mean_score", "conc {:.3f}"))
+                          cost="saliency_audit.engine.plan:localisation_cost", score=("mean_score", "conc {:.3f}"))
 
 
 def datasets():
@@ -127,13 +127,13 @@ def plugin_path(tmp_path):
 def test_a_plugin_package_adds_a_method_a_criterion_and_a_dataset(plugin_path, tmp_path):
     _install(plugin_path, "sa_ext_demo", PLUGIN, ENTRY_POINTS)
     from saliency_audit import Audit, AuditConfig, testing
-    from saliency_audit.criteria.registry import CRITERIA
+    from saliency_audit.common.criteria_registry import CRITERIA
     from saliency_audit.data import DATASETS, check_options, dataset_names
     from saliency_audit.methods import METHODS
-    from saliency_audit.plan import plan_text
+    from saliency_audit.engine.plan import plan_text
     from saliency_audit.report.html import render
     from saliency_audit.report.table import verdict_table
-    from saliency_audit.schema import problems
+    from saliency_audit.evidence.schema import problems
 
     assert "map_entropy" in CRITERIA and "centre" in METHODS and "small_demo" in DATASETS
     assert dataset_names()[-1] == "small_demo" and list(CRITERIA)[-1] == "map_entropy"
@@ -176,7 +176,7 @@ def test_a_plugin_package_adds_a_method_a_criterion_and_a_dataset(plugin_path, t
 
 def test_names_that_clash_or_entry_points_that_do_not_load_are_one_line_errors(plugin_path):
     from saliency_audit import CriterionSpec, register_criterion
-    from saliency_audit.criteria.registry import CRITERIA
+    from saliency_audit.common.criteria_registry import CRITERIA
 
     _install(plugin_path, "sa_ext_bad", "X = 1\n", "[saliency_audit.methods]\nbroken = sa_ext_bad:NOPE\n")
     with pytest.raises(extensions.ExtensionError) as err:
@@ -196,7 +196,7 @@ def test_a_criterion_without_its_own_section_or_cost_gets_the_generic_ones(plugi
     """A registered criterion with no report module, and a name nobody registered, are each drawn as
     themselves (their verdicts, escaped), never as another criterion; the plan says it did not estimate it."""
     from saliency_audit import CriterionSpec, register_criterion
-    from saliency_audit.plan import plan_text
+    from saliency_audit.engine.plan import plan_text
     from saliency_audit.report.html import render
     from tests.test_report import make_evidence
 

@@ -1,7 +1,7 @@
 """Datasets: Sample, AuditDataset and the adapters selected by ``--dataset``."""
 from __future__ import annotations
 
-from ..errors import AuditUsageError
+from ..common.errors import AuditUsageError
 from .base import AuditDataset
 from .sample import Sample, boxes_to_mask
 
@@ -16,7 +16,7 @@ def load_dataset(name: str = "demo", root: str | None = None, *, split: str | No
     ``split``/``split_file`` select a split (QTIM splits CSV or the folder's
     split column), ``finding`` the NIH finding audited, ``skip_bad`` leaves out
     unreadable or malformed samples (listed in ``dataset.skipped``) instead of
-    raising :class:`~saliency_audit.errors.AuditInputError`.  The adapter and what it takes come from its
+    raising :class:`~saliency_audit.common.errors.AuditInputError`.  The adapter and what it takes come from its
     :class:`~saliency_audit.data.registry.DatasetSpec`.
     """
     spec = check_options(name, finding=finding, split=split, split_file=split_file)

@@ -1,7 +1,7 @@
 """The dataset registry: name -> the adapter ``--dataset`` selects and the options it takes.
 
 A dataset is one adapter class (an :class:`~saliency_audit.data.base.AuditDataset`) and one
-:class:`DatasetSpec`; a third party registers its own (:mod:`saliency_audit.extensions`).
+:class:`DatasetSpec`; a third party registers its own (:mod:`saliency_audit.common.extensions`).
 :func:`load_dataset <saliency_audit.data.load_dataset>` builds it; :func:`check_options` is the check a
 command line makes before anything is loaded (``--finding`` and ``--split`` where the dataset takes none).
 Importing this module is cheap (no torch).
@@ -11,8 +11,8 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-from ..errors import AuditUsageError
-from ..extensions import Registry
+from ..common.errors import AuditUsageError
+from ..common.extensions import Registry, register
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class DatasetSpec:
 
 
 #: name -> spec; extensions follow the built-ins
-DATASETS: Registry = Registry("dataset", (
+DATASETS: Registry = Registry("dataset", spec_class=DatasetSpec, specs=(
     DatasetSpec("demo", "Generated demo world (test split)", ".demo:DemoDataset", needs_root=False),
     DatasetSpec("folder", "Image folder with masks and labels", ".folder:FolderDataset"),
     DatasetSpec("siim", "SIIM-ACR pneumothorax", ".siim:SIIMDataset"),
@@ -64,3 +64,9 @@ def check_options(name: str, *, finding: str | None = None, split: str | None = 
     if not spec.needs_root and (split or split_file):
         raise AuditUsageError(f"--dataset={name} takes no --split or --split-file")
     return spec
+
+
+def register_dataset(spec: DatasetSpec) -> None:
+    """Add a dataset adapter (its ``adapter`` an absolute ``"module:Class"``); entry points in the group
+    ``saliency_audit.datasets`` do the same."""
+    register(DATASETS, spec, f"register_dataset({getattr(spec, 'name', spec)!r})")

@@ -1,8 +1,8 @@
 """Method names of the interface contract and what each one needs.
 
 A method is one function ``fn(model, x, keys, target, config, memo) -> raw attributions`` and one
-:class:`MethodSpec`; a third party registers its own (:mod:`saliency_audit.extensions`).  ``passes`` tells
-the plan (:func:`saliency_audit.plan.method_passes`) its own forward passes per image.  Importing this module
+:class:`MethodSpec`; a third party registers its own (:mod:`saliency_audit.common.extensions`).  ``passes`` tells
+the plan (:func:`saliency_audit.engine.plan.method_passes`) its own forward passes per image.  Importing this module
 is cheap (no torch).
 """
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from ..errors import AuditUsageError
-from ..extensions import Registry
+from ..common.errors import AuditUsageError
+from ..common.extensions import Registry, register
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ _G, _C, _F = "saliency_audit.methods.gradients", "saliency_audit.methods.cam", "
 _K = "saliency_audit.methods.controls"
 
 #: name -> spec. Extensible: a new method is one function plus one entry here (or a registered spec).
-METHODS: Registry = Registry("method", (
+METHODS: Registry = Registry("method", spec_class=MethodSpec, specs=(
         MethodSpec("grad", "Gradient", (), False, fn=f"{_G}:grad", passes=1),
         MethodSpec("sg", "SmoothGrad", ("sg",), True, fn=f"{_G}:sg", passes=_sg),
         MethodSpec("ig", "Integrated Gradients", ("ig",), False, fn=f"{_G}:ig", passes=_ig),
@@ -132,3 +132,9 @@ def resolve_methods(names: str | list[str] | tuple[str, ...], option: str = "--m
     if not out:
         raise AuditUsageError(f"{option}: no saliency method given")
     return tuple(out)
+
+
+def register_method(spec: MethodSpec) -> None:
+    """Add a saliency method (its ``fn`` an absolute ``"module:function"``); entry points in the group
+    ``saliency_audit.methods`` do the same."""
+    register(METHODS, spec, f"register_method({getattr(spec, 'name', spec)!r})")

@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from ..criteria.controls import control_of
-from ..criteria.registry import CRITERIA as REGISTRY
+from ..common.criteria_registry import CRITERIA as REGISTRY
 from . import comparison, controls, cost, faithfulness, interpretability
 from .markup import VERDICTS, esc, figure, fmt, fmt_ci, guarded, note, verdict_of  # noqa: F401  (figure: the parts' guard)
 from .gate import gate_of

@@ -13,7 +13,7 @@ def _num(x, fmt="{:+.3f}") -> str:
 def _score(r: dict) -> str:
     """The criterion's own mean score (not the verdict's difference): AP, ROAD, energy, focus, hit rate; its
     spec's ``score`` (details key, format) says which ("-": none)."""
-    from ..criteria.registry import CRITERIA
+    from ..common.criteria_registry import CRITERIA
 
     spec = CRITERIA.get(r.get("criterion"))
     if spec is None or not spec.score:

@@ -21,7 +21,7 @@ INTERFACE = ("headline", "extra_head", "extra_cell", "rule", "body")
 
 def section_of(criterion: str) -> ModuleType:
     """The section module of ``criterion``: its spec's ``report``, else the generic one."""
-    from ...criteria.registry import CRITERIA
+    from ...common.criteria_registry import CRITERIA
     from . import generic
 
     spec = CRITERIA.get(criterion)

@@ -4,7 +4,7 @@ Same interface as every section module (:mod:`saliency_audit.report.sections`).
 """
 from __future__ import annotations
 
-from ...criteria.registry import CRITERIA
+from ...common.criteria_registry import CRITERIA
 from .. import figures
 from ..markup import N, esc, figure, fmt, fmt_ci, guarded, table, verdict_of
 from . import level
