@@ -81,7 +81,7 @@ class AuditSession:
 
             self.config.device = pin_worker(self.config.device)  # pytest-xdist worker gwI: cuda -> cuda:{I mod N}
             check_device(self.config.device)
-        from .data.registry import check_options
+        from ..data.registry import check_options
 
         dataset = check_options(opt.saliency_dataset, finding=opt.saliency_finding, split=opt.saliency_split,
                                 split_file=opt.saliency_split_file)  # an unknown name or an option it takes not
