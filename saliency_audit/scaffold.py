@@ -254,7 +254,7 @@ def _roll_back(before: dict, created_dir: Path | None) -> list[Path]:
         try:
             if old is None:
                 path.unlink(missing_ok=True)
-            else:
+            elif not path.exists() or path.read_bytes() != old:  # (a write refused at open left it as it was)
                 path.write_bytes(old)
         except OSError:
             kept.append(path)
