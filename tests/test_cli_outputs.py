@@ -167,14 +167,30 @@ def test_report_refuses_to_overwrite_its_evidence_and_writes_only_its_report(tmp
     assert new_files(before, tmp_path) == {tmp_path / "saliency-audit.html"}
 
 
-def test_merge_refuses_an_output_folder_whose_files_are_its_inputs(tmp_path, capsys):
-    (tmp_path / "m").mkdir()
-    shard = _evidence(tmp_path / "m", "evidence.json")
-    other = _evidence(tmp_path, "s2.json", seed=1)
+def _shards(folder: Path) -> list[Path]:
+    """Two synthetic shards (1/2 and 2/2) of one audit: its results split between them."""
+    rng = np.random.default_rng(5)
+    whole = run(base(rng), rng)
+    paths = []
+    for index, results in ((1, whole["results"][:1]), (2, whole["results"][1:])):
+        part = json.loads(json.dumps(whole))
+        part["results"], part["run"]["shard"] = results, {"index": index, "of": 2}
+        part["run"]["exit_status"] = 0
+        (folder / f"s{index}").mkdir(parents=True)
+        paths.append(folder / f"s{index}" / "evidence.json")
+        paths[-1].write_text(json.dumps(part))
+    return paths
+
+
+def test_merge_writes_only_its_two_files_and_never_over_a_shard(tmp_path, capsys):
+    s1, s2 = _shards(tmp_path)
     before = files_under(tmp_path)
-    assert cli(["merge", str(shard), str(other), "-o", str(tmp_path / "m")]) == 2
-    one_error(capsys, shard)
-    assert not new_files(before, tmp_path)
+    for out in (s1.parent, s2.parent):  # -o the folder of a shard: its evidence.json is an input
+        assert cli(["merge", str(s1), str(s2), "-o", str(out)]) == 2
+        one_error(capsys, out / "evidence.json")
+        assert not new_files(before, tmp_path)
+    assert cli(["merge", str(s1), str(s2), "-o", str(tmp_path / "m")]) == 0
+    assert new_files(before, tmp_path) == {tmp_path / "m" / "evidence.json", tmp_path / "m" / "saliency-audit.html"}
 
 
 def test_diff_refuses_to_write_its_json_over_an_input(tmp_path, capsys):
