@@ -488,7 +488,8 @@ def diff_lines(c: dict, label) -> list[str]:
     lines.append(f"{s['worse']} worse, {s['better']} better, {s['unchanged']} unchanged of {c['family']} pair(s) "
                  f"({s['paired']} paired by image id; {c['multiplicity']} at alpha {c['alpha']:g} per direction, "
                  f"intervals {1 - 2 * c['alpha']:.0%}); {s['controls']} control(s) not flagged; "
-                 f"{s['not_compared']} not compared; old {printable(c['old']['name'])} vs new {printable(c['new']['name'])}")
+                 f"{s['not_compared']} not compared; old {printable(c['old']['name'])} "
+                 f"vs new {printable(c['new']['name'])}")
     return lines
 
 

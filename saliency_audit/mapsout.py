@@ -11,9 +11,10 @@ the dataset has one; it needs the dataset the maps were made from (``maps.json``
 
 An output folder holds one run's maps: ``maps -o DIR`` refuses a DIR that already holds maps (a method
 folder with ``.npy``/``.png`` maps, a ``maps.json`` or a ``manifest.csv``), and with ``--force`` first removes
-the maps a previous ``maps`` run wrote there (in each method folder: its map files, ``maps.json``, ``manifest.csv``;
-nothing else, and no other folder), so the maps of two models never mix under one ``maps.json``.  ``view`` names each overlay from
-a sanitized id (:func:`saliency_audit.outputs.safe_name`) and writes only inside its output folder.
+the maps a previous ``maps`` run wrote there (in each method folder: its map files, ``maps.json``,
+``manifest.csv``; nothing else, and no other folder), so the maps of two models never mix under one
+``maps.json``.  ``view`` names each overlay from a sanitized id (:func:`saliency_audit.outputs.safe_name`) and
+writes only inside its output folder.
 """
 from __future__ import annotations
 

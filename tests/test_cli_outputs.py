@@ -19,7 +19,7 @@ import pytest
 from saliency_audit.cli import main as cli
 from saliency_audit.outputs import OutputClash, check_outputs, inside, safe_name
 from saliency_audit.printable import printable
-from tests.test_comparison import IDS, base, evidence, result, run
+from tests.test_comparison import base, evidence, result, run
 
 
 def files_under(root: Path) -> dict[Path, bytes]:
@@ -260,7 +260,8 @@ def test_maps_refuses_a_folder_holding_maps_and_force_leaves_one_runs_maps(tmp_p
     one_error(capsys, out, "already holds maps (grad/, gradcam/)", "--force")
     assert not new_files(before, tmp_path)
     assert cli(["maps", "-o", str(out), "--methods", "grad", "--n-images", "2", "--force"]) == 0
-    assert capsys.readouterr().out.splitlines() == [f"{out / 'grad'}: 2 grad maps (audit them with --maps {out / 'grad'})"]
+    line = f"{out / 'grad'}: 2 grad maps (audit them with --maps {out / 'grad'})"
+    assert capsys.readouterr().out.splitlines() == [line]
     made = json.loads((out / "grad" / "maps.json").read_text())
     assert sorted(p.stem for p in (out / "grad").glob("*.npy")) == sorted(made["ids"]) and len(made["ids"]) == 2
     assert not (out / "gradcam").exists()  # the earlier run's other method is gone too: one run's maps
