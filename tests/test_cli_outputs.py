@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from saliency_audit.cli import main as cli
-from saliency_audit.outputs import OutputClash, check_outputs, inside, safe_name
-from saliency_audit.printable import printable
+from saliency_audit.common.outputs import OutputClash, check_outputs, inside, safe_name
+from saliency_audit.common.printable import printable
 from tests.test_comparison import base, evidence, result, run
 
 

@@ -1,4 +1,4 @@
-"""The one reader of JSON from elsewhere: limits and one-line errors (saliency_audit/untrusted.py)."""
+"""The one reader of JSON from elsewhere: limits and one-line errors (saliency_audit/common/untrusted.py)."""
 from __future__ import annotations
 
 import json
@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from saliency_audit.errors import AuditInputError
-from saliency_audit.untrusted import depth, parse_json, read_json
+from saliency_audit.common.errors import AuditInputError
+from saliency_audit.common.untrusted import depth, parse_json, read_json
 
 
 @pytest.mark.parametrize("text", ['{"clip_percentile": NaN}', "[Infinity]", '{"a": -Infinity}'])
