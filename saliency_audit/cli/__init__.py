@@ -2,7 +2,7 @@
 
     saliency-audit report evidence.json [-o report.html] [--pdf]
     saliency-audit export-demo FORMAT DIR [--n N] [--train N] [--scale S] [--seed S]
-    saliency-audit maps --model SPEC --dataset NAME --data-root DIR --methods LIST -o OUT [--all]
+    saliency-audit maps --model SPEC --dataset NAME --data-root DIR --methods LIST -o OUT [--all] [--force]
     saliency-audit view OUT/METHOD [-o OVERLAYS] [--dataset NAME --data-root DIR]
     saliency-audit merge SHARD.json ... -o DIR
     saliency-audit validate EVIDENCE.json ...
@@ -25,6 +25,13 @@ of the bundled suite ``pytest --saliency-audit`` runs) and a ``[tool.saliency_au
 does), 2 for an unusable folder or ``pyproject.toml``.  ``plan`` says how many images each (criterion, method)
 needs for a pass with 80 % and 95 % probability at the demo audit's effects (shipped) or at a run's
 (``--evidence``) (:mod:`saliency_audit.decisions.power`): exit 0, 2 for an unreadable file or a bad option.
+
+No command writes over a file it reads or outside its output: :func:`saliency_audit.common.outputs.check_outputs`
+refuses (exit 2, one line naming both paths) an output that is an input, or an output folder that holds or lies
+in an input folder; ``maps`` refuses an ``-o`` that already holds maps unless ``--force``; ``view`` refuses a
+folder without maps.  ``diff`` exits 2 when either run has no results or the new one only errors.  Whatever
+the CLI prints from a file (names, ids, paths, messages) goes through :func:`saliency_audit.common.printable.printable`:
+control characters and escape sequences are printed escaped, so no file can forge or hide a line.
 """
 from __future__ import annotations
 
@@ -32,6 +39,8 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+from ..common.printable import printable, say
 
 DEFAULT_NAME = "saliency-audit.html"
 
@@ -69,6 +78,8 @@ def _parser() -> argparse.ArgumentParser:
     mp.add_argument("--methods", default=None, metavar="LIST", help="comma-separated methods (default: the paper's 8)")
     mp.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="where to write")
     mp.add_argument("--all", action="store_true", help="every image of the dataset, not only the audited ones")
+    mp.add_argument("--force", action="store_true",
+                    help="when -o already holds maps of a 'maps' run, remove them first (default: refuse)")
     mp.add_argument("--n-images", type=int, default=None, metavar="N", help="audited images (as pytest's option)")
     for flag, meta, text in (("--split", "NAME", "split"), ("--split-file", "CSV", "splits CSV"),
                              ("--finding", "NAME", "nih finding"), ("--input-size", "H[,W]", "model input size"),
@@ -82,7 +93,8 @@ def _parser() -> argparse.ArgumentParser:
                         description="Draw each map of a folder (as written by 'saliency-audit maps', or any "
                                     "<id>.npy/.png maps) over its image, the lesion outlined.")
     vw.add_argument("folder", type=Path, help="a folder of maps (one method's)")
-    vw.add_argument("-o", "--output", type=Path, default=None, help="where to write (default: FOLDER/overlays)")
+    vw.add_argument("-o", "--output", type=Path, default=None,
+                    help="where to write, outside FOLDER (default: FOLDER-overlays beside it)")
     vw.add_argument("--dataset", default=None, help="dataset format (default: the one maps.json names)")
     vw.add_argument("--data-root", default=None, metavar="DIR", help="dataset location (default: maps.json's)")
     va = sub.add_parser("validate", help="check evidence files against the saliency-audit/evidence JSON Schema")
@@ -167,13 +179,13 @@ def plan_command(args) -> int:
         batch = b if isinstance(b, int) and not isinstance(b, bool) and b >= 2 else batch
         futility = float(f) if isinstance(f, (int, float)) and not isinstance(f, bool) and 0 <= f < 0.5 else futility
         where, origin = "this run's effect", f"the effects of {args.evidence}"
-    print(f"plan: {power.rule_text(args.rule, args.alpha, batch, futility)}; {origin}")
+    say(f"plan: {power.rule_text(args.rule, args.alpha, batch, futility)}; {origin}")
     for pair in pairs:
         plan = power.plan(pair, tuple(args.power), alpha=args.alpha, rule=args.rule, batch=batch, futility=futility,
                           audits=args.check)
-        print(power.line(plan, where))
+        say(power.line(plan, where))
     for label, why in skipped:
-        print(f"{label}: not planned: {why}")
+        say(f"{label}: not planned: {why}")
     return 0
 
 
@@ -183,14 +195,14 @@ def init_command(args) -> int:
     try:
         written = init(args.dir, force=args.force)
     except InitRefused as exc:
-        print(f"saliency-audit: error: {exc}", file=sys.stderr)
+        say(f"saliency-audit: error: {exc}", file=sys.stderr)
         return 1
     except InitError as exc:
         return _error(str(exc))
     for path, what in written:
-        print(f"{path}: {what}")
+        say(f"{path}: {what}")
     where = "" if args.dir.resolve() == Path.cwd().resolve() else f"cd {args.dir} && "
-    print(f"next: {where}pytest audits/ --model=ARCH:CHECKPOINT --dataset=NAME --data-root=PATH "
+    say(f"next: {where}pytest audits/ --model=ARCH:CHECKPOINT --dataset=NAME --data-root=PATH "
           f"(or {where}pytest audits/ -k utility --methods=gradcam for the demo)")
     return 0
 
@@ -199,8 +211,14 @@ def merge_command(args) -> int:
     from ..common.errors import AuditError
     from ..evidence import write_json
     from ..report.html import write_html
+    from ..common.outputs import check_outputs
     from ..evidence.merge import merge_shards
 
+    try:
+        check_outputs("merge", inputs=args.evidence,
+                      outputs=[args.output / "evidence.json", args.output / DEFAULT_NAME])
+    except AuditError as exc:
+        return _error(str(exc))
     parts = []
     for path in args.evidence:
         try:
@@ -219,9 +237,9 @@ def merge_command(args) -> int:
         return _error(f"{args.output}: cannot write: {exc}")
     from ..report.gate import gate_of
 
-    print(f"{args.output / 'evidence.json'}: {len(merged['results'])} results from {len(parts)} shards; "
-          f"{gate_of(merged)[1]}")
-    print(report)
+    say(f"{args.output / 'evidence.json'}: {len(merged['results'])} results from {len(parts)} shards; "
+        f"{gate_of(merged)[1]}")
+    say(report)
     return 0
 
 
@@ -231,8 +249,15 @@ def maps_command(args) -> int:
     try:
         from ..engine.audit import Audit
         from ..config import load_config
-        from ..engine.mapsout import write_maps
+        from ..engine.mapsout import check_output, write_maps
+        from ..common.outputs import check_outputs
         from ..common.specs import model_input_overrides
+
+        model_files = [Path(x) for x in (args.model, args.model.partition(":")[2]) if x and Path(x).is_file()]
+        check_outputs("maps", folders=[args.output],
+                      inputs=[*model_files, *(Path(x) for x in (args.data_root, args.audit_config, args.split_file)
+                                              if x)])
+        check_output(args.output, args.force)
 
         overrides: dict = {k: v for k, v in (("n_images", args.n_images), ("seed", args.seed),
                                               ("device", args.device)) if v is not None}
@@ -245,40 +270,49 @@ def maps_command(args) -> int:
                       config=config, allow_unsafe_pickle=args.allow_unsafe_pickle,
                       skip_bad_samples=args.skip_bad_samples,
                       dataset_options={"split": args.split, "split_file": args.split_file, "finding": args.finding})
-        folders = write_maps(audit, args.output, all_images=args.all)
+        folders = write_maps(audit, args.output, all_images=args.all, force=args.force)
     except AuditError as exc:
         return _error(str(exc))
     except OSError as exc:
         return _error(f"{args.output}: cannot write: {exc}")
-    for method, folder in folders.items():
-        print(f"{folder}: {sum(1 for _ in folder.glob('*.npy'))} {method} maps (audit them with --maps {folder})")
+    for method, (folder, n) in folders.items():
+        say(f"{folder}: {n} {method} maps (audit them with --maps {folder})")
     return 0
 
 
 def view_command(args) -> int:
     from ..common.errors import AuditError
     from ..engine.external import MANIFEST_JSON
+    from ..common.outputs import check_outputs
 
+    if not args.folder.is_dir():
+        return _error(f"{args.folder}: no such directory")
     manifest = {}
     if (args.folder / MANIFEST_JSON).is_file():
         try:
             manifest = json.loads((args.folder / MANIFEST_JSON).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             return _error(f"{args.folder / MANIFEST_JSON}: cannot read ({type(exc).__name__})")
-    made = manifest.get("dataset", {})
+        if not isinstance(manifest, dict):
+            return _error(f"{args.folder / MANIFEST_JSON}: not a JSON object")
+    made = manifest.get("dataset") if isinstance(manifest.get("dataset"), dict) else {}
     name, root = args.dataset or made.get("name") or "demo", args.data_root or made.get("root")
-    if not args.folder.is_dir():
-        return _error(f"{args.folder}: no such directory")
+    folder = Path(args.folder)
+    named = folder if folder.name not in ("", ".", "..") else folder.resolve()
+    out = args.output or named.with_name(named.name + "-overlays")  # beside the maps, never inside them
     try:
+        check_outputs("view", inputs=[folder, Path(root) if isinstance(root, str) and root else None],
+                      folders=[out])
         from ..data import load_dataset
         from ..engine.mapsout import write_overlays
 
         options = {k: made.get(k) for k in ("split", "split_file", "finding") if made.get(k) and not args.dataset}
-        written = write_overlays(args.folder, args.output or args.folder / "overlays",
-                                 load_dataset(name, root, **options))
+        written = write_overlays(folder, out, load_dataset(name, root, **options))
     except AuditError as exc:
         return _error(str(exc))
-    print(f"{args.output or args.folder / 'overlays'}: {len(written)} overlays")
+    except OSError as exc:
+        return _error(f"{out}: cannot write: {exc.strerror or type(exc).__name__}")
+    say(f"{out}: {len(written)} overlays")
     return 0
 
 
@@ -291,12 +325,13 @@ def export_demo(args) -> int:
         root = write(args.format, args.root, n=args.n, n_train=args.train, scale=args.scale, seed=args.seed)
     except OSError as exc:
         return _error(f"{args.root}: cannot write: {exc}")
-    print(f"{root}: {args.n} audited and {args.train} training images ({args.format} layout; splits in splits.csv)")
+    say(f"{root}: {args.n} audited and {args.train} training images ({args.format} layout; splits in splits.csv)")
     return 0
 
 
 def _error(message: str) -> int:
-    print(f"saliency-audit: error: {' '.join(message.split())}", file=sys.stderr)
+    """One line on stderr, every control character escaped (the message may quote a file); exit 2."""
+    say(f"saliency-audit: error: {' '.join(printable(message).split())}", file=sys.stderr)
     return 2
 
 
@@ -317,23 +352,30 @@ def report(evidence_path: Path, output: Path | None, pdf: bool = False) -> int:
     from ..evidence import SCHEMA
     from ..report.html import write_html
 
+    from ..common.errors import AuditError
+    from ..common.outputs import check_outputs
+
     if evidence.get("schema") != SCHEMA:
-        print(f"saliency-audit: warning: {evidence_path}: schema {evidence.get('schema')!r}, expected {SCHEMA!r}; "
-              "rendering anyway", file=sys.stderr)
+        say(f"saliency-audit: warning: {evidence_path}: schema {evidence.get('schema')!r}, expected {SCHEMA!r}; "
+            "rendering anyway", file=sys.stderr)
     out = output if output is not None else evidence_path.parent / DEFAULT_NAME
     pdf_out = out.with_suffix(".pdf")
     if pdf and out.suffix.lower() == ".pdf":  # -o report.pdf --pdf: the PDF there, its HTML beside it
         pdf_out, out = out, out.with_suffix(".html")
+    try:
+        check_outputs("report", inputs=[evidence_path], outputs=[out, pdf_out if pdf else None])
+    except AuditError as exc:
+        return _error(str(exc))
     try:  # the footer names the evidence by the sha256 of the bytes just read
         written = write_html(evidence, out, hashlib.sha256(raw).hexdigest(), evidence_path.name)
     except OSError as exc:
         return _error(f"{out}: cannot write: {exc}")
-    print(written)
+    say(written)
     if pdf:
         from ..report.pdf import PdfError, print_pdf
 
         try:
-            print(print_pdf(written, pdf_out))
+            say(print_pdf(written, pdf_out))
         except PdfError as exc:
             return _error(f"{exc} (the HTML report is written: {written})")
     return 0
@@ -348,12 +390,12 @@ def validate_command(args) -> int:
         found = validate_file(path)
         if not found:
             data = json.loads(path.read_text())
-            print(f"{path}: valid ({data['schema']}, {len(data['results'])} results)")
+            say(f"{path}: valid ({data['schema']}, {len(data['results'])} results)")
             continue
         unreadable = found[0].startswith("(file)")
         worst = max(worst, 2 if unreadable else 1)
         for line in found:
-            print(f"{path}: {line}", file=sys.stderr)
+            say(f"{path}: {line}", file=sys.stderr)
     return worst
 
 
@@ -365,33 +407,64 @@ def _read_evidence(path: Path) -> tuple[dict | None, str | None]:
     return (None, one_line(path, found)) if found else (data, None)
 
 
+def _undecided(data: dict, path: Path) -> str | None:
+    """A one-line reason why a run cannot be compared: no results, or none of its (non-control) results a
+    pass or a fail (all errors, skips ...); None when it can."""
+    results = [r for r in data.get("results", []) if isinstance(r, dict) and not r.get("control")]
+    if not results:
+        return f"{path}: no results to compare"
+    if any(r.get("verdict") in ("pass", "fail") for r in results):
+        return None
+    counts: dict = {}
+    for r in results:
+        counts[r.get("verdict")] = counts.get(r.get("verdict"), 0) + 1
+    found = ", ".join(f"{n} {v}" for v, n in sorted(counts.items(), key=lambda kv: str(kv[0])))
+    return f"{path}: no result decided with a pass or fail ({found}): nothing to compare"
+
+
 def diff_command(args) -> int:
+    """Exit 0: nothing significantly worse; 1: some pair worse; 2: an unreadable or invalid file, an output
+    that is an input, a bad option, or a run with nothing to compare (no results, or only errors / skips)."""
     from ..decisions.comparison import compare, label
+    from ..common.errors import AuditError
+    from ..common.outputs import check_outputs
 
     if not 0 < args.alpha < 0.5:
         return _error(f"--alpha must be in (0, 0.5), not {args.alpha}")
+    try:
+        check_outputs("diff", inputs=[args.old, args.new], outputs=[args.json])
+    except AuditError as exc:
+        return _error(str(exc))
     runs = []
     for path in (args.old, args.new):
         data, problem = _read_evidence(path)
         if problem:
             return _error(problem)
         runs.append(data)
+    for path, data in ((args.new, runs[1]), (args.old, runs[0])):
+        problem = _undecided(data, path)
+        if problem:
+            return _error(problem)
     c = compare(runs[0], runs[1], alpha=args.alpha, multiplicity=args.multiplicity,
                 old_name=str(args.old), new_name=str(args.new))
     for w in c["warnings"]:
-        print(f"saliency-audit: warning: {' '.join(w.split())}", file=sys.stderr)
+        say(f"saliency-audit: warning: {' '.join(printable(w).split())}", file=sys.stderr)
     if args.json is not None:
         try:
             args.json.write_text(json.dumps(c, indent=1, allow_nan=False) + "\n", encoding="utf-8")
         except OSError as exc:
             return _error(f"{args.json}: cannot write: {exc}")
     for line in diff_lines(c, label):
-        print(line)
+        say(line)
     return 1 if c["summary"]["worse"] else 0
 
 
 def diff_lines(c: dict, label) -> list[str]:
-    """The comparison as a plain-text table, worse first, then its summary line."""
+    """The comparison as a plain-text table, worse first, then its summary line; names from the evidence
+    with their control characters escaped (before the columns are measured)."""
+    def label(r, _label=label):
+        return printable(_label(r))
+
     def num(x, spec="+.3f"):
         return "-" if x is None else format(x, spec)
 
@@ -410,12 +483,13 @@ def diff_lines(c: dict, label) -> list[str]:
     widths = [max(len(t[i]) for t in table) for i in range(len(table[0]))]
     lines = ["  ".join(x.ljust(w) for x, w in zip(t, widths)).rstrip() for t in table]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    lines += [f"not compared: {label(r)}: {r['reason']}" for r in c["not_compared"]]
+    lines += [f"not compared: {label(r)}: {printable(r['reason'])}" for r in c["not_compared"]]
     s = c["summary"]
     lines.append(f"{s['worse']} worse, {s['better']} better, {s['unchanged']} unchanged of {c['family']} pair(s) "
                  f"({s['paired']} paired by image id; {c['multiplicity']} at alpha {c['alpha']:g} per direction, "
                  f"intervals {1 - 2 * c['alpha']:.0%}); {s['controls']} control(s) not flagged; "
-                 f"{s['not_compared']} not compared; old {c['old']['name']} vs new {c['new']['name']}")
+                 f"{s['not_compared']} not compared; old {printable(c['old']['name'])} "
+                 f"vs new {printable(c['new']['name'])}")
     return lines
 
 

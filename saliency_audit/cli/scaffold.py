@@ -209,18 +209,58 @@ def plan(folder: Path, force: bool) -> dict[Path, tuple[bytes, str]]:
     return writes
 
 
+def _check_writable(folder: Path, writes: dict) -> None:
+    """Every target can be written: an existing file writable, a new one's folder writable (or creatable)."""
+    import os
+
+    for path in writes:
+        where = path if path.exists() else path.parent if path.parent.exists() else path.parent.parent
+        if not os.access(where, os.W_OK):
+            raise InitError(f"{where}: not writable; nothing written")
+
+
 def init(folder: Path, force: bool = False) -> list[tuple[Path, str]]:
-    """Write the starter files into ``folder``; (path, what) of each, in the order written."""
+    """Write the starter files into ``folder``; (path, what) of each, in the order written.  All or nothing:
+    every target is checked writable first, and when a write fails anyway the files already written are
+    restored (or removed, with an ``audits/`` this call created) before the :class:`InitError`."""
     writes = plan(folder, force)
+    _check_writable(folder, writes)
+    audits = folder / "audits"
+    created = not audits.exists()
     try:
-        (folder / "audits").mkdir(exist_ok=True)
+        audits.mkdir(exist_ok=True)
     except OSError as exc:
-        raise InitError(f"{folder / 'audits'}: cannot create ({exc.strerror or type(exc).__name__})") from None
-    done = []
+        raise InitError(f"{audits}: cannot create ({exc.strerror or type(exc).__name__}); nothing written") from None
+    done: list[tuple[Path, str]] = []
+    before: dict[Path, bytes | None] = {}
     for path, (data, what) in writes.items():
         try:
+            before[path] = path.read_bytes() if path.exists() else None
             path.write_bytes(data)
         except OSError as exc:
-            raise InitError(f"{path}: cannot write ({exc.strerror or type(exc).__name__})") from None
+            kept = _roll_back(before, audits if created else None)
+            raise InitError(f"{path}: cannot write ({exc.strerror or type(exc).__name__}); "
+                            + ("nothing written" if not kept else
+                               f"could not undo {', '.join(str(p) for p in kept)}")) from None
         done.append((path, what))
     return done
+
+
+def _roll_back(before: dict, created_dir: Path | None) -> list[Path]:
+    """Put back every file of ``before`` (its old bytes, or removed when it was new) and remove
+    ``created_dir`` when it is empty again; returns the paths that could not be put back."""
+    kept = []
+    for path, old in reversed(list(before.items())):
+        try:
+            if old is None:
+                path.unlink(missing_ok=True)
+            elif not path.exists() or path.read_bytes() != old:  # (a write refused at open left it as it was)
+                path.write_bytes(old)
+        except OSError:
+            kept.append(path)
+    if created_dir is not None:
+        try:
+            created_dir.rmdir()
+        except OSError:
+            kept.append(created_dir)
+    return kept
