@@ -98,57 +98,54 @@ _CONSISTENT_NOTE = ("a map that ignores the model is the same for every model, s
                     "consistency is necessary, not sufficient; read it beside the randomization criteria")
 
 _S = "saliency_audit.report.sections"
-_LOC = dict(cost=".engine.plan:localisation_cost", report=f"{_S}.interpretability", section="interpretability",
-            check=".common.criteria_params:interpretability")
+
+
+#: what the controls must show, per family of built-in criteria (completeness names its own)
+_FAMILY_CONTROLS = {"utility": (_LOCALISES, _LOCALISES_NOTE), "interpretability": (_LOCALISES, _LOCALISES_NOTE),
+                    "randomization": (_IGNORES_MODEL, _IGNORES_MODEL_NOTE),
+                    "consistency": (_CONSISTENT, _CONSISTENT_NOTE)}
+
+
+def _builtin(name: str, title: str, entry: str, needs: tuple[str, ...], summary: str, family: str,
+             score: tuple[str, str] = ("mean_ap", "AP {:.3f}"), cost: str = "", **kw) -> CriterionSpec:
+    """A built-in criterion's spec: its parameters are the config section ``family``, checked by
+    common/criteria_params.py's function of that name, drawn by report/sections/<family>.py, its controls the
+    family's, and its cost is engine/plan.py's ``<name>_cost`` (or ``cost``)."""
+    controls, note = _FAMILY_CONTROLS.get(family, ((), ""))
+    kw = {"controls": controls, "control_note": note, **kw}
+    return CriterionSpec(name, title, entry, needs, summary, section=family, check=f".common.criteria_params:{family}",
+                         cost=f".engine.plan:{cost or name + '_cost'}", report=f"{_S}.{family}", score=score, **kw)
+
+
+_ROAD_NOTE = ("noise is a random order and must fail; the edge map and the lesion mask are reported only: whether "
+              "removing them changes the output is a property of the model (the oracle's value is the lesion "
+              "reliance), not of the audit")
 
 #: name -> spec, in the contract's (report) order; extensions follow (saliency_audit.common.extensions)
 CRITERIA: Registry = Registry("criterion", spec_class=CriterionSpec, specs=(
-    CriterionSpec("utility", "Localisation utility", ".utility:run", ("maps", "lesions", "randomized"),
-                  "does the map find the lesion better than the average-mask prior? (AP)",
-                  optional=("randomized",), controls=_LOCALISES, control_note=_LOCALISES_NOTE,
-                  section="utility", check=".common.criteria_params:utility", cost=".engine.plan:utility_cost",
-                  report=f"{_S}.utility", score=("mean_ap", "AP {:.3f}")),
-    CriterionSpec("randomization", "Model-parameter randomization", ".randomization:run_cascade",
-                  ("maps", "randomized"), "do the maps change as the model's weights are randomized?",
-                  controls=_IGNORES_MODEL, control_note=_IGNORES_MODEL_NOTE,
-                  section="randomization", check=".common.criteria_params:randomization", cost=".engine.plan:randomization_cost",
-                  report=f"{_S}.randomization", score=("mean_ap", "AP {:.3f}")),
-    CriterionSpec("label_randomization", "Label randomization", ".randomization:run_label",
-                  ("maps", "random_label"), "do the maps change for a model trained on permuted labels?",
-                  controls=_IGNORES_MODEL, control_note=_IGNORES_MODEL_NOTE,
-                  section="randomization", check=".common.criteria_params:randomization",
-                  cost=".engine.plan:label_randomization_cost", report=f"{_S}.randomization", score=("mean_ap", "AP {:.3f}")),
-    CriterionSpec("repeatability", "Repeatability", ".consistency:run_repeatability", ("maps", "replicates"),
-                  "do the maps survive retraining the architecture with another seed?",
-                  controls=_CONSISTENT, control_note=_CONSISTENT_NOTE,
-                  section="consistency", check=".common.criteria_params:consistency", cost=".engine.plan:repeatability_cost",
-                  report=f"{_S}.consistency", score=("mean_ap", "AP {:.3f}")),
-    CriterionSpec("reproducibility", "Reproducibility", ".consistency:run_reproducibility",
-                  ("maps", "references"), "do the maps agree across architectures trained on the task?",
-                  controls=_CONSISTENT, control_note=_CONSISTENT_NOTE,
-                  section="consistency", check=".common.criteria_params:consistency", cost=".engine.plan:reproducibility_cost",
-                  report=f"{_S}.consistency", score=("mean_ap", "AP {:.3f}")),
-    CriterionSpec("completeness", "Faithfulness (ROAD completeness)", ".completeness:run",
-                  ("maps", "lesions", "model_passes", "randomized"),
-                  "does removing what the map highlights change the model's output more than a random order?",
-                  optional=("randomized",), controls=(("random", "fail"),),
-                  control_note=("noise is a random order and must fail; the edge map and the lesion mask are "
-                                "reported only: whether removing them changes the output is a property of "
-                                "the model (the oracle's value is the lesion reliance), not of the audit"),
-                  section="completeness", check=".common.criteria_params:completeness", cost=".engine.plan:completeness_cost",
-                  report=f"{_S}.completeness", score=("mean_road", "ROAD {:+.3f}")),
-    CriterionSpec("energy", "Proportional energy", ".interpretability:run_energy", ("maps", "lesions"),
-                  "what share of the map's mass lies in the lesion, against the prior?",
-                  controls=_LOCALISES, control_note=_LOCALISES_NOTE,
-                  **dict(_LOC, score=("mean_score", "energy {:.3f}"))),
-    CriterionSpec("focus", "Average saliency focus", ".interpretability:run_focus", ("maps", "lesions"),
-                  "how much saliency per lesion pixel, against the prior?",
-                  controls=_LOCALISES, control_note=_LOCALISES_NOTE,
-                  **dict(_LOC, score=("mean_score", "focus {:.3f}"))),
-    CriterionSpec("pointing", "Pointing game", ".interpretability:run_pointing", ("maps", "lesions"),
-                  "is the map's maximum inside the lesion more often than the prior's?",
-                  controls=_LOCALISES, control_note=_LOCALISES_NOTE,
-                  **dict(_LOC, score=("mean_score", "hit {:.3f}"))),
+    _builtin("utility", "Localisation utility", ".utility:run", ("maps", "lesions", "randomized"),
+             "does the map find the lesion better than the average-mask prior? (AP)", "utility",
+             optional=("randomized",)),
+    _builtin("randomization", "Model-parameter randomization", ".randomization:run_cascade", ("maps", "randomized"),
+             "do the maps change as the model's weights are randomized?", "randomization"),
+    _builtin("label_randomization", "Label randomization", ".randomization:run_label", ("maps", "random_label"),
+             "do the maps change for a model trained on permuted labels?", "randomization"),
+    _builtin("repeatability", "Repeatability", ".consistency:run_repeatability", ("maps", "replicates"),
+             "do the maps survive retraining the architecture with another seed?", "consistency"),
+    _builtin("reproducibility", "Reproducibility", ".consistency:run_reproducibility", ("maps", "references"),
+             "do the maps agree across architectures trained on the task?", "consistency"),
+    _builtin("completeness", "Faithfulness (ROAD completeness)", ".completeness:run",
+             ("maps", "lesions", "model_passes", "randomized"),
+             "does removing what the map highlights change the model's output more than a random order?",
+             "completeness", ("mean_road", "ROAD {:+.3f}"), controls=(("random", "fail"),), control_note=_ROAD_NOTE,
+             optional=("randomized",)),
+    *(_builtin(name, title, f".interpretability:run_{name}", ("maps", "lesions"), question, "interpretability",
+               ("mean_score", f"{short} {{:.3f}}"), cost="localisation_cost")
+      for name, title, short, question in (
+          ("energy", "Proportional energy", "energy",
+           "what share of the map's mass lies in the lesion, against the prior?"),
+          ("focus", "Average saliency focus", "focus", "how much saliency per lesion pixel, against the prior?"),
+          ("pointing", "Pointing game", "hit", "is the map's maximum inside the lesion more often than the prior's?"))),
 ))
 
 #: what maps made elsewhere (--maps) can give a criterion

@@ -29,6 +29,28 @@ def section_of(criterion: str) -> ModuleType:
     return module if module is not None else generic
 
 
+def number(r: dict, label: str, spec: str) -> str:
+    """A verdict's value as its cell's headline ("ΔAP +0.123"), or "" when it has none."""
+    from ..markup import fmt
+
+    v = r.get("value")
+    return f"{label} {fmt(v, spec)}" if isinstance(v, (int, float)) and not isinstance(v, bool) else ""
+
+
+def mean_ci(r: dict, key: str) -> str:
+    """A detail's mean and its interval (``key`` and ``key_ci`` of the result's details), or "—"."""
+    from ..markup import fmt, fmt_ci
+
+    d = r.get("details") or {}
+    return f"{fmt(d.get(key))} {fmt_ci(d.get(key + '_ci'))}" if key in d else "—"
+
+
+def numbered(label: str, spec: str, column: str, key: str):
+    """``headline``, ``extra_head`` and ``extra_cell`` of a section whose cell is its value (``label``, format
+    ``spec``) and whose extra column is a detail's mean with its interval (``key``)."""
+    return (lambda r: number(r, label, spec)), (lambda criterion: column), (lambda r: mean_ci(r, key))
+
+
 def level(p: dict) -> str:
     """A criterion's one-sided confidence level from its config section ("95 %"), or "(1 − α)"."""
     al = p.get("alpha")

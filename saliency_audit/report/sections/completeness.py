@@ -6,21 +6,10 @@ Same interface as every section module (:mod:`saliency_audit.report.sections`); 
 from __future__ import annotations
 
 from .. import faithfulness
-from ..markup import fmt, fmt_ci
+from . import numbered
 
 
-def headline(r: dict) -> str:
-    v = r.get("value")
-    return f"ΔROAD {fmt(v, '+.3f')}" if isinstance(v, (int, float)) and not isinstance(v, bool) else ""
-
-
-def extra_head(criterion: str) -> str:
-    return "mean ROAD [CI]"
-
-
-def extra_cell(r: dict) -> str:
-    d = r.get("details") or {}
-    return f"{fmt(d.get('mean_road'))} {fmt_ci(d.get('mean_road_ci'))}" if "mean_road" in d else "—"
+headline, extra_head, extra_cell = numbered("ΔROAD", "+.3f", "mean ROAD [CI]", "mean_road")
 
 
 def rule(evidence: dict, criterion: str, rs: list[dict]) -> str:

@@ -7,11 +7,10 @@ from __future__ import annotations
 from ...common.criteria_registry import CRITERIA
 from .. import figures
 from ..markup import N, esc, figure, fmt, fmt_ci, guarded, table, verdict_of
-from . import level
+from . import level, number
 
 def headline(r: dict) -> str:
-    v = r.get("value")
-    return f"SSIM {fmt(v, '.2f')}" if isinstance(v, (int, float)) and not isinstance(v, bool) else ""
+    return number(r, "SSIM", ".2f")
 
 
 def extra_head(criterion: str) -> str:

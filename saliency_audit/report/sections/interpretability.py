@@ -6,7 +6,8 @@ tables are :mod:`saliency_audit.report.interpretability`'s.
 from __future__ import annotations
 
 from .. import interpretability
-from ..markup import fmt, fmt_ci
+from ..markup import fmt
+from . import mean_ci
 
 
 def headline(r: dict) -> str:
@@ -21,8 +22,7 @@ def extra_head(criterion: str) -> str:
 
 
 def extra_cell(r: dict) -> str:
-    d = r.get("details") or {}
-    return f"{fmt(d.get('mean_score'))} {fmt_ci(d.get('mean_score_ci'))}" if "mean_score" in d else "—"
+    return mean_ci(r, "mean_score")
 
 
 def rule(evidence: dict, criterion: str, rs: list[dict]) -> str:

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from .. import figures, randomization
 from ..markup import N, esc, figure, fmt, fmt_ci, guarded, table, verdict_of
-from . import level
+from . import level, number
 
 
 def headline(r: dict) -> str:
-    v = r.get("value")
-    return f"d {fmt(v, '.2f')}" if isinstance(v, (int, float)) and not isinstance(v, bool) else ""
+    return number(r, "d", ".2f")
 
 
 def extra_head(criterion: str) -> str:

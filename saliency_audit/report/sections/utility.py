@@ -5,22 +5,11 @@ Same interface as every section module (:mod:`saliency_audit.report.sections`).
 from __future__ import annotations
 
 from .. import figures, interpretability
-from ..markup import N, esc, figure, flatten, fmt, fmt_ci, guarded, plain, table, verdict_of
-from . import level
+from ..markup import N, esc, figure, flatten, fmt, guarded, plain, table, verdict_of
+from . import level, numbered
 
 
-def headline(r: dict) -> str:
-    v = r.get("value")
-    return f"ΔAP {fmt(v, '+.3f')}" if isinstance(v, (int, float)) and not isinstance(v, bool) else ""
-
-
-def extra_head(criterion: str) -> str:
-    return "mean AP [CI]"
-
-
-def extra_cell(r: dict) -> str:
-    d = r.get("details") or {}
-    return f"{fmt(d.get('mean_ap'))} {fmt_ci(d.get('mean_ap_ci'))}" if "mean_ap" in d else "—"
+headline, extra_head, extra_cell = numbered("ΔAP", "+.3f", "mean AP [CI]", "mean_ap")
 
 
 def rule(evidence: dict, criterion: str, rs: list[dict]) -> str:
