@@ -632,17 +632,23 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     from ..report.table import verdict_table
     from ..report.warnings import collect as collect_warnings
 
+    from ..common.printable import printable
+
     tr = terminalreporter
+
+    def write(text, **markup):  # names, ids and messages come from models, data and --maps: no control codes
+        tr.write_line(printable(text), **markup)
+
     tr.section("saliency-audit verdicts")
     for line in verdict_table(evidence["results"]):
-        tr.write_line(line)
+        write(line)
     outcome, text = gate_of(evidence)
-    tr.write_line(f"gate: {text}", bold=True, red=outcome == "fail", green=outcome == "pass",
-                  yellow=outcome == "pass" and "not evaluated" in text)
+    write(f"gate: {text}", bold=True, red=outcome == "fail", green=outcome == "pass",
+          yellow=outcome == "pass" and "not evaluated" in text)
     accuracy = accuracy_summary(evidence.get("dataset", {}).get("primary_accuracy"))
     if accuracy:
-        tr.write_line(f"model: {accuracy}")
+        write(f"model: {accuracy}")
     for warning in collect_warnings(evidence):
-        tr.write_line(f"warning: {warning}", yellow=True)
-    tr.write_line(f"evidence: {s.report_dir / 'evidence.json'}")
-    tr.write_line(f"report:   {s.report_dir / 'saliency-audit.html'}")
+        write(f"warning: {warning}", yellow=True)
+    write(f"evidence: {s.report_dir / 'evidence.json'}")
+    write(f"report:   {s.report_dir / 'saliency-audit.html'}")
