@@ -29,12 +29,12 @@ Why each default is what it is:
   colour images.  Hidden superpixels show their own mean grey level (lime's ``hide_color=None``).
 * ``sequential = true``, ``sequential_batch = 8``, ``sequential_rule = "obf"``, ``sequential_futility =
   0.05``: every criterion looks at its images 8 at a time and stops a (criterion, method) pair as soon as
-  its verdict is decided (``saliency_audit/sequential.py``); ``--no-sequential`` gives fixed-n verdicts.
+  its verdict is decided (``saliency_audit/stats/sequential.py``); ``--no-sequential`` gives fixed-n verdicts.
   ``"obf"``: a group-sequential test with Lan–DeMets O'Brien–Fleming alpha spending (the clinical-trial
   design), Student-t bounds at each look's nominal level guarded by Hall's skewness-corrected t, and from
   half the images on a non-binding futility stop when the conditional power of a pass under the current
   trend is below 5 %.  Every look's boundary is finite for any planned n (alpha kept in logs:
-  ``saliency_audit/groupseq.py``).  Its wrong-pass rate at a true mean on the threshold, per criterion,
+  ``saliency_audit/stats/groupseq.py``).  Its wrong-pass rate at a true mean on the threshold, per criterion,
   shape and planned n, is the README's calibration table (benchmarks/results/error_rates.json); its cost
   is power (benchmarks/results/sequential_error.json), its gain model passes: the demo audit spends 40 %
   of the fixed-n one's (benchmarks/results/sequential.json).  Left-over limit: a rare, large negative
@@ -103,7 +103,7 @@ Why each default is what it is:
   densenet121 at 224 px then runs 20 images per pass (0.12 s/image/pass
   against 0.35 s in passes of 64).  Both apply on CPU only: on CUDA a pass
   takes as many images as 60 % of the free GPU memory holds (measured once
-  per model, ``saliency_audit/gpus.py``).
+  per model, ``saliency_audit/common/gpus.py``).
 * ``utility.prior = "auto"``: the average-mask prior held out of the audited
   set, or leave-one-out when that gives more masks (a team auditing all of
   its positives keeps its verdicts); see :mod:`saliency_audit.data.samplesets`.
@@ -130,7 +130,7 @@ Why each default is what it is:
   at its own criterion's alpha (the papers' practice), or ``"holm"`` /
   ``"bonferroni"`` over the gate's verdicts (every method's, not the
   controls'), which keeps the chance that any pass of the run is wrong at most
-  ``family_alpha`` (:mod:`saliency_audit.multiplicity`).  A family needs every
+  ``family_alpha`` (:mod:`saliency_audit.stats.multiplicity`).  A family needs every
   verdict before it can decide one, so the run computes them all at its first
   audit test; it cannot be split over ``--audit-shard`` or ``-n``.
 * Limits: a config file comes from elsewhere, so every value is type-checked as it is read and must be
@@ -148,8 +148,9 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from .criteria.registry import CRITERIA as _REGISTRY
-from .errors import AuditUsageError, one_line
+from .common.criteria_params import DRAW_DESIGNS, STATISTICS, VARIANTS  # noqa: F401  (their home before)
+from .common.criteria_registry import CRITERIA as _REGISTRY
+from .common.errors import AuditUsageError, one_line
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -158,13 +159,9 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 #: The eight methods of Arun et al. 2021, in the paper's order.
 PAPER_METHODS = ("grad", "sg", "ig", "sig", "gradcam", "xrai", "gbp", "ggcam")
-#: randomization.statistic: the verdict's statistic; randomization.variants: what is reported beside it
-STATISTICS = ("ssim_drop", "smooth_mprt", "emprt")
-VARIANTS = STATISTICS + ("bottom_up", "top_down")
-#: randomization.draw_design: whose re-initialisation explains each image (criteria.randomization.draw_index)
-DRAW_DESIGNS = ("per_image", "shared")
-#: Criterion names of the interface contract, in report order (the registry: saliency_audit.criteria.registry).
-CRITERIA = tuple(_REGISTRY)
+#: Criterion names of the interface contract, in report order (the registry: saliency_audit.common.criteria_registry,
+#: whose extensions, if any, follow these).
+CRITERIA = _REGISTRY.builtin
 
 
 @dataclass
@@ -312,10 +309,10 @@ def pass_images(cfg: "AuditConfig", size: tuple[int, int]) -> int:
     caches: densenet121 at 224 px costs 0.12 s per image in passes of 8-16
     images and 0.35 s in passes of 64 (benchmarks/results/densenet121.json).
     On CUDA the figure comes from free GPU memory once a model of this input
-    size has been probed (:mod:`saliency_audit.gpus`); until then, this rule.
+    size has been probed (:mod:`saliency_audit.common.gpus`); until then, this rule.
     """
     if cfg.device != "cpu":
-        from .gpus import measured_pass_images
+        from .common.gpus import measured_pass_images
 
         measured = measured_pass_images(cfg.device, size)
         if measured is not None:
@@ -349,7 +346,31 @@ class AuditConfig:
     cache_dir: str | None = None  # None: $SALIENCY_AUDIT_CACHE or ~/.cache/saliency-audit
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
+        extra = {name: asdict(self.section(name)) for name, (spec, _) in self._criterion_sections()
+                 if spec.params is not None}
+        return _jsonable({**asdict(self), **extra})
+
+    def section(self, name: str):
+        """A criterion's parameters: a built-in's AuditConfig field, or a registered criterion's ``params``
+        (its defaults until a config file sets them)."""
+        if name in {f.name for f in fields(self)}:
+            return getattr(self, name)
+        held = self.__dict__.setdefault("_sections", {})
+        if name not in held:
+            spec = dict(self._criterion_sections()).get(name, (None,))[0]
+            if spec is None or spec.params is None:
+                raise AuditUsageError(f"config: no criterion has a parameter section {name!r}")
+            held[name] = spec.params()
+        return held[name]
+
+    @staticmethod
+    def _criterion_sections() -> list[tuple[str, tuple]]:
+        """(section, (the first spec declaring it, None)) of every registered criterion, in registry order."""
+        out: dict = {}
+        for spec in _REGISTRY.values():
+            if spec.section and spec.section not in out:
+                out[spec.section] = (spec, None)
+        return list(out.items())
 
     def merged(self, values: dict[str, Any], source: str) -> "AuditConfig":
         """A copy with ``values`` (nested dict, e.g. from TOML) applied; unknown keys are errors."""
@@ -387,48 +408,11 @@ class AuditConfig:
         need(lm.kernel_width > 0, "methods.lime.kernel_width", "must be > 0")
         need(lm.ridge >= 0, "methods.lime.ridge", "must be >= 0")
         need(0 < self.postprocess.clip_percentile <= 100, "postprocess.clip_percentile", "must be in (0, 100]")
-        need(0 < self.utility.alpha < 0.5, "utility.alpha", "must be in (0, 0.5)")
-        need(0 <= self.utility.min_ap <= 1, "utility.min_ap", "must be in [0, 1]")
-        need(self.utility.prior_images >= 1, "utility.prior_images", "must be at least 1")
-        need(self.utility.prior in ("auto", "held-out", "leave-one-out"), "utility.prior",
-             "must be auto, held-out or leave-one-out")
-        k = self.completeness
-        need(k.n_images >= 2, "completeness.n_images", "must be at least 2")
-        need(0 < k.alpha < 0.5, "completeness.alpha", "must be in (0, 0.5)")
-        need(len(k.fractions) >= 1 and all(isinstance(f, (int, float)) and 0 < f < 1 for f in k.fractions),
-             "completeness.fractions", "must be a list of fractions in (0, 1)")
-        need(k.fill in ("linear", "linear-exact", "blur", "mean", "random"), "completeness.fill",
-             "must be linear, linear-exact, blur, mean or random")
-        need(k.noise >= 0, "completeness.noise", "must be >= 0")
-        need(k.blur_control_sigma > 0, "completeness.blur_control_sigma", "must be > 0")
-        need(k.lesion_sigma >= 0, "completeness.lesion_sigma", "must be >= 0")
-        need(k.curve_steps >= 2, "completeness.curve_steps", "must be at least 2")
-        need(k.deletion_fill in ("zero", "blur", "mean"), "completeness.deletion_fill", "must be zero, blur or mean")
-        need(k.insertion_start in ("zero", "blur", "mean"), "completeness.insertion_start",
-             "must be zero, blur or mean")
-        need(0 < self.interpretability.alpha < 0.5, "interpretability.alpha", "must be in (0, 0.5)")
-        need(self.interpretability.pointing_tolerance >= 0, "interpretability.pointing_tolerance", "must be >= 0")
-        r = self.randomization
-        need(r.n_images >= 2, "randomization.n_images", "must be at least 2")
-        need(r.draws >= 1, "randomization.draws", "must be at least 1")
-        need(r.draw_design in DRAW_DESIGNS, "randomization.draw_design", f"must be one of {', '.join(DRAW_DESIGNS)}")
-        need(0 < r.alpha < 0.5, "randomization.alpha", "must be in (0, 0.5)")
-        for key in ("head_min", "all_min", "label_min"):
-            need(0 <= getattr(r, key) <= 2, f"randomization.{key}", "must be in [0, 2]")
-        need(r.bn_policy in ("reset", "affine", "keep"), "randomization.bn_policy", "must be reset, affine or keep")
-        need(r.statistic in STATISTICS, "randomization.statistic", f"must be one of {', '.join(STATISTICS)}")
-        need(r.order in ("top_down", "bottom_up"), "randomization.order", "must be top_down or bottom_up")
-        need(all(v in VARIANTS for v in r.variants), "randomization.variants",
-             f"must list some of {', '.join(VARIANTS)}")
-        need(r.variant_images >= 2, "randomization.variant_images", "must be at least 2")
-        need(r.curve_images >= 2, "randomization.curve_images", "must be at least 2")
-        need(r.smooth_samples >= 1, "randomization.smooth_samples", "must be at least 1")
-        need(r.smooth_noise >= 0, "randomization.smooth_noise", "must be >= 0")
-        need(r.emprt_bins >= 2, "randomization.emprt_bins", "must be at least 2")
-        c = self.consistency
-        need(c.n_images >= 2, "consistency.n_images", "must be at least 2")
-        need(0 < c.alpha < 0.5, "consistency.alpha", "must be in (0, 0.5)")
-        need(-1 <= c.min_ssim <= 1, "consistency.min_ssim", "must be in [-1, 1]")
+        for name, section in self._criterion_sections():
+            spec = section[0]
+            check = spec.check_function()
+            if check is not None:
+                check(self.section(name), lambda ok, key, what, _s=name: need(ok, f"{_s}.{key}", what))
         m = self.model
         need(len(m.input_size) in (0, 2) and all(isinstance(v, int) and v >= 8 for v in m.input_size),
              "model.input_size", "must be [height, width] of at least 8 pixels")
@@ -448,6 +432,9 @@ def _apply(obj: Any, values: dict[str, Any], source: str, prefix: str) -> None:
     known = {f.name: f for f in fields(obj)}
     for key, value in values.items():
         name = key.replace("-", "_")
+        if not prefix and name not in known and isinstance(obj, AuditConfig) and _extension_section(obj, name):
+            _apply(obj.section(name), value, source, prefix=f"{name}.")
+            continue
         if name not in known:
             raise AuditUsageError(
                 f"{source}: unknown key {prefix}{key!s} (known: {', '.join(sorted(known))})"
@@ -462,6 +449,11 @@ def _apply(obj: Any, values: dict[str, Any], source: str, prefix: str) -> None:
         except OverflowError:  # an integer too large for a float (TOML integers are unbounded in tomllib)
             raise AuditUsageError(f"{source}: {key}: expected a finite number, got {value!r:.80}") from None
         setattr(obj, name, check_loaded(key, coerced, current, source))
+
+
+def _extension_section(config: "AuditConfig", name: str) -> bool:
+    """Whether ``name`` is a registered (third-party) criterion's parameter section."""
+    return any(sec == name and spec.params is not None for sec, (spec, _) in config._criterion_sections())
 
 
 def _coerce(value: Any, current: Any, key: str, source: str) -> Any:

@@ -1,7 +1,7 @@
 """Property-based tests of the inputs issue 29 hardened: a ``--maps`` folder (its .npy and PNG maps,
 ``manifest.csv``, ``maps.json``) and a TOML config.  Whatever the files hold, reading them either succeeds
 with what the contract promises or raises one of the project's one-line errors
-(:class:`saliency_audit.errors.AuditError`); never another exception:
+(:class:`saliency_audit.common.errors.AuditError`); never another exception:
 
 * a map that loads is float32, finite, in [0, 1], of the file's (H, W), and keeps the order of the file's
   values (min-max scaling is monotone);
@@ -25,8 +25,8 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image
 
 from saliency_audit.config import check_values, load_config
-from saliency_audit.errors import AuditError
-from saliency_audit.external import index, read_map, read_provenance
+from saliency_audit.common.errors import AuditError
+from saliency_audit.engine.external import index, read_map, read_provenance
 from tests.fuzzing import FUZZ
 
 

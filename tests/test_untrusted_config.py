@@ -12,7 +12,7 @@ import pytest
 
 from saliency_audit import config as cfgmod
 from saliency_audit.config import AuditConfig, load_config
-from saliency_audit.errors import AuditUsageError
+from saliency_audit.common.errors import AuditUsageError
 
 
 def one_line(exc: pytest.ExceptionInfo) -> str:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from saliency_audit.errors import AuditInputError, AuditUsageError
-from saliency_audit.external import ExternalMaps, index, parse_maps_option, read_map
+from saliency_audit.common.errors import AuditInputError, AuditUsageError
+from saliency_audit.engine.external import ExternalMaps, index, parse_maps_option, read_map
 
 
 def one_line(exc: pytest.ExceptionInfo) -> str:
@@ -115,7 +115,7 @@ def folder_with(tmp_path: Path, n: int = 2) -> Path:
 @pytest.mark.parametrize("text,needle", [
     ('{"params": {"postprocess": {"clip_percentile": NaN}}}', "not valid JSON"),
     ('{"seed": Infinity}', "not valid JSON"),
-    ('{"params": {"postprocess": {"clip_percentile": 1e999}}}', "is not a finite number"),
+    ('{"params": {"postprocess": {"clip_percentile": 1e999}}}', "too large for a number"),
     ('{"params": {"postprocess": {"clip_percentile": 250}}}', "not a percentile in (0, 100]"),
     ('{"model": 5}', "model: expected an object"),
     ('{"model": {"fingerprint": 7}}', "model.fingerprint: expected a string"),
@@ -185,7 +185,7 @@ def test_view_reads_the_manifest_through_the_same_checks(tmp_path, capsys):
 
 
 def test_manifest_limits(tmp_path, monkeypatch):
-    import saliency_audit.external as ext
+    import saliency_audit.engine.external as ext
 
     d = folder_with(tmp_path)
     (d / "manifest.csv").write_text("image,file\n" + "".join(f"id{k % 2},id{k % 2}.npy\n" for k in range(6)))

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import AuditInputError
+from ..common.errors import AuditInputError
 
 # DAMAGED: Pillow's plugins report a damaged file with many exception types (OSError, ValueError, SyntaxError for
 # a broken PNG chunk, MemoryError when a header claims a size the decoder will not allocate, struct.error...);
