@@ -107,7 +107,7 @@ def run_ours(ckpt: Path, n: int, tmp: Path, breakdown: dict | None = None):
     the wall seconds of its parts."""
     from saliency_audit import Audit
     from saliency_audit.criteria import randomization as R
-    from saliency_audit.maps import MapStore
+    from saliency_audit.engine.maps import MapStore
     from saliency_audit.models.modelset import ModelSet
 
     audit = Audit(model=f"resnet18:{ckpt}", dataset="demo", methods=["grad"],
@@ -150,7 +150,7 @@ def run_ours(ckpt: Path, n: int, tmp: Path, breakdown: dict | None = None):
 def setup(ckpt: Path, n: int):
     """(model, blocks, images (N, 1, H, W), labels) exactly as the criterion gets them."""
     from saliency_audit import Audit
-    from saliency_audit.maps import prepare
+    from saliency_audit.data.resize import prepare
 
     audit = Audit(model=f"resnet18:{ckpt}", dataset="demo", methods=["grad"], config=config(n, None))
     model = audit.model("primary")

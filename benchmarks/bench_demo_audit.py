@@ -36,7 +36,7 @@ def batched_vs_naive(method: str, n: int) -> dict:
     import torch
 
     from saliency_audit import Audit
-    from saliency_audit.maps import MapStore
+    from saliency_audit.engine.maps import MapStore
 
     audit = Audit(model="demo")
     model = audit.model("primary")  # trains the model if needed

@@ -32,7 +32,7 @@ def densenet_setup(images: int, device: str):
 
     from saliency_audit.data.demo import DemoDataset
     from saliency_audit.data.resize import resize_sample
-    from saliency_audit.maps import prepare
+    from saliency_audit.data.resize import prepare
     from saliency_audit.models import load_model
 
     torch.manual_seed(0)
@@ -54,7 +54,7 @@ def main() -> None:
     import torch
 
     from saliency_audit import AuditConfig
-    from saliency_audit.maps import MapStore
+    from saliency_audit.engine.maps import MapStore
 
     model, samples, x = densenet_setup(args.images, args.device)
 

@@ -66,9 +66,9 @@ from types import SimpleNamespace  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from saliency_audit import multiplicity  # noqa: E402
-from saliency_audit.errors import DegenerateBound  # noqa: E402
-from saliency_audit.sequential import Check, decide, lower_bounds, run_looks, sizes, upper_bounds  # noqa: E402
+from saliency_audit.stats import multiplicity  # noqa: E402
+from saliency_audit.common.errors import DegenerateBound  # noqa: E402
+from saliency_audit.stats.sequential import Check, decide, lower_bounds, run_looks, sizes, upper_bounds  # noqa: E402
 from saliency_audit.stats import bootstrap_mean, clears, floor_terms, pass_p_value, stable_seed  # noqa: E402
 
 ALPHA = 0.05
@@ -78,7 +78,7 @@ RESAMPLES = 1000  # the product's default (stats.resamples) is 4000: see resampl
 PRODUCT_RESAMPLES = 4000
 SEED = 20261207
 HERE = Path(__file__).resolve().parent
-SOURCES = ("stats.py", "sequential.py", "groupseq.py", "multiplicity.py")  # the rules measured here
+SOURCES = ("stats/__init__.py", "stats/sequential.py", "stats/groupseq.py", "stats/multiplicity.py")  # the rules measured here
 OUT = HERE / "results" / "error_rates.json"
 TERMS = HERE / "results" / "demo_terms.json"
 
@@ -609,17 +609,26 @@ def long_lower_tails(dists: dict, audits: int = 2000, sizes_=(8, 16, 24, 48), sk
 
 
 def code_hash(path: Path) -> str:
-    """sha256 (first 12 hex digits) of a module's code: its syntax tree without docstrings, so a change of
-    wording or comments keeps the study current and any change of what runs does not."""
+    """sha256 (first 12 hex digits) of a module's code: its syntax tree without docstrings and without import
+    statements (``import`` / ``from ... import``, anywhere), so a change of wording or comments, or a move of the
+    module that changes its imports' paths, keeps the study current and any change of what runs does not."""
     import ast
     import hashlib
 
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    class _NoImports(ast.NodeTransformer):
+        def visit_Import(self, node):
+            return None
+
+        visit_ImportFrom = visit_Import
+
+    tree = _NoImports().visit(ast.parse(path.read_text(encoding="utf-8")))
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
         if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
                 and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
-            node.body = body[1:] or [ast.Pass()]
+            node.body = body[1:]
+        if isinstance(body, list) and not node.body:
+            node.body = [ast.Pass()]
     return hashlib.sha256(ast.dump(tree).encode()).hexdigest()[:12]
 
 

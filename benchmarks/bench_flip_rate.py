@@ -39,7 +39,7 @@ def resnet18_checkpoint(size: int = 128, epochs: int = 4) -> Path:
 
     from saliency_audit.demo.train import _split_tensors
     from saliency_audit.demo.archs import INPUT_MEAN, INPUT_STD
-    from saliency_audit.paths import cache_root
+    from saliency_audit.common.paths import cache_root
 
     path = cache_root() / "bench" / f"resnet18-demo-{size}px-{epochs}ep.pt"
     if path.is_file():
@@ -112,7 +112,7 @@ def _per_image_design(audit, ctx, method, samples, ref, floor, seeds: int, cfg) 
     re-initialisation (draw 1000 + s * n + i, disjoint from the shared design's draws), at the head and the
     all-blocks stage, as criteria.randomization.stage_maps assembles them."""
     from saliency_audit.criteria.randomization import drop
-    from saliency_audit.maps import MapSet
+    from saliency_audit.methods.mapset import MapSet
     from saliency_audit.metrics import similarity as sim
     from saliency_audit.stats import stable_seed
 

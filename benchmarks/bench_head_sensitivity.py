@@ -75,7 +75,7 @@ SWEEP = {"demo-lr1e-3": dict(lr=1e-3), "demo-lr3e-4": dict(lr=3e-4), "demo-1epoc
 def demo_variant_checkpoint(name: str) -> Path:
     """A demo-architecture variant trained as the shipped primary is (same data, seed, schedule; cached)."""
     from saliency_audit.demo import train
-    from saliency_audit.paths import cache_root
+    from saliency_audit.common.paths import cache_root
 
     path = cache_root() / "bench" / f"{name}.pt"
     if path.is_file():
@@ -92,7 +92,7 @@ def demo_variant_checkpoint(name: str) -> Path:
 
 def participation_ratio(audit, samples, layer, model=None) -> dict:
     """Effective number of distinct channel-gradient patterns at ``layer`` (pooled channel k -> input)."""
-    from saliency_audit.maps import prepare
+    from saliency_audit.data.resize import prepare
 
     model = model if model is not None else audit.models.get("primary")
     x = prepare(samples, model.input_size, "cpu")

@@ -49,7 +49,7 @@ def main() -> None:
 
     from saliency_audit import AuditConfig
     from saliency_audit.config import pass_images
-    from saliency_audit.maps import MapStore
+    from saliency_audit.engine.maps import MapStore
 
     model, samples, x = densenet_setup(args.images, args.device)
     cfg = AuditConfig(device=args.device)

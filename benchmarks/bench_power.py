@@ -12,9 +12,9 @@
    (5 significant digits) with the images' floor terms, so a plan can resample them.  Re-run this after a
    change to how a criterion computes its terms: the file is regenerated from the evidence alone.
 2. **Sample sizes**: per pair and rule (fixed n, sequential), the n for 80 % and 95 % power at the observed
-   effect (:func:`saliency_audit.power.plan`), each checked by ``--audits`` resampled audits of that n drawn
+   effect (:func:`saliency_audit.decisions.power.plan`), each checked by ``--audits`` resampled audits of that n drawn
    from the observed images through the product's own rule (fixed: ``bootstrap_mean(..., resamples=
-   --resamples).lo``; sequential: :class:`saliency_audit.sequential.Looks`); where that falls short of the
+   --resamples).lo``; sequential: :class:`saliency_audit.stats.sequential.Looks`); where that falls short of the
    target by more than twice its Monte-Carlo error, the first larger n (up 10 % at a time) whose resampled
    audits reach it (:func:`power.check`).
 3. **The analytic n against brute force** on normal terms: for a few effects, the share of simulated t tests,
@@ -67,7 +67,8 @@ def brute_force(alpha: float, batch: int, futility: float, sims: int = 4000, see
     """The analytic n against simulated audits of normal terms."""
     from scipy import stats
 
-    from saliency_audit import power, sequential
+    from saliency_audit.decisions import power
+    from saliency_audit.stats import sequential
     from saliency_audit.stats import bootstrap_mean
 
     rng = np.random.default_rng(seed)
@@ -102,9 +103,9 @@ def main() -> None:
     ap.add_argument("--sims", type=int, default=4000, help="simulated normal audits per brute-force check")
     args = ap.parse_args()
 
-    from saliency_audit import power
+    from saliency_audit.decisions import power
     from saliency_audit.config import AuditConfig
-    from saliency_audit.schema import load, one_line
+    from saliency_audit.evidence.schema import load, one_line
 
     record: dict = {"host": {"platform": platform.platform(), "cpus": os.cpu_count(),
                              "python": platform.python_version()}}

@@ -23,7 +23,7 @@ N = 12
 
 def main() -> None:
     from saliency_audit import Audit, AuditConfig
-    from saliency_audit.maps import MapStore
+    from saliency_audit.engine.maps import MapStore
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -7,7 +7,7 @@
   and the fixed-n bootstrap p (bisection on the criterion's own BCa bound, ``--no-sequential``), per verdict
   and for 72 verdicts; beside it, one BCa bound (what the verdict itself costs).
 * ``holm``: Holm and Bonferroni over 72 p-values.
-* ``diff``: ``saliency_audit.comparison.compare`` of two full demo evidence files (99 results each), given as
+* ``diff``: ``saliency_audit.decisions.comparison.compare`` of two full demo evidence files (99 results each), given as
   arguments or found in /tmp/seeds2/s0 and s1 (two ``pytest audits/ --seed=0|1`` runs).
 * ``autoarch``: the first bare-PATH architecture match in a fresh process (80 torchvision signatures on the meta
   device) and a later one, with the process's peak RSS before and after.
@@ -37,7 +37,7 @@ def _timed(fn, repeat: int = 1) -> float:
 
 
 def p_values() -> dict:
-    from saliency_audit.sequential import decide
+    from saliency_audit.stats.sequential import decide
     from saliency_audit.stats import bootstrap_mean, pass_p_value
 
     rng = np.random.default_rng(0)
@@ -52,14 +52,14 @@ def p_values() -> dict:
 
 
 def holm() -> dict:
-    from saliency_audit.multiplicity import decide
+    from saliency_audit.stats.multiplicity import decide
 
     ps = list(np.random.default_rng(1).uniform(0, 1, 72))
     return {m: _timed(lambda m=m: decide(ps, 0.05, m), repeat=100) for m in ("holm", "bonferroni")}
 
 
 def diff(old: Path, new: Path) -> dict | None:
-    from saliency_audit.comparison import compare, regressions
+    from saliency_audit.decisions.comparison import compare, regressions
 
     if not (old.is_file() and new.is_file()):
         return None

@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 def _ours(model, samples, maps, fractions, noise, store):
     from saliency_audit import AuditConfig
-    from saliency_audit.passes import Passes
+    from saliency_audit.engine.passes import Passes
 
     cfg = AuditConfig()
     cfg.completeness.fractions = tuple(fractions)
@@ -61,7 +61,8 @@ def main() -> None:
     from peers_road import gradcam_road, quantus_road
     from saliency_audit import AuditConfig
     from saliency_audit.data.demo import DemoDataset
-    from saliency_audit.maps import MapStore, prepare
+    from saliency_audit.data.resize import prepare
+    from saliency_audit.engine.maps import MapStore
     from saliency_audit.models import load_model
 
     torch.set_num_threads(args.threads)

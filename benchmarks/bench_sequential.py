@@ -14,7 +14,7 @@
    criterion: fixed-n passes, and with ``--sequential`` the least (every verdict decided at its first look),
    the most, and two projections from the demo: each pair stops at the same share of its images as the same
    pair did on the demo, or at the same number of images (a pair the demo left undecided runs to the end).  Passes
-   are counted by replaying the run's bookkeeping (:mod:`saliency_audit.plan`), which tests/test_plan.py
+   are counted by replaying the run's bookkeeping (:mod:`saliency_audit.engine.plan`), which tests/test_plan.py
    checks against a real run; nothing is computed on the network.
 3. ``--densenet-run N`` (``--only-densenet-run`` to run just this): both modes actually run on the same
    densenet121 models, the cheap methods (``grad``, ``gradcam``), every criterion, N images each: passes,
@@ -86,8 +86,8 @@ def _densenets(folder: Path) -> list[str]:
 def densenet_plan(n: int, demo_stops: dict) -> dict:
     from saliency_audit import Audit, AuditConfig
     from saliency_audit.config import PAPER_METHODS
-    from saliency_audit.criteria.registry import CRITERIA
-    from saliency_audit.plan import make_plan, replay
+    from saliency_audit.common.criteria_registry import CRITERIA
+    from saliency_audit.engine.plan import make_plan, replay
 
     with tempfile.TemporaryDirectory() as tmp:
         paths = _densenets(Path(tmp))
@@ -108,7 +108,7 @@ def densenet_plan(n: int, demo_stops: dict) -> dict:
                 out["sequential_least"] = plan["image_passes_least"]
                 out["sequential_most"] = plan["image_passes"]
                 # each pair stops at the same fraction of its images as on the demo (rounded up to a look)
-                from saliency_audit.sequential import sizes
+                from saliency_audit.stats.sequential import sizes
 
                 looks = sizes(n, cfg.sequential_batch)
                 stops, same_n = {}, {}
@@ -134,8 +134,8 @@ def densenet_run(n: int, methods: tuple[str, ...] = ("grad", "gradcam"), device:
     import torch
 
     from saliency_audit import Audit, AuditConfig
-    from saliency_audit.criteria.registry import CRITERIA
-    from saliency_audit.models.wrapper import PASSES
+    from saliency_audit.common.criteria_registry import CRITERIA
+    from saliency_audit.common.passcount import PASSES
 
     out: dict = {"arch": "densenet121", "input": [224, 224], "n_images": n, "methods": list(methods),
                  "threads": torch.get_num_threads(), "device": device}

@@ -23,8 +23,8 @@ import numpy as np
 from scipy import stats
 
 from saliency_audit import AuditConfig
-from saliency_audit.groupseq import t_critical
-from saliency_audit.sequential import decide
+from saliency_audit.stats.groupseq import t_critical
+from saliency_audit.stats.sequential import decide
 from saliency_audit.stats import bootstrap_mean
 
 ALPHA = 0.05

@@ -39,7 +39,7 @@ def xrai_maps(audit, model, samples, baselines: str, noise: float = 0.0, sign: f
     """XRAI maps of ``samples`` on ``model`` from IG with ``baselines`` ("black" or "black+white")."""
     from captum.attr import IntegratedGradients
 
-    from saliency_audit.maps import prepare
+    from saliency_audit.data.resize import prepare
     from saliency_audit.methods.postprocess import postprocess
     from saliency_audit.methods.xrai import xrai
 

@@ -11,20 +11,32 @@ __all__ = [
     "Audit",
     "AuditConfig",
     "CriterionResult",
+    "CriterionSpec",
+    "DatasetSpec",
+    "MethodSpec",
     "Sample",
     "load_dataset",
     "load_model",
+    "register_criterion",
+    "register_dataset",
+    "register_method",
     "__version__",
 ]
 
-_LAZY = {
-    "Audit": ("saliency_audit.audit", "Audit"),
-    "AuditConfig": ("saliency_audit.config", "AuditConfig"),
-    "CriterionResult": ("saliency_audit.criteria.result", "CriterionResult"),
-    "Sample": ("saliency_audit.data.sample", "Sample"),
-    "load_dataset": ("saliency_audit.data", "load_dataset"),
-    "load_model": ("saliency_audit.models", "load_model"),
+#: module -> the public names it holds (imported on first use)
+_HOMES = {
+    "saliency_audit.engine.audit": ("Audit",),
+    "saliency_audit.config": ("AuditConfig",),
+    "saliency_audit.criteria.result": ("CriterionResult",),
+    "saliency_audit.data.sample": ("Sample",),
+    "saliency_audit.data": ("load_dataset",),
+    "saliency_audit.models": ("load_model",),
+    # extending the package from outside (saliency_audit.common.extensions; entry points do the same)
+    "saliency_audit.common.criteria_registry": ("CriterionSpec", "register_criterion"),
+    "saliency_audit.data.registry": ("DatasetSpec", "register_dataset"),
+    "saliency_audit.methods.registry": ("MethodSpec", "register_method"),
 }
+_LAZY = {name: (module, name) for module, names in _HOMES.items() for name in names}
 
 
 def __getattr__(name: str):

@@ -29,12 +29,12 @@ Why each default is what it is:
   colour images.  Hidden superpixels show their own mean grey level (lime's ``hide_color=None``).
 * ``sequential = true``, ``sequential_batch = 8``, ``sequential_rule = "obf"``, ``sequential_futility =
   0.05``: every criterion looks at its images 8 at a time and stops a (criterion, method) pair as soon as
-  its verdict is decided (``saliency_audit/sequential.py``); ``--no-sequential`` gives fixed-n verdicts.
+  its verdict is decided (``saliency_audit/stats/sequential.py``); ``--no-sequential`` gives fixed-n verdicts.
   ``"obf"``: a group-sequential test with Lan–DeMets O'Brien–Fleming alpha spending (the clinical-trial
   design), Student-t bounds at each look's nominal level guarded by Hall's skewness-corrected t, and from
   half the images on a non-binding futility stop when the conditional power of a pass under the current
   trend is below 5 %.  Every look's boundary is finite for any planned n (alpha kept in logs:
-  ``saliency_audit/groupseq.py``).  Its wrong-pass rate at a true mean on the threshold, per criterion,
+  ``saliency_audit/stats/groupseq.py``).  Its wrong-pass rate at a true mean on the threshold, per criterion,
   shape and planned n, is the README's calibration table (benchmarks/results/error_rates.json); its cost
   is power (benchmarks/results/sequential_error.json), its gain model passes: the demo audit spends 40 %
   of the fixed-n one's (benchmarks/results/sequential.json).  Left-over limit: a rare, large negative
@@ -103,7 +103,7 @@ Why each default is what it is:
   densenet121 at 224 px then runs 20 images per pass (0.12 s/image/pass
   against 0.35 s in passes of 64).  Both apply on CPU only: on CUDA a pass
   takes as many images as 60 % of the free GPU memory holds (measured once
-  per model, ``saliency_audit/gpus.py``).
+  per model, ``saliency_audit/common/gpus.py``).
 * ``utility.prior = "auto"``: the average-mask prior held out of the audited
   set, or leave-one-out when that gives more masks (a team auditing all of
   its positives keeps its verdicts); see :mod:`saliency_audit.data.samplesets`.
@@ -130,20 +130,27 @@ Why each default is what it is:
   at its own criterion's alpha (the papers' practice), or ``"holm"`` /
   ``"bonferroni"`` over the gate's verdicts (every method's, not the
   controls'), which keeps the chance that any pass of the run is wrong at most
-  ``family_alpha`` (:mod:`saliency_audit.multiplicity`).  A family needs every
+  ``family_alpha`` (:mod:`saliency_audit.stats.multiplicity`).  A family needs every
   verdict before it can decide one, so the run computes them all at its first
   audit test; it cannot be split over ``--audit-shard`` or ``-n``.
+* Limits: a config file comes from elsewhere, so every value is type-checked as it is read and must be
+  finite, within its range, at most its documented maximum (e.g. ``utility.prior_images`` at most 100,000:
+  the prior reads a mask per image up front) and one of its choices; ``postprocess.reduction`` and
+  ``normalization`` have one choice each, the one postprocessing implements.  The full list of maxima and
+  choices is the block after :func:`load_config` (``INT_RANGES``, ``FLOAT_RANGES``, ``CHOICES``).
 """
 from __future__ import annotations
 
 import copy
+import math
 import sys
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from .criteria.registry import CRITERIA as _REGISTRY
-from .errors import AuditUsageError
+from .common.criteria_params import DRAW_DESIGNS, STATISTICS, VARIANTS  # noqa: F401  (their home before)
+from .common.criteria_registry import CRITERIA as _REGISTRY
+from .common.errors import AuditUsageError, one_line
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -152,13 +159,9 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 #: The eight methods of Arun et al. 2021, in the paper's order.
 PAPER_METHODS = ("grad", "sg", "ig", "sig", "gradcam", "xrai", "gbp", "ggcam")
-#: randomization.statistic: the verdict's statistic; randomization.variants: what is reported beside it
-STATISTICS = ("ssim_drop", "smooth_mprt", "emprt")
-VARIANTS = STATISTICS + ("bottom_up", "top_down")
-#: randomization.draw_design: whose re-initialisation explains each image (criteria.randomization.draw_index)
-DRAW_DESIGNS = ("per_image", "shared")
-#: Criterion names of the interface contract, in report order (the registry: saliency_audit.criteria.registry).
-CRITERIA = tuple(_REGISTRY)
+#: Criterion names of the interface contract, in report order (the registry: saliency_audit.common.criteria_registry,
+#: whose extensions, if any, follow these).
+CRITERIA = _REGISTRY.builtin
 
 
 @dataclass
@@ -306,10 +309,10 @@ def pass_images(cfg: "AuditConfig", size: tuple[int, int]) -> int:
     caches: densenet121 at 224 px costs 0.12 s per image in passes of 8-16
     images and 0.35 s in passes of 64 (benchmarks/results/densenet121.json).
     On CUDA the figure comes from free GPU memory once a model of this input
-    size has been probed (:mod:`saliency_audit.gpus`); until then, this rule.
+    size has been probed (:mod:`saliency_audit.common.gpus`); until then, this rule.
     """
     if cfg.device != "cpu":
-        from .gpus import measured_pass_images
+        from .common.gpus import measured_pass_images
 
         measured = measured_pass_images(cfg.device, size)
         if measured is not None:
@@ -343,7 +346,31 @@ class AuditConfig:
     cache_dir: str | None = None  # None: $SALIENCY_AUDIT_CACHE or ~/.cache/saliency-audit
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
+        extra = {name: asdict(self.section(name)) for name, (spec, _) in self._criterion_sections()
+                 if spec.params is not None}
+        return _jsonable({**asdict(self), **extra})
+
+    def section(self, name: str):
+        """A criterion's parameters: a built-in's AuditConfig field, or a registered criterion's ``params``
+        (its defaults until a config file sets them)."""
+        if name in {f.name for f in fields(self)}:
+            return getattr(self, name)
+        held = self.__dict__.setdefault("_sections", {})
+        if name not in held:
+            spec = dict(self._criterion_sections()).get(name, (None,))[0]
+            if spec is None or spec.params is None:
+                raise AuditUsageError(f"config: no criterion has a parameter section {name!r}")
+            held[name] = spec.params()
+        return held[name]
+
+    @staticmethod
+    def _criterion_sections() -> list[tuple[str, tuple]]:
+        """(section, (the first spec declaring it, None)) of every registered criterion, in registry order."""
+        out: dict = {}
+        for spec in _REGISTRY.values():
+            if spec.section and spec.section not in out:
+                out[spec.section] = (spec, None)
+        return list(out.items())
 
     def merged(self, values: dict[str, Any], source: str) -> "AuditConfig":
         """A copy with ``values`` (nested dict, e.g. from TOML) applied; unknown keys are errors."""
@@ -381,48 +408,11 @@ class AuditConfig:
         need(lm.kernel_width > 0, "methods.lime.kernel_width", "must be > 0")
         need(lm.ridge >= 0, "methods.lime.ridge", "must be >= 0")
         need(0 < self.postprocess.clip_percentile <= 100, "postprocess.clip_percentile", "must be in (0, 100]")
-        need(0 < self.utility.alpha < 0.5, "utility.alpha", "must be in (0, 0.5)")
-        need(0 <= self.utility.min_ap <= 1, "utility.min_ap", "must be in [0, 1]")
-        need(self.utility.prior_images >= 1, "utility.prior_images", "must be at least 1")
-        need(self.utility.prior in ("auto", "held-out", "leave-one-out"), "utility.prior",
-             "must be auto, held-out or leave-one-out")
-        k = self.completeness
-        need(k.n_images >= 2, "completeness.n_images", "must be at least 2")
-        need(0 < k.alpha < 0.5, "completeness.alpha", "must be in (0, 0.5)")
-        need(len(k.fractions) >= 1 and all(isinstance(f, (int, float)) and 0 < f < 1 for f in k.fractions),
-             "completeness.fractions", "must be a list of fractions in (0, 1)")
-        need(k.fill in ("linear", "linear-exact", "blur", "mean", "random"), "completeness.fill",
-             "must be linear, linear-exact, blur, mean or random")
-        need(k.noise >= 0, "completeness.noise", "must be >= 0")
-        need(k.blur_control_sigma > 0, "completeness.blur_control_sigma", "must be > 0")
-        need(k.lesion_sigma >= 0, "completeness.lesion_sigma", "must be >= 0")
-        need(k.curve_steps >= 2, "completeness.curve_steps", "must be at least 2")
-        need(k.deletion_fill in ("zero", "blur", "mean"), "completeness.deletion_fill", "must be zero, blur or mean")
-        need(k.insertion_start in ("zero", "blur", "mean"), "completeness.insertion_start",
-             "must be zero, blur or mean")
-        need(0 < self.interpretability.alpha < 0.5, "interpretability.alpha", "must be in (0, 0.5)")
-        need(self.interpretability.pointing_tolerance >= 0, "interpretability.pointing_tolerance", "must be >= 0")
-        r = self.randomization
-        need(r.n_images >= 2, "randomization.n_images", "must be at least 2")
-        need(r.draws >= 1, "randomization.draws", "must be at least 1")
-        need(r.draw_design in DRAW_DESIGNS, "randomization.draw_design", f"must be one of {', '.join(DRAW_DESIGNS)}")
-        need(0 < r.alpha < 0.5, "randomization.alpha", "must be in (0, 0.5)")
-        for key in ("head_min", "all_min", "label_min"):
-            need(0 <= getattr(r, key) <= 2, f"randomization.{key}", "must be in [0, 2]")
-        need(r.bn_policy in ("reset", "affine", "keep"), "randomization.bn_policy", "must be reset, affine or keep")
-        need(r.statistic in STATISTICS, "randomization.statistic", f"must be one of {', '.join(STATISTICS)}")
-        need(r.order in ("top_down", "bottom_up"), "randomization.order", "must be top_down or bottom_up")
-        need(all(v in VARIANTS for v in r.variants), "randomization.variants",
-             f"must list some of {', '.join(VARIANTS)}")
-        need(r.variant_images >= 2, "randomization.variant_images", "must be at least 2")
-        need(r.curve_images >= 2, "randomization.curve_images", "must be at least 2")
-        need(r.smooth_samples >= 1, "randomization.smooth_samples", "must be at least 1")
-        need(r.smooth_noise >= 0, "randomization.smooth_noise", "must be >= 0")
-        need(r.emprt_bins >= 2, "randomization.emprt_bins", "must be at least 2")
-        c = self.consistency
-        need(c.n_images >= 2, "consistency.n_images", "must be at least 2")
-        need(0 < c.alpha < 0.5, "consistency.alpha", "must be in (0, 0.5)")
-        need(-1 <= c.min_ssim <= 1, "consistency.min_ssim", "must be in [-1, 1]")
+        for name, section in self._criterion_sections():
+            spec = section[0]
+            check = spec.check_function()
+            if check is not None:
+                check(self.section(name), lambda ok, key, what, _s=name: need(ok, f"{_s}.{key}", what))
         m = self.model
         need(len(m.input_size) in (0, 2) and all(isinstance(v, int) and v >= 8 for v in m.input_size),
              "model.input_size", "must be [height, width] of at least 8 pixels")
@@ -433,6 +423,7 @@ class AuditConfig:
         need(self.stats.multiplicity in ("none", "holm", "bonferroni"), "stats.multiplicity",
              "must be none, holm or bonferroni")
         need(0 < self.stats.family_alpha < 0.5, "stats.family_alpha", "must be in (0, 0.5)")
+        check_values(self, source)  # issue 29: types, finiteness, ranges, maxima, choices (block at the end)
 
 
 def _apply(obj: Any, values: dict[str, Any], source: str, prefix: str) -> None:
@@ -441,6 +432,9 @@ def _apply(obj: Any, values: dict[str, Any], source: str, prefix: str) -> None:
     known = {f.name: f for f in fields(obj)}
     for key, value in values.items():
         name = key.replace("-", "_")
+        if not prefix and name not in known and isinstance(obj, AuditConfig) and _extension_section(obj, name):
+            _apply(obj.section(name), value, source, prefix=f"{name}.")
+            continue
         if name not in known:
             raise AuditUsageError(
                 f"{source}: unknown key {prefix}{key!s} (known: {', '.join(sorted(known))})"
@@ -449,7 +443,17 @@ def _apply(obj: Any, values: dict[str, Any], source: str, prefix: str) -> None:
         if is_dataclass(current):
             _apply(current, value, source, prefix=f"{prefix}{name}.")
             continue
-        setattr(obj, name, _coerce(value, current, f"{prefix}{name}", source))
+        key = f"{prefix}{name}"
+        try:
+            coerced = _coerce(value, current, key, source)
+        except OverflowError:  # an integer too large for a float (TOML integers are unbounded in tomllib)
+            raise AuditUsageError(f"{source}: {key}: expected a finite number, got {value!r:.80}") from None
+        setattr(obj, name, check_loaded(key, coerced, current, source))
+
+
+def _extension_section(config: "AuditConfig", name: str) -> bool:
+    """Whether ``name`` is a registered (third-party) criterion's parameter section."""
+    return any(sec == name and spec.params is not None for sec, (spec, _) in config._criterion_sections())
 
 
 def _coerce(value: Any, current: Any, key: str, source: str) -> Any:
@@ -477,18 +481,14 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def read_toml_table(path: Path, table: str | None = None) -> dict[str, Any]:
+def read_toml_table(path: Path, table: str | None = None, source: str | None = None) -> dict[str, Any]:
     """The TOML file's content, or one dotted table of it ({} when absent)."""
-    try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise AuditUsageError(f"--audit-config: file not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise AuditUsageError(f"{path}: not valid TOML ({exc})") from None
+    data = load_toml(path, source or str(path))
     if table:
         for part in table.split("."):
             data = data.get(part, {})
+            if not isinstance(data, dict):
+                raise AuditUsageError(f"{source or path}: {table}: expected a table, got {data!r:.80}")
     return data
 
 
@@ -504,10 +504,210 @@ def load_config(
         if values:
             config = config.merged(values, f"{pyproject} [tool.saliency_audit]")
     if audit_config is not None:
-        values = read_toml_table(Path(audit_config))
-        values = values.get("tool", {}).get("saliency_audit", values)
-        config = config.merged(values, str(audit_config))
+        source = f"--audit-config={audit_config}"
+        values = read_toml_table(Path(audit_config), source=source)
+        tool = values.get("tool", {})
+        values = tool.get("saliency_audit", values) if isinstance(tool, dict) else values
+        config = config.merged(values, source)
     if overrides:
         config = config.merged(overrides, "command line")
     config.validate()
     return config
+
+
+# == Untrusted values (issue 29): every value type-checked at load, finite, in range, bounded, one of its choices ==
+#
+# A config file comes from elsewhere (a repository, a CI job), so nothing in it may reach the audit unchecked:
+# a wrong type used to surface as an INTERNALERROR deep in a run, a NaN threshold as a verdict that can never
+# pass (or always does), a huge count as a run that never ends, and a value the code never read as a
+# recorded "value used".  :func:`check_loaded` runs as each value is read (one line naming the key and the
+# file), :func:`check_values` on the merged config (from :meth:`AuditConfig.validate`).
+#
+# Documented maxima (far beyond any real audit; each bounds time or memory a value could otherwise claim):
+#
+# * images: ``n_images``, ``*.n_images``, ``randomization.variant_images`` / ``curve_images`` at most
+#   1,000,000; ``utility.prior_images`` at most 100,000 (the prior reads a mask per image up front);
+# * per-image work: ``methods.sg.samples``, ``methods.ig.steps``, ``randomization.smooth_samples``,
+#   ``randomization.emprt_bins`` at most 10,000; ``methods.lime.samples`` at most 100,000,
+#   ``methods.lime.segments`` 10,000; ``randomization.draws`` 100; ``completeness.curve_steps`` 1,000;
+#   ``stats.resamples`` 1,000,000;
+# * batches: ``sequential_batch``, ``batch_size``, ``pass_batch`` at most 10,000; ``pass_pixels`` at most 2**31;
+# * pixels: ``model.input_size`` 8 to 8,192; ``methods.xrai.reference_size`` 8 to 8,192,
+#   ``min_segment_size`` at most 8,192²; ``interpretability.pointing_tolerance`` at most 8,192;
+# * ``target_class`` at most 100,000; ``seed`` 0 to 2**63 - 1; lists at most 64 entries;
+# * real numbers: finite (TOML allows ``nan`` and ``inf``); ``randomization.emprt_min`` within the entropy
+#   rise's range [-1, 10] (criteria/mprt.py ``RISE_RANGE``); ``model.mean`` in [-1000, 1000], ``model.std`` in
+#   (0, 1000]; noise levels, sigmas and radii at most 1,000; ``methods.lime.ridge`` at most 10**6;
+# * strings: every enum-like key one of :data:`CHOICES`; ``postprocess.reduction`` and
+#   ``postprocess.normalization`` have one choice each ("abs-sum", "min-max per map": the only ones
+#   ``saliency_audit.methods.postprocess`` implements), so the evidence's record of them is what was used;
+#   ``device``, ``methods.gradcam.layer`` and ``cache_dir`` non-empty, at most 4,096 characters, no NUL;
+# * the file: at most 1 MiB of UTF-8 TOML.
+MAX_CONFIG_BYTES = 2**20
+MAX_LIST = 64
+MAX_TEXT = 4096
+#: key -> (least, most) for every integer value
+INT_RANGES: dict[str, tuple[int, int]] = {
+    "n_images": (2, 1_000_000), "seed": (0, 2**63 - 1), "sequential_batch": (2, 10_000), "batch_size": (1, 10_000),
+    "pass_batch": (1, 10_000), "pass_pixels": (1, 2**31), "target_class": (0, 100_000),
+    "methods.sg.samples": (1, 10_000), "methods.ig.steps": (2, 10_000), "methods.xrai.reference_size": (8, 8192),
+    "methods.xrai.min_segment_size": (1, 8192 * 8192), "methods.lime.samples": (10, 100_000),
+    "methods.lime.segments": (2, 10_000), "utility.prior_images": (1, 100_000),
+    "randomization.n_images": (2, 1_000_000), "randomization.draws": (1, 100),
+    "randomization.variant_images": (2, 1_000_000), "randomization.curve_images": (2, 1_000_000),
+    "randomization.smooth_samples": (1, 10_000), "randomization.emprt_bins": (2, 10_000),
+    "consistency.n_images": (2, 1_000_000), "completeness.n_images": (2, 1_000_000),
+    "completeness.curve_steps": (2, 1000), "interpretability.pointing_tolerance": (0, 8192),
+    "stats.resamples": (100, 1_000_000),
+}
+#: key -> (least, most) for real values not bounded by :meth:`AuditConfig.validate`'s own ranges
+FLOAT_RANGES: dict[str, tuple[float, float]] = {
+    "methods.sg.noise": (0.0, 1000.0), "methods.xrai.sigma": (0.0, 1000.0),
+    "methods.xrai.dilation_radius": (0.0, 1000.0), "methods.lime.compactness": (0.0, 1000.0),
+    "methods.lime.kernel_width": (0.0, 1000.0), "methods.lime.ridge": (0.0, 1e6),
+    "randomization.smooth_noise": (0.0, 1000.0), "randomization.emprt_min": (-1.0, 10.0),
+    "completeness.noise": (0.0, 1000.0), "completeness.blur_control_sigma": (0.0, 1000.0),
+    "completeness.lesion_sigma": (0.0, 1000.0),
+}
+#: every enum-like string key and its choices
+CHOICES: dict[str, tuple[str, ...]] = {
+    "sequential_rule": ("obf", "betting"), "explain": ("target_class", "predicted"),
+    "methods.ig.baseline": ("black", "mean"),
+    "methods.ig.integration": ("riemann_trapezoid", "riemann_right", "riemann_left", "riemann_middle",
+                               "gausslegendre"),  # captum's IntegratedGradients methods
+    "methods.gradcam.interpolation": ("bilinear", "nearest", "bicubic", "area", "nearest-exact"),  # torch's
+    "methods.xrai.algorithm": ("full", "fast"), "methods.occlusion.fill": ("zero", "mean"),
+    "postprocess.reduction": ("abs-sum",), "postprocess.normalization": ("min-max per map",),
+    "utility.prior": ("auto", "held-out", "leave-one-out"),
+    "randomization.bn_policy": ("reset", "affine", "keep"), "randomization.draw_design": DRAW_DESIGNS,
+    "randomization.statistic": STATISTICS, "randomization.order": ("top_down", "bottom_up"),
+    "completeness.fill": ("linear", "linear-exact", "blur", "mean", "random"),
+    "completeness.deletion_fill": ("zero", "blur", "mean"), "completeness.insertion_start": ("zero", "blur", "mean"),
+    "stats.method": ("BCa", "percentile", "basic"), "stats.multiplicity": ("none", "holm", "bonferroni"),
+}
+#: free-text keys (a string; ``None`` only as the default)
+TEXT = ("device", "cache_dir", "methods.gradcam.layer")
+#: list keys -> what each entry must be
+LIST_OF = {"model.input_size": "integer", "model.mean": "number", "model.std": "number",
+           "methods.xrai.scales": "number", "completeness.fractions": "number",
+           "randomization.variants": "string", "randomization.blocks": "name or list of names"}
+
+
+def _kind(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
+            dict: "a table"}.get(type(value), type(value).__name__)
+
+
+def _entry_ok(value: Any, what: str) -> bool:
+    if what == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if what == "number":
+        return (isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) < 2**1000
+                and math.isfinite(value))
+    if what == "string":
+        return isinstance(value, str)
+    return isinstance(value, str) or (isinstance(value, (list, tuple)) and len(value) <= MAX_LIST
+                                      and all(isinstance(v, str) for v in value))
+
+
+def check_loaded(key: str, value: Any, default: Any, source: str) -> Any:
+    """``value`` read for ``key`` (whose default is ``default``), type-checked: one line naming key and file."""
+    def bad(expected: str):
+        raise AuditUsageError(f"{source}: {key}: expected {expected}, got {value!r:.80}")
+
+    if key in TEXT or isinstance(default, str):
+        if not isinstance(value, str):
+            bad("a string")
+        if key in TEXT and (not value or len(value) > MAX_TEXT or "\x00" in value):
+            bad(f"a non-empty string of at most {MAX_TEXT} characters without NUL")
+    elif isinstance(value, float) and not math.isfinite(value):
+        bad("a finite number")
+    elif isinstance(value, tuple):
+        what = LIST_OF.get(key, "number")
+        if len(value) > MAX_LIST:
+            bad(f"a list of at most {MAX_LIST} entries")
+        if not all(_entry_ok(v, what) for v in value):
+            bad(f"a list of {'finite numbers' if what == 'number' else what + 's'}")
+    return value
+
+
+def check_values(cfg: "AuditConfig", source: str) -> None:
+    """Every value of ``cfg`` of its type, finite, within its documented range, one of its choices."""
+    def walk(obj: Any, prefix: str):
+        for f in fields(obj):
+            value = getattr(obj, f.name)
+            if is_dataclass(value):
+                yield from walk(value, f"{prefix}{f.name}.")
+            else:
+                yield f"{prefix}{f.name}", value
+
+    for key, value in walk(cfg, ""):
+        default = _DEFAULTS[key]
+        if value is None and default is None:
+            continue
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise AuditUsageError(f"{source}: {key}: expected true or false, got {value!r:.80}")
+        check_loaded(key, value, default, source)
+        if key in INT_RANGES:
+            lo, hi = INT_RANGES[key]
+            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                raise AuditUsageError(f"{source}: {key}: expected an integer from {lo:,} to {hi:,}, got {value!r:.80}")
+        if isinstance(default, float):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise AuditUsageError(f"{source}: {key}: expected a finite number, got {value!r:.80}")
+            if key in FLOAT_RANGES and not FLOAT_RANGES[key][0] <= value <= FLOAT_RANGES[key][1]:
+                lo, hi = FLOAT_RANGES[key]
+                raise AuditUsageError(f"{source}: {key}: expected a number in [{lo:g}, {hi:g}], got {value!r:.80}")
+        if key in CHOICES and value not in CHOICES[key]:
+            raise AuditUsageError(f"{source}: {key}: expected one of {', '.join(map(repr, CHOICES[key]))}, "
+                                  f"got {value!r:.80}")
+    m = cfg.model
+    if not all(-1000 <= v <= 1000 for v in m.mean) or not all(0 < v <= 1000 for v in m.std):
+        raise AuditUsageError(f"{source}: model.mean/model.std: expected means in [-1000, 1000] and standard "
+                              f"deviations in (0, 1000], got {list(m.mean)!r:.80} / {list(m.std)!r:.80}")
+    if not all(0 < v <= 100_000 for v in cfg.methods.xrai.scales):
+        raise AuditUsageError(f"{source}: methods.xrai.scales: expected segmentation scales in (0, 100000], got "
+                              f"{list(cfg.methods.xrai.scales)!r:.80}")
+    if not all(8 <= v <= 8192 for v in m.input_size):
+        raise AuditUsageError(f"{source}: model.input_size: expected sides of 8 to 8,192 pixels, got "
+                              f"{list(m.input_size)!r:.80}")
+
+
+def _flat_defaults() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+
+    def walk(obj: Any, prefix: str):
+        for f in fields(obj):
+            value = getattr(obj, f.name)
+            if is_dataclass(value):
+                walk(value, f"{prefix}{f.name}.")
+            else:
+                out[f"{prefix}{f.name}"] = value
+    walk(AuditConfig(), "")
+    return out
+
+
+_DEFAULTS = _flat_defaults()
+
+
+def load_toml(path: Path, source: str) -> dict[str, Any]:
+    """A TOML config file, read under :data:`MAX_CONFIG_BYTES`, as UTF-8: one line naming the file otherwise."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        raise AuditUsageError(f"{source}: file not found") from None
+    except OSError as exc:
+        raise AuditUsageError(f"{source}: cannot read ({exc.strerror or type(exc).__name__})") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise AuditUsageError(f"{source}: more than the {MAX_CONFIG_BYTES:,} bytes a config file may have")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise AuditUsageError(f"{source}: not UTF-8 text (a TOML file is UTF-8)") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise AuditUsageError(f"{source}: not valid TOML ({one_line(exc)})") from None
+    except RecursionError:
+        raise AuditUsageError(f"{source}: not valid TOML (nested too deep)") from None

@@ -9,9 +9,28 @@ from __future__ import annotations
 import pytest
 
 
-def check(result) -> None:
+def check(result, criterion: str | None = None, method: str | None = None):
     """A method's test passes with its verdict; a control's (``--controls``) passes when the control got the
-    verdict its criterion expects, and is skipped as "reported, not gated" when the criterion expects none."""
+    verdict its criterion expects, and is skipped as "reported, not gated" when the criterion expects none.
+
+    ``check(audit, criterion, method)`` runs the pair first (``audit.run``) and returns its result: a third
+    party's audit test of its own registered criterion (the bundled suite has a test per built-in only)::
+
+        @pytest.mark.parametrize("method", ["gradcam", "centre"])
+        def test_map_entropy(audit, method):
+            saliency_audit.testing.check(audit, "map_entropy", method)
+    """
+    if criterion is not None or method is not None:
+        if criterion is None or method is None:
+            raise TypeError("check(audit, criterion, method): give both the criterion and the method")
+        result = result.run(criterion, method)
+        _check(result)
+        return result
+    _check(result)
+    return result
+
+
+def _check(result) -> None:
     if result.verdict == "skipped":
         pytest.skip(result.explanation)
     control = result.details.get("control")

@@ -17,13 +17,13 @@ import matplotlib.contour  # noqa: E402,F401
 import matplotlib.pyplot  # noqa: E402,F401
 import torch  # noqa: E402,F401
 
-import saliency_audit.audit  # noqa: E402,F401
+import saliency_audit.engine.audit  # noqa: E402,F401
 import saliency_audit.criteria.consistency  # noqa: E402,F401
 import saliency_audit.criteria.randomization  # noqa: E402,F401
 import saliency_audit.criteria.utility  # noqa: E402,F401
 import saliency_audit.data  # noqa: E402,F401
 import saliency_audit.data.demo  # noqa: E402,F401
-import saliency_audit.maps  # noqa: E402,F401
+import saliency_audit.engine.maps  # noqa: E402,F401
 import saliency_audit.methods.cam  # noqa: E402,F401
 import saliency_audit.methods.gradients  # noqa: E402,F401
 import saliency_audit.methods.xrai  # noqa: E402,F401
@@ -42,12 +42,12 @@ import saliency_audit.criteria.completeness  # noqa: E402,F401
 import saliency_audit.criteria.context  # noqa: E402,F401
 import saliency_audit.criteria.diagnosis  # noqa: E402,F401
 import saliency_audit.criteria.interpretability  # noqa: E402,F401
-import saliency_audit.criteria.registry  # noqa: E402,F401
+import saliency_audit.common.criteria_registry  # noqa: E402,F401
 import saliency_audit.data.samplesets  # noqa: E402,F401
 import saliency_audit.metrics.perturbation  # noqa: E402,F401
 import saliency_audit.models.modelset  # noqa: E402,F401
-import saliency_audit.passes  # noqa: E402,F401
-import saliency_audit.paths  # noqa: E402,F401
+import saliency_audit.engine.passes  # noqa: E402,F401
+import saliency_audit.common.paths  # noqa: E402,F401
 import saliency_audit.report.faithfulness  # noqa: E402,F401
 import saliency_audit.report.interpretability  # noqa: E402,F401
 import saliency_audit.methods.controls  # noqa: E402,F401
@@ -59,7 +59,7 @@ import torch._dynamo  # noqa: E402,F401  (an optimizer's first step imports it; 
 
 # pytester points HOME at its temporary folder, which would move the default cache (~/.cache/saliency-audit) and
 # make every in-process audit of the demo retrain the demo models: pin the cache where this session found it.
-os.environ.setdefault("SALIENCY_AUDIT_CACHE", str(saliency_audit.paths.cache_root()))
+os.environ.setdefault("SALIENCY_AUDIT_CACHE", str(saliency_audit.common.paths.cache_root()))
 
 
 import pytest  # noqa: E402
@@ -81,8 +81,8 @@ def _evidence_files_keep_the_schema(monkeypatch):
     """Every evidence file a test writes (audits, pytester runs, merges) is checked against the shipped JSON
     Schema as it is written, so the writer and the schema cannot drift apart; a test that wrote a file the
     schema rejects errors at teardown, naming the file and the JSON paths."""
-    from saliency_audit.report import evidence as ev
-    from saliency_audit.schema import problems
+    from saliency_audit import evidence as ev
+    from saliency_audit.evidence.schema import problems
 
     real, bad = ev.write_json, []
 

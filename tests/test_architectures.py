@@ -22,7 +22,7 @@ import torchvision
 
 from saliency_audit import Audit
 from saliency_audit.config import AuditConfig
-from saliency_audit.errors import AuditUsageError
+from saliency_audit.common.errors import AuditUsageError
 from saliency_audit.models import load_model
 
 METHODS = ("grad", "gbp", "gradcam")

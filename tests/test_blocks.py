@@ -12,7 +12,7 @@ import torchvision.models as tvm
 from torch import nn
 
 from saliency_audit.demo.archs import DemoCNN, DemoResNet
-from saliency_audit.errors import AuditUsageError
+from saliency_audit.common.errors import AuditUsageError
 from saliency_audit.models.blocks import Block, randomization_blocks
 
 ARCHS = {

@@ -5,12 +5,14 @@ import shutil
 import sys
 from pathlib import Path
 
-import saliency_audit.audit  # noqa: F401  (numpy, scipy: loaded once, before pytester snapshots sys.modules)
+import saliency_audit.engine.audit  # noqa: F401  (numpy, scipy: loaded once, before pytester snapshots sys.modules)
 from saliency_audit.cli import main as cli
 from saliency_audit.config import AuditConfig, load_config
-from saliency_audit.criteria.registry import CRITERIA
-from saliency_audit.plugin import _pairs, bundled_suite
-from saliency_audit.suite import MODULES, sources
+from saliency_audit.common.criteria_registry import CRITERIA
+from saliency_audit.common.paths import bundled_suite
+from saliency_audit.plugin import _pairs
+from saliency_audit.common.paths import SUITE_MODULES as MODULES
+from saliency_audit.common.paths import suite_sources as sources
 
 if sys.version_info >= (3, 11):
     import tomllib

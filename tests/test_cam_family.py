@@ -49,7 +49,8 @@ from torchvision.models.densenet import DenseNet
 
 from saliency_audit.config import AuditConfig
 from saliency_audit.data.sample import Sample
-from saliency_audit.maps import MapStore, prepare
+from saliency_audit.data.resize import prepare
+from saliency_audit.engine.maps import MapStore
 from saliency_audit.methods import camfamily
 from saliency_audit.methods.registry import METHODS
 from saliency_audit.models.info import ModelInfo

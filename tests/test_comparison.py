@@ -17,9 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from saliency_audit.cli import main
-from saliency_audit.comparison import compare, regressions
+from saliency_audit.decisions.comparison import compare, regressions
 from saliency_audit.report.comparison import section
-from saliency_audit.schema import problems
+from saliency_audit.evidence.schema import problems
 from saliency_audit.stats import bootstrap_mean
 
 pytest_plugins = ["pytester"]

@@ -10,10 +10,10 @@ from saliency_audit.criteria.context import Context
 from saliency_audit.criteria.diagnosis import classify, diagnose
 from saliency_audit.data.sample import Sample
 from saliency_audit.data.samplesets import Localisation
-from saliency_audit.maps import MapStore
+from saliency_audit.engine.maps import MapStore
 from saliency_audit.models.info import ModelInfo
 from saliency_audit.models.wrapper import AuditModel
-from saliency_audit.passes import Passes
+from saliency_audit.engine.passes import Passes
 
 SIZE = 32
 REGION = (slice(8, 24), slice(4, 20))  # the 16 x 16 pixels the model reads

@@ -6,7 +6,7 @@ import torch
 from saliency_audit import Audit
 from saliency_audit.config import AuditConfig
 from saliency_audit.criteria.controls import attach, summary
-from saliency_audit.criteria.registry import CRITERIA
+from saliency_audit.common.criteria_registry import CRITERIA
 from saliency_audit.criteria.result import CriterionResult
 from saliency_audit.data.sample import Sample
 from saliency_audit.methods import CONTROLS, METHODS

@@ -32,7 +32,7 @@ def both(tmp_path_factory):
 
 @pytest.mark.parametrize("name", [*TIGHT, "xrai"])  # not "method": the plugin parametrizes that name
 def test_maps_on_cuda_equal_the_cpu_maps(both, name):
-    from saliency_audit.maps import MapStore
+    from saliency_audit.engine.maps import MapStore
 
     maps = {}
     for device, audit in both.items():

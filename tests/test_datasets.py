@@ -16,7 +16,7 @@ from saliency_audit.data import load_dataset
 from saliency_audit.data.demo import DemoDataset
 from saliency_audit.data.resize import resize_sample
 from saliency_audit.demo.export import export_demo
-from saliency_audit.errors import AuditInputError, AuditUsageError
+from saliency_audit.common.errors import AuditInputError, AuditUsageError
 
 pytest_plugins = ["pytester"]
 N = 24

@@ -9,7 +9,7 @@ from pydicom.pixels.decoders.base import get_decoder
 from pydicom.uid import JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLSLossless, RLELossless
 
 from saliency_audit.data.dicom import dicom_size, read_dicom, write_dicom
-from saliency_audit.errors import AuditInputError
+from saliency_audit.common.errors import AuditInputError
 
 TEST_FILES = os.path.join(os.path.dirname(pydicom.__file__), "data", "test_files")
 

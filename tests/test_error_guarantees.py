@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from saliency_audit import groupseq
-from saliency_audit.errors import DegenerateBound
-from saliency_audit.sequential import Check, Looks, decide
+from saliency_audit.stats import groupseq
+from saliency_audit.common.errors import DegenerateBound
+from saliency_audit.stats.sequential import Check, Looks, decide
 from saliency_audit.stats import bootstrap_mean, clears, floor_terms
 
 ALPHA = 0.05
@@ -178,7 +178,7 @@ def test_the_guarded_bound_is_the_t_bound_on_symmetric_values_and_lower_on_left_
 
 
 def _mapset(ids, maps):
-    from saliency_audit.maps import MapSet
+    from saliency_audit.methods.mapset import MapSet
 
     maps = np.asarray(maps, dtype=np.float32)
     return MapSet("m", list(ids), maps, np.zeros(len(ids), bool), maps * 2 - 1, 0, 0.0, {})
@@ -193,9 +193,9 @@ def _smooth_maps(rng, n, size=24):
 
 def test_the_randomization_bounds_are_the_comparisons_per_image_terms():
     """The verdicts' bounds are taken over the same floor-carrying terms ``saliency-audit diff`` compares
-    (saliency_audit.comparison reads them back from the evidence): one implementation, stats.floor_terms."""
+    (saliency_audit.decisions.comparison reads them back from the evidence): one implementation, stats.floor_terms."""
     from saliency_audit import AuditConfig
-    from saliency_audit.comparison import _terms
+    from saliency_audit.decisions.comparison import _terms
     from saliency_audit.criteria.randomization import evaluate_cascade, evaluate_label
     from saliency_audit.stats import stable_seed
 

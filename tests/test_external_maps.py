@@ -11,8 +11,8 @@ from PIL import Image
 
 from saliency_audit import Audit, AuditConfig
 from saliency_audit.cli import main as cli
-from saliency_audit.errors import AuditInputError, AuditUsageError
-from saliency_audit.external import ExternalMaps, parse_maps_option, read_map
+from saliency_audit.common.errors import AuditInputError, AuditUsageError
+from saliency_audit.engine.external import ExternalMaps, parse_maps_option, read_map
 
 N = 8
 pytest_plugins = ["pytester"]

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from saliency_audit.data import load_dataset
-from saliency_audit.errors import AuditInputError, AuditUsageError
+from saliency_audit.common.errors import AuditInputError, AuditUsageError
 
 
 def _png(path, arr):

@@ -42,7 +42,7 @@ from pydicom.uid import SecondaryCaptureImageStorage
 from torch import nn
 
 from saliency_audit.data.imageio import read_gray, read_image
-from saliency_audit.errors import AuditInputError, AuditUsageError
+from saliency_audit.common.errors import AuditInputError, AuditUsageError
 from saliency_audit.models import load_model
 from tests.fuzzing import FUZZ
 

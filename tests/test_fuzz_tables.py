@@ -38,7 +38,7 @@ from saliency_audit.data import load_dataset
 from saliency_audit.data.dicom import write_dicom
 from saliency_audit.data.rle import RLEError, decode
 from saliency_audit.data.splits import read_split_file
-from saliency_audit.errors import AuditInputError, AuditUsageError
+from saliency_audit.common.errors import AuditInputError, AuditUsageError
 from tests.fuzzing import FUZZ
 
 ERRORS = (AuditInputError, AuditUsageError)

@@ -1,4 +1,4 @@
-"""GPUs (saliency_audit/gpus.py): one pytest-xdist worker per GPU, and images per pass from free GPU memory.
+"""GPUs (saliency_audit/common/gpus.py): one pytest-xdist worker per GPU, and images per pass from free GPU memory.
 
 No GPU is needed: torch.cuda's device count and memory figures are monkeypatched, and the probe pass runs
 on the CPU model it is given.
@@ -9,10 +9,11 @@ import pytest
 import torch
 from torch import nn
 
-from saliency_audit import gpus
+from saliency_audit.common import gpus
 from saliency_audit.config import AuditConfig, pass_images
 from saliency_audit.models.info import ModelInfo
-from saliency_audit.models.wrapper import PASSES, AuditModel
+from saliency_audit.common.passcount import PASSES
+from saliency_audit.models.wrapper import AuditModel
 
 pytest_plugins = ["pytester"]
 

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from saliency_audit.suite import sources
+from saliency_audit.common.paths import suite_sources as sources
 
 OWNER = """
 import pytest

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from saliency_audit.config import AuditConfig
 from saliency_audit.criteria.interpretability import evaluate, prior_maps
-from saliency_audit.errors import AuditInputError
+from saliency_audit.common.errors import AuditInputError
 from saliency_audit.metrics.interpretability import pointing_hit, proportional_energy, saliency_focus
 
 

@@ -4,9 +4,9 @@ import pytest
 import torch
 import torchvision
 
-from saliency_audit.errors import AuditUsageError
+from saliency_audit.common.errors import AuditUsageError
 from saliency_audit.models import load_model
-from saliency_audit.specs import DEMO_VARIANTS, parse_spec
+from saliency_audit.common.specs import DEMO_VARIANTS, parse_spec
 
 
 @pytest.fixture(scope="module")

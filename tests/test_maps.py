@@ -5,7 +5,7 @@ from torch import nn
 
 from saliency_audit.config import AuditConfig
 from saliency_audit.data.sample import Sample
-from saliency_audit.maps import MapStore
+from saliency_audit.engine.maps import MapStore
 from saliency_audit.models.info import ModelInfo
 from saliency_audit.models.randomize import randomize_copy
 from saliency_audit.models.wrapper import AuditModel

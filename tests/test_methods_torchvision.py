@@ -7,7 +7,7 @@ import torchvision
 
 from saliency_audit.config import AuditConfig
 from saliency_audit.data.sample import Sample
-from saliency_audit.maps import MapStore
+from saliency_audit.engine.maps import MapStore
 from saliency_audit.methods.cam import gradcam_batch
 from saliency_audit.models import load_model
 from saliency_audit.models.layers import find_cam_layer

@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from saliency_audit.errors import AuditInputError
+from saliency_audit.common.errors import AuditInputError
 from saliency_audit.metrics import average_precision, pr_auc_trapezoid, ssim
 
 

@@ -7,8 +7,8 @@ import pytest
 from saliency_audit import Audit
 from saliency_audit.config import AuditConfig
 from saliency_audit.criteria.mprt import entropy, entropy_rise
-from saliency_audit.errors import AuditUsageError
-from saliency_audit.maps import MapSet
+from saliency_audit.common.errors import AuditUsageError
+from saliency_audit.methods.mapset import MapSet
 
 
 def _mapset(maps):

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from saliency_audit.multiplicity import decide
-from saliency_audit.sequential import Looks, betting_p, decide as sequential_decide
+from saliency_audit.stats.multiplicity import decide
+from saliency_audit.stats.sequential import Looks, betting_p, decide as sequential_decide
 from saliency_audit.stats import bootstrap_mean, pass_p_value
 
 pytest_plugins = ["pytester"]
@@ -90,7 +90,7 @@ def test_a_betting_pass_has_a_p_value_at_most_alpha_and_an_unmet_condition_has_n
         if looks.stopped == "pass":
             assert looks.p_value() <= 0.05
     assert betting_p(np.full(10, -0.5), 0.0, 0.05) == 1.0
-    from saliency_audit.sequential import Check
+    from saliency_audit.stats.sequential import Check
 
     looks = Looks(0.05, 8, 8)
     looks.look([Check("m", np.full(8, 0.9) + np.arange(8) * 0.01, 0.0)], extra_pass=False, final=True)
@@ -103,7 +103,7 @@ def test_a_betting_pass_has_a_p_value_at_most_alpha_and_an_unmet_condition_has_n
 def test_holm_on_the_demo_changes_the_verdicts_a_hand_computation_says(pytester):
     """Acceptance (issue 17): the run's Holm decisions, the tests' outcomes and the evidence all follow a
     hand computation from the per-verdict p-values."""
-    from saliency_audit.suite import sources
+    from saliency_audit.common.paths import suite_sources as sources
 
     pytester.makepyfile(**{name[:-3]: text for name, text in sources().items()})  # the bundled suite
     pytester.makefile(".toml", holm="[stats]\nmultiplicity = \"holm\"\n")

@@ -32,7 +32,7 @@ from torch import nn
 
 from saliency_audit.config import AuditConfig
 from saliency_audit.data.sample import Sample
-from saliency_audit.maps import MapStore
+from saliency_audit.engine.maps import MapStore
 from saliency_audit.methods import lime as lime_mod
 from saliency_audit.methods import occlusion as occ_mod
 from saliency_audit.methods.lime import draws, lime, segment_means, superpixels

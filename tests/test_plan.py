@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 
 from saliency_audit import Audit, AuditConfig
-from saliency_audit.criteria.registry import CRITERIA
+from saliency_audit.common.criteria_registry import CRITERIA
 from saliency_audit.methods import METHODS
-from saliency_audit.plan import method_passes, plan_text, replay
+from saliency_audit.engine.plan import method_passes, plan_text, replay
 
 EXACT = ["grad", "gradcam", "ig", "xrai", "ggcam", "sg", "gbp"]
 
@@ -78,7 +78,7 @@ def test_the_plan_counts_the_randomization_variants_exactly(tmp_path, statistic,
 
 def test_each_methods_passes_per_image_are_counted_right(tmp_path):
     """The pass count of every registered method, against the counter, on 2 images of a fresh store."""
-    from saliency_audit.models.wrapper import PASSES
+    from saliency_audit.common.passcount import PASSES
 
     audit = Audit(model="demo", methods=list(METHODS), config=AuditConfig(cache_dir=str(tmp_path)))
     samples = audit.context.samples.first(2)

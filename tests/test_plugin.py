@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-import saliency_audit.audit  # noqa: F401  (numpy, scipy: loaded once, before pytester snapshots sys.modules)
+import saliency_audit.engine.audit  # noqa: F401  (numpy, scipy: loaded once, before pytester snapshots sys.modules)
 
 pytest_plugins = ["pytester"]
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from saliency_audit.errors import AuditInputError
+from saliency_audit.common.errors import AuditInputError
 from saliency_audit.methods.postprocess import postprocess
 from saliency_audit.stats import bootstrap_mean, stable_seed
 

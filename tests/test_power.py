@@ -1,4 +1,4 @@
-"""Sample sizes (``saliency-audit plan``, :mod:`saliency_audit.power`): the analytic n against brute force,
+"""Sample sizes (``saliency-audit plan``, :mod:`saliency_audit.decisions.power`): the analytic n against brute force,
 no n for an effect that does not exceed its threshold, the noise floor's share and the largest check counted,
 and the command's lines and one-line errors.  Small synthetic data; a few seconds in all."""
 from __future__ import annotations
@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from saliency_audit import power, sequential
+from saliency_audit.decisions import power
+from saliency_audit.stats import sequential
 from saliency_audit.cli import main
-from saliency_audit.schema import problems
+from saliency_audit.evidence.schema import problems
 from saliency_audit.stats import floor_terms
 
 HEAD, ALL = "SSIM drop d, head stage", "SSIM drop d, all layers"
@@ -74,7 +75,7 @@ def test_sequential_n_reaches_the_target_with_the_products_rule():
 
 
 def test_design_integration_spends_alpha_under_the_null():
-    from saliency_audit import groupseq
+    from saliency_audit.stats import groupseq
 
     t = tuple(k / 48 for k in sequential.sizes(48, 8))
     c = groupseq.boundaries(t, 0.05)

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-import saliency_audit.audit  # noqa: F401  (numpy, scipy: loaded once, before pytester snapshots sys.modules)
+import saliency_audit.engine.audit  # noqa: F401  (numpy, scipy: loaded once, before pytester snapshots sys.modules)
 from saliency_audit.cli import main
-from saliency_audit.report.evidence import write_json
+from saliency_audit.evidence import write_json
 from saliency_audit.report.html import render
 from saliency_audit.report.pdf import BROWSERS, ENV
-from saliency_audit.report.pytest_extras import suite_properties
+from saliency_audit.plugin.pytest_extras import suite_properties
 from tests.test_report import MANIFEST, SHA, make_evidence
 
 pytest_plugins = ["pytester"]

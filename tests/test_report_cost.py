@@ -220,7 +220,8 @@ def test_the_live_estimate_waits_for_enough_passes_and_gives_the_sequential_rang
     41 minutes); with sequential verdicts it is a range from the plan's least to its most."""
     import types
 
-    from saliency_audit import plugin, progress
+    from saliency_audit import plugin
+    from saliency_audit.common import progress
 
     plan = {"image_passes": 100_000, "image_passes_least": 30_000}
     session = plugin.AuditSession.__new__(plugin.AuditSession)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import saliency_audit.audit  # noqa: F401  (numpy, scipy: loaded once, before pytester snapshots sys.modules)
+import saliency_audit.engine.audit  # noqa: F401  (numpy, scipy: loaded once, before pytester snapshots sys.modules)
 
 pytest_plugins = ["pytester"]
 AUDITS = Path(__file__).resolve().parents[1] / "audits"

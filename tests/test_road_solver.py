@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from saliency_audit.metrics.perturbation import noisy_linear_impute, removal_masks, removal_order
-from saliency_audit.passes import IMPUTE_TOL
+from saliency_audit.engine.passes import IMPUTE_TOL
 
 REPRO_MASK = Path(__file__).parent / "data" / "road-solver-mask-132.png"
 WEIGHTS = {(dy, dx): (1 / 12 if dy and dx else 1 / 6) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx}

@@ -6,11 +6,11 @@ import pytest
 
 from saliency_audit import Audit, AuditConfig
 from saliency_audit.config import CRITERIA as CONFIG_CRITERIA
-from saliency_audit.criteria.registry import CRITERIA, criterion
+from saliency_audit.common.criteria_registry import CRITERIA, criterion
 from saliency_audit.data.base import AuditDataset
 from saliency_audit.data.sample import Sample
 from saliency_audit.data.samplesets import SampleSets, leave_one_out
-from saliency_audit.errors import AuditUsageError
+from saliency_audit.common.errors import AuditUsageError
 
 pytest_plugins = ["pytester"]
 AUDITS = Path(__file__).resolve().parents[1] / "audits"
@@ -71,7 +71,7 @@ def test_held_out_when_it_has_more_masks_and_loo_otherwise():
 def test_every_registered_criterion_has_a_test_a_config_name_and_an_entry_point():
     assert CONFIG_CRITERIA == ("utility", "randomization", "label_randomization", "repeatability", "reproducibility",
                                "completeness", "energy", "focus", "pointing")  # the contract's names and order
-    from saliency_audit.suite import sources
+    from saliency_audit.common.paths import suite_sources as sources
 
     tests = "".join(sources().values())  # the bundled suite (audits/ imports it)
     for name, spec in CRITERIA.items():

@@ -8,7 +8,7 @@ import pytest
 
 from saliency_audit import Audit, AuditConfig
 from saliency_audit.cli import main
-from saliency_audit.schema import problems, schema
+from saliency_audit.evidence.schema import problems, schema
 
 
 @pytest.fixture(scope="module")

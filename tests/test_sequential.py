@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from saliency_audit import AuditConfig
-from saliency_audit.groupseq import boundaries, spent, t_critical
-from saliency_audit.sequential import Check, Looks, decide, lower_bounds, sizes, upper_bounds
+from saliency_audit.stats.groupseq import boundaries, spent, t_critical
+from saliency_audit.stats.sequential import Check, Looks, decide, lower_bounds, sizes, upper_bounds
 
 ALPHA, REPS, LOOKS = 0.05, 1000, (8, 16, 24, 32, 40, 48)
 
@@ -143,7 +143,7 @@ def test_every_criterion_records_its_looks_on_the_demo():
     bounds are in the evidence, the verdict follows the rule, the result describes exactly the images
     used, and pairs stop early both ways."""
     from saliency_audit import Audit, AuditConfig
-    from saliency_audit.criteria.registry import CRITERIA
+    from saliency_audit.common.criteria_registry import CRITERIA
 
     audit = Audit(model="demo", methods=["gradcam", "grad"], config=AuditConfig(sequential=True))
     stopped = set()

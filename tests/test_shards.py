@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from saliency_audit.cli import main as cli
-from saliency_audit.errors import AuditUsageError
-from saliency_audit.report.merge import merge_shards, parse_shard, shard_of
+from saliency_audit.common.errors import AuditUsageError
+from saliency_audit.evidence.merge import merge_shards, parse_shard, shard_of
 
 pytest_plugins = ["pytester"]
 AUDITS = Path(__file__).resolve().parents[1] / "audits"

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy.ndimage import gaussian_filter
 
-from saliency_audit.errors import AuditInputError
+from saliency_audit.common.errors import AuditInputError
 from saliency_audit.metrics import hog_similarity, spearman, ssim
 
 MEASURES = {"spearman": spearman, "hog": hog_similarity, "ssim": ssim}

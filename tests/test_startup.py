@@ -156,7 +156,7 @@ def test_maps(audit):
 
 
 def test_bars_are_named_after_the_criterion_and_method_being_audited(monkeypatch):
-    from saliency_audit import progress
+    from saliency_audit.common import progress
 
     monkeypatch.setenv("SALIENCY_AUDIT_PROGRESS_DELAY", "0")
     monkeypatch.delenv("SALIENCY_AUDIT_PROGRESS", raising=False)

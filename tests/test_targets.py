@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from saliency_audit import Audit, AuditConfig
-from saliency_audit.maps import MapStore, prepare
+from saliency_audit.data.resize import prepare
+from saliency_audit.engine.maps import MapStore
 
 pytest_plugins = ["pytester"]
 AUDITS = Path(__file__).resolve().parents[1] / "audits"

@@ -17,7 +17,7 @@ from torch import nn
 
 from saliency_audit import Audit
 from saliency_audit.config import AuditConfig
-from saliency_audit.errors import AuditUsageError, Unavailable
+from saliency_audit.common.errors import AuditUsageError, Unavailable
 from saliency_audit.models import autoarch, load_model
 
 
@@ -228,7 +228,7 @@ def test_unknown_architecture_archive_gets_gradient_verdicts_and_skips_what_need
     assert "randomized model <span" in page and "unavailable</span>" in page
 
     # saliency-audit maps: what can be mapped is written, then one line says what cannot and why
-    from saliency_audit.mapsout import write_maps
+    from saliency_audit.engine.mapsout import write_maps
 
     with pytest.raises(Unavailable, match=r"^gradcam, gbp: not written \(.*\); the maps of grad, ig are written"):
         write_maps(audit, tmp_path / "maps-out")

@@ -1,4 +1,4 @@
-"""The one reader of JSON from elsewhere: limits and one-line errors (saliency_audit/untrusted.py)."""
+"""The one reader of JSON from elsewhere: limits and one-line errors (saliency_audit/common/untrusted.py)."""
 from __future__ import annotations
 
 import json
@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from saliency_audit.errors import AuditInputError
-from saliency_audit.untrusted import depth, parse_json, read_json
+from saliency_audit.common.errors import AuditInputError
+from saliency_audit.common.untrusted import depth, parse_json, read_json
 
 
 @pytest.mark.parametrize("text", ['{"clip_percentile": NaN}', "[Infinity]", '{"a": -Infinity}'])
@@ -56,3 +56,9 @@ def test_any_text_is_json_or_one_line_error(text):
         parse_json(text, "f.json")
     except AuditInputError as exc:
         assert "\n" not in str(exc) and str(exc).startswith("f.json: ")
+
+
+def test_a_number_too_large_for_a_float_is_refused():
+    with pytest.raises(AuditInputError, match="too large for a number"):
+        parse_json('{"clip_percentile": 1e999}', "maps.json")
+    assert parse_json('{"a": 1e308}', "x") == {"a": 1e308}

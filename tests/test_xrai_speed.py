@@ -20,7 +20,7 @@ from torch import nn
 import saliency_audit.methods.xrai as X
 from saliency_audit.config import AuditConfig, XRAIParams
 from saliency_audit.data.sample import Sample
-from saliency_audit.maps import MapStore
+from saliency_audit.engine.maps import MapStore
 from saliency_audit.methods import segments_cache
 from saliency_audit.models.info import ModelInfo
 from saliency_audit.models.randomize import randomize_copy

@@ -40,31 +40,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import Unavailable
+from ..common.errors import Unavailable
+from ..metrics.localisation import blurred, grid_sigma, lesion_maps
 from ..stats import bootstrap_mean, clears, stable_seed
 from .result import CriterionResult
 
 
 def road_score(r: dict) -> np.ndarray:
-    """Per-image ROAD score from :meth:`saliency_audit.passes.Passes.road` output."""
+    """Per-image ROAD score from :meth:`saliency_audit.engine.passes.Passes.road` output."""
     return np.mean((r["lerf"] - r["morf"]) / 2.0, axis=1)
-
-
-def blurred(maps: np.ndarray, sigma: float) -> np.ndarray:
-    from scipy.ndimage import gaussian_filter
-
-    return np.stack([gaussian_filter(np.asarray(m, np.float64), sigma, mode="nearest") for m in maps])
-
-
-def grid_sigma(sigma_128: float, shape) -> float:
-    """A length given in pixels of a 128-px grid, on this grid."""
-    return sigma_128 * max(shape) / 128.0
-
-
-def lesion_maps(truths: list[np.ndarray], sigma: float) -> np.ndarray:
-    """The lesion as a map: each mask softened by ``sigma`` px (ties inside it are broken at random)."""
-    masks = np.stack([t.astype(np.float64) for t in truths])
-    return blurred(masks, sigma) if sigma > 0 else masks
 
 
 def _bound(values: np.ndarray, config, *key):
@@ -184,7 +168,7 @@ def run(ctx, method: str) -> CriterionResult:
                                                   "map_notes": maps.notes},
                       randomized_unavailable=unavailable)
     if looks is not None:
-        from ..sequential import apply
+        from ..stats.sequential import apply
 
         apply(result, looks)
         result.details["lesion_reliance"]["note"] = ("over all planned images: it is the same for every method "
@@ -195,7 +179,7 @@ def run(ctx, method: str) -> CriterionResult:
 def _sequential_images(ctx, method: str, loc, ref):
     """(the images used, Looks): ROAD of the map against the random order, a batch of images at a time.
     The ROAD passes of each batch are kept, so the images the verdict used are scored once."""
-    from ..sequential import Check, run_looks
+    from ..stats.sequential import Check, run_looks
 
     primary, P = ctx.models.get("primary"), ctx.passes
     parts: list[dict] = []

@@ -91,7 +91,7 @@ def _run(ctx, criterion: str, method: str, kind: str, option: str) -> CriterionR
         return [tuple((s.truth() if s.truth() is not None else s.image[0].numpy()).shape) for s in samples]
 
     def checks(samples):
-        from ..sequential import Check
+        from ..stats.sequential import Check
 
         ref, g = ctx.maps(primary, method, samples), grids(samples)
         ssim = np.mean([pair_scores(ref, ctx.maps(m, method, samples), g)["ssim"] for m in models], axis=0)

@@ -4,12 +4,12 @@
 ``ctx.samples`` (:class:`~saliency_audit.data.samplesets.SampleSets`),
 ``ctx.maps(model, method, samples)`` (the cached MapStore),
 ``ctx.passes`` (batched forward passes on perturbed images,
-:class:`saliency_audit.passes.Passes`), ``ctx.shared(key, fn)`` for values
+:class:`saliency_audit.engine.passes.Passes`), ``ctx.shared(key, fn)`` for values
 several methods share (e.g. a random-order baseline), and ``ctx.skip(reason)``.
 """
 from __future__ import annotations
 
-from ..errors import AuditError
+from ..common.errors import AuditError
 
 
 class CriterionSkipped(AuditError):
@@ -50,7 +50,7 @@ class Context:
         ``statistic(loc, maps) -> (checks, other pass condition)`` is decided; else the whole set."""
         if not self.config.sequential:
             return (*self.localised_maps(method), None)
-        from ..sequential import run_looks
+        from ..stats.sequential import run_looks
 
         full = self.samples.localisation()
         held = {}
@@ -67,7 +67,7 @@ class Context:
         ``checks(first k samples) -> (checks, other pass condition)`` decides; else all of them."""
         if not self.config.sequential:
             return samples, None
-        from ..sequential import run_looks
+        from ..stats.sequential import run_looks
 
         k, looks = run_looks(self.config, alpha, len(samples), lambda k: checks(samples[:k]))
         return samples[:k], looks

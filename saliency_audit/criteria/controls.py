@@ -13,7 +13,7 @@ on evidence dicts, so a merged (sharded) evidence file gets the same check.  Imp
 from __future__ import annotations
 
 from ..methods.registry import METHODS
-from .registry import CRITERIA
+from ..common.criteria_registry import CRITERIA
 
 
 def control_of(result: dict) -> dict | None:

@@ -78,7 +78,7 @@ def evaluate(criterion: str, method: str, *, ids, truths, maps, constant, priors
 
 def _run(ctx, criterion: str, method: str) -> CriterionResult:
     def statistic(loc, maps):
-        from ..sequential import Check
+        from ..stats.sequential import Check
 
         priors = prior_maps(loc.priors, ctx.config)
         diff = (scores(criterion, maps.maps, loc.truths, maps.ids, ctx.config)
@@ -93,7 +93,7 @@ def _run(ctx, criterion: str, method: str) -> CriterionResult:
                       priors=loc.priors, prior_n=loc.prior_n, prior_kind=loc.prior_kind, config=ctx.config,
                       details=details)
     if looks is not None:
-        from ..sequential import apply
+        from ..stats.sequential import apply
 
         apply(result, looks)
     return result

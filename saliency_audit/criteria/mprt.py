@@ -7,7 +7,7 @@
   model and rises.  It needs two model states only.
 * **Smooth MPRT** (sMPRT): the SSIM-drop test on denoised maps, each the average of the method's raw
   attributions over ``randomization.smooth_samples`` noisy copies of the image
-  (:meth:`saliency_audit.maps.MapStore.maps`, ``smooth=``), so the comparison is about the signal, not the
+  (:meth:`saliency_audit.engine.maps.MapStore.maps`, ``smooth=``), so the comparison is about the signal, not the
   gradient's shot noise.
 
 Deviation from Quantus (whose eMPRT histograms the raw attribution by default): the maps are this audit's
@@ -48,7 +48,7 @@ def entropy_rise(trained, randomized: list, bins: int) -> tuple[np.ndarray, np.n
 
 def emprt_check(trained, randomized: list, p):
     """A sequential look's check on the entropy rise."""
-    from ..sequential import Check
+    from ..stats.sequential import Check
 
     rise = entropy_rise(trained, randomized, p.emprt_bins)[0]
     return Check("entropy rise (eMPRT)", np.clip(rise, *RISE_RANGE), p.emprt_min, strict=True, lo=RISE_RANGE[0],

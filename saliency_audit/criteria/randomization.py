@@ -141,7 +141,7 @@ def mean_noise_floors(ref) -> dict[str, float | None]:
 def _per_image(ref, sims, d) -> list[dict]:
     """Each image's terms; ``floor`` is the image's own term of the SSIM noise floor (its map against the next
     image's), so a comparison of two runs can carry the floor's image-to-image variation (every image's d
-    shares the floor: saliency_audit.comparison)."""
+    shares the floor: saliency_audit.decisions.comparison)."""
     return [{"id": i, "statistic": float(x), "score": float(x), "ssim": float(s), "floor": float(f)}
             for i, x, s, f in zip(ref.ids, d, sims["ssim"], noise_floor(ref)["ssim"])]
 
@@ -205,7 +205,7 @@ def evaluate_cascade(method: str, ref, stages: list[tuple[str, object]], config,
     d_row = drop(per_stage[idx]["ssim"], floor)
     per_image = _per_image(ref, per_stage[idx], d_row)
     # both checks' per-image terms: the binding one can differ between runs, and a comparison of two runs
-    # (saliency_audit.comparison) then compares them on a check both recorded
+    # (saliency_audit.decisions.comparison) then compares them on a check both recorded
     for item, h, a in zip(per_image, drop(per_stage[0]["ssim"], floor), drop(per_stage[-1]["ssim"], floor)):
         item["checks"] = {names[0]: float(h), names[1]: float(a)}
     return CriterionResult(
@@ -246,7 +246,7 @@ def evaluate_label(method: str, ref, other, config, *, details: dict | None = No
 
 def with_thumbs(result: CriterionResult, ref, compared: list) -> CriterionResult:
     """Thumbnails of the first images' maps: the reference's, and each curve entry's (stage or compared model)."""
-    from ..report.thumbs import STAGE_IMAGES, map_thumbs
+    from ..common.thumbs import STAGE_IMAGES, map_thumbs
 
     ids = ref.ids[:STAGE_IMAGES]
     result.details["reference_thumbnails"] = map_thumbs(ref, ids)
@@ -268,7 +268,7 @@ def _drop_checks(ref, compared: list[tuple[str, list, float]]) -> list:
     threshold, judged on the terms that carry the floor's variance (:func:`terms`).  d lies in
     [0, 2 / (1 - F)] and its term in [-2 (1 + F) / (1 - F)^2, 4 / (1 - F)] (F the floor): the betting rule's
     range."""
-    from ..sequential import Check
+    from ..stats.sequential import Check
 
     f_i = _ssim_floors(ref)
     floor = _mean(f_i)
@@ -306,7 +306,7 @@ def draw_index(p, slot: int, position: int) -> int:
 def stage_maps(ctx, model_at, method: str, samples: list, k: int, nb: int, smooth=None) -> list:
     """Stage ``k``'s maps of ``samples``: one MapSet per slot (:func:`stage_draws`), each image's map from the
     model :func:`draw_index` assigns it; ``model_at(k, draw)`` builds (or returns) the randomized model."""
-    from ..maps import MapSet
+    from ..methods.mapset import MapSet
 
     p = ctx.config.randomization
     out = []
@@ -432,7 +432,7 @@ def _drop_summary(ref, stages: list[tuple[str, list]], config, key: str, names: 
 def variants(ctx, method: str, samples: list, result: CriterionResult) -> dict:
     """The randomization statistics other than the verdict's (``randomization.variants``), on the first
     ``randomization.variant_images`` of the verdict's images: reported beside the verdict, never gating."""
-    from ..models.wrapper import PASSES
+    from ..common.passcount import PASSES
     from .mprt import emprt_summary
 
     passes0 = PASSES["images"]
@@ -476,7 +476,7 @@ def variants(ctx, method: str, samples: list, result: CriterionResult) -> dict:
 def _sequential(result: CriterionResult, looks) -> CriterionResult:
     if looks is None:
         return result
-    from ..sequential import apply
+    from ..stats.sequential import apply
 
     return apply(result, looks)
 

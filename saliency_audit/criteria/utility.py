@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import Unavailable
+from ..common.errors import Unavailable
 from ..metrics.localisation import average_precision, pr_auc_trapezoid, resize_map
 from ..stats import bootstrap_mean, clears, stable_seed
 from .result import CriterionResult
@@ -113,10 +113,10 @@ def evaluate(
 
 def run(ctx, method: str) -> CriterionResult:
     """Utility of ``method`` on the primary model over the localisation set."""
-    from ..report.thumbs import map_thumbs
+    from ..common.thumbs import map_thumbs
 
     def statistic(loc, maps):
-        from ..sequential import Check
+        from ..stats.sequential import Check
 
         ap, ap_prior = score_maps(maps.maps, loc.truths, maps.ids)[0], score_maps(loc.priors, loc.truths, maps.ids)[0]
         return [Check("mean(AP - AP_prior)", ap - ap_prior, 0.0)], bool(np.nanmean(ap) >= ctx.config.utility.min_ap)
@@ -143,7 +143,7 @@ def run(ctx, method: str) -> CriterionResult:
     )
     result.details["thumbnails"] = map_thumbs(maps)
     if looks is not None:
-        from ..sequential import apply
+        from ..stats.sequential import apply
 
         apply(result, looks)
     return result

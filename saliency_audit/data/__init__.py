@@ -1,11 +1,11 @@
 """Datasets: Sample, AuditDataset and the adapters selected by ``--dataset``."""
 from __future__ import annotations
 
-from ..errors import AuditUsageError
+from ..common.errors import AuditUsageError
 from .base import AuditDataset
 from .sample import Sample, boxes_to_mask
 
-DATASETS = ("demo", "folder", "siim", "rsna", "nih")
+from .registry import DATASETS, DatasetSpec, check_options, dataset_names
 
 
 def load_dataset(name: str = "demo", root: str | None = None, *, split: str | None = None,
@@ -16,31 +16,18 @@ def load_dataset(name: str = "demo", root: str | None = None, *, split: str | No
     ``split``/``split_file`` select a split (QTIM splits CSV or the folder's
     split column), ``finding`` the NIH finding audited, ``skip_bad`` leaves out
     unreadable or malformed samples (listed in ``dataset.skipped``) instead of
-    raising :class:`~saliency_audit.errors.AuditInputError`.
+    raising :class:`~saliency_audit.common.errors.AuditInputError`.  The adapter and what it takes come from its
+    :class:`~saliency_audit.data.registry.DatasetSpec`.
     """
-    if name not in DATASETS:
-        raise AuditUsageError(f"--dataset: unknown dataset {name!r} (choose from {', '.join(DATASETS)})")
-    if name == "demo":
-        if split or split_file or finding:
-            raise AuditUsageError("--dataset=demo takes no --split, --split-file or --finding")
-        from .demo import DemoDataset
-
-        ds = DemoDataset(**options)
+    spec = check_options(name, finding=finding, split=split, split_file=split_file)
+    cls = spec.adapter_class()
+    if not spec.needs_root:
+        ds = cls(**options)
         ds.skip_bad = skip_bad
         return ds
     if not root:
         raise AuditUsageError(f"--dataset={name} needs --data-root")
-    if finding and name != "nih":
-        raise AuditUsageError(f"--finding applies to --dataset=nih, not --dataset={name}")
-    if name == "folder":
-        from .folder import FolderDataset as cls
-    elif name == "siim":
-        from .siim import SIIMDataset as cls
-    elif name == "rsna":
-        from .rsna import RSNADataset as cls
-    else:
-        from .nih import NIHDataset as cls
-
+    if spec.finding:
         options["finding"] = finding
     ds = cls(root, skip_bad=skip_bad, **options)
     ds.skip_bad = skip_bad
@@ -50,4 +37,5 @@ def load_dataset(name: str = "demo", root: str | None = None, *, split: str | No
     return ds
 
 
-__all__ = ["AuditDataset", "DATASETS", "Sample", "boxes_to_mask", "load_dataset"]
+__all__ = ["AuditDataset", "DATASETS", "DatasetSpec", "Sample", "boxes_to_mask", "check_options", "dataset_names",
+           "load_dataset"]

@@ -8,7 +8,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from ..errors import AuditInputError
+from ..common.errors import AuditInputError
 from .sample import Sample
 
 

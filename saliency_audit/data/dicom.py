@@ -14,7 +14,7 @@ from pydicom.uid import ExplicitVRLittleEndian, JPEGBaseline8Bit, RLELossless, g
 from pydicom.uid import SecondaryCaptureImageStorage as SC_STORAGE
 from pydicom.valuerep import DSfloat
 
-from ..errors import AuditInputError
+from ..common.errors import AuditInputError
 from .lut import lookup, palette_rgb
 
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")

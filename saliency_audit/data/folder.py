@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import AuditInputError, AuditUsageError
+from ..common.errors import AuditInputError, AuditUsageError
 from .imageio import IMAGE_SUFFIXES
 from .indexed import Entry, IndexedDataset
 from .tables import file_name, quoted, read_rows, to_int, to_number

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import AuditInputError
+from ..common.errors import AuditInputError
 
 # DAMAGED: Pillow's plugins report a damaged file with many exception types (OSError, ValueError, SyntaxError for
 # a broken PNG chunk, MemoryError when a header claims a size the decoder will not allocate, struct.error...);
@@ -60,3 +60,42 @@ def image_size(path: Path) -> tuple[int, int]:
         raise AuditInputError(f"{path}: file not found") from None
     except Exception as exc:  # noqa: BLE001 -- see DAMAGED
         raise AuditInputError(f"{path}: cannot read image ({exc.__class__.__name__})") from None
+
+
+#: A saliency map file of more pixels than this is refused before its pixels are decoded (8192 x 8192: far
+#: beyond any medical classifier's input, and a decompression bomb's header cannot make the reader allocate more).
+MAX_MAP_PIXELS = 8192 * 8192
+COLOUR_MAP = ("colour PNG: a saliency map must be one channel (greyscale); a colour-mapped image cannot be "
+              "inverted reliably")
+
+
+def read_map_levels(path: Path) -> np.ndarray:
+    """A PNG saliency map's grey levels as an integer (H, W) array, exactly as stored (8- or 16-bit, no scaling).
+
+    A map is one channel: an RGB/RGBA (or palette) PNG is accepted only when its colour channels are equal
+    (a grey image saved as colour; alpha ignored); one whose channels differ is a colour-mapped rendering
+    (jet, inferno...) whose grey conversion would silently give other saliency ranks, and is refused."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            if im.width * im.height > MAX_MAP_PIXELS:
+                raise AuditInputError(f"{path}: map of {im.height}x{im.width} pixels is larger than the "
+                                      f"{MAX_MAP_PIXELS:,} pixels a map may have")
+            mode = im.mode
+            if mode in ("I;16", "I;16B", "I;16L", "I", "L"):
+                arr = np.asarray(im.convert("I") if mode != "L" else im)
+            elif mode in ("1", "LA", "La"):
+                arr = np.asarray(im.convert("L"))
+            else:  # RGB, RGBA, P (palette), CMYK, YCbCr...: one channel only if the colour channels agree
+                rgb = np.asarray(im.convert("RGB"))
+                if not ((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 0] == rgb[..., 2]).all()):
+                    raise AuditInputError(f"{path}: {COLOUR_MAP}")
+                arr = rgb[..., 0]
+    except AuditInputError:
+        raise
+    except FileNotFoundError:
+        raise AuditInputError(f"{path}: file not found") from None
+    except Exception as exc:  # noqa: BLE001 -- see DAMAGED
+        raise AuditInputError(f"{path}: cannot read image ({exc.__class__.__name__})") from None
+    return np.array(arr, copy=True)

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import AuditInputError
-from ..hashing import file_sha256
+from ..common.errors import AuditInputError
+from ..common.hashing import file_sha256
 from .base import AuditDataset
 from .sample import Sample
 

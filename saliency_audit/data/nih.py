@@ -16,7 +16,7 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from ..errors import AuditInputError, AuditUsageError
+from ..common.errors import AuditInputError, AuditUsageError
 from .folder import parse_box
 from .indexed import Entry, IndexedDataset
 from .tables import file_name, quoted, read_rows

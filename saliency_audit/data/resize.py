@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import AuditInputError
+from ..common.errors import AuditInputError
 from .sample import Sample
 
 
@@ -91,3 +92,12 @@ def resize_truth(mask: np.ndarray | None, boxes, src: tuple[int, int], size: tup
     if boxes:
         return boxes_to_mask(scale_boxes(boxes, src, size) if tuple(src) != tuple(size) else boxes, size)
     return None
+
+
+def prepare(samples: Sequence[Sample], size: tuple[int, int], device) -> torch.Tensor:
+    """Images resized (bilinear, antialiased when shrinking) to the model's input: (N, C, H, W)."""
+    out = [resize_image(s.image.float(), tuple(size))[None] for s in samples]
+    channels = {t.shape[1] for t in out}
+    if len(channels) > 1:
+        out = [t.expand(-1, max(channels), -1, -1) if t.shape[1] == 1 else t for t in out]
+    return torch.cat(out).to(device)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import AuditInputError, AuditUsageError
+from ..common.errors import AuditInputError, AuditUsageError
 from .folder import box_corners
 from .indexed import Entry, IndexedDataset
 from .tables import inside, read_rows, to_number

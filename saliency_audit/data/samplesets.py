@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import AuditUsageError
+from ..common.errors import AuditUsageError
 
 
 @dataclass

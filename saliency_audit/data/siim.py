@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import AuditInputError, AuditUsageError
+from ..common.errors import AuditInputError, AuditUsageError
 from .indexed import Entry, IndexedDataset
 from .tables import inside, read_rows
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import AuditInputError, AuditUsageError
+from ..common.errors import AuditInputError, AuditUsageError
 from .tables import columns_of, quoted, read_rows, stem
 
 

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import AuditInputError, one_line
+from ..common.errors import AuditInputError, one_line
 
 
 def read_rows(path: Path, required: tuple[str, ...] = (), optional: tuple[str, ...] = (),

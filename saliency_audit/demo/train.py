@@ -35,7 +35,7 @@ from torch import nn
 
 from saliency_audit.demo.archs import ARCHS, INPUT_MEAN, INPUT_STD
 from saliency_audit.demo.world import GENERATOR_VERSION, iter_split
-from saliency_audit.paths import cache_root
+from saliency_audit.common.paths import cache_root
 
 #: Bump whenever a change alters trained weights; cached models key on it.
 TRAIN_VERSION = "1"
@@ -70,7 +70,7 @@ def demo_cache_dir() -> Path:
 
 @functools.lru_cache(maxsize=2)  # the replicates share their data; 2000 images are 131 MB
 def _split_tensors(split: str, n: int, marker_mode: str) -> tuple[torch.Tensor, torch.Tensor]:
-    from .. import progress
+    from ..common import progress
 
     samples = []
     with progress.bar(n, f"rendering the demo world's {split} images") as shown:
@@ -101,7 +101,7 @@ def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 
 def _train(spec: dict, desc: str = "training demo model") -> tuple[nn.Module, dict]:
     """Train one model from ``spec`` without touching the caller's RNG state."""
-    from .. import progress
+    from ..common import progress
 
     start = time.perf_counter()
     x, y = _training_data(spec)

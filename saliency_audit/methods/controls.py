@@ -13,7 +13,7 @@ them cannot be trusted to fail a bad saliency method either.  The controls are r
   128-px grid), so its ordering inside the lesion is not arbitrary; zero on images without a lesion.
 
 What each criterion expects of them lives in the criterion registry
-(:data:`saliency_audit.criteria.registry.CONTROL_EXPECTATIONS`).
+(:data:`saliency_audit.common.criteria_registry.CONTROL_EXPECTATIONS`).
 """
 from __future__ import annotations
 
@@ -47,8 +47,7 @@ def random(model, x: torch.Tensor, keys, target, config, memo) -> torch.Tensor:
 
 def oracle(model, x: torch.Tensor, keys, target, config, memo) -> torch.Tensor:
     """The lesion mask on the model's input grid, softened; zeros where an image has no lesion."""
-    from ..criteria.completeness import grid_sigma, lesion_maps
-    from ..metrics.localisation import resize_map
+    from ..metrics.localisation import grid_sigma, lesion_maps, resize_map
 
     h, w = x.shape[-2:]
     sigma = grid_sigma(config.completeness.lesion_sigma, (h, w))

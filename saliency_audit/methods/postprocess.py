@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import AuditInputError
+from ..common.errors import AuditInputError
 
 
 def postprocess(raw: np.ndarray, *, clip_percentile: float = 99.0, what: str = "map") -> tuple[np.ndarray, np.ndarray]:

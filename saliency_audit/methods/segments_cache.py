@@ -4,7 +4,7 @@ Segments depend only on the image the model sees, never on the model, so a secon
 worker or another model on the same images (a new checkpoint, a reference architecture of the same input
 size) reads them instead of re-running six Felzenszwalb segmentations per image.  What is stored is the
 per-scale label images before dilation (small, compressible); dilating them again is cheap.  Writes are
-atomic (temp file + ``os.replace``, as in :class:`saliency_audit.maps.MapStore`), so workers can share the
+atomic (temp file + ``os.replace``, as in :class:`saliency_audit.engine.maps.MapStore`), so workers can share the
 folder; a torn or foreign file is recomputed.
 """
 from __future__ import annotations

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import AuditInputError
+from ..common.errors import AuditInputError
 
 
 def _check(saliency, mask, what: str) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import auc, average_precision_score, precision_recall_curve
 
-from ..errors import AuditInputError
+from ..common.errors import AuditInputError
 
 
 def _check(saliency: np.ndarray, mask: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -58,3 +58,21 @@ def resize_map(saliency: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return resize(saliency, shape, order=1, mode="edge", anti_aliasing=False, preserve_range=True).astype(
         np.float32
     )
+
+
+def blurred(maps: np.ndarray, sigma: float) -> np.ndarray:
+    """Each map Gaussian-blurred by ``sigma`` px (edges: nearest)."""
+    from scipy.ndimage import gaussian_filter
+
+    return np.stack([gaussian_filter(np.asarray(m, np.float64), sigma, mode="nearest") for m in maps])
+
+
+def grid_sigma(sigma_128: float, shape) -> float:
+    """A length given in pixels of a 128-px grid, on this grid."""
+    return sigma_128 * max(shape) / 128.0
+
+
+def lesion_maps(truths: list[np.ndarray], sigma: float) -> np.ndarray:
+    """The lesion as a map: each mask softened by ``sigma`` px (ties inside it are broken at random)."""
+    masks = np.stack([t.astype(np.float64) for t in truths])
+    return blurred(masks, sigma) if sigma > 0 else masks

@@ -11,7 +11,7 @@ from scipy.stats import rankdata
 from skimage.feature import hog
 from skimage.metrics import structural_similarity
 
-from ..errors import AuditInputError
+from ..common.errors import AuditInputError
 
 try:  # skimage's own cell histograms (Cython), for the vectorised block normalisation in hog_features
     from skimage.feature._hoghistogram import hog_histograms as _hog_histograms

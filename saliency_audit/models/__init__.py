@@ -1,6 +1,6 @@
 """Model specs, safe loading, preprocessing and layer discovery."""
 from .info import ModelInfo
-from ..specs import parse_spec
+from ..common.specs import parse_spec
 from .loading import load_model
 from .wrapper import AuditModel
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import AuditUsageError
+from ..common.errors import AuditUsageError
 
 
 def check_zip(path: Path, what: str) -> None:

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..errors import AuditUsageError, one_line
+from ..common.errors import AuditUsageError, one_line
 
 _NORMS = tuple(
     t for t in (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, getattr(nn, "RMSNorm", None)) if t

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..errors import AuditUsageError, Unavailable
+from ..common.errors import AuditUsageError, Unavailable
 from .relu_mode import ReluMode
 
 

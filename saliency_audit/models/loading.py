@@ -1,6 +1,6 @@
 """Model specs and safe loading.
 
-SPEC forms (DESIGN.md): ``demo`` | ``demo:VARIANT`` | ``PATH`` (TorchScript, or
+SPEC forms (README, "Your own model"): ``demo`` | ``demo:VARIANT`` | ``PATH`` (TorchScript, or
 a state dict; rebuilt as the torchvision architecture its weights are exactly,
 :mod:`saliency_audit.models.autoarch`) | ``ARCH:PATH`` with ARCH a torchvision
 model name, ``timm/NAME`` or ``package.module:factory``.  Checkpoints are read with
@@ -18,9 +18,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import AuditUsageError, one_line
-from ..hashing import file_sha256
-from ..specs import Spec, parse_spec
+from ..common.errors import AuditUsageError, one_line
+from ..common.hashing import file_sha256
+from ..common.specs import Spec, parse_spec
 from .autoarch import AUX_PREFIXES
 from .archive import check_script_storages, check_zip
 from .info import ModelInfo

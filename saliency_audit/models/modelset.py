@@ -13,7 +13,7 @@ import time
 from collections import OrderedDict
 from typing import Sequence
 
-from ..errors import AuditError, AuditUsageError, Unavailable
+from ..common.errors import AuditError, AuditUsageError, Unavailable
 from ..stats import stable_seed
 
 
@@ -90,7 +90,7 @@ class ModelSet:
             raise AuditUsageError(f"unknown model role {role!r}")
         self._models[role] = m
         if self.config.device != "cpu":  # images per pass from free GPU memory, noted in the model's evidence
-            from ..gpus import probe_model
+            from ..common.gpus import probe_model
 
             probe_model(m, self.config.device)
         self.timings[f"load_{role}"] = time.perf_counter() - t0
@@ -197,7 +197,7 @@ class ModelSet:
         import torch
 
         from ..config import pass_images
-        from ..maps import prepare
+        from ..data.resize import prepare
 
         device = next(model.parameters()).device
         bs = pass_images(self.config, tuple(model.input_size))

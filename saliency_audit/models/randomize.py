@@ -19,7 +19,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ..errors import AuditUsageError
+from ..common.errors import AuditUsageError
 from ..stats import stable_seed
 
 BN_POLICIES = ("reset", "affine", "keep")

@@ -2,13 +2,13 @@
 
 Guided backprop must guide *every* ReLU.  captum's ``GuidedBackprop`` hooks
 ``nn.ReLU`` modules only, so on torchvision DenseNet and Inception v3 — which
-call ``F.relu`` — it silently returns the plain gradient.  DESIGN.md proposes a
-``torch.fx`` pass that turns each call into its own module; we intercept the
-calls at the torch-function level instead, because (1) it also works on models
-fx cannot trace (data-dependent control flow), (2) it keeps the module tree
-intact, so GradCAM's forward hooks on container blocks (``layer4``,
-``Mixed_7c``) still fire, and (3) forward values are untouched: relu(x) is
-computed exactly as before, only its backward rule changes.  In-place ReLUs
+call ``F.relu`` — it silently returns the plain gradient.  A ``torch.fx`` pass
+could turn each call into its own module; we intercept the calls at the
+torch-function level instead, because (1) it also works on models fx cannot
+trace (data-dependent control flow), (2) it keeps the module tree intact, so
+GradCAM's forward hooks on container blocks (``layer4``, ``Mixed_7c``) still
+fire, and (3) forward values are untouched: relu(x) is computed exactly as
+before, only its backward rule changes.  In-place ReLUs
 are made out-of-place so autograd never sees a modified view.
 
 The same mode lets GradCAM tap the *post*-ReLU activation of DenseNet, whose

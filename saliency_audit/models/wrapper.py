@@ -9,16 +9,15 @@ models with different normalisations stay comparable.  Channel replication
 """
 from __future__ import annotations
 
+import hashlib
+import json
+
 import torch
 from torch import nn
 
-from ..errors import AuditUsageError
+from ..common.errors import AuditUsageError
+from ..common.passcount import PASSES
 from .info import ModelInfo
-
-
-#: Images passed forward through any AuditModel in this process (a pass over a batch of 8 counts 8): the
-#: audit's deterministic cost figure, recorded per result as ``details["image_passes"]``.
-PASSES = {"images": 0}
 
 
 class AuditModel(nn.Module):
@@ -60,3 +59,19 @@ class AuditModel(nn.Module):
         if not 0 <= target_class < n:
             raise AuditUsageError(f"--target-class={target_class}: out of range for the {n}-class model {self.info.spec}")
         return target_class
+
+
+def model_fingerprint(model) -> str:
+    """sha256 over the weights, buffers and input spec: two identical models share maps.
+
+    Recomputed per call site that needs it rather than stored on the module:
+    a fingerprint attribute would survive ``copy.deepcopy`` and make a
+    randomized copy share the trained model's cache entries.
+    """
+    h = hashlib.sha256()
+    h.update(json.dumps([model.info.arch, list(model.info.input_size), model.info.in_channels,
+                         list(model.info.mean), list(model.info.std)]).encode())
+    for name, t in sorted(model.net.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().to("cpu", torch.float32 if t.dtype == torch.bfloat16 else t.dtype).contiguous().numpy().tobytes())
+    return h.hexdigest()[:24]

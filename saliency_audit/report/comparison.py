@@ -1,6 +1,6 @@
-"""The report's "Compared with …" section: this run against a baseline run (:mod:`saliency_audit.comparison`).
+"""The report's "Compared with …" section: this run against a baseline run (:mod:`saliency_audit.decisions.comparison`).
 
-``section(comparison)`` renders the dict :func:`saliency_audit.comparison.compare` returns (kept in the
+``section(comparison)`` renders the dict :func:`saliency_audit.decisions.comparison.compare` returns (kept in the
 evidence as ``comparison``): what the baseline was, how the changes were tested, one row per compared
 (criterion, method) with the flagged ones first, and what could not be compared.  Every string taken from
 the evidence is escaped; only the house's CSS classes are used.

@@ -1,9 +1,9 @@
 """Report sections of the audit's cost and of its sequential verdicts.
 
 * :func:`cost_section` — the model passes the run spent against its plan (``run.plan``,
-  :mod:`saliency_audit.plan`), the time estimate made once 2 % of the planned passes (or 30 s) have run, and the (criterion, method)
+  :mod:`saliency_audit.engine.plan`), the time estimate made once 2 % of the planned passes (or 30 s) have run, and the (criterion, method)
   pairs that cost the most (``details.image_passes``).
-* :func:`sequential_section` — with sequential verdicts (the default; :mod:`saliency_audit.sequential`): the stopping rule in
+* :func:`sequential_section` — with sequential verdicts (the default; :mod:`saliency_audit.stats.sequential`): the stopping rule in
   words, and per verdict the images used, why it stopped, and the bounds at every look against the
   thresholds.
 

@@ -24,7 +24,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from PIL import Image
 
-from . import thumbs
+from ..common import thumbs
 
 # Imported here, not lazily: under pytester a lazily imported matplotlib can be dropped from sys.modules and
 # re-imported beside the old copy (mixed classes).  The Agg canvas is attached explicitly: no pyplot, no GUI.

@@ -19,16 +19,21 @@ import tempfile
 from pathlib import Path
 
 from ..criteria.controls import control_of
-from ..criteria.registry import CRITERIA as REGISTRY
-from . import comparison, controls, cost, faithfulness, figures, interpretability, randomization
-from .markup import VERDICTS, N, esc, figure, flatten, fmt, fmt_ci, guarded, note, plain, table, verdict_of
+from ..common.criteria_registry import CRITERIA as REGISTRY
+from . import comparison, controls, cost, faithfulness, interpretability
+from .markup import VERDICTS, esc, figure, fmt, fmt_ci, guarded, note, verdict_of  # noqa: F401  (figure: the parts' guard)
 from .gate import gate_of
+from .sections import section_of
 from .table import bound_text
 from .warnings import collect as collect_warnings
 from .provenance import provenance
 
-CRITERIA = tuple(REGISTRY)  # the contract order
-TITLES = {name: spec.title for name, spec in REGISTRY.items()}
+CRITERIA = REGISTRY.builtin  # the contract order (registered criteria follow, in registration order)
+
+
+def titles() -> dict[str, str]:
+    """Criterion -> title, of every registered criterion (built-in or not)."""
+    return {name: spec.title for name, spec in REGISTRY.items()}
 
 CSS = """
 :root{--pass:#1a7f37;--pass-bg:#dafbe1;--fail:#c62828;--fail-bg:#ffe3e3;--error:#9a5b00;--error-bg:#fff1c2;
@@ -86,7 +91,7 @@ CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'n
 def ordered(evidence: dict) -> tuple[list[str], list[str]]:
     """Criteria (contract order, then unknown ones) and methods (as audited, then any other) present."""
     results = evidence.get("results") or []
-    crit = [c for c in CRITERIA if any(r.get("criterion") == c for r in results)]
+    crit = [c for c in REGISTRY if any(r.get("criterion") == c for r in results)]
     crit += sorted({str(r.get("criterion")) for r in results} - set(crit))
     audited = (evidence.get("config") or {}).get("methods_audited") or []
     methods = [str(m) for m in audited if any(r.get("method") == m for r in results)]
@@ -225,8 +230,9 @@ def warnings_box(evidence: dict) -> str:
 
 def nav(crit: list[str], diagnosis: bool = False, extra: tuple = ()) -> str:
     links = ['<a href="#verdicts">Verdicts</a>'] + (['<a href="#diagnosis">Diagnosis</a>'] if diagnosis else [])
-    links += [f'<a href="#{c}">{esc(TITLES[c])}</a>' for c in crit if c in TITLES]
-    if any(c not in TITLES for c in crit):
+    titles_ = titles()
+    links += [f'<a href="#{esc(c)}">{esc(titles_[c])}</a>' for c in crit if c in titles_]
+    if any(c not in titles_ for c in crit):
         links.append('<a href="#other">Other results</a>')
     links += [f'<a href="#{sid}">{title}</a>' for sid, title in extra]  # trusted (id, title) pairs
     links.append('<a href="#provenance">Provenance</a>')
@@ -234,20 +240,8 @@ def nav(crit: list[str], diagnosis: bool = False, extra: tuple = ()) -> str:
 
 
 def headline(r: dict) -> str:
-    c, v = str(r.get("criterion")), r.get("value")
-    if not isinstance(v, (int, float)) or isinstance(v, bool):
-        return ""
-    if c == "utility":
-        return f"ΔAP {fmt(v, '+.3f')}"
-    if c in ("randomization", "label_randomization"):
-        return f"d {fmt(v, '.2f')}"
-    if c in ("repeatability", "reproducibility"):
-        return f"SSIM {fmt(v, '.2f')}"
-    if c == "completeness":
-        return f"ΔROAD {fmt(v, '+.3f')}"
-    if c in interpretability.CRITERIA:
-        return f"{interpretability.SCORES[c][2]} {fmt(v, '+.2f')}"
-    return fmt(v)
+    """The number in a verdict-matrix cell, by the criterion's section module."""
+    return section_of(str(r.get("criterion"))).headline(r)
 
 
 def matrix(evidence: dict) -> str:
@@ -257,9 +251,10 @@ def matrix(evidence: dict) -> str:
     head = "<tr><th>criterion \\ method</th>" + "".join(
         controls.header_cell(m, roles[m]) if roles[m] else f"<th>{esc(m)}</th>" for m in methods) + "</tr>"
     rows = []
+    titles_ = titles()
     for c in crit:
-        anchor = c if c in TITLES else "other"
-        cells = [f'<th class="row"><a href="#{anchor}">{esc(TITLES.get(c, c))}</a></th>']
+        anchor = c if c in titles_ else "other"
+        cells = [f'<th class="row"><a href="#{esc(anchor)}">{esc(titles_.get(c, c))}</a></th>']
         for m in methods:
             rs = [r for r in results if str(r.get("criterion")) == c and str(r.get("method")) == m]
             if not rs:
@@ -307,37 +302,9 @@ def _baselines(r: dict) -> str:
     return "<br>".join(out) or "—"
 
 
-def _extra_cell(r: dict) -> str:
-    d = r.get("details") or {}
-    c = r.get("criterion")
-    if c == "utility":
-        return f"{fmt(d.get('mean_ap'))} {fmt_ci(d.get('mean_ap_ci'))}" if "mean_ap" in d else "—"
-    if c == "randomization":
-        if "head_d_lower" not in d:
-            return "—"
-        return (f"head {fmt(d.get('head_d_lower'), '.2f')} (≥ {fmt(d.get('head_min'), 'g')}), all "
-                f"{fmt(d.get('all_d_lower'), '.2f')} (≥ {fmt(d.get('all_min'), 'g')})")
-    curve = r.get("curve") or []
-    if c == "label_randomization" and curve:  # decided on d, like randomization; SSIM beside it
-        return (f"{fmt(r.get('bound'), '.2f')} (≥ {fmt(r.get('threshold'), 'g')}); "
-                f"SSIM {fmt(curve[0].get('ssim'))} {fmt_ci(curve[0].get('ssim_ci'))}")
-    if c in ("repeatability", "reproducibility") and curve:
-        return "<br>".join(f"{esc(p.get('model'))}: {fmt(p.get('ssim'))}" for p in curve)
-    key = "mean_road" if c == "completeness" else "mean_score"
-    if c in ("completeness", *interpretability.CRITERIA) and key in d:
-        return f"{fmt(d.get(key))} {fmt_ci(d.get(key + '_ci'))}"
-    return "—"
-
-
-EXTRA_HEAD = {"utility": "mean AP [CI]", "randomization": "lower bound of d", "label_randomization": "lower bound of d; SSIM [CI]",
-              "repeatability": "SSIM per replicate", "reproducibility": "SSIM per model",
-              "completeness": "mean ROAD [CI]", "energy": "mean score [CI]", "focus": "mean score [CI]",
-              "pointing": "mean score [CI]"}
-
-
 def results_table(rs: list[dict], criterion: str) -> str:
     head = ["method", "verdict", "statistic", "value", "CI", "one-sided bound", "threshold", "baseline(s)",
-            EXTRA_HEAD.get(criterion, "more"), "n"]
+            esc(section_of(criterion).extra_head(criterion)), "n"]
     body = []
     for r in rs:
         v = verdict_of(r)
@@ -347,7 +314,7 @@ def results_table(rs: list[dict], criterion: str) -> str:
         cells = [method, f'<span class="verdict v-{v}">{v.upper()}</span>', esc(r.get("statistic") or "—"),
                  fmt(r.get("value")), fmt_ci(r.get("ci")), bound_text(r.get("bound"), r.get("threshold")) + p_text(r),
                  fmt(r.get("threshold"), "g"),
-                 _baselines(r), _extra_cell(r), fmt(r.get("n"))]
+                 _baselines(r), section_of(str(r.get("criterion"))).extra_cell(r), fmt(r.get("n"))]
         body.append("<tr>" + "".join(f'<td class="num">{c}</td>' if k in (3, 4, 5, 6, 9) else f"<td>{c}</td>"
                                      for k, c in enumerate(cells)) + "</tr>")
         # an error's traceback stays in the evidence (details.traceback): internal paths do not belong in a
@@ -367,187 +334,24 @@ def results_table(rs: list[dict], criterion: str) -> str:
             f'<tbody>{"".join(body)}</tbody></table>{foot}')
 
 
-def _map_notes(rs: list[dict]) -> str:
-    items = []
-    for r in rs:
-        notes = (r.get("details") or {}).get("map_notes")
-        if isinstance(notes, dict) and notes:
-            items.append(f"<li><b>{esc(r.get('method'))}</b>: "
-                         + "; ".join(f"{esc(k)} = {plain(v)}" for k, v in flatten(notes)) + "</li>")
-    return f"<h3>Notes on the maps</h3><ul class='small'>{''.join(items)}</ul>" if items else ""
-
-
-def _per_image_utility(rs: list[dict]) -> str:
-    rs = [r for r in rs if r.get("per_image")]
-    if not rs:
-        return ""
-    ranked = figures.rank_images(rs)
-    ap = {(str(r.get("method")), str(p.get("id"))): p.get("score") for r in rs for p in r["per_image"]}
-    prior = {str(p.get("id")): p.get("ap_prior") for r in rs for p in r["per_image"]}
-    ids = [i for i, _ in ranked] + sorted(set(prior) - {i for i, _ in ranked})
-    mean = dict(ranked)
-    rows = [[N(k + 1, "d"), f"<code>{esc(i)}</code>", N(mean.get(i)), N(prior.get(i))]
-            + [N(ap.get((str(r.get("method")), i))) for r in rs] for k, i in enumerate(ids)]
-    head = ["rank", "image", "mean AP", "prior AP"] + [esc(r.get("method")) for r in rs]
-    return (f"<details><summary>Per-image AP ({len(ids)} images, best first)</summary>"
-            f"{table(head, rows)}</details>")
-
-
-def _stage_tables(rs: list[dict]) -> str:
-    out = []
-    for r in rs:
-        curve = r.get("curve") or []
-        if not curve:
-            continue
-        rows = [[esc(c.get("stage")), N(c.get("n"), "d"), N(c.get("ssim")), fmt_ci(c.get("ssim_ci")), N(c.get("d"), ".2f"),
-                 fmt_ci([c.get("d_lower"), c.get("d_upper")], ".2f"), N(c.get("spearman_abs")),
-                 N(c.get("spearman_signed")), N(c.get("hog")), N(c.get("constant_maps"), "d")] for c in curve]
-        floor = (r.get("details") or {}).get("noise_floor") or {}
-        rows.append(["<i>noise floor</i>", N(r.get("n"), "d"), N(floor.get("ssim")), "", "", "", N(floor.get("spearman_abs")),
-                     N(floor.get("spearman_signed")), N(floor.get("hog")), ""])
-        out.append(f"<h3>{esc(r.get('method'))}</h3>" + table(
-            ["stage", "images", "SSIM", "SSIM CI", "d", "d CI", "|Spearman|", "Spearman (signed)", "HOG", "constant maps"], rows))
-        ind = (r.get("details") or {}).get("independent_curve") or []
-        if ind:
-            out.append("<p class='small'>Independent randomization (one block at a time):</p>" + table(
-                ["block", "SSIM", "d", "d CI"],
-                [[esc(c.get("stage")), N(c.get("ssim")), N(c.get("d"), ".2f"),
-                  fmt_ci([c.get("d_lower"), c.get("d_upper")], ".2f")] for c in ind]))
-    if not out:
-        return ""
-    return "<details><summary>Stage-by-stage numbers, per method</summary>" + "".join(out) + "</details>"
-
-
-def _pair_table(rs: list[dict]) -> str:
-    rows = []
-    for r in rs:
-        for p in r.get("curve") or []:
-            rows.append([esc(r.get("method")), esc(p.get("model")), N(p.get("ssim")), fmt_ci(p.get("ssim_ci")),
-                         N(p.get("spearman_abs")), N(p.get("prediction_agreement"), ".2f"),
-                         N(p.get("constant_maps"), "d")])
-    if not rows:
-        return ""
-    return ("<details><summary>Per compared model</summary>"
-            + table(["method", "compared model", "SSIM", "SSIM CI", "|Spearman|", "prediction agreement",
-                     "constant maps"], rows)
-            + "<p class='small muted'>Prediction agreement: fraction of audited images on which both models "
-              "predict the same class — low agreement means the models, not only their maps, differ.</p></details>")
-
-
 def rule(evidence: dict, criterion: str) -> str:
-    cfg = evidence.get("config") or {}
-    u, rz, cs = cfg.get("utility") or {}, cfg.get("randomization") or {}, cfg.get("consistency") or {}
-
-    def a(p):
-        al = p.get("alpha")
-        return f"{100 * (1 - al):.0f} %" if isinstance(al, (int, float)) and not isinstance(al, bool) else "(1 − α)"
-
-    text = {
-        "utility": (f"Per image, the average precision (AP) of the map's pixels against the lesion mask is compared "
-                    f"with the AP of the average-mask prior ({interpretability.prior_text(of(evidence, criterion))})."
-                    f" <b>Pass</b> iff "
-                    f"the one-sided {a(u)} bootstrap lower bound of mean(AP − AP_prior) is above 0 and mean AP ≥ "
-                    f"{fmt(u.get('min_ap'), 'g')}."),
-        "randomization": (f"The model's blocks are re-initialised from the head down, cumulatively; after each stage "
-                          f"the maps are compared (SSIM) with the trained model's; "
-                          f"d = (1 − SSIM)/(1 − noise floor). "
-                          f"<b>Pass</b> iff the one-sided {a(rz)} lower bound of mean d is ≥ "
-                          f"{fmt(rz.get('head_min'), 'g')} at the head stage and ≥ {fmt(rz.get('all_min'), 'g')} "
-                          f"with every block randomized (BatchNorm policy: {esc(rz.get('bn_policy', '—'))}). "
-                          + (f"Each image is explained by its own random re-initialisation ({esc(rz.get('draws'))} "
-                             f"per image at those two stages, similarities averaged), so the bound covers the "
-                             f"randomization's variance as well as the images'."
-                             if rz.get("draw_design") == "per_image" else
-                             f"Every image is explained by the same {esc(rz.get('draws'))} random "
-                             f"re-initialisation(s) at those two stages (similarities averaged).")),
-        "label_randomization": (f"The maps of a model trained on permuted labels are compared with the trained "
-                                f"model's. <b>Pass</b> iff the one-sided {a(rz)} lower bound of mean d is ≥ "
-                                f"{fmt(rz.get('label_min'), 'g')}."),
-        "repeatability": (f"The primary's maps against those of the same architecture trained with other seeds. "
-                          f"<b>Pass</b> iff the one-sided {a(cs)} lower bound of mean SSIM is ≥ "
-                          f"{fmt(cs.get('min_ssim'), 'g')}."),
-        "reproducibility": (f"The primary's maps against those of other architectures trained on the same task. "
-                            f"<b>Pass</b> iff the one-sided {a(cs)} lower bound of mean SSIM is ≥ "
-                            f"{fmt(cs.get('min_ssim'), 'g')}."),
-    }.get(criterion)
-    if criterion == "completeness":
-        text = faithfulness.rule_text(evidence)
-    elif criterion in interpretability.CRITERIA:
-        text = interpretability.rule_text(evidence, criterion, of(evidence, criterion))
+    text = section_of(criterion).rule(evidence, criterion, of(evidence, criterion))
     return f'<p class="rule">{text}</p>' if text else ""
 
 
 def criterion_section(evidence: dict, criterion: str) -> str:
+    """A registered criterion's section: its title, rule and results table, then its section module's body
+    (:mod:`saliency_audit.report.sections`; a criterion without one gets the generic section, nothing drawn)."""
     rs = of(evidence, criterion)
-    samples = evidence.get("samples") or {}
-    ok = [r for r in rs if verdict_of(r) in ("pass", "fail")]
-    parts = [f'<section id="{criterion}"><h2>{esc(TITLES[criterion])}</h2>', rule(evidence, criterion),
-             guarded("results table", results_table, rs, criterion)]
-    if criterion == "utility":
-        parts.append(figure("utility box plots", figures.utility_boxplot, (ok,),
-                            "Per-image AP of each method's maps from the trained model (blue box) beside the same "
-                            "method on the fully randomized model (hatched) and the average-mask prior (grey; dashed "
-                            "line: its mean). <b>Look for</b> boxes clearly above the prior line and above their "
-                            "randomized twin; a box at the prior's level means the maps know no more than where "
-                            "lesions usually are."))
-        parts.append(figure("overlays of the best, median and worst image", figures.overlay_grid, (ok, samples),
-                            "The best, median and worst image by mean AP across methods. First column: the image with "
-                            "the lesion outline (cyan); then each method's map overlaid (colour scale at right; "
-                            "opacity grows with the map value) with its AP on that image. <b>Look for</b> maps "
-                            "concentrated inside the outline, and whether methods fail together on the worst image "
-                            "(a hard image) or alone (a weak method)."))
-        parts.append(guarded("notes on the maps", _map_notes, rs))
-        parts.append(guarded("per-image table", _per_image_utility, ok))
-    elif criterion == "randomization":
-        parts.append(figure("randomization curves", figures.randomization_curves, (ok,),
-                            "One panel per method: mean SSIM between the trained model's maps and the maps after "
-                            "re-initialising blocks from the head down (cumulatively), with its bootstrap CI (band); "
-                            "dashed: the method's noise floor, the SSIM between maps of different images; red "
-                            "triangles: the SSIM at which d reaches its threshold after the head and after all blocks "
-                            "(the verdict needs the bootstrap bound of d, i.e. the curve with its CI, below them). "
-                            "<b>Maps of a "
-                            "trustworthy method fall to the noise floor as layers are randomized</b>; a curve that "
-                            "stays high means the maps reflect the image or the architecture rather than what the "
-                            "model learned (Adebayo et al. 2018)."))
-        parts.append(figure("randomization map strips", figures.map_strips, (ok, samples, "stage"),
-                            "For each method, one image: the image with its lesion outline, the trained model's map, then "
-                            "the map after each cumulative randomization stage. <b>Look for</b> maps that change "
-                            "visibly from the first stage on; a map that survives randomization unchanged does not "
-                            "explain the model."))
-        parts.append(guarded("randomization variants", randomization.variants_table, ok))
-        parts.append(guarded("stage tables", _stage_tables, ok))
-    elif criterion == "label_randomization":
-        parts.append(figure("label randomization bars", figures.label_bars, (ok,),
-                            "Mean SSIM between the maps of the trained model and those of a model trained on randomly "
-                            "permuted labels (whiskers: CI); dashed marks: each method's noise floor. <b>Look for</b> "
-                            "bars down at their noise floor: a model that learned nothing about the finding should "
-                            "not produce the trained model's maps."))
-        parts.append(figure("label randomization map strips", figures.map_strips, (ok, samples, "stage"),
-                            "For each method, one image: the image, the trained model's map, and the "
-                            "random-label model's map. They should look unrelated."))
-    elif criterion == "completeness":
-        parts.append(faithfulness.completeness_body(evidence, rs))
-    elif criterion in interpretability.CRITERIA:
-        parts.append(interpretability.section_body(evidence, criterion, rs))
-    else:
-        other = "replicates of the same architecture trained with other seeds" if criterion == "repeatability" \
-            else "models of other architectures trained on the same task"
-        parts.append(figure(f"{criterion} box plots", figures.consistency_boxplot,
-                            (ok, f"{TITLES[criterion]}: SSIM to the primary model's maps, per image"),
-                            f"Per-image SSIM between the primary model's maps and those of {other} (mean over the "
-                            "compared models). Red dashed line: the min-SSIM threshold (Arun et al.'s reference "
-                            "line); dotted marks: the noise floor. <b>Look for</b> boxes above the threshold: a "
-                            "trustworthy explanation survives retraining."))
-        parts.append(figure(f"{criterion} map strips", figures.map_strips, (ok, samples, "model", "primary"),
-                            "For each method, one image: the image, the primary model's map, then each "
-                            "compared model's map with its SSIM to the primary's on this image."))
-        parts.append(guarded("per-model table", _pair_table, ok))
-    parts.append("</section>")
-    return "".join(parts)
+    title = titles().get(criterion, criterion)
+    return "".join((f'<section id="{esc(criterion)}"><h2>{esc(title)}</h2>', rule(evidence, criterion),
+                    guarded("results table", results_table, rs, criterion),
+                    guarded(f"{criterion} section", section_of(criterion).body, evidence, criterion, rs),
+                    "</section>"))
 
 
 def other_section(evidence: dict, crit: list[str]) -> str:
-    unknown = [c for c in crit if c not in TITLES]
+    unknown = [c for c in crit if c not in titles()]
     if not unknown:
         return ""
     body = "".join(f"<h3>{esc(c)}</h3>" + results_table(of(evidence, c), c) for c in unknown)
@@ -588,7 +392,8 @@ def _render(evidence: dict, evidence_sha256: str | None = None, evidence_name: s
              f"<title>Saliency audit — {esc(m.get('spec', 'report'))}</title><style>{CSS}</style></head><body>",
              guarded("header", header, evidence), nav(crit, 'id="diagnosis"' in diagnosis, extra), "<main>",
              guarded("verdict matrix", matrix, evidence), compared, diagnosis]
-    parts += [guarded(f"{c} section", criterion_section, evidence, c) for c in crit if c in TITLES]
+    titles_ = titles()
+    parts += [guarded(f"{c} section", criterion_section, evidence, c) for c in crit if c in titles_]
     parts.append(guarded("other results", other_section, evidence, crit))
     parts += [sequential, spent]
     parts.append(guarded("provenance", provenance, evidence))

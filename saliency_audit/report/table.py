@@ -11,14 +11,15 @@ def _num(x, fmt="{:+.3f}") -> str:
 
 
 def _score(r: dict) -> str:
-    """The criterion's own mean score (not the verdict's difference): AP, ROAD, energy, focus, hit rate."""
-    d = r.get("details") or {}
-    c = r.get("criterion")
-    if c == "completeness":
-        return _num(d.get("mean_road"), "ROAD {:+.3f}")
-    if c in ("energy", "focus", "pointing"):
-        return _num(d.get("mean_score"), ("hit " if c == "pointing" else c + " ") + "{:.3f}")
-    return _num(d.get("mean_ap"), "AP {:.3f}")
+    """The criterion's own mean score (not the verdict's difference): AP, ROAD, energy, focus, hit rate; its
+    spec's ``score`` (details key, format) says which ("-": none)."""
+    from ..common.criteria_registry import CRITERIA
+
+    spec = CRITERIA.get(r.get("criterion"))
+    if spec is None or not spec.score:
+        return "-"
+    key, form = spec.score
+    return _num((r.get("details") or {}).get(key), form)
 
 
 def bound_text(bound, threshold, sign: bool = False) -> str:

@@ -8,17 +8,6 @@ lives in :mod:`saliency_audit` itself.  The repository's ``audits/`` imports the
 The folder's ``conftest.py`` makes it an audit suite (:mod:`saliency_audit.suite.hooks`): there a test that
 takes ``method`` runs once per method, and the plugin reads its criterion from its name, ``test_<criterion>``
 (``saliency_audit.plugin._pairs``).  ``init`` writes that ``conftest.py`` too.
+The plugin and ``init`` read these files, never import them: their list and location are
+:data:`saliency_audit.common.paths.SUITE_MODULES` and :func:`saliency_audit.common.paths.bundled_suite`.
 """
-from __future__ import annotations
-
-from importlib import resources
-
-#: The suite's test modules, in report order of their criteria.
-MODULES = ("test_utility.py", "test_randomization.py", "test_consistency.py", "test_faithfulness.py",
-           "test_interpretability.py")
-
-
-def sources() -> dict[str, str]:
-    """File name -> source text of the suite's conftest.py and each bundled test module (read as package resources: works from a wheel)."""
-    here = resources.files(__name__)
-    return {name: here.joinpath(name).read_text(encoding="utf-8") for name in ("conftest.py", *MODULES)}

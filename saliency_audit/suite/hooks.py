@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from ..options import request_short_names
+from ..plugin.options import request_short_names
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -1,0 +1,380 @@
+"""Audit: everything an audit computes, reachable without pytest.
+
+    >>> from saliency_audit import Audit
+    >>> audit = Audit(model="demo")
+    >>> result = audit.utility("gradcam")
+    >>> result.passed, result.explain()
+"""
+from __future__ import annotations
+
+import time
+import traceback
+from pathlib import Path
+from typing import Sequence
+
+from ..config import PAPER_METHODS, AuditConfig
+from ..criteria.controls import attach as attach_control
+from ..criteria.controls import summary as control_summary
+from ..criteria.diagnosis import diagnose
+from ..criteria.context import Context, CriterionSkipped
+from ..common.criteria_registry import criterion as criterion_spec
+from ..common.criteria_registry import external_gap, serves_external
+from ..criteria.result import CriterionResult
+from ..data.samplesets import SampleSets
+from ..common.errors import AuditError, AuditUsageError, Unavailable, one_line
+from ..methods import resolve_methods
+from ..models.modelset import ModelSet
+from .. import evidence as ev
+from ..common.paths import cache_root
+
+
+def check_device(dev: str) -> None:
+    """A usage error for a device this machine cannot run (checked before anything is computed)."""
+    if dev == "cpu":
+        return
+    if not (dev == "cuda" or (dev.startswith("cuda:") and dev[5:].isdigit())):
+        raise AuditUsageError(f"--device={dev}: expected cpu, cuda or cuda:N")
+    import torch
+
+    if not torch.cuda.is_available():
+        raise AuditUsageError(f"--device={dev}: CUDA is not available on this machine")
+    index = int(dev[5:]) if ":" in dev else 0
+    if index >= torch.cuda.device_count():
+        raise AuditUsageError(f"--device={dev}: only {torch.cuda.device_count()} CUDA device(s) visible")
+
+
+class Audit:
+    def __init__(
+        self,
+        model: str = "demo",
+        *,
+        dataset: str = "demo",
+        data_root: str | None = None,
+        methods: Sequence[str] | str | None = None,
+        config: AuditConfig | None = None,
+        report_dir: str | Path | None = None,
+        allow_unsafe_pickle: bool = False,
+        random_label_model: str | None = None,
+        replicates: Sequence[str] | None = None,
+        references: Sequence[str] | None = None,
+        strict: bool = False,
+        argv: list[str] | None = None,
+        dataset_options: dict | None = None,
+        skip_bad_samples: bool = False,
+        maps: Sequence[str] | None = None,
+    ):
+        self.config = config or AuditConfig()
+        self.config.validate()
+        self.model_spec = model
+        if random_label_model is None and (model == "demo" or model.startswith("demo:")):
+            random_label_model = "demo:random-label"
+        demo = model == "demo" or model.startswith("demo:")
+        replicate_specs = list(replicates) if replicates else (["demo:replicate1", "demo:replicate2"] if demo else [])
+        reference_specs = list(references) if references else (["demo:other-arch"] if demo else [])
+        self.strict = strict
+        self.dataset_name = dataset
+        self.data_root = data_root
+        self.dataset_options = {k: v for k, v in (dataset_options or {}).items() if v is not None}
+        self.skip_bad_samples = skip_bad_samples
+        from .external import ExternalMaps, parse_maps_option
+
+        self.external: dict = {}  # --maps: method name -> ExternalMaps
+        for value in maps or ():
+            folder = value if isinstance(value, ExternalMaps) else parse_maps_option(value, set(self.external))
+            self.external[folder.name] = folder
+        builtin = resolve_methods(methods) if methods else (() if self.external else PAPER_METHODS)
+        self.methods = tuple(builtin) + tuple(self.external)
+        self.report_dir = Path(report_dir) if report_dir else None
+        self.results: list[CriterionResult] = []
+        self._result_dicts: dict[tuple, tuple[CriterionResult, dict]] = {}  # result key -> (result, its dict)
+        self.listeners: list = []  # called with each result as it is recorded (the plugin maps them to tests)
+        self.timings: dict[str, float] = {}
+        self._run = ev.run_info(self.config.seed, argv)
+        self.plan: dict | None = None  # make_plan's, once made: it goes into the evidence
+        self.decided: dict[tuple[str, str], CriterionResult] = {}  # a family's results (saliency_audit.family)
+        self.family: dict | None = None  # the family's summary, once decided
+        self.baseline: dict | None = None  # --audit-baseline: an earlier run's evidence (saliency_audit.regression)
+        self.baseline_name = ""
+        self._dataset = None
+        self._store = None
+        self._ctx = None
+        check_device(self.config.device)
+        self.models = ModelSet(self.config, model, replicates=replicate_specs, references=reference_specs,
+                               random_label=random_label_model, allow_unsafe_pickle=allow_unsafe_pickle,
+                               timings=self.timings)
+        self.samples = SampleSets(self.config, lambda: self.dataset, self.models.grid, name=dataset,
+                                  timings=self.timings)
+
+    # -- resources (lazy: nothing heavy happens until a criterion asks) --------------------
+    @property
+    def store(self):
+        if self._store is None:
+            from .maps import MapStore
+
+            cache = Path(self.config.cache_dir) if self.config.cache_dir else cache_root()
+            self._store = MapStore(self.config, cache)
+            self._store.predictor = lambda: self.models.get("primary")
+            self._store.external = self.external
+            self._store.skip_bad = self.skip_bad_samples
+        return self._store
+
+    @property
+    def dataset(self):
+        if self._dataset is None:
+            from ..data import load_dataset
+
+            t0 = time.perf_counter()
+            self._dataset = load_dataset(self.dataset_name, self.data_root, skip_bad=self.skip_bad_samples,
+                                         **self.dataset_options)
+            self.timings["dataset"] = time.perf_counter() - t0
+        return self._dataset
+
+    @property
+    def context(self) -> Context:
+        """What criteria see: config, models, samples, maps and model passes."""
+        if self._ctx is None:
+            def passes():
+                from .passes import Passes
+
+                return Passes(self.config, self.store)
+
+            self._ctx = Context(self.config, self.models, self.samples, self.store, passes)
+        return self._ctx
+
+    def model(self, role: str = "primary"):
+        return self.models.get(role)
+
+    def grid(self) -> tuple[int, int]:
+        return self.models.grid()
+
+    # -- criteria -----------------------------------------------------------------------------
+    def run(self, criterion: str, method: str) -> CriterionResult:
+        """Evaluate one registered criterion for one method; errors become an ``error`` result, never lost work.
+        Under ``stats.multiplicity`` the family's decided result (:func:`decide_family`), told to the listeners
+        again so the test that asks gets it."""
+        if (criterion, method) in self.decided:
+            result = self.decided[(criterion, method)]
+            for listener in self.listeners:
+                listener(result)
+            return result
+        spec = criterion_spec(criterion)
+        if method not in self.external:
+            (method,) = resolve_methods([method], option="method")
+        elif gap := external_gap(spec):
+            served = serves_external()
+            reason = (f"--maps: {spec.name} needs {', '.join(gap)}, which maps made elsewhere cannot give (they "
+                      f"serve {' and '.join([', '.join(served[:-1]), served[-1]] if len(served) > 1 else served)}); "
+                      f"audit the method itself (--methods) for it")
+            return self._record(spec.name, method, lambda: Context.skip(reason))
+        from ..common import progress
+
+        with progress.step(f"{spec.name}[{method}]"):
+            return self._record(spec.name, method, lambda: spec.function()(self.context, method))
+
+    def make_plan(self, pairs: list[tuple[str, str]]) -> dict:
+        """The plan of running ``pairs`` (criterion, method) in this order (:mod:`saliency_audit.engine.plan`),
+        kept for the evidence."""
+        from .plan import make_plan
+
+        served = serves_external()
+        self.plan = make_plan(self.context, [(c, m) for c, m in pairs if m not in self.external or c in served])
+        return self.plan
+
+    def run_all(self, pairs: list[tuple[str, str]]) -> None:
+        """Run every pair now and keep its result for the test that asks (a family's or a regression gate's
+        decision needs all of them first)."""
+        for criterion, method in pairs:
+            if (criterion, method) not in self.decided:
+                self.run(criterion, method)
+        wanted = set(pairs)
+        self.decided.update({(r.criterion, r.method): r for r in self.results if (r.criterion, r.method) in wanted})
+
+    def decide_family(self, pairs: list[tuple[str, str]]) -> dict | None:
+        """``stats.multiplicity`` other than none: run every pair, then decide the gate's verdicts together
+        (:mod:`saliency_audit.decisions.family`); None when the verdicts stand alone."""
+        if self.config.stats.multiplicity == "none" or self.family is not None:
+            return self.family
+        from ..decisions.family import decide
+
+        return decide(self, pairs)
+
+    def utility(self, method: str) -> CriterionResult:
+        return self.run("utility", method)
+
+    def randomization(self, method: str) -> CriterionResult:
+        return self.run("randomization", method)
+
+    def label_randomization(self, method: str) -> CriterionResult:
+        return self.run("label_randomization", method)
+
+    def repeatability(self, method: str) -> CriterionResult:
+        return self.run("repeatability", method)
+
+    def reproducibility(self, method: str) -> CriterionResult:
+        return self.run("reproducibility", method)
+
+    def completeness(self, method: str) -> CriterionResult:
+        return self.run("completeness", method)
+
+    def energy(self, method: str) -> CriterionResult:
+        return self.run("energy", method)
+
+    def focus(self, method: str) -> CriterionResult:
+        return self.run("focus", method)
+
+    def pointing(self, method: str) -> CriterionResult:
+        return self.run("pointing", method)
+
+    # -- bookkeeping ------------------------------------------------------------------------
+    def _record(self, criterion: str, method: str, fn) -> CriterionResult:
+        from ..common.passcount import PASSES
+
+        t0, passes0 = time.perf_counter(), PASSES["images"]
+        try:
+            result = fn()
+        except (CriterionSkipped, Unavailable) as exc:  # cannot run here: the reason names what would enable it
+            verdict, text = ("fail", f"--audit-strict: {exc}") if self.strict else ("skipped", str(exc))
+            result = CriterionResult(criterion, method, verdict, explanation=text)
+        except AuditError as exc:
+            result = CriterionResult(criterion, method, "error", explanation=str(exc))
+        except Exception as exc:  # keep the run going; the evidence says what broke
+            result = CriterionResult(criterion, method, "error",
+                                     explanation=f"{type(exc).__name__}: {one_line(exc)}",
+                                     details={"traceback": traceback.format_exc(limit=6)})
+        result.settle_p_value(self.config.stats.resamples, self.config.stats.method)
+        attach_control(result)
+        result.details["seconds"] = time.perf_counter() - t0
+        result.details["image_passes"] = PASSES["images"] - passes0  # forward passes this result cost, in images
+        self.add_result(result)
+        return result
+
+    def add_result(self, result: CriterionResult) -> None:
+        key = (result.criterion, result.method, result.model)
+        self.results = [r for r in self.results if (r.criterion, r.method, r.model) != key]
+        self.results.append(result)
+        for listener in self.listeners:
+            listener(result)
+        # a recorded result is final: converted once, not again at every evidence write (72 results, 72 writes)
+        self._result_dicts[key] = (result, result.to_dict())
+        if self.report_dir is not None:
+            self.write_evidence()
+
+    def refresh(self, result: CriterionResult) -> None:
+        """Convert a recorded result again after it changed (a family's decision)."""
+        self._result_dicts[(result.criterion, result.method, result.model)] = (result, result.to_dict())
+
+    def _result_dict(self, result: CriterionResult) -> dict:
+        held = self._result_dicts.get((result.criterion, result.method, result.model))
+        return held[1] if held is not None and held[0] is result else result.to_dict()
+
+    def evidence(self, finished: bool = False, status: str | None = None, exit_status: int | None = None) -> dict:
+        """The evidence so far. ``status``: how the run ended (``complete``, ``interrupted``, ``failed``);
+        evidence written while the run goes on says ``running``, so a killed run never reads as finished."""
+        models = self.models.describe()  # cascade-stage copies are described in their results' details
+        dataset = {"name": self.dataset_name, "root": self.data_root, **self.dataset_options,
+                   "skip_bad_samples": self.skip_bad_samples}
+        if self._dataset is not None:
+            dataset["root"] = self.data_root or getattr(self._dataset, "root", None)
+            dataset["size"] = len(self._dataset)
+            dataset.update(self._dataset.info())
+            dataset["skipped"] = list(self._dataset.skipped) + (self._store.skipped if self._store else [])
+            if self._dataset.unlocalised:
+                ids = self._dataset.unlocalised
+                dataset["positives_without_lesion"] = {"count": len(ids), "ids": ids[:50]}
+        used = self.samples.used()
+        if used:
+            dataset.update(n_images=len(used), eval_size=list(self.grid()),
+                           manifest_sha256=self._manifest(tuple(used)))
+        samples = self._sample_thumbnails()
+        dataset.update(self.samples.describe())
+        performance = self._performance()
+        if performance:
+            dataset["primary_accuracy"] = performance
+        run = dict(self._run)
+        if finished:
+            run["finished"] = ev.now()
+        run["status"] = status or ("complete" if finished else "running")
+        if exit_status is not None:
+            run["exit_status"] = exit_status
+        run["timings"] = dict(self.timings, maps=self._store.stats if self._store else {})
+        run["image_passes"] = sum(r.details.get("image_passes", 0) for r in self.results)
+        if self.plan is not None:
+            run["plan"] = self.plan
+        results = ev.sort_results([self._result_dict(r) for r in self.results])
+        out = {
+            "schema": ev.SCHEMA,
+            "run": run,
+            "config": dict(self.config.to_dict(), methods_audited=list(self.methods),
+                           **({"external_maps": {k: v.describe() for k, v in self.external.items()}}
+                              if self.external else {})),
+            "models": ev.sort_models(models),
+            "dataset": dataset,
+            "results": results,
+            "diagnosis": diagnose(results),
+            **({"controls": controls} if (controls := control_summary(results)) else {}),
+            "multiplicity": self._multiplicity(),
+            "samples": samples,
+        }
+        if self.baseline is not None and finished:
+            from ..decisions.regression import comparison
+
+            out["comparison"] = comparison(self, out)
+        return out
+
+    def _multiplicity(self) -> dict:
+        """How the gate's verdicts were decided: the family's summary, or (per verdict) what that allows."""
+        if self.family is not None:
+            return self.family
+        from ..decisions.family import members, summary
+
+        return summary("none", self.config.stats.family_alpha, members(self.results), [])
+
+    def _performance(self) -> dict | None:
+        """The primary's accuracy on every audited image (memoised per set of images).
+
+        The localisation criteria audit lesion images only, where a model that calls every image positive
+        (the usual symptom of a wrong input size or normalisation) scores 100 %.  When the audited images
+        hold one label, the model is also scored on as many label-stratified images (``label_stratified``),
+        which only costs forward passes, so the near-chance warning can see it.
+        """
+        unique = {s.id: s for s in self.samples.all_samples()}
+        if not unique or not self.models.is_loaded("primary"):
+            return None
+        key = tuple(sorted(unique))
+        memo = self.__dict__.setdefault("_performance_memo", {})
+        if key not in memo:
+            try:
+                perf = self.models.accuracy("primary", [unique[k] for k in key])
+                if len(perf["labels"]) < 2:
+                    _, check = self.dataset.select(len(key), self.grid(), lesion=False)
+                    if len({int(s.label) for s in check}) > 1:
+                        perf["label_stratified"] = self.models.accuracy("primary", check)
+                memo[key] = perf
+            except Exception as exc:  # never lose the evidence over a diagnostic
+                memo[key] = {"error": f"{type(exc).__name__}: {one_line(exc)}"}
+        return memo[key]
+
+    def _sample_thumbnails(self) -> dict:
+        """{sample id: {"image", "truth"}} thumbnails of every audited sample, for the report's overlays."""
+        from ..common.thumbs import sample_thumbs
+
+        memo = self.__dict__.setdefault("_thumbs", {})
+        for smp in self.samples.all_samples():
+            if smp.id not in memo:
+                memo[smp.id] = sample_thumbs(smp)
+        return dict(sorted(memo.items()))
+
+    def _manifest(self, used: tuple[int, ...]) -> str:
+        """The dataset manifest hash of the items used (hashing their files once per distinct set)."""
+        if getattr(self, "_manifest_memo", (None,))[0] != used:
+            self._manifest_memo = (used, self._dataset.manifest_sha256(used))
+        return self._manifest_memo[1]
+
+    def write_evidence(self, finished: bool = False) -> Path | None:
+        if self.report_dir is None:
+            return None
+        path = self.report_dir / "evidence.json"
+        # while the run goes on the file is rewritten after every result: compact JSON (the C encoder; an
+        # indented dump is pure Python and took 6 s of a 3-minute demo); the finished file is indented
+        ev.write_json(path, self.evidence(finished), indent=1 if finished else None)
+        return path

@@ -1,0 +1,180 @@
+"""Passes: batched forward passes of a model on perturbed images (ROAD, deletion and insertion curves).
+
+The pure parts (pixel order, masks, imputation, fills) live in
+:mod:`saliency_audit.metrics.perturbation`; this module feeds them batches of
+images on the model's device and reads the explained class's probability
+(softmax over the logits; sigmoid for a single-logit head).
+
+Everything random is seeded per (run seed, sample id, ...), never per batch:
+
+* ties in a map's pixel order are broken by a permutation seeded by the
+  sample id alone, so every method (and the lesion-as-map) of one image
+  breaks ties the same way;
+* the imputation noise of image i at fraction f and order o is seeded by
+  (sample id, f, o): every map of one image is scored against the same
+  noise (common random numbers), so paired differences between maps carry
+  no noise of their own.
+
+A run's numbers therefore do not depend on batch sizes or on which maps were
+scored before.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..common import progress
+from ..config import pass_images
+from ..data.resize import prepare
+from ..metrics import perturbation as pt
+from ..stats import stable_seed
+
+#: Relative residual of the multigrid-preconditioned CG imputation.  At 1e-6 the largest error on a
+#: 128-px ROAD batch (80 % removed) is far below ROAD's own noise (std 0.01); 1e-7 reaches float32's limit.
+IMPUTE_TOL = 1e-6
+
+
+def probabilities(logits: torch.Tensor, target) -> torch.Tensor:
+    """The explained class's probability per row: softmax (or sigmoid for one logit) at ``target``."""
+    if logits.shape[1] == 1:
+        return torch.sigmoid(logits[:, 0])
+    p = torch.softmax(logits.float(), dim=1)
+    if isinstance(target, torch.Tensor):
+        return p.gather(1, target.view(-1, 1).to(p.device))[:, 0]
+    return p[:, int(target)]
+
+
+def trapezoid(y: np.ndarray) -> np.ndarray:
+    """Area under curves sampled at equal steps over [0, 1] (rows: images)."""
+    y = np.asarray(y, dtype=np.float64)
+    return (y[:, :-1] + y[:, 1:]).sum(axis=1) / (2 * (y.shape[1] - 1))
+
+
+class Passes:
+    def __init__(self, config, store):
+        self.config = config
+        self.store = store  # for the explained targets (per-image when explaining the predicted class)
+        self._memo: dict = {}
+
+    def _forward(self, model, x: torch.Tensor, target) -> torch.Tensor:
+        """Probabilities of the explained class for images ``x`` (any count; passes of ``pass_images``)."""
+        bs = pass_images(self.config, tuple(x.shape[-2:]))
+        out = []
+        with torch.no_grad():
+            for i in range(0, len(x), bs):
+                t = target[i : i + bs] if isinstance(target, torch.Tensor) else target
+                out.append(probabilities(model(x[i : i + bs]), t).float().cpu())
+        return torch.cat(out)
+
+    def _setup(self, model, samples):
+        """Images on the model's device, explained targets and the intact images' probabilities, computed once
+        per (model, images): ROAD scores several maps (method, baselines, controls) of the same images."""
+        key = (id(model), tuple(s.key() for s in samples))
+        if self._memo.get("key") != key:
+            device = next(model.parameters()).device
+            x = prepare(samples, model.input_size, device)
+            target = self.store.targets(model, samples, list(key[1]))
+            base = self._forward(model, x, target).numpy().astype(np.float64)
+            self._memo = {"key": key, "model": model, "value": (x, target, base)}  # model kept: id stays unique
+        return self._memo["value"]
+
+    def _chunk(self, model, per_image: int) -> int:
+        """Images per chunk so that one chunk's perturbed copies fill a few model passes."""
+        return max(1, 4 * pass_images(self.config, tuple(model.input_size)) // per_image)
+
+    def tie_seeds(self, samples) -> list[int]:
+        return [stable_seed(self.config.seed, "pixel-order-ties", s.id) for s in samples]
+
+    def random_seeds(self, samples) -> list[int]:
+        return [stable_seed(self.config.seed, "random-pixel-order", s.id) for s in samples]
+
+    def _noise(self, sample_id: str, shape, fraction_index: int, order: str) -> torch.Tensor:
+        g = torch.Generator().manual_seed(stable_seed(self.config.seed, "road-noise", sample_id, fraction_index, order))
+        return torch.randn(shape, generator=g)
+
+    def road(self, model, samples: Sequence, maps: np.ndarray, seeds: Sequence[int] | None = None,
+             desc: str = "") -> dict:
+        """ROAD (Rong et al. 2022) for one map per sample: the explained class's probability after removing
+        each fraction of pixels most relevant first (``morf``) and least relevant first (``lerf``), (N, F) each,
+        and on the intact image (``base``, (N,)).  ``seeds``: tie-breaking seeds (default: per sample id)."""
+        p = self.config.completeness
+        fr = tuple(p.fractions)
+        seeds = list(seeds) if seeds is not None else self.tie_seeds(samples)
+        x_all, target_all, base = self._setup(model, samples)
+        n, F = len(samples), len(fr)
+        morf, lerf = np.empty((n, F)), np.empty((n, F))
+        step = self._chunk(model, 2 * F)
+        with progress.bar(n, f"ROAD passes{f', {desc}' if desc else ''}") as shown:
+            for a in range(0, n, step):
+                b = min(n, a + step)
+                x = x_all[a:b]
+                order = pt.removal_order(np.asarray(maps[a:b]), seeds[a:b]).to(x.device)
+                removed = torch.cat([pt.removal_masks(order, fr, tuple(x.shape[-2:])),
+                                     pt.removal_masks(order, fr, tuple(x.shape[-2:]), reverse=True)], dim=1)
+                k = b - a
+                xs = x[:, None].expand(-1, 2 * F, -1, -1, -1).reshape(k * 2 * F, *x.shape[1:])
+                rm = removed.reshape(k * 2 * F, *x.shape[-2:])
+                xp = self._perturb(xs, rm, samples[a:b], F)
+                t = target_all[a:b].repeat_interleave(2 * F) if isinstance(target_all, torch.Tensor) else target_all
+                prob = self._forward(model, xp, t).numpy().reshape(k, 2, F)
+                morf[a:b], lerf[a:b] = prob[:, 0], prob[:, 1]
+                shown.update(b - a)
+        return {"morf": morf, "lerf": lerf, "base": base}
+
+    def _perturb(self, xs: torch.Tensor, removed: torch.Tensor, samples, F: int) -> torch.Tensor:
+        """Fill the removed pixels of ``xs`` (rows: sample-major, then MoRF fractions, then LeRF fractions)."""
+        p = self.config.completeness
+        if p.fill == "random":  # seeded per sample: the values do not depend on the chunking
+            per = len(xs) // len(samples)
+            return torch.cat([pt.fill(xs[i * per:(i + 1) * per], removed[i * per:(i + 1) * per], "random",
+                                      generator=torch.Generator(device=xs.device).manual_seed(
+                                          stable_seed(self.config.seed, "random-fill", s.id)))
+                              for i, s in enumerate(samples)])
+        if p.fill not in ("linear", "linear-exact"):
+            return pt.fill(xs, removed, p.fill)
+        out = pt.noisy_linear_impute(xs, removed, noise=0.0, tol=IMPUTE_TOL)
+        if p.fill == "linear" and p.noise > 0:
+            noise = torch.stack([self._noise(s.id, xs.shape[1:], f, o) for s in samples for o in ("morf", "lerf")
+                                 for f in range(F)]).to(xs.device)
+            out = out + p.noise * noise * removed[:, None].to(out.dtype)
+        return out
+
+    def curves(self, model, samples: Sequence, maps: np.ndarray, seeds: Sequence[int] | None = None) -> dict:
+        """RISE deletion and insertion curves (Petsiuk et al. 2018): the explained class's probability as the
+        most relevant pixels are deleted (filled per ``deletion_fill``) or inserted into the
+        ``insertion_start`` image, at 0, 1/steps, ..., 1 of the pixels; (N, steps + 1) each, with their AUCs."""
+        p = self.config.completeness
+        fr = [i / p.curve_steps for i in range(1, p.curve_steps)]
+        seeds = list(seeds) if seeds is not None else self.tie_seeds(samples)
+        x_all, target_all, _ = self._setup(model, samples)
+        n, S = len(samples), p.curve_steps + 1
+        deletion, insertion = np.empty((n, S)), np.empty((n, S))
+        step = self._chunk(model, 2 * S)
+        for a in range(0, n, step):
+            b = min(n, a + step)
+            x = x_all[a:b]
+            k = b - a
+            order = pt.removal_order(np.asarray(maps[a:b]), seeds[a:b]).to(x.device)
+            inner = pt.removal_masks(order, fr, tuple(x.shape[-2:]))  # (k, S-2, H, W)
+            none = torch.zeros_like(inner[:, :1])
+            masks = torch.cat([none, inner, ~none], dim=1)[:, :, None]  # (k, S, 1, H, W): True = pixel taken
+            gone = self._base(x, p.deletion_fill)[:, None]
+            start = self._base(x, p.insertion_start)[:, None]
+            xi = x[:, None]
+            dele = torch.where(masks, gone, xi).reshape(k * S, *x.shape[1:])
+            ins = torch.where(masks, xi, start).reshape(k * S, *x.shape[1:])
+            t = target_all[a:b].repeat_interleave(S) if isinstance(target_all, torch.Tensor) else target_all
+            deletion[a:b] = self._forward(model, dele, t).numpy().reshape(k, S)
+            insertion[a:b] = self._forward(model, ins, t).numpy().reshape(k, S)
+        return {"deletion": deletion, "insertion": insertion, "deletion_auc": trapezoid(deletion),
+                "insertion_auc": trapezoid(insertion), "fractions": [0.0, *fr, 1.0]}
+
+    @staticmethod
+    def _base(x: torch.Tensor, how: str) -> torch.Tensor:
+        """The image every pixel is replaced by: black, its blurred copy, or its mean."""
+        if how == "zero":
+            return torch.zeros_like(x)
+        everything = torch.ones((x.shape[0], *x.shape[-2:]), dtype=torch.bool, device=x.device)
+        return pt.fill(x, everything, how)

@@ -1,0 +1,400 @@
+"""The audit's plan: which models, stages, methods and images it will use, and how many model passes.
+
+Before any map is computed, :func:`make_plan` walks the (criterion, method) pairs in the order the run will
+take them and counts the forward passes (in images: a pass over 8 images counts 8, the unit of
+``details.image_passes``) each will spend, replaying the run's bookkeeping rather than measuring it: the
+maps already in the cache cost nothing, each map is computed once per model and image, methods that
+combine others (XRAI: IG; Guided GradCAM: guided backprop and GradCAM) reuse their raw attributions within
+a batch, the first CAM map of a model probes its layers with one image, ROAD reuses the intact images'
+probabilities while it scores the same images, and each method's own passes per image are
+:func:`method_passes`.  tests/test_plan.py checks that a cold run spends exactly what its plan says.
+
+With sequential verdicts (the default) the plan gives both ends: every pair stopping at its first look (the least) and
+every pair running to its last (the most).  ScoreCAM's count is an upper bound (channels that are constant
+on an image cost no pass), so a plan with ScoreCAM says "at most".
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..config import pass_images
+from ..common.criteria_registry import CRITERIA
+from ..methods import METHODS
+
+def method_passes(method: str, config, cam_channels: int = 0, size: tuple[int, int] = (0, 0)) -> int:
+    """A method's own forward passes per image and map, without the methods it combines (``needs``): its
+    spec's ``passes`` (a control makes none; a spec that does not say counts none, and the plan says so)."""
+    spec = METHODS[method]
+    if spec.control or spec.passes is None:  # edge, random, oracle: no model pass
+        return 0
+    return spec.passes(config, cam_channels, size) if callable(spec.passes) else int(spec.passes)
+
+
+@dataclass
+class _Ledger:
+    """The run's bookkeeping, replayed: what is cached, memoised and probed so far."""
+
+    ctx: object
+    config: object
+    maps_done: set = field(default_factory=set)  # (model key, method, image key)
+    raw_done: set = field(default_factory=set)
+    probed: set = field(default_factory=set)
+    predicted: set = field(default_factory=set)
+    setup: tuple | None = None  # the images ROAD last set up
+    models: dict = field(default_factory=dict)  # model key -> (fingerprint, input size, CAM key): never the model
+    channels: dict = field(default_factory=dict)
+    cold: bool = False  # count as if the map cache were empty
+    road_reference: bool = False  # completeness's method-independent ROAD scores, once per run
+
+    def model(self, key: str):
+        """The model of ``key``, from the ModelSet (which builds each once; per-image randomized copies it may
+        drop and rebuild, so the ledger keeps only their fingerprints, never the models)."""
+        mset = self.ctx.models
+        if key.startswith(("stage", "bstage")):
+            k, _, r = key[key.index("stage") + len("stage"):].partition("-draw")
+            return mset.stage(int(k), int(r or 0), "bottom_up" if key[0] == "b" else "top_down")
+        if key.startswith("single"):
+            return mset.single_block(int(key[len("single"):]))
+        return mset.get(key)
+
+    def entry(self, model_key: str) -> tuple[str, tuple, str]:
+        """(fingerprint, input size, CAM key) of a model.  Models are told apart as the map cache tells them:
+        by their weights' fingerprint (the fully randomized cascade stage and the ``randomized`` model are the
+        same weights)."""
+        if model_key not in self.models:
+            m = self.model(model_key)
+            self.models[model_key] = (self.ctx.store.fingerprint(m), tuple(m.input_size), self.ctx.store.cam_key(m))
+        return self.models[model_key]
+
+    def key(self, model_key: str) -> str:
+        return self.entry(model_key)[0]
+
+    def maps(self, model_key: str, method: str, samples, smooth: tuple | None = None) -> int:
+        if method in self.ctx.store.external:
+            return 0
+        store = self.ctx.store
+        mk, size, cam = self.entry(model_key)
+        cost = 0
+        spec = METHODS[method]
+        if spec.uses_cam_layer or any(METHODS[d].uses_cam_layer for d in spec.needs):
+            cost += self._probe(cam)
+        fp = mk
+        todo = []
+        for s in samples:
+            k = s.key()
+            if (mk, method, k, smooth) in self.maps_done:
+                continue
+            path = None if self.cold else store._path(fp, method, k, smooth)
+            if path is None or not path.is_file():
+                todo.append(k)
+            self.maps_done.add((mk, method, k, smooth))
+        bs = min(self.config.batch_size, pass_images(self.config, size))
+        for a in range(0, len(todo), bs):
+            batch = todo[a:a + bs]
+            if smooth is None:
+                cost += self._raw(model_key, method, batch)
+                continue
+            n = smooth[0]  # MapStore._smoothed: one raw batch per noisy copy, the last one the image itself
+            cost += sum(self._raw(model_key, method, [f"{k}~{j}" if j < n - 1 else k for k in batch])
+                        for j in range(n))
+        return cost
+
+    def _probe(self, ck: str) -> int:
+        """The CAM layer's probe: one image, once per network structure (MapStore.cam_key; the store may have
+        found it already)."""
+        if ck in self.probed or (not self.cold and ck in self.ctx.store._cam_layers):
+            return 0
+        self.probed.add(ck)
+        return 1
+
+    def _raw(self, model_key: str, method: str, keys: list) -> int:
+        mk, size, _ = self.entry(model_key)
+        if all((mk, method, k) in self.raw_done for k in keys):
+            return 0
+        spec = METHODS[method]
+        if spec.control:  # controls make no model pass
+            return 0
+        cost = sum(self._raw(model_key, d, keys) for d in spec.needs)
+        cost += self._targets(keys)
+        channels = self._channels(mk, self.model(model_key)) if spec.per_channel else 0
+        cost += method_passes(method, self.config, channels, size) * len(keys)
+        if any(method in METHODS[m].needs for m in METHODS):
+            self.raw_done.update((mk, method, k) for k in keys)
+        return cost
+
+    def _targets(self, keys) -> int:
+        if self.config.explain != "predicted":
+            return 0
+        new = [k for k in keys if k not in self.predicted]
+        self.predicted.update(new)
+        return len(new)
+
+    def _channels(self, mk: str, model) -> int:
+        if mk not in self.channels:
+            import torch
+
+            from ..models.layers import find_cam_layer
+            from ..common.passcount import PASSES
+
+            before = PASSES["images"]  # the plan's own probes are not the run's (nor memoised for it)
+            layer = find_cam_layer(model, self.config.methods.gradcam.layer)
+            self.channels[mk] = _count_channels(model, dict(model.net.named_modules())[layer.name], torch)
+            PASSES["images"] = before
+        return self.channels[mk]
+
+    def road(self, samples, maps: int, curves: int) -> int:
+        """ROAD of ``maps`` maps and ``curves`` deletion/insertion curves on ``samples`` (primary model)."""
+        p = self.config.completeness
+        key = tuple(s.key() for s in samples)
+        cost = 0
+        if self.setup != key:
+            self.setup = key
+            cost += len(samples) + self._targets(list(key))
+        return cost + len(samples) * (2 * len(p.fractions) * maps + 2 * (p.curve_steps + 1) * curves)
+
+
+def _count_channels(model, module, torch) -> int:
+    """Channels of the CAM layer (one probe pass; the caller keeps it out of the run's count)."""
+    out = {}
+    handle = module.register_forward_hook(lambda _m, _i, o: out.update(shape=o.shape))  # returns None
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, model.info.in_channels, *model.input_size, device=next(model.parameters()).device))
+    finally:
+        handle.remove()
+    return int(out["shape"][1])
+
+
+def _looks(config, n: int, stop) -> list[int]:
+    """The look sizes up to ``stop`` images ("first": the first look; None: every look)."""
+    from ..stats.sequential import sizes
+
+    ks = sizes(n, config.sequential_batch)
+    if stop == "first":
+        return ks[:1]
+    return ks if stop is None else [k for k in ks if k <= stop]
+
+
+def pair_passes(ledger: _Ledger, criterion: str, method: str, stop=None) -> int | None:
+    """Passes of one (criterion, method), replayed on ``ledger`` (the run's order matters: it is kept), by the
+    criterion's ``cost`` (:class:`~saliency_audit.common.criteria_registry.CriterionSpec`); None: its spec has no
+    cost function (not estimated).  ``stop`` (with ``sequential``): the images at which the pair stops,
+    "first" look, or None (the last)."""
+    ctx = ledger.ctx
+    if method not in ctx.store.external and ctx.store.unavailable(ctx.models.get("primary"), method):
+        return 0  # skipped: the method needs the eager network (a TorchScript primary)
+    spec = CRITERIA.get(criterion)
+    cost = spec.cost_function() if spec is not None else None
+    return None if cost is None else cost(ledger, method, stop)
+
+
+# -- the built-in criteria's costs (CriterionSpec.cost): cost(ledger, method, stop) -> image-passes ----------------
+def _randomized(ledger: _Ledger) -> bool:
+    """Whether randomized copies can be built (utility's and completeness's baseline, randomization's stages)."""
+    return ledger.ctx.models.unavailable("randomized") is None
+
+
+def localisation_cost(ledger: _Ledger, method: str, stop=None) -> int:
+    """The primary's maps of the localisation set, look by look (energy, focus, pointing; any criterion that
+    reads ``ctx.sequential_maps`` / ``ctx.localised_maps`` and nothing else may name it as its cost)."""
+    return _localisation(ledger, method, stop)[0]
+
+
+def _localisation(ledger: _Ledger, method: str, stop) -> tuple[int, list]:
+    cfg = ledger.config
+    loc = ledger.ctx.samples.localisation().samples
+    cost = 0
+    if cfg.sequential:
+        for k in _looks(cfg, len(loc), stop):
+            cost += ledger.maps("primary", method, loc[:k])
+        loc = loc[:k]
+    else:
+        cost += ledger.maps("primary", method, loc)
+    return cost, loc
+
+
+def utility_cost(ledger: _Ledger, method: str, stop=None) -> int:
+    cfg = ledger.config
+    cost, loc = _localisation(ledger, method, stop)
+    if method not in ledger.ctx.store.external and _randomized(ledger):  # sequential: first look's
+        cost += ledger.maps("randomized", method, loc[: cfg.sequential_batch] if cfg.sequential else loc)
+    return cost
+
+
+def randomization_cost(ledger: _Ledger, method: str, stop=None) -> int:
+    return _randomization_passes(ledger, method, stop) if _randomized(ledger) else 0
+
+
+def label_randomization_cost(ledger: _Ledger, method: str, stop=None) -> int:
+    ctx, cfg = ledger.ctx, ledger.config
+    if not ctx.models.random_label_spec:
+        return 0
+    cost = 0
+    samples = ctx.samples.first(cfg.randomization.n_images)
+    if cfg.sequential:
+        for k in _looks(cfg, len(samples), stop):
+            cost += ledger.maps("primary", method, samples[:k]) + ledger.maps("random_label", method, samples[:k])
+        samples = samples[:k]
+    return cost + ledger.maps("primary", method, samples) + ledger.maps("random_label", method, samples)
+
+
+def consistency_cost(ledger: _Ledger, method: str, stop=None, *, kind: str | None = None) -> int:
+    """repeatability (replicates) or reproducibility (references): the caller's criterion says which."""
+    ctx, cfg = ledger.ctx, ledger.config
+    others = [f"{kind}{i}" for i in range(len(ctx.models.specs(kind)))]
+    if not others:
+        return 0
+    cost = 0
+    samples = ctx.samples.first(cfg.consistency.n_images)
+    if cfg.sequential:
+        for k in _looks(cfg, len(samples), stop):
+            cost += sum(ledger.maps(m, method, samples[:k]) for m in ["primary", *others])
+        samples = samples[:k]
+    cost += sum(ledger.maps(m, method, samples) for m in ["primary", *others])
+    return cost + 2 * len(samples) * len(others)  # prediction agreement: both models, every image
+
+
+def repeatability_cost(ledger: _Ledger, method: str, stop=None) -> int:
+    return consistency_cost(ledger, method, stop, kind="replicate")
+
+
+def reproducibility_cost(ledger: _Ledger, method: str, stop=None) -> int:
+    return consistency_cost(ledger, method, stop, kind="reference")
+
+
+def completeness_cost(ledger: _Ledger, method: str, stop=None) -> int:
+    ctx, cfg = ledger.ctx, ledger.config
+    cost = 0
+    loc = ctx.samples.localisation().samples[: cfg.completeness.n_images]
+    if not ledger.road_reference:
+        ledger.road_reference = True
+        cost += ledger.road(loc, maps=2, curves=1)  # random order and lesion as map, random curves
+    if cfg.sequential:
+        done = 0
+        for k in _looks(cfg, len(loc), stop):
+            cost += ledger.maps("primary", method, loc[done:k]) + ledger.road(loc[done:k], maps=1, curves=0)
+            done = k
+        loc = loc[:k]
+        road_maps = 2  # the method's own ROAD came from the looks
+    else:
+        road_maps = 3
+    cost += ledger.maps("primary", method, loc)
+    if not _randomized(ledger):
+        return cost + ledger.road(loc, maps=road_maps - 1, curves=1)
+    return cost + ledger.maps("randomized", method, loc) + ledger.road(loc, maps=road_maps, curves=1)
+
+
+def make_plan(ctx, pairs: list[tuple[str, str]]) -> dict:
+    """The plan of running ``pairs`` (criterion, method) in this order on ``ctx``: models, stages, methods,
+    images per criterion, and the image-passes it takes (with ``sequential``: at least and at most)."""
+    cfg = ctx.config
+    out: dict = {"pairs": len(pairs), "methods": sorted({m for _, m in pairs}),
+                 "criteria": sorted({c for c, _ in pairs}),
+                 "exact": not any(METHODS[m].per_channel for _, m in pairs if m in METHODS)}
+    counts = {"most": replay(ctx, pairs)}
+    if cfg.sequential:
+        counts["least"] = replay(ctx, pairs, {p: "first" for p in pairs})
+    unknown = sorted(k for k, v in counts["most"].items() if v is None)
+    unknown += sorted(f"method {m}" for m in out["methods"]
+                      if m in METHODS and METHODS[m].passes is None and m not in ctx.store.external)
+    most = {k: v for k, v in counts["most"].items() if v is not None}
+    out["image_passes"] = sum(most.values())
+    if cfg.sequential:
+        out["image_passes_least"] = sum(v for v in counts["least"].values() if v is not None)
+    out["per_pair"] = most
+    if unknown:  # a criterion without a cost function, a method without a pass count: left out of the sums
+        out["not_estimated"] = unknown
+    mset = ctx.models
+    gone = mset.unavailable("randomized")
+    needs_blocks = any(c == "randomization" for c, _ in pairs) and gone is None
+    out["models"] = {"primary": mset.primary_spec, "replicates": list(mset.replicate_specs),
+                     "references": list(mset.reference_specs), "random_label": mset.random_label_spec}
+    if needs_blocks:
+        out["stages"] = len(mset.blocks())
+        out["draws"] = cfg.randomization.draws
+        out["draw_design"] = cfg.randomization.draw_design
+    out["images"] = {"localisation": len(ctx.samples.localisation().samples),
+                     "randomization": cfg.randomization.n_images, "consistency": cfg.consistency.n_images,
+                     "completeness": cfg.completeness.n_images}
+    if cfg.sequential:
+        out["sequential"] = {"rule": cfg.sequential_rule, "batch": cfg.sequential_batch}
+    primary = mset.get("primary")
+    methods = {m: r for m in out["methods"] if m not in ctx.store.external and (r := ctx.store.unavailable(primary, m))}
+    if gone or methods:  # what the run will skip, or report as an unavailable baseline, and why
+        out["unavailable"] = {**({"randomized": gone} if gone else {}), **({"methods": methods} if methods else {})}
+    return out
+
+
+def replay(ctx, pairs: list[tuple[str, str]], stops: dict | None = None, cold: bool = False) -> dict[str, int]:
+    """{"criterion[method]": image-passes} of running ``pairs`` in this order; ``stops``: (criterion, method)
+    -> images at which a sequential pair stopped (a finished run's, to check it; default: every look);
+    ``cold``: as if the map cache were empty."""
+    ledger = _Ledger(ctx, ctx.config, cold=cold)
+    return {f"{c}[{m}]": pair_passes(ledger, c, m, (stops or {}).get((c, m))) for c, m in pairs}
+
+
+def plan_text(plan: dict) -> str:
+    """The plan in a few lines for the terminal."""
+    m = plan["models"]
+    others = len(m["replicates"]) + len(m["references"]) + (1 if m["random_label"] else 0)
+    lines = [f"audit plan: {plan['pairs']} verdicts ({len(plan['criteria'])} criteria x {len(plan['methods'])} "
+             f"methods: {', '.join(plan['methods'])}); primary {m['primary']} and {others} other model(s)"
+             + (f", {plan['stages']} cascade stages x {plan['draws']} draw(s)"
+                + (" per image" if plan.get("draw_design") == "per_image" else "") if "stages" in plan else ""),
+             "images: " + ", ".join(f"{k} {v}" for k, v in plan["images"].items())]
+    gone = plan.get("unavailable") or {}
+    if gone:
+        what = (["randomized copies (randomization skipped; utility and completeness without that baseline)"]
+                if gone.get("randomized") else []) + [f"{k} (skipped)" for k in sorted(gone.get("methods") or {})]
+        lines.append(f"unavailable with this model: {', '.join(what)}; each verdict says why")
+    bound = "at most " if not plan["exact"] else ""
+    if plan.get("not_estimated"):
+        lines.append("cost not estimated (no cost function in its spec; left out of the counts): "
+                     + ", ".join(plan["not_estimated"]))
+    if "image_passes_least" in plan:
+        lines.append(f"model passes (images): between {plan['image_passes_least']:,} (every verdict decided at its "
+                     f"first look) and {bound}{plan['image_passes']:,} (every look taken)")
+    else:
+        lines.append(f"model passes (images): {bound}{plan['image_passes']:,} (maps already cached cost none)")
+    return "\n".join(lines)
+
+
+def _randomization_passes(ledger: _Ledger, method: str, stop) -> int:
+    """criteria.randomization.run_cascade replayed: the verdict's statistic in its order (sequential looks on
+    its two checks, then every stage), then each variant on the first ``variant_images`` images."""
+    from ..criteria.randomization import draw_index, stage_draws
+
+    ctx, cfg = ledger.ctx, ledger.config
+    p = cfg.randomization
+    samples = ctx.samples.first(p.n_images)
+    nb = len(ctx.models.blocks())
+    sm = (p.smooth_samples, p.smooth_noise) if p.statistic == "smooth_mprt" else None
+
+    def at(k, images, order=p.order, smooth=sm):
+        key = f"bstage{k}" if order == "bottom_up" and k < nb else f"stage{k}"
+        if p.draw_design == "shared":
+            return sum(ledger.maps(f"{key}-draw{r}", method, images, smooth) for r in range(stage_draws(p, k, nb)))
+        return sum(ledger.maps(f"{key}-draw{draw_index(p, r, i)}", method, [s], smooth)
+                   for r in range(stage_draws(p, k, nb)) for i, s in enumerate(images))
+
+    emprt = p.statistic == "emprt"
+    cost = 0
+    if cfg.sequential:
+        for k in _looks(cfg, len(samples), stop):
+            cost += ledger.maps("primary", method, samples[:k], sm)
+            cost += sum(at(stage, samples[:k]) for stage in ((nb,) if emprt else (1, nb)))
+        samples = samples[:k]
+    cost += ledger.maps("primary", method, samples, sm)
+    cost += sum(at(stage, samples if stage in (1, nb) else samples[: p.curve_images])
+                for stage in ((nb,) if emprt else range(1, nb + 1)))
+    if p.independent and not emprt:
+        cost += sum(ledger.maps(f"single{j}", method, samples) for j in range(nb))
+    vs = samples[: p.variant_images]
+    for v in dict.fromkeys(("ssim_drop", *p.variants)):
+        if v in (p.statistic, p.order):
+            continue
+        smooth = (p.smooth_samples, p.smooth_noise) if v == "smooth_mprt" else None
+        order = v if v in ("bottom_up", "top_down") else p.order
+        stages = (nb,) if v == "emprt" else range(1, nb + 1) if v == order != p.order else (1, nb)
+        cost += ledger.maps("primary", method, vs, smooth) + sum(at(k, vs, order, smooth) for k in stages)
+    return cost
