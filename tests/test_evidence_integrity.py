@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 
 from saliency_audit.cli import main as cli
-from saliency_audit.errors import AuditError, AuditInputError, AuditUsageError
-from saliency_audit.evidence_check import contradictions, guard
-from saliency_audit.report.evidence import SCHEMA, write_json
+from saliency_audit.common.errors import AuditError, AuditInputError, AuditUsageError
+from saliency_audit.evidence.check import contradictions, guard
+from saliency_audit.evidence import SCHEMA, write_json
 from saliency_audit.report.gate import gate_of
-from saliency_audit.schema import load, problems
+from saliency_audit.evidence.schema import load, problems
 
 pytest_plugins = ["pytester"]
 AUDITS = Path(__file__).resolve().parent.parent / "audits"
@@ -171,7 +171,7 @@ def test_nan_tokens_and_deep_nesting_are_one_line(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and needle in err[0]
         with pytest.raises(AuditUsageError, match=needle):
-            from saliency_audit.regression import read_baseline
+            from saliency_audit.evidence.schema import read_baseline
 
             read_baseline(path)
 
@@ -197,7 +197,7 @@ def test_merge_refuses_shards_of_different_selections_naming_the_pair(pytester, 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "utility[grad]" in err[0] and not (tmp_path / "m").exists(), err
 
-    from saliency_audit.report.merge import merge_shards
+    from saliency_audit.evidence.merge import merge_shards
 
     # shards written before "planned" was recorded: the overlap is named
     old = [copy.deepcopy(a), copy.deepcopy(b)]
@@ -243,7 +243,8 @@ def _png_header(width: int, height: int) -> str:
 
 
 def test_oversized_thumbnails_are_left_out_with_one_line(tmp_path, capsys):
-    from saliency_audit.report import figures, thumbs
+    from saliency_audit.common import thumbs
+    from saliency_audit.report import figures
     from saliency_audit.report.html import write_html
 
     bomb = _png_header(12_000, 12_000)

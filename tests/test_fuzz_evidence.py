@@ -10,10 +10,10 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from saliency_audit.errors import AuditError
-from saliency_audit.report.evidence import SCHEMA
+from saliency_audit.common.errors import AuditError
+from saliency_audit.evidence import SCHEMA
 from saliency_audit.report.gate import gate_of
-from saliency_audit.schema import load, problems
+from saliency_audit.evidence.schema import load, problems
 
 from .fuzzing import FUZZ
 
@@ -108,7 +108,7 @@ def test_a_mutated_file_reads_as_evidence_or_one_line(tmp_path_factory, ev):
 @FUZZ
 @given(ev=mutated(valid(1, ("grad",))))
 def test_merge_of_a_mutated_shard_is_one_line_or_a_merge(ev):
-    from saliency_audit.report.merge import merge_shards
+    from saliency_audit.evidence.merge import merge_shards
 
     merged = _only_audit_errors(merge_shards, [ev, valid(2, ("ig",))], ["a.json", "b.json"])
     if merged is not None:
@@ -118,7 +118,7 @@ def test_merge_of_a_mutated_shard_is_one_line_or_a_merge(ev):
 @FUZZ
 @given(ev=mutated())
 def test_diff_of_accepted_evidence_never_raises(tmp_path_factory, ev):
-    from saliency_audit.comparison import compare
+    from saliency_audit.decisions.comparison import compare
 
     if problems(ev):
         return  # diff reads through schema.load: a file with problems is refused in one line

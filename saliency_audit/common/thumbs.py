@@ -41,7 +41,7 @@ def decode(text: str) -> np.ndarray:
     ``MAX_PIXELS`` or ``MAX_CHARS``, checked from the PNG header before any pixel is decoded."""
     from PIL import Image
 
-    from ..errors import AuditInputError
+    from .errors import AuditInputError
 
     if len(text) > MAX_CHARS:
         raise AuditInputError(f"thumbnail of {len(text):,} characters, more than the {MAX_CHARS:,} a report reads")

@@ -93,7 +93,7 @@ class Audit:
         self.plan: dict | None = None  # make_plan's, once made: it goes into the evidence
         self.decided: dict[tuple[str, str], CriterionResult] = {}  # a family's results (saliency_audit.family)
         self.family: dict | None = None  # the family's summary, once decided
-        self.baseline: dict | None = None  # --audit-baseline: an earlier run's evidence (saliency_audit.regression)
+        self.baseline: dict | None = None  # --audit-baseline: an earlier run's evidence (saliency_audit.decisions.regression)
         self.baseline_name = ""
         self._dataset = None
         self._store = None

@@ -66,10 +66,10 @@ def write_json(path: Path, data: dict, indent: int | None = 1) -> str:
     """Write ``data`` atomically; returns the sha256 of the bytes written (the report's footer quotes it).
 
     Evidence (a dict with this schema's tag) that holds a non-finite number or contradicts itself is written
-    as a ``failed`` run naming the problem (:func:`saliency_audit.evidence_check.guard`), never raised: a
+    as a ``failed`` run naming the problem (:func:`saliency_audit.evidence.check.guard`), never raised: a
     writer that raised would fail every later test and leave the previous run's file in place.  Any other
     data with a non-finite number is an AuditInputError naming its JSON path."""
-    from ..evidence_check import guard, nonfinite
+    from .check import guard, nonfinite
 
     path = Path(path)
     if isinstance(data, dict) and data.get("schema") == SCHEMA:
@@ -77,7 +77,7 @@ def write_json(path: Path, data: dict, indent: int | None = 1) -> str:
     try:
         payload = (json.dumps(data, indent=indent, allow_nan=False) + "\n").encode("ascii")  # ensure_ascii: ASCII
     except ValueError:
-        from ..errors import AuditInputError
+        from ..common.errors import AuditInputError
 
         found = nonfinite(data, 1)
         if not found:

@@ -209,7 +209,7 @@ def merge_shards(parts: list[dict], names: list[str]) -> dict:
     except AuditUsageError:
         raise
     except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
-        from ..errors import one_line
+        from ..common.errors import one_line
 
         raise AuditUsageError(f"{', '.join(names)}: cannot merge these evidence files "
                               f"({type(exc).__name__}: {one_line(exc)})") from None
@@ -219,7 +219,7 @@ def _merge_shards(parts: list[dict], names: list[str]) -> dict:
     """The shards' evidence as one audit's; AuditUsageError (one line, naming the file) when they are not
     the N shards of one audit: different models, data, evaluation sizes, config or code, a shard index
     missing or twice, or pairs that do not cover the planned selection exactly once."""
-    from ..schema import problems
+    from .schema import problems
 
     if not parts:
         raise AuditUsageError("merge: no evidence files")

@@ -37,7 +37,7 @@ def _path(parts) -> str:
 
 def problems(evidence, consistency: bool = True) -> list[str]:
     """One line per way ``evidence`` breaks the schema (empty: valid), each starting with its JSON path; with
-    ``consistency``, also each way it contradicts itself (:func:`saliency_audit.evidence_check.contradictions`:
+    ``consistency``, also each way it contradicts itself (:func:`saliency_audit.evidence.check.contradictions`:
     a verdict against its numbers, n, controls, non-finite numbers, the run's status)."""
     from jsonschema import Draft202012Validator
 
@@ -62,7 +62,7 @@ def problems(evidence, consistency: bool = True) -> list[str]:
             continue
         out.append(f"{_path(parts)}: {err.message}")
     if consistency:
-        from .evidence_check import contradictions
+        from .check import contradictions
 
         def part(line: str) -> str:  # "results[1]" of "results[1].verdict: ...", "run" of "run.status: ..."
             head = line.split(":", 1)[0]
@@ -78,8 +78,8 @@ def load(path) -> tuple[dict | None, list[str]]:
     naming it, prefixed "(file): ")."""
     from pathlib import Path
 
-    from .errors import AuditInputError
-    from .untrusted import read_json
+    from ..common.errors import AuditInputError
+    from ..common.untrusted import read_json
 
     path = Path(path)
     if not path.exists() and not path.is_symlink():

@@ -240,10 +240,10 @@ class AuditSession:
         self._estimate()
 
     def evidence(self) -> dict | None:
-        """This run's evidence as the writer records it (:func:`~saliency_audit.evidence_check.guard`: a
+        """This run's evidence as the writer records it (:func:`~saliency_audit.evidence.check.guard`: a
         non-finite number or a self-contradiction makes it ``failed``), so the terminal's and JUnit's gate
         line read what ``evidence.json`` says."""
-        from .evidence_check import guard
+        from ..evidence.check import guard
 
         found = self._evidence()
         return None if found is None else guard(found)
@@ -401,7 +401,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
             return  # no audit test: the run is none of the plugin's business
         s = _start(config)
         if not hasattr(config, "workerinput"):  # started after pytest_sessionstart: mark the evidence now
-            from .report.running import mark_running
+            from ..report.running import mark_running
 
             mark_running(s.report_dir, config.option, s.config)
     if config.option.saliency_shard:
@@ -501,7 +501,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
         s.evidence_sha256 = write_json(s.report_dir / "evidence.json", evidence)
         _write_html(evidence, s.report_dir, s.evidence_sha256)
     else:  # nothing audited: the "running" mark of pytest_sessionstart becomes how the run ended
-        from .report.running import mark_running
+        from ..report.running import mark_running
 
         s.evidence_sha256 = mark_running(s.report_dir, session.config.option, s.config, s.run_end)
     _junit_gate(session.config, evidence, s.evidence_sha256)
@@ -615,7 +615,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     controller marks the evidence ``running`` before the first test (saliency_audit/report/running.py)."""
     s = session.config.stash.get(session_key, None)
     if s is not None and not hasattr(session.config, "workerinput"):
-        from .report.running import mark_running
+        from ..report.running import mark_running
 
         mark_running(s.report_dir, session.config.option, s.config)
     try:

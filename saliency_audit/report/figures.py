@@ -49,7 +49,7 @@ def decode(text) -> np.ndarray | None:
     """A thumbnail (base64 PNG) as float32 (H, W) in [0, 1]; None when absent or not a valid PNG."""
     if not is_base64(text):
         return None
-    from ..errors import AuditInputError
+    from ..common.errors import AuditInputError
 
     try:
         return thumbs.decode(text)

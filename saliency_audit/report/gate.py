@@ -38,7 +38,7 @@ def gate(results: list[dict], startup_error: str | None = None, status: str | No
 
     ``status`` is the run's (``complete``, ``running``, ``interrupted``, ``failed``; None for evidence
     written before runs had one): anything but complete fails the gate, whatever the verdicts so far.
-    ``error``: why a run failed (the evidence writer's one line, :func:`saliency_audit.evidence_check.guard`).
+    ``error``: why a run failed (the evidence writer's one line, :func:`saliency_audit.evidence.check.guard`).
     """
     if startup_error:
         return "fail", f"NOT RUN — the audit stopped at start-up: {startup_error}"

@@ -13,7 +13,7 @@ from pathlib import Path
 def running_evidence(option, audit_config=None, end: tuple[str, int] | None = None) -> dict:
     """Schema-valid evidence of a run that has started and computed nothing yet (``end``: (status, pytest exit
     status) of a run that ended so, having audited nothing)."""
-    from .evidence import SCHEMA, now, run_info
+    from ..evidence import SCHEMA, now, run_info
 
     run = run_info(getattr(option, "saliency_seed", None) or 0)
     run["status"] = "running"
@@ -32,7 +32,7 @@ def running_evidence(option, audit_config=None, end: tuple[str, int] | None = No
 def mark_running(report_dir: Path, option, audit_config=None, end: tuple[str, int] | None = None) -> str | None:
     """Replace ``report_dir``'s evidence and report with a ``running`` one; the evidence's sha256 (None when the
     folder cannot be written: the run itself reports that when it writes its first result)."""
-    from .evidence import write_json
+    from ..evidence import write_json
     from .html import write_html
 
     evidence = running_evidence(option, audit_config, end)

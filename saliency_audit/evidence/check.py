@@ -3,8 +3,8 @@
 :func:`contradictions` checks what the JSON Schema cannot: every verdict against its own numbers (a ``pass``
 whose lower bound is below its threshold), ``n`` not negative, a control's ``met`` against its
 expected and actual verdicts, every number finite, and the run's status fields against each other.
-``saliency-audit validate`` reports them (:func:`saliency_audit.schema.problems`), and the writer
-(:func:`guard`, called by :func:`saliency_audit.report.evidence.write_json`) turns evidence that breaks them
+``saliency-audit validate`` reports them (:func:`saliency_audit.evidence.schema.problems`), and the writer
+(:func:`guard`, called by :func:`saliency_audit.evidence.write_json`) turns evidence that breaks them
 into a ``failed`` run naming the first problem in one line: a result that contradicts its numbers is a bug,
 and a non-finite number would otherwise make ``json.dumps(allow_nan=False)`` fail every later write of the
 run, leaving the previous run's evidence in place.  Works on plain dicts, walks without recursion.
@@ -113,7 +113,7 @@ def contradictions(evidence) -> list[str]:
             out.append(f"run.status: {status!r}, but the run stopped at start-up (run.startup_error)")
         if run.get("error") and status not in (None, "failed"):
             out.append(f"run.status: {status!r}, but the run records an error (run.error)")
-    from .errors import _ESCAPE_BREAKS
+    from ..common.errors import _ESCAPE_BREAKS
 
     return [line.translate(_ESCAPE_BREAKS) for line in out]  # names from the file stay on one line
 
