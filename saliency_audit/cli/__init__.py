@@ -219,14 +219,16 @@ def merge_command(args) -> int:
                       outputs=[args.output / "evidence.json", args.output / DEFAULT_NAME])
     except AuditError as exc:
         return _error(str(exc))
+    from ..common.untrusted import read_json
+
     parts = []
     for path in args.evidence:
-        try:
-            parts.append(json.loads(path.read_text(encoding="utf-8")))
-        except FileNotFoundError:
+        if not path.is_file():
             return _error(f"{path}: no such file")
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return _error(f"{path}: cannot read as JSON ({type(exc).__name__})")
+        try:
+            parts.append(read_json(path))  # a shard from another job: size, depth, NaN checked
+        except AuditError as exc:
+            return _error(str(exc))
     try:
         merged = merge_shards(parts, [str(p) for p in args.evidence])
         sha256 = write_json(args.output / "evidence.json", merged)
@@ -334,15 +336,20 @@ def _error(message: str) -> int:
 def report(evidence_path: Path, output: Path | None, pdf: bool = False) -> int:
     import hashlib
 
+    from ..common.errors import AuditError
+    from ..common.untrusted import MAX_BYTES, parse_json
+
     try:
-        raw = evidence_path.read_bytes()
-        evidence = json.loads(raw.decode("utf-8"))
+        raw = evidence_path.read_bytes()  # its sha256 goes in the footer
+        if len(raw) > MAX_BYTES:
+            return _error(f"{evidence_path}: {len(raw):,} bytes, more than the {MAX_BYTES:,} this reader accepts")
+        evidence = parse_json(raw.decode("utf-8"), str(evidence_path))  # depth and NaN checked
     except FileNotFoundError:
         return _error(f"{evidence_path}: no such file")
     except (OSError, UnicodeDecodeError) as exc:
         return _error(f"{evidence_path}: cannot read: {exc}")
-    except json.JSONDecodeError as exc:
-        return _error(f"{evidence_path}: not valid JSON: {exc}")
+    except AuditError as exc:
+        return _error(str(exc))
     if not isinstance(evidence, dict) or not isinstance(evidence.get("results", []), list):
         return _error(f"{evidence_path}: not a saliency-audit evidence file (expected a JSON object with 'results')")
     from ..evidence import SCHEMA
@@ -379,13 +386,14 @@ def report(evidence_path: Path, output: Path | None, pdf: bool = False) -> int:
 
 def validate_command(args) -> int:
     """Each file: "FILE: valid (...)" on stdout, or one "FILE: PATH: problem" line per problem on stderr."""
+    from ..common.untrusted import read_json
     from ..evidence.schema import validate_file
 
     worst = 0
     for path in args.evidence:
         found = validate_file(path)
         if not found:
-            data = json.loads(path.read_text())
+            data = read_json(path)
             say(f"{path}: valid ({data['schema']}, {len(data['results'])} results)")
             continue
         unreadable = found[0].startswith("(file)")
