@@ -106,6 +106,27 @@ def test_a_nan_in_a_result_fails_the_run_naming_its_path_and_loses_nothing(pytes
     assert problems(ev) == []
 
 
+def test_a_nan_in_a_maps_json_replaces_the_last_runs_evidence_with_a_failed_start(pytester):
+    """The finding as reported: a maps folder whose maps.json says ``clip_percentile: NaN``.  The run stops at
+    start-up with one line naming the file, and the previous run's complete evidence is replaced by a failed
+    one, which the gate reads as NOT RUN."""
+    import numpy as np
+
+    maps = pytester.mkdir("vendor")
+    np.save(maps / "x.npy", np.ones((4, 4), dtype=np.float32))
+    (maps / "maps.json").write_text('{"params": {"postprocess": {"clip_percentile": NaN}}}')
+    rep = pytester.mkdir("rep")
+    (rep / "evidence.json").write_text(json.dumps({"schema": SCHEMA, "run": {"status": "complete"}, "results": []}))
+    pytester.makepyfile("def test_utility(method):\n    pass\n")
+    run = pytester.runpytest(f"--maps=vendor={maps}", "--audit-report=rep")
+    assert run.ret == pytest.ExitCode.USAGE_ERROR
+    run.stderr.fnmatch_lines([f"*{maps / 'maps.json'}: not valid JSON*"])
+    ev = _ev(pytester)
+    assert ev["run"]["status"] == "failed" and "maps.json" in ev["run"]["startup_error"]
+    outcome, text = gate_of(ev)
+    assert outcome == "fail" and text.startswith("NOT RUN")
+
+
 def test_the_writer_replaces_non_finite_evidence_with_a_failed_run(tmp_path):
     ev = evidence()
     ev["config"]["clip_percentile"] = float("nan")  # e.g. from a maps.json or a config file
