@@ -169,12 +169,19 @@ def test_report_refuses_to_overwrite_its_evidence_and_writes_only_its_report(tmp
 
 def _shards(folder: Path) -> list[Path]:
     """Two synthetic shards (1/2 and 2/2) of one audit: its results split between them."""
+    from saliency_audit.evidence.merge import shard_of
+
     rng = np.random.default_rng(5)
     whole = run(base(rng), rng)
+    planned = sorted({(f"test_{r['criterion']}", r["method"]) for r in whole["results"]})
     paths = []
-    for index, results in ((1, whole["results"][:1]), (2, whole["results"][1:])):
+    for index in (1, 2):
+        mine = shard_of(set(planned), index, 2)  # as the plugin's --audit-shard records a shard
+        results = [r for r in whole["results"] if (f"test_{r['criterion']}", r["method"]) in mine]
         part = json.loads(json.dumps(whole))
-        part["results"], part["run"]["shard"] = results, {"index": index, "of": 2}
+        part["results"], part["run"]["shard"] = results, {
+            "index": index, "of": 2, "pairs": [f"{t}[{m}]" for t, m in sorted(mine)],
+            "planned": [f"{t}[{m}]" for t, m in planned]}
         part["run"]["exit_status"] = 0
         (folder / f"s{index}").mkdir(parents=True)
         paths.append(folder / f"s{index}" / "evidence.json")
