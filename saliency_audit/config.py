@@ -631,17 +631,19 @@ def check_loaded(key: str, value: Any, default: Any, source: str) -> Any:
     return value
 
 
+def leaves(obj: Any, prefix: str = ""):
+    """(dotted key, value) of every setting of a config dataclass, its sections' included."""
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if is_dataclass(value):
+            yield from leaves(value, f"{prefix}{f.name}.")
+        else:
+            yield f"{prefix}{f.name}", value
+
+
 def check_values(cfg: "AuditConfig", source: str) -> None:
     """Every value of ``cfg`` of its type, finite, within its documented range, one of its choices."""
-    def walk(obj: Any, prefix: str):
-        for f in fields(obj):
-            value = getattr(obj, f.name)
-            if is_dataclass(value):
-                yield from walk(value, f"{prefix}{f.name}.")
-            else:
-                yield f"{prefix}{f.name}", value
-
-    for key, value in walk(cfg, ""):
+    for key, value in leaves(cfg):
         default = _DEFAULTS[key]
         if value is None and default is None:
             continue

@@ -4,14 +4,13 @@ else is one line naming the key and the file (``saliency_audit.config``, the blo
 from __future__ import annotations
 
 import math
-from dataclasses import fields, is_dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from saliency_audit import config as cfgmod
-from saliency_audit.config import AuditConfig, load_config
+from saliency_audit.config import AuditConfig, leaves, load_config
 from saliency_audit.common.errors import AuditUsageError
 
 
@@ -84,13 +83,6 @@ def test_a_config_file_too_large_or_a_directory(tmp_path):
         load_config(audit_config=toml(tmp_path, "# " + "x" * 2**20))
 
 
-def _leaves(obj, prefix=""):
-    for f in fields(obj):
-        v = getattr(obj, f.name)
-        if is_dataclass(v):
-            yield from _leaves(v, f"{prefix}{f.name}.")
-        else:
-            yield f"{prefix}{f.name}", v
 
 
 def _nested(key: str, value) -> dict:
@@ -103,7 +95,7 @@ def _nested(key: str, value) -> dict:
     return out
 
 
-LEAVES = dict(_leaves(AuditConfig()))
+LEAVES = dict(leaves(AuditConfig()))
 
 
 def test_every_string_key_is_an_enum_or_declared_free_text():

@@ -501,23 +501,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "report":
         return report(args.evidence, args.output, args.pdf)
-    if args.command == "export-demo":
-        return export_demo(args)
-    if args.command == "maps":
-        return maps_command(args)
-    if args.command == "view":
-        return view_command(args)
-    if args.command == "merge":
-        return merge_command(args)
-    if args.command == "diff":
-        return diff_command(args)
-    if args.command == "validate":
-        return validate_command(args)
-    if args.command == "init":
-        return init_command(args)
-    if args.command == "plan":
-        return plan_command(args)
-    return 2  # pragma: no cover - argparse rejects unknown commands
+    commands = {"export-demo": export_demo, "maps": maps_command, "view": view_command, "merge": merge_command,
+                "diff": diff_command, "validate": validate_command, "init": init_command, "plan": plan_command}
+    command = commands.get(args.command)
+    return command(args) if command else 2  # argparse rejects unknown commands before this
 
 
 if __name__ == "__main__":  # pragma: no cover
