@@ -107,14 +107,15 @@ _FAMILY_CONTROLS = {"utility": (_LOCALISES, _LOCALISES_NOTE), "interpretability"
 
 
 def _builtin(name: str, title: str, entry: str, needs: tuple[str, ...], summary: str, family: str,
-             score: tuple[str, str] = ("mean_ap", "AP {:.3f}"), cost: str = "", **kw) -> CriterionSpec:
+             score: tuple[str, str] = ("mean_ap", "AP {:.3f}"), cost: str = "cost", **kw) -> CriterionSpec:
     """A built-in criterion's spec: its parameters are the config section ``family``, checked by
     common/criteria_params.py's function of that name, drawn by report/sections/<family>.py, its controls the
-    family's, and its cost is engine/plan.py's ``<name>_cost`` (or ``cost``)."""
+    family's, and its cost the function ``cost`` of its own module (beside the loop it replays)."""
     controls, note = _FAMILY_CONTROLS.get(family, ((), ""))
     kw = {"controls": controls, "control_note": note, **kw}
     return CriterionSpec(name, title, entry, needs, summary, section=family, check=f".common.criteria_params:{family}",
-                         cost=f".engine.plan:{cost or name + '_cost'}", report=f"{_S}.{family}", score=score, **kw)
+                         cost=f".criteria.{entry[1:].partition(':')[0]}:{cost}", report=f"{_S}.{family}", score=score,
+                         **kw)
 
 
 _ROAD_NOTE = ("noise is a random order and must fail; the edge map and the lesion mask are reported only: whether "
@@ -127,20 +128,22 @@ CRITERIA: Registry = Registry("criterion", spec_class=CriterionSpec, specs=(
              "does the map find the lesion better than the average-mask prior? (AP)", "utility",
              optional=("randomized",)),
     _builtin("randomization", "Model-parameter randomization", ".randomization:run_cascade", ("maps", "randomized"),
-             "do the maps change as the model's weights are randomized?", "randomization"),
+             "do the maps change as the model's weights are randomized?", "randomization", cost="cascade_cost"),
     _builtin("label_randomization", "Label randomization", ".randomization:run_label", ("maps", "random_label"),
-             "do the maps change for a model trained on permuted labels?", "randomization"),
+             "do the maps change for a model trained on permuted labels?", "randomization", cost="label_cost"),
     _builtin("repeatability", "Repeatability", ".consistency:run_repeatability", ("maps", "replicates"),
-             "do the maps survive retraining the architecture with another seed?", "consistency"),
+             "do the maps survive retraining the architecture with another seed?", "consistency",
+             cost="repeatability_cost"),
     _builtin("reproducibility", "Reproducibility", ".consistency:run_reproducibility", ("maps", "references"),
-             "do the maps agree across architectures trained on the task?", "consistency"),
+             "do the maps agree across architectures trained on the task?", "consistency",
+             cost="reproducibility_cost"),
     _builtin("completeness", "Faithfulness (ROAD completeness)", ".completeness:run",
              ("maps", "lesions", "model_passes", "randomized"),
              "does removing what the map highlights change the model's output more than a random order?",
              "completeness", ("mean_road", "ROAD {:+.3f}"), controls=(("random", "fail"),), control_note=_ROAD_NOTE,
              optional=("randomized",)),
     *(_builtin(name, title, f".interpretability:run_{name}", ("maps", "lesions"), question, "interpretability",
-               ("mean_score", f"{short} {{:.3f}}"), cost="localisation_cost")
+               ("mean_score", f"{short} {{:.3f}}"))
       for name, title, short, question in (
           ("energy", "Proportional energy", "energy",
            "what share of the map's mass lies in the lesion, against the prior?"),

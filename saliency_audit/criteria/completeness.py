@@ -198,3 +198,29 @@ def _sequential_images(ctx, method: str, loc, ref):
     road = {key: np.concatenate([r[key] for r in parts]) for key in parts[0]}
     ctx.shared(("completeness", "road", method, k), lambda: road)
     return loc.head(k), looks
+
+
+# -- its cost in model passes (CriterionSpec.cost), beside the loop it replays: ``ledger`` is the plan's
+# (saliency_audit.engine.plan), which counts the passes each ``ledger.maps``/``ledger.road`` would make.
+def cost(ledger, method: str, stop=None) -> int:
+    """The method-independent ROAD references once per run, the method's maps and ROAD look by look, then its
+    randomized and blurred baselines."""
+    ctx, cfg = ledger.ctx, ledger.config
+    passes = 0
+    loc = ctx.samples.localisation().samples[: cfg.completeness.n_images]
+    if not ledger.road_reference:
+        ledger.road_reference = True
+        passes += ledger.road(loc, maps=2, curves=1)  # random order and lesion as map, random curves
+    if cfg.sequential:
+        done = 0
+        for k in ledger.looks(len(loc), stop):
+            passes += ledger.maps("primary", method, loc[done:k]) + ledger.road(loc[done:k], maps=1, curves=0)
+            done = k
+        loc = loc[:k]
+        road_maps = 2  # the method's own ROAD came from the looks
+    else:
+        road_maps = 3
+    passes += ledger.maps("primary", method, loc)
+    if not ledger.randomized():
+        return passes + ledger.road(loc, maps=road_maps - 1, curves=1)
+    return passes + ledger.maps("randomized", method, loc) + ledger.road(loc, maps=road_maps, curves=1)

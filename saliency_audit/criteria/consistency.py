@@ -115,3 +115,28 @@ def run_repeatability(ctx, method: str) -> CriterionResult:
 def run_reproducibility(ctx, method: str) -> CriterionResult:
     """Maps of the primary against models of other architectures trained on the task."""
     return _run(ctx, "reproducibility", method, "reference", "--reference-model")
+
+
+# -- its cost in model passes (CriterionSpec.cost), beside the loop it replays: ``ledger`` is the plan's
+# (saliency_audit.engine.plan), which counts the passes each ``ledger.maps``/``ledger.road`` would make.
+def _cost(ledger, method: str, stop, kind: str) -> int:
+    ctx, cfg = ledger.ctx, ledger.config
+    others = [f"{kind}{i}" for i in range(len(ctx.models.specs(kind)))]
+    if not others:
+        return 0
+    passes = 0
+    samples = ctx.samples.first(cfg.consistency.n_images)
+    if cfg.sequential:
+        for k in ledger.looks(len(samples), stop):
+            passes += sum(ledger.maps(m, method, samples[:k]) for m in ["primary", *others])
+        samples = samples[:k]
+    passes += sum(ledger.maps(m, method, samples) for m in ["primary", *others])
+    return passes + 2 * len(samples) * len(others)  # prediction agreement: both models, every image
+
+
+def repeatability_cost(ledger, method: str, stop=None) -> int:
+    return _cost(ledger, method, stop, "replicate")
+
+
+def reproducibility_cost(ledger, method: str, stop=None) -> int:
+    return _cost(ledger, method, stop, "reference")

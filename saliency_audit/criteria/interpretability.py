@@ -109,3 +109,10 @@ def run_focus(ctx, method: str) -> CriterionResult:
 
 def run_pointing(ctx, method: str) -> CriterionResult:
     return _run(ctx, "pointing", method)
+
+
+# -- its cost in model passes (CriterionSpec.cost), beside the loop it replays: ``ledger`` is the plan's
+# (saliency_audit.engine.plan), which counts the passes each ``ledger.maps``/``ledger.road`` would make.
+def cost(ledger, method: str, stop=None) -> int:
+    """The primary's maps of the localisation set, look by look."""
+    return ledger.localisation(method, stop)[0]

@@ -498,3 +498,61 @@ def run_label(ctx, method: str) -> CriterionResult:
     other = ctx.maps(ctx.models.get("random_label"), method, samples)
     result = evaluate_label(method, ref, other, ctx.config, details={"method_params": ctx.method_params(method)})
     return _sequential(with_thumbs(result, ref, [other]), looks)
+
+
+# -- its cost in model passes (CriterionSpec.cost), beside the loop it replays: ``ledger`` is the plan's
+# (saliency_audit.engine.plan), which counts the passes each ``ledger.maps``/``ledger.road`` would make.
+def cascade_cost(ledger, method: str, stop=None) -> int:
+    return _cascade_passes(ledger, method, stop) if ledger.randomized() else 0
+
+
+def _cascade_passes(ledger, method: str, stop) -> int:
+    """run_cascade replayed: the verdict's statistic in its order (sequential looks on
+    its two checks, then every stage), then each variant on the first ``variant_images`` images."""
+    ctx, cfg = ledger.ctx, ledger.config
+    p = cfg.randomization
+    samples = ctx.samples.first(p.n_images)
+    nb = len(ctx.models.blocks())
+    sm = (p.smooth_samples, p.smooth_noise) if p.statistic == "smooth_mprt" else None
+
+    def at(k, images, order=p.order, smooth=sm):
+        key = f"bstage{k}" if order == "bottom_up" and k < nb else f"stage{k}"
+        if p.draw_design == "shared":
+            return sum(ledger.maps(f"{key}-draw{r}", method, images, smooth) for r in range(stage_draws(p, k, nb)))
+        return sum(ledger.maps(f"{key}-draw{draw_index(p, r, i)}", method, [s], smooth)
+                   for r in range(stage_draws(p, k, nb)) for i, s in enumerate(images))
+
+    emprt = p.statistic == "emprt"
+    cost = 0
+    if cfg.sequential:
+        for k in ledger.looks(len(samples), stop):
+            cost += ledger.maps("primary", method, samples[:k], sm)
+            cost += sum(at(stage, samples[:k]) for stage in ((nb,) if emprt else (1, nb)))
+        samples = samples[:k]
+    cost += ledger.maps("primary", method, samples, sm)
+    cost += sum(at(stage, samples if stage in (1, nb) else samples[: p.curve_images])
+                for stage in ((nb,) if emprt else range(1, nb + 1)))
+    if p.independent and not emprt:
+        cost += sum(ledger.maps(f"single{j}", method, samples) for j in range(nb))
+    vs = samples[: p.variant_images]
+    for v in dict.fromkeys(("ssim_drop", *p.variants)):
+        if v in (p.statistic, p.order):
+            continue
+        smooth = (p.smooth_samples, p.smooth_noise) if v == "smooth_mprt" else None
+        order = v if v in ("bottom_up", "top_down") else p.order
+        stages = (nb,) if v == "emprt" else range(1, nb + 1) if v == order != p.order else (1, nb)
+        cost += ledger.maps("primary", method, vs, smooth) + sum(at(k, vs, order, smooth) for k in stages)
+    return cost
+
+
+def label_cost(ledger, method: str, stop=None) -> int:
+    ctx, cfg = ledger.ctx, ledger.config
+    if not ctx.models.random_label_spec:
+        return 0
+    passes = 0
+    samples = ctx.samples.first(cfg.randomization.n_images)
+    if cfg.sequential:
+        for k in ledger.looks(len(samples), stop):
+            passes += ledger.maps("primary", method, samples[:k]) + ledger.maps("random_label", method, samples[:k])
+        samples = samples[:k]
+    return passes + ledger.maps("primary", method, samples) + ledger.maps("random_label", method, samples)

@@ -147,3 +147,15 @@ def run(ctx, method: str) -> CriterionResult:
 
         apply(result, looks)
     return result
+
+
+# -- its cost in model passes (CriterionSpec.cost), beside the loop it replays: ``ledger`` is the plan's
+# (saliency_audit.engine.plan), which counts the passes each ``ledger.maps``/``ledger.road`` would make.
+def cost(ledger, method: str, stop=None) -> int:
+    """The primary's maps look by look, then (not for maps made elsewhere) the randomized model's baseline on
+    the images of the first look (sequential) or all of them."""
+    cfg = ledger.config
+    passes, loc = ledger.localisation(method, stop)
+    if method not in ledger.ctx.store.external and ledger.randomized():
+        passes += ledger.maps("randomized", method, loc[: cfg.sequential_batch] if cfg.sequential else loc)
+    return passes

@@ -142,6 +142,28 @@ class _Ledger:
             PASSES["images"] = before
         return self.channels[mk]
 
+    # -- what a criterion's cost function (CriterionSpec.cost) asks of the ledger -------------------------------
+    def looks(self, n: int, stop) -> list[int]:
+        """The look sizes of ``n`` images up to ``stop`` ("first": the first look; None: every look)."""
+        return _looks(self.config, n, stop)
+
+    def randomized(self) -> bool:
+        """Whether randomized copies can be built (utility's and completeness's baseline, randomization's stages)."""
+        return self.ctx.models.unavailable("randomized") is None
+
+    def localisation(self, method: str, stop) -> tuple[int, list]:
+        """The primary's maps of the localisation set, look by look: (passes, the images the last look used)."""
+        cfg = self.config
+        loc = self.ctx.samples.localisation().samples
+        cost = 0
+        if cfg.sequential:
+            for k in self.looks(len(loc), stop):
+                cost += self.maps("primary", method, loc[:k])
+            loc = loc[:k]
+        else:
+            cost += self.maps("primary", method, loc)
+        return cost, loc
+
     def road(self, samples, maps: int, curves: int) -> int:
         """ROAD of ``maps`` maps and ``curves`` deletion/insertion curves on ``samples`` (primary model)."""
         p = self.config.completeness
@@ -188,100 +210,10 @@ def pair_passes(ledger: _Ledger, criterion: str, method: str, stop=None) -> int 
     return None if cost is None else cost(ledger, method, stop)
 
 
-# -- the built-in criteria's costs (CriterionSpec.cost): cost(ledger, method, stop) -> image-passes ----------------
-def _randomized(ledger: _Ledger) -> bool:
-    """Whether randomized copies can be built (utility's and completeness's baseline, randomization's stages)."""
-    return ledger.ctx.models.unavailable("randomized") is None
-
-
 def localisation_cost(ledger: _Ledger, method: str, stop=None) -> int:
-    """The primary's maps of the localisation set, look by look (energy, focus, pointing; any criterion that
-    reads ``ctx.sequential_maps`` / ``ctx.localised_maps`` and nothing else may name it as its cost)."""
-    return _localisation(ledger, method, stop)[0]
-
-
-def _localisation(ledger: _Ledger, method: str, stop) -> tuple[int, list]:
-    cfg = ledger.config
-    loc = ledger.ctx.samples.localisation().samples
-    cost = 0
-    if cfg.sequential:
-        for k in _looks(cfg, len(loc), stop):
-            cost += ledger.maps("primary", method, loc[:k])
-        loc = loc[:k]
-    else:
-        cost += ledger.maps("primary", method, loc)
-    return cost, loc
-
-
-def utility_cost(ledger: _Ledger, method: str, stop=None) -> int:
-    cfg = ledger.config
-    cost, loc = _localisation(ledger, method, stop)
-    if method not in ledger.ctx.store.external and _randomized(ledger):  # sequential: first look's
-        cost += ledger.maps("randomized", method, loc[: cfg.sequential_batch] if cfg.sequential else loc)
-    return cost
-
-
-def randomization_cost(ledger: _Ledger, method: str, stop=None) -> int:
-    return _randomization_passes(ledger, method, stop) if _randomized(ledger) else 0
-
-
-def label_randomization_cost(ledger: _Ledger, method: str, stop=None) -> int:
-    ctx, cfg = ledger.ctx, ledger.config
-    if not ctx.models.random_label_spec:
-        return 0
-    cost = 0
-    samples = ctx.samples.first(cfg.randomization.n_images)
-    if cfg.sequential:
-        for k in _looks(cfg, len(samples), stop):
-            cost += ledger.maps("primary", method, samples[:k]) + ledger.maps("random_label", method, samples[:k])
-        samples = samples[:k]
-    return cost + ledger.maps("primary", method, samples) + ledger.maps("random_label", method, samples)
-
-
-def consistency_cost(ledger: _Ledger, method: str, stop=None, *, kind: str | None = None) -> int:
-    """repeatability (replicates) or reproducibility (references): the caller's criterion says which."""
-    ctx, cfg = ledger.ctx, ledger.config
-    others = [f"{kind}{i}" for i in range(len(ctx.models.specs(kind)))]
-    if not others:
-        return 0
-    cost = 0
-    samples = ctx.samples.first(cfg.consistency.n_images)
-    if cfg.sequential:
-        for k in _looks(cfg, len(samples), stop):
-            cost += sum(ledger.maps(m, method, samples[:k]) for m in ["primary", *others])
-        samples = samples[:k]
-    cost += sum(ledger.maps(m, method, samples) for m in ["primary", *others])
-    return cost + 2 * len(samples) * len(others)  # prediction agreement: both models, every image
-
-
-def repeatability_cost(ledger: _Ledger, method: str, stop=None) -> int:
-    return consistency_cost(ledger, method, stop, kind="replicate")
-
-
-def reproducibility_cost(ledger: _Ledger, method: str, stop=None) -> int:
-    return consistency_cost(ledger, method, stop, kind="reference")
-
-
-def completeness_cost(ledger: _Ledger, method: str, stop=None) -> int:
-    ctx, cfg = ledger.ctx, ledger.config
-    cost = 0
-    loc = ctx.samples.localisation().samples[: cfg.completeness.n_images]
-    if not ledger.road_reference:
-        ledger.road_reference = True
-        cost += ledger.road(loc, maps=2, curves=1)  # random order and lesion as map, random curves
-    if cfg.sequential:
-        done = 0
-        for k in _looks(cfg, len(loc), stop):
-            cost += ledger.maps("primary", method, loc[done:k]) + ledger.road(loc[done:k], maps=1, curves=0)
-            done = k
-        loc = loc[:k]
-        road_maps = 2  # the method's own ROAD came from the looks
-    else:
-        road_maps = 3
-    cost += ledger.maps("primary", method, loc)
-    if not _randomized(ledger):
-        return cost + ledger.road(loc, maps=road_maps - 1, curves=1)
-    return cost + ledger.maps("randomized", method, loc) + ledger.road(loc, maps=road_maps, curves=1)
+    """The cost of a criterion that reads the primary's maps of the localisation set and nothing else
+    (``ctx.sequential_maps`` / ``ctx.localised_maps``): a third party's may name it as its ``cost``."""
+    return ledger.localisation(method, stop)[0]
 
 
 def make_plan(ctx, pairs: list[tuple[str, str]]) -> dict:
@@ -357,44 +289,3 @@ def plan_text(plan: dict) -> str:
     else:
         lines.append(f"model passes (images): {bound}{plan['image_passes']:,} (maps already cached cost none)")
     return "\n".join(lines)
-
-
-def _randomization_passes(ledger: _Ledger, method: str, stop) -> int:
-    """criteria.randomization.run_cascade replayed: the verdict's statistic in its order (sequential looks on
-    its two checks, then every stage), then each variant on the first ``variant_images`` images."""
-    from ..criteria.randomization import draw_index, stage_draws
-
-    ctx, cfg = ledger.ctx, ledger.config
-    p = cfg.randomization
-    samples = ctx.samples.first(p.n_images)
-    nb = len(ctx.models.blocks())
-    sm = (p.smooth_samples, p.smooth_noise) if p.statistic == "smooth_mprt" else None
-
-    def at(k, images, order=p.order, smooth=sm):
-        key = f"bstage{k}" if order == "bottom_up" and k < nb else f"stage{k}"
-        if p.draw_design == "shared":
-            return sum(ledger.maps(f"{key}-draw{r}", method, images, smooth) for r in range(stage_draws(p, k, nb)))
-        return sum(ledger.maps(f"{key}-draw{draw_index(p, r, i)}", method, [s], smooth)
-                   for r in range(stage_draws(p, k, nb)) for i, s in enumerate(images))
-
-    emprt = p.statistic == "emprt"
-    cost = 0
-    if cfg.sequential:
-        for k in _looks(cfg, len(samples), stop):
-            cost += ledger.maps("primary", method, samples[:k], sm)
-            cost += sum(at(stage, samples[:k]) for stage in ((nb,) if emprt else (1, nb)))
-        samples = samples[:k]
-    cost += ledger.maps("primary", method, samples, sm)
-    cost += sum(at(stage, samples if stage in (1, nb) else samples[: p.curve_images])
-                for stage in ((nb,) if emprt else range(1, nb + 1)))
-    if p.independent and not emprt:
-        cost += sum(ledger.maps(f"single{j}", method, samples) for j in range(nb))
-    vs = samples[: p.variant_images]
-    for v in dict.fromkeys(("ssim_drop", *p.variants)):
-        if v in (p.statistic, p.order):
-            continue
-        smooth = (p.smooth_samples, p.smooth_noise) if v == "smooth_mprt" else None
-        order = v if v in ("bottom_up", "top_down") else p.order
-        stages = (nb,) if v == "emprt" else range(1, nb + 1) if v == order != p.order else (1, nb)
-        cost += ledger.maps("primary", method, vs, smooth) + sum(at(k, vs, order, smooth) for k in stages)
-    return cost
