@@ -64,8 +64,8 @@ os.environ.setdefault("SALIENCY_AUDIT_CACHE", str(saliency_audit.common.paths.ca
 
 import pytest  # noqa: E402
 
-#: the conftest.py of an audit suite (what `saliency-audit init` writes beside the audit tests)
-AUDIT_SUITE_CONFTEST = "from saliency_audit.suite.hooks import audit, pytest_addoption, pytest_generate_tests  # noqa\n"
+#: the conftest.py of an audit suite (the bundled suite's, which `saliency-audit init` writes beside the audit tests)
+AUDIT_SUITE_CONFTEST = saliency_audit.common.paths.suite_sources()["conftest.py"]
 
 
 @pytest.fixture

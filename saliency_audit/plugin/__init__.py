@@ -336,19 +336,15 @@ def _add_bundled_suite(config: pytest.Config) -> None:
 def _write_startup_failure(config: pytest.Config, exc: AuditError) -> None:
     """Replace the evidence and report of an earlier run with this run's start-up error (and the details that
     do not fit on its line), so a CI gate reading the evidence never judges a stale file."""
-    from ..evidence import SCHEMA, now, run_info, write_json
+    from ..evidence import now
+    from ..report.running import mark_running
 
     opt = config.option
     report = Path(opt.saliency_report)
     report_dir = report if report.is_absolute() else config.invocation_params.dir / report
-    run = run_info(opt.saliency_seed or 0, list(config.invocation_params.args))
-    run.update(finished=now(), status="failed", startup_error=str(exc), startup_error_details=exc.details)
-    evidence = {"schema": SCHEMA, "run": run, "config": {"seed": run["seed"]}, "models": [],
-                "dataset": {"name": opt.saliency_dataset}, "results": [], "samples": {}}
-    try:
-        _write_html(evidence, report_dir, write_json(report_dir / "evidence.json", evidence))
-    except OSError:  # the usage error is what the user must see; an unwritable report dir is secondary
-        pass
+    # an unwritable report dir is secondary: the usage error is what the user must see (mark_running gives None)
+    mark_running(report_dir, opt, argv=list(config.invocation_params.args), finished=now(), status="failed",
+                 startup_error=str(exc), startup_error_details=exc.details)
 
 
 def _passes_now() -> int:
