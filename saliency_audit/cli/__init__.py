@@ -337,17 +337,13 @@ def report(evidence_path: Path, output: Path | None, pdf: bool = False) -> int:
     import hashlib
 
     from ..common.errors import AuditError
-    from ..common.untrusted import MAX_BYTES, parse_json
+    from ..common.untrusted import parse_bytes, read_limited
 
-    try:
-        raw = evidence_path.read_bytes()  # its sha256 goes in the footer
-        if len(raw) > MAX_BYTES:
-            return _error(f"{evidence_path}: {len(raw):,} bytes, more than the {MAX_BYTES:,} this reader accepts")
-        evidence = parse_json(raw.decode("utf-8"), str(evidence_path))  # depth and NaN checked
-    except FileNotFoundError:
+    if not evidence_path.is_file():
         return _error(f"{evidence_path}: no such file")
-    except (OSError, UnicodeDecodeError) as exc:
-        return _error(f"{evidence_path}: cannot read: {exc}")
+    try:
+        raw = read_limited(evidence_path)  # its sha256 goes in the footer
+        evidence = parse_bytes(raw, str(evidence_path))  # UTF-8, depth and NaN checked
     except AuditError as exc:
         return _error(str(exc))
     if not isinstance(evidence, dict) or not isinstance(evidence.get("results", []), list):

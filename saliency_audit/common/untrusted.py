@@ -64,8 +64,8 @@ def parse_json(text: str, what: str, max_depth: int = MAX_DEPTH):
         raise AuditInputError(f"{what}: not valid JSON ({str(exc).splitlines()[0][:160]})") from None
 
 
-def read_json(path: str | Path, what: str | None = None, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH):
-    """The JSON file at ``path`` parsed under the limits above; ``what`` names it in errors (default: its path)."""
+def read_limited(path: str | Path, what: str | None = None, *, max_bytes: int = MAX_BYTES) -> bytes:
+    """The bytes of the file at ``path``, at most ``max_bytes`` of them, or one AuditInputError line."""
     path = Path(path)
     what = what or str(path)
     try:
@@ -77,8 +77,19 @@ def read_json(path: str | Path, what: str | None = None, *, max_bytes: int = MAX
         raise AuditInputError(f"{what}: cannot read ({exc.strerror or type(exc).__name__})") from None
     if len(raw) > max_bytes:  # grew since stat
         raise AuditInputError(f"{what}: more than the {max_bytes:,} bytes this reader accepts")
+    return raw
+
+
+def parse_bytes(raw: bytes, what: str, max_depth: int = MAX_DEPTH):
+    """UTF-8 JSON ``raw`` parsed under the limits above (a caller that also hashes the bytes reads them once)."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise AuditInputError(f"{what}: not UTF-8 text") from None
     return parse_json(text, what, max_depth)
+
+
+def read_json(path: str | Path, what: str | None = None, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH):
+    """The JSON file at ``path`` parsed under the limits above; ``what`` names it in errors (default: its path)."""
+    what = what or str(path)
+    return parse_bytes(read_limited(path, what, max_bytes=max_bytes), what, max_depth)
