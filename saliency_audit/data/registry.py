@@ -23,7 +23,11 @@ class DatasetSpec:
     #: with ``needs_root``, else Class(**options)
     adapter: str
     needs_root: bool = True  # reads files under --data-root; False: generated (no root, no split)
-    finding: bool = False  # takes --finding (passed to the adapter as ``finding=``)
+    #: holds several findings and takes --finding: the adapter is built once per finding audited, with
+    #: ``finding=NAME`` (an image is positive when it has that finding, and its ground truth is that finding's
+    #: masks or boxes), and its class offers ``findings(root, **options) -> list[str]``: the findings it can
+    #: audit, in the data's own spelling (what ``--finding=all`` expands to)
+    finding: bool = False
 
     def adapter_class(self):
         module, _, attr = self.adapter.partition(":")
