@@ -146,6 +146,28 @@ def _anatomy(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarra
     return img.astype(np.float32), lung_vis.astype(np.float32), lungs
 
 
+def _blob(
+    cx: float, cy: float, radius: float, aspect: float, psi: float,
+    harm_amp: list[float], harm_phase: list[float], size: int,
+) -> tuple[tuple[int, int, int, int], np.ndarray]:
+    """A lobulated ellipse's relative radius (< 1 inside) on a window around its centre: ((y0, y1, x0, x1), rel)."""
+    # Window wide enough for the profile's tail (< 0.5% of peak at its edge).
+    h = int(np.ceil(3.5 * radius))
+    y0, y1 = max(0, int(cy) - h), min(size, int(cy) + h + 1)
+    x0, x1 = max(0, int(cx) - h), min(size, int(cx) + h + 1)
+    dy = np.arange(y0, y1, dtype=np.float32)[:, None] - cy
+    dx = np.arange(x0, x1, dtype=np.float32)[None, :] - cx
+    ex = math.cos(psi) * dx + math.sin(psi) * dy
+    ey = (math.cos(psi) * dy - math.sin(psi) * dx) / aspect
+    ang = np.arctan2(ey, ex)
+    rho = radius * (
+        1.0
+        + harm_amp[0] * np.cos(2 * ang + harm_phase[0])
+        + harm_amp[1] * np.cos(3 * ang + harm_phase[1])
+    )
+    return (y0, y1, x0, x1), np.sqrt(ex**2 + ey**2) / rho
+
+
 def _lesions(
     rng: np.random.Generator, lungs: np.ndarray, size: int
 ) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -173,21 +195,7 @@ def _lesions(
         sharpness = rng.uniform(2.0, 4.0)
         amplitude = rng.uniform(*_LESION_AMPLITUDE)
 
-        # Window wide enough for the profile's tail (< 0.5% of peak at its edge).
-        h = int(np.ceil(3.5 * radius))
-        y0, y1 = max(0, int(cy) - h), min(size, int(cy) + h + 1)
-        x0, x1 = max(0, int(cx) - h), min(size, int(cx) + h + 1)
-        dy = np.arange(y0, y1, dtype=np.float32)[:, None] - cy
-        dx = np.arange(x0, x1, dtype=np.float32)[None, :] - cx
-        ex = math.cos(psi) * dx + math.sin(psi) * dy
-        ey = (math.cos(psi) * dy - math.sin(psi) * dx) / aspect
-        ang = np.arctan2(ey, ex)
-        rho = radius * (
-            1.0
-            + harm_amp[0] * np.cos(2 * ang + harm_phase[0])
-            + harm_amp[1] * np.cos(3 * ang + harm_phase[1])
-        )
-        rel = np.sqrt(ex**2 + ey**2) / rho
+        (y0, y1, x0, x1), rel = _blob(cx, cy, radius, aspect, psi, harm_amp, harm_phase, size)
         mask = np.zeros((size, size), bool)
         mask[y0:y1, x0:x1] = rel < 1.0
         if not mask.any() or (mask & ~allowed).any():
@@ -226,24 +234,14 @@ def _box(mask: np.ndarray) -> tuple[int, int, int, int]:
     return int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())
 
 
-def render_sample(
-    split: str,
-    index: int,
-    seed: int = 0,
-    *,
-    lesion: bool,
-    marker: bool,
-    size: int = IMAGE_SIZE,
-) -> DemoImage:
-    """Render one image; identical arguments give identical arrays in any process."""
-    arng = _rng(split, index, seed, _ANATOMY)
-    img, lung_vis, lungs = _anatomy(arng, size)
+def _develop(
+    img: np.ndarray, arng: np.random.Generator, split: str, index: int, seed: int, marker: bool, size: int
+) -> tuple[np.ndarray, tuple[int, int, int, int] | None]:
+    """From linear intensity to the detector's image: shading, gamma, window, the marker, noise.
 
-    masks: list[np.ndarray] = []
-    if lesion:
-        opacity, masks = _lesions(_rng(split, index, seed, _LESION), lungs, size)
-        img = img + opacity * lung_vis
-
+    Draws from the anatomy stream ``arng`` (after the anatomy) in a fixed order, so a patient's exposure and
+    noise do not depend on its lesions; returns (image, marker box or None).
+    """
     # Smooth shading (uneven exposure), then detector gamma and window.
     u, v = _grid(size)
     field = np.ones((size, size), np.float32)
@@ -263,7 +261,28 @@ def render_sample(
     sigma = arng.uniform(0.02, 0.04)
     noise = arng.standard_normal((2, size, size), dtype=np.float32)
     img = img + sigma * noise[0] + 2.5 * sigma * ndimage.gaussian_filter(noise[1], 1.5)
-    img = np.clip(img, 0.0, 1.0).astype(np.float32)
+    return np.clip(img, 0.0, 1.0).astype(np.float32), marker_box
+
+
+def render_sample(
+    split: str,
+    index: int,
+    seed: int = 0,
+    *,
+    lesion: bool,
+    marker: bool,
+    size: int = IMAGE_SIZE,
+) -> DemoImage:
+    """Render one image; identical arguments give identical arrays in any process."""
+    arng = _rng(split, index, seed, _ANATOMY)
+    img, lung_vis, lungs = _anatomy(arng, size)
+
+    masks: list[np.ndarray] = []
+    if lesion:
+        opacity, masks = _lesions(_rng(split, index, seed, _LESION), lungs, size)
+        img = img + opacity * lung_vis
+
+    img, marker_box = _develop(img, arng, split, index, seed, marker, size)
 
     union = np.zeros((size, size), bool)
     for m in masks:
