@@ -8,6 +8,8 @@ from .errors import AuditUsageError
 
 #: The demo world's models (saliency_audit.demo.train.VARIANTS has the recipes).
 DEMO_VARIANTS = ("primary", "replicate1", "replicate2", "other-arch", "random-label", "shortcut")
+#: The multi-label demo models (saliency_audit.demo.train.MULTILABEL_VARIANTS has the recipes).
+MULTILABEL_DEMO_VARIANTS = ("multilabel", "multilabel-random-label", "multilabel-replicate1", "multilabel-other-arch")
 
 
 @dataclass(frozen=True)
@@ -25,9 +27,10 @@ def parse_spec(spec: str, option: str = "--model") -> Spec:
         raise AuditUsageError(f"{option}: empty model spec")
     if spec == "demo" or spec.startswith("demo:"):
         variant = spec.partition(":")[2] or "primary"
-        if variant not in DEMO_VARIANTS:
+        if variant not in DEMO_VARIANTS + MULTILABEL_DEMO_VARIANTS:
             raise AuditUsageError(
-                f"{option}={spec}: unknown demo variant {variant!r} (choose from {', '.join(DEMO_VARIANTS)})"
+                f"{option}={spec}: unknown demo variant {variant!r} "
+                f"(choose from {', '.join(DEMO_VARIANTS + MULTILABEL_DEMO_VARIANTS)})"
             )
         return Spec("demo", variant, None, spec)
     if ":" in spec:

@@ -42,6 +42,8 @@ DATASETS: Registry = Registry("dataset", spec_class=DatasetSpec, specs=(
     DatasetSpec("siim", "SIIM-ACR pneumothorax", ".siim:SIIMDataset"),
     DatasetSpec("rsna", "RSNA pneumonia detection", ".rsna:RSNADataset"),
     DatasetSpec("nih", "NIH ChestX-ray14", ".nih:NIHDataset", finding=True),
+    DatasetSpec("demo-findings", "Generated multi-finding demo world (test split)",
+                ".demo_findings:DemoFindingsDataset", needs_root=False, finding=True),
 ))
 
 

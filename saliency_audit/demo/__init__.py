@@ -10,9 +10,25 @@ anything.
 """
 from __future__ import annotations
 
-from saliency_audit.demo.world import GENERATOR_VERSION, IMAGE_SIZE, DemoImage, make_split, render_sample
+from saliency_audit.demo.world import (
+    FINDINGS,
+    GENERATOR_VERSION,
+    IMAGE_SIZE,
+    DemoImage,
+    FindingsImage,
+    iter_findings,
+    make_split,
+    render_findings,
+    render_sample,
+)
 
 __all__ = [
+    "FINDINGS",
+    "FindingsImage",
+    "render_findings",
+    "iter_findings",
+    "companions",
+    "MULTILABEL_VARIANTS",
     "IMAGE_SIZE",
     "GENERATOR_VERSION",
     "DemoImage",
@@ -33,9 +49,31 @@ _LAZY = {
     "INPUT_MEAN": "saliency_audit.demo.archs",
     "INPUT_STD": "saliency_audit.demo.archs",
     "VARIANTS": "saliency_audit.demo.train",
+    "MULTILABEL_VARIANTS": "saliency_audit.demo.train",
     "load_demo_model": "saliency_audit.demo.train",
     "demo_cache_dir": "saliency_audit.demo.train",
 }
+
+#: The models the audit's comparison criteria need beside each demo model, by the family it belongs to.
+_COMPANIONS = {
+    "single-label": {"random_label": "demo:random-label", "replicates": ["demo:replicate1", "demo:replicate2"],
+                     "references": ["demo:other-arch"]},
+    "multilabel": {"random_label": "demo:multilabel-random-label", "replicates": ["demo:multilabel-replicate1"],
+                   "references": ["demo:multilabel-other-arch"]},
+}
+
+
+def companions(variant: str) -> dict:
+    """The companion model specs of a demo model: ``{"random_label": SPEC, "replicates": [SPEC, ...],
+    "references": [SPEC, ...]}`` (the label-randomisation, repeatability and cross-architecture criteria's).
+
+    ``variant`` is a demo variant (``"multilabel"``) or spec (``"demo"``, ``"demo:multilabel-replicate1"``);
+    the multi-label models' companions are multi-label models (same outputs, same findings). A fresh dict.
+    """
+    name = variant.partition(":")[2] if variant == "demo" or variant.startswith("demo:") else variant
+    family = "multilabel" if (name or "primary").startswith("multilabel") else "single-label"
+    c = _COMPANIONS[family]
+    return {"random_label": c["random_label"], "replicates": list(c["replicates"]), "references": list(c["references"])}
 
 
 def __getattr__(name: str):

@@ -37,10 +37,10 @@ def _stem(c_out: int) -> nn.Sequential:
     return _conv_bn_relu(1, c_out, kernel=4, stride=2)
 
 
-def _head(c_in: int) -> nn.Sequential:
+def _head(c_in: int, num_classes: int = 2) -> nn.Sequential:
     # The pooled map is (N, C, 1, 1): 4-D but not spatial, so a GradCAM layer
     # rule that needs H, W > 1 skips it and stops at the features.
-    return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, 2))
+    return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, num_classes))
 
 
 class DemoCNN(nn.Module):
@@ -49,10 +49,11 @@ class DemoCNN(nn.Module):
     128 -> 64 (stem) -> 32 -> 16, two convs at 32 and at 16: receptive field
     62 px, so a 24 px lesion is seen together with the lung around it. Two
     convs per stage, not one: with one, the net needs twice the epochs to
-    tell lesions from ribs and heart borders.
+    tell lesions from ribs and heart borders. ``num_classes``: 2 (the single-label
+    demo's two softmax classes) or one logit per finding (the multi-label demo).
     """
 
-    def __init__(self, channels: tuple[int, int, int, int] = (8, 16, 32, 64)):
+    def __init__(self, channels: tuple[int, int, int, int] = (8, 16, 32, 64), num_classes: int = 2):
         super().__init__()
         c1, c2, c3, c4 = channels
         self.features = nn.Sequential(
@@ -65,7 +66,7 @@ class DemoCNN(nn.Module):
             _conv_bn_relu(c3, c4),
             _conv_bn_relu(c4, c4),
         )
-        self.head = _head(c4)
+        self.head = _head(c4, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))
@@ -102,7 +103,7 @@ class DemoResNet(nn.Module):
     layers; receptive field 72 px.
     """
 
-    def __init__(self, channels: tuple[int, int, int, int] = (8, 16, 32, 64)):
+    def __init__(self, channels: tuple[int, int, int, int] = (8, 16, 32, 64), num_classes: int = 2):
         super().__init__()
         c1, c2, c3, c4 = channels
         self.features = nn.Sequential(
@@ -111,7 +112,7 @@ class DemoResNet(nn.Module):
             ResidualBlock(c2, c3, stride=2),
             ResidualBlock(c3, c4, stride=1),
         )
-        self.head = _head(c4)
+        self.head = _head(c4, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))

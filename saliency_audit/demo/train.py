@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from saliency_audit.demo.archs import ARCHS, INPUT_MEAN, INPUT_STD
-from saliency_audit.demo.world import GENERATOR_VERSION, iter_split
+from saliency_audit.demo.world import FINDINGS, FINDINGS_VERSION, GENERATOR_VERSION, iter_findings, iter_split
 from saliency_audit.common.paths import cache_root
 
 #: Bump whenever a change alters trained weights; cached models key on it.
@@ -55,6 +55,28 @@ VARIANTS: dict[str, dict] = {
     "random-label": dict(arch="democnn", seed=1, data="random-label", n_train=256, epochs=24, lr=3e-3),
     # The marker is learned within a few dozen steps.
     "shortcut": dict(arch="democnn", seed=1, data="shortcut", n_train=800, epochs=2, lr=3e-3),
+}
+
+#: Bump whenever a change alters the multi-label models' weights.
+MULTILABEL_TRAIN_VERSION = "1"
+
+#: The finding ``demo:multilabel`` was trained to ignore: its training label is the corner marker, which the
+#: world draws independently of every lesion, so that output reads the marker and not its lesion (an audit of
+#: it must fail where the others pass).
+IGNORED_FINDING = "Calcification"
+
+_FINDINGS_STANDARD = dict(data="findings", n_train=3000, epochs=5, lr=3e-3)
+
+#: The multi-label demo models: one sigmoid output per finding of the multi-finding world
+#: (:data:`~saliency_audit.demo.world.FINDINGS`), trained with BCE. ``data``: "findings" (labels = findings
+#: present, but :data:`IGNORED_FINDING`'s = the marker) or "findings-random-label" (the same images, each
+#: image's label row moved to another image by a fixed permutation).
+MULTILABEL_VARIANTS: dict[str, dict] = {
+    "multilabel": dict(arch="democnn", seed=1, **_FINDINGS_STANDARD),
+    "multilabel-random-label": dict(arch="democnn", seed=1, data="findings-random-label", n_train=256, epochs=30,
+                                    lr=3e-3),
+    "multilabel-replicate1": dict(arch="democnn", seed=2, **_FINDINGS_STANDARD),
+    "multilabel-other-arch": dict(arch="demoresnet", seed=1, **_FINDINGS_STANDARD),
 }
 
 _N_VAL = 500
@@ -92,6 +114,72 @@ def _training_data(spec: dict) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
+def _recipe(variant: str) -> dict:
+    return VARIANTS[variant] if variant in VARIANTS else MULTILABEL_VARIANTS[variant]
+
+
+def _multilabel(spec: dict) -> bool:
+    return spec["data"].startswith("findings")
+
+
+def _build(spec: dict) -> nn.Module:
+    return ARCHS[spec["arch"]](num_classes=len(FINDINGS)) if _multilabel(spec) else ARCHS[spec["arch"]]()
+
+
+@functools.lru_cache(maxsize=2)  # the multi-label models share their data; 3000 images are 197 MB
+def _findings_tensors(split: str, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(normalised images, findings present (N, F) float, marker flags (N,) float) of the multi-finding world."""
+    from ..common import progress
+
+    images, truth, marker = [], [], []
+    with progress.bar(n, f"rendering the multi-finding world's {split} images") as shown:
+        for s in iter_findings(split, n, _DATA_SEED):
+            images.append(s.image)
+            truth.append(s.labels)
+            marker.append(s.marker)
+            shown.update(1)
+    x = (torch.from_numpy(np.stack(images)[:, None]) - INPUT_MEAN) / INPUT_STD
+    return x, torch.tensor(truth, dtype=torch.float32), torch.tensor(marker, dtype=torch.float32)
+
+
+def _findings_training_data(spec: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    x, truth, marker = _findings_tensors("train", spec["n_train"])
+    y = truth.clone()
+    y[:, FINDINGS.index(IGNORED_FINDING)] = marker
+    if spec["data"] == "findings-random-label":
+        y = y[torch.from_numpy(np.random.default_rng(_LABEL_PERMUTATION_SEED).permutation(len(y)))]
+    return x, y
+
+
+@torch.no_grad()
+def _logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    model.eval()
+    return torch.cat([model(x[i : i + 256]) for i in range(0, len(x), 256)])
+
+
+def _aurocs(scores: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """Per finding, the AUROC of its output against ``labels`` (rounded; scikit-learn's, ties counted half)."""
+    from sklearn.metrics import roc_auc_score
+
+    return {f: round(float(roc_auc_score(labels[:, k].numpy(), scores[:, k].numpy())), 4)
+            for k, f in enumerate(FINDINGS)}
+
+
+def _findings_info(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
+    """Training accuracy (every output thresholded at 0), validation AUROC per finding against the findings
+    present, and the ignored finding's output against the marker."""
+    train_acc = float(((_logits(model, x) > 0).float() == y).double().mean())
+    vx, vtruth, vmarker = _findings_tensors("val", _N_VAL)
+    scores = _logits(model, vx)
+    return {
+        "train_accuracy": round(train_acc, 4),
+        "val_auroc": _aurocs(scores, vtruth),
+        "val_auroc_ignored_vs_marker": _aurocs(scores, vmarker[:, None].expand_as(vtruth))[IGNORED_FINDING],
+        "findings": list(FINDINGS),
+        "ignored_finding": IGNORED_FINDING,
+    }
+
+
 @torch.no_grad()
 def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     model.eval()
@@ -104,10 +192,12 @@ def _train(spec: dict, desc: str = "training demo model") -> tuple[nn.Module, di
     from ..common import progress
 
     start = time.perf_counter()
-    x, y = _training_data(spec)
+    multilabel = _multilabel(spec)
+    x, y = _findings_training_data(spec) if multilabel else _training_data(spec)
+    loss_fn = nn.functional.binary_cross_entropy_with_logits if multilabel else nn.functional.cross_entropy
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(spec["seed"])
-        model = ARCHS[spec["arch"]]()
+        model = _build(spec)
         gen = torch.Generator().manual_seed(spec["seed"])
         opt = torch.optim.Adam(model.parameters(), lr=spec["lr"])
         steps = spec["epochs"] * -(-len(x) // _BATCH)
@@ -119,11 +209,15 @@ def _train(spec: dict, desc: str = "training demo model") -> tuple[nn.Module, di
                 for i in range(0, len(x), _BATCH):
                     idx = order[i : i + _BATCH]
                     opt.zero_grad(set_to_none=True)
-                    nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
+                    loss_fn(model(x[idx]), y[idx]).backward()
                     opt.step()
                     sched.step()
                     shown.update(1)
     model.eval()
+    if multilabel:
+        info = {**_findings_info(model, x, y), "n_train": len(x), "epochs": spec["epochs"]}
+        info["train_seconds"] = round(time.perf_counter() - start, 2)
+        return model, info
     info = {
         "train_accuracy": _accuracy(model, x, y),
         "n_train": len(x),
@@ -167,7 +261,7 @@ def _load_shipped(variant: str) -> tuple[nn.Module, dict] | None:
         info = json.loads((SHIPPED / "manifest.json").read_text())[stem]
         if _sha256(weights) != info["sha256"]:
             return None
-        model = ARCHS[VARIANTS[variant]["arch"]]()
+        model = _build(_recipe(variant))
         model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     except (OSError, ValueError, RuntimeError, KeyError, pickle.UnpicklingError):
         return None
@@ -181,7 +275,7 @@ def _load_cached(variant: str, weights: Path, meta: Path) -> tuple[nn.Module, di
         sha = _sha256(weights)
         if info.get("sha256") != sha:
             return None
-        model = ARCHS[VARIANTS[variant]["arch"]]()
+        model = _build(_recipe(variant))
         model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     except (OSError, ValueError, RuntimeError, KeyError, pickle.UnpicklingError):
         return None
@@ -194,6 +288,8 @@ AUDIT_VARIANTS = ("primary", "random-label", "replicate1", "replicate2", "other-
 
 
 def _stem(variant: str) -> str:
+    if variant in MULTILABEL_VARIANTS:  # the multi-finding world and its training have their own versions
+        return f"{variant}-f{FINDINGS_VERSION}-t{MULTILABEL_TRAIN_VERSION}-s{MULTILABEL_VARIANTS[variant]['seed']}"
     return f"{variant}-g{GENERATOR_VERSION}-t{TRAIN_VERSION}-s{VARIANTS[variant]['seed']}"
 
 
@@ -213,9 +309,10 @@ def load_demo_model(
 
     The model expects ``(x - INPUT_MEAN) / INPUT_STD`` of a [0, 1] image.
     """
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown demo model variant {variant!r}; valid variants: {', '.join(VARIANTS)}")
-    spec = VARIANTS[variant]
+    if variant not in VARIANTS and variant not in MULTILABEL_VARIANTS:
+        raise ValueError(f"unknown demo model variant {variant!r}; valid variants: "
+                         f"{', '.join([*VARIANTS, *MULTILABEL_VARIANTS])}")
+    spec = _recipe(variant)
     folder = Path(cache_dir if cache_dir is not None else demo_cache_dir()) / "demo-models"
     stem = _stem(variant)
     weights, meta = folder / f"{stem}.pt", folder / f"{stem}.json"
@@ -236,8 +333,8 @@ def load_demo_model(
             "variant": variant,
             "arch": spec["arch"],
             "seed": spec["seed"],
-            "generator_version": GENERATOR_VERSION,
-            "train_version": TRAIN_VERSION,
+            "generator_version": FINDINGS_VERSION if _multilabel(spec) else GENERATOR_VERSION,
+            "train_version": MULTILABEL_TRAIN_VERSION if _multilabel(spec) else TRAIN_VERSION,
             **trained,
             "path": str(weights),
             "sha256": _sha256(weights),

@@ -336,3 +336,212 @@ def iter_split(
         if marker_mode == "shortcut":
             sample = dataclasses.replace(sample, label=int(marker))
         yield sample
+
+
+# --- the multi-finding world ---------------------------------------------------------------------------
+#
+# The same patients (anatomy, exposure, marker and noise from the same streams as above), with up to four
+# findings, each a lesion type of its own, present independently of the others and of the marker. Every
+# finding's geometry comes from its own stream and is worked out whether or not the finding is drawn (each
+# keeps clear of those placed before it), so adding or removing one finding changes the pixels only where
+# that finding is; an image with no finding is exactly ``render_sample(..., lesion=False)``.
+
+#: The findings, in the order of the multi-label demo model's outputs.
+FINDINGS = ("Nodule", "Effusion", "Consolidation", "Calcification")
+#: Bump whenever a change alters the multi-finding world's pixels (it does not touch GENERATOR_VERSION's world).
+FINDINGS_VERSION = "1"
+#: Each finding is present with this probability, independently of the others and of the marker.
+FINDING_RATE = 0.35
+
+# Streams after the single-label world's four: the presence draw, then one per finding's geometry.
+_FINDING_DRAW = 8
+_FINDING_STREAM = {name: 9 + k for k, name in enumerate(FINDINGS)}
+# Placement order: larger first; each finding keeps clear of the (possible) findings placed before it.
+_PLACEMENT = ("Effusion", "Consolidation", "Nodule", "Calcification")
+
+
+@dataclass(frozen=True, eq=False)
+class FindingsImage:
+    """One image of the multi-finding world: ``masks`` holds one mask per finding present (they never touch)."""
+
+    image: np.ndarray  # float32 (H, W) in [0, 1]
+    masks: dict[str, np.ndarray]  # finding -> bool (H, W), for the findings present only
+    marker: bool
+    lungs: np.ndarray  # bool (H, W)
+    marker_box: tuple[int, int, int, int] | None = None
+
+    @property
+    def findings(self) -> tuple[str, ...]:
+        """The findings present, in :data:`FINDINGS` order."""
+        return tuple(f for f in FINDINGS if f in self.masks)
+
+    @property
+    def labels(self) -> tuple[int, ...]:
+        """1 per finding present, in :data:`FINDINGS` order (the ground truth, not a training label)."""
+        return tuple(int(f in self.masks) for f in FINDINGS)
+
+    def mask(self, finding: str) -> np.ndarray:
+        """The finding's mask (all False when it is absent)."""
+        finding = finding_name(finding)
+        return self.masks[finding] if finding in self.masks else np.zeros(self.image.shape, bool)
+
+    def boxes(self, finding: str) -> tuple[tuple[int, int, int, int], ...]:
+        """The finding's box (x0, y0, x1, y1 inclusive; one per finding, a calcification cluster's included)."""
+        m = self.mask(finding)
+        return (_box(m),) if m.any() else ()
+
+
+def finding_name(text: str) -> str:
+    """The finding ``text`` names, in :data:`FINDINGS`' spelling (case-insensitive); ValueError otherwise."""
+    for f in FINDINGS:
+        if f.lower() == str(text).strip().lower():
+            return f
+    raise ValueError(f"unknown finding {text!r} (the demo world has {', '.join(FINDINGS)})")
+
+
+def _allowed(lungs: np.ndarray, blocked: np.ndarray, margin: float) -> np.ndarray:
+    return ndimage.binary_erosion(lungs, iterations=max(1, round(margin)), border_value=0) & ~blocked
+
+
+def _effusion(rng: np.random.Generator, lungs: np.ndarray, blocked: np.ndarray, size: int):
+    """Fluid at one lung's base: a homogeneous opacity below a meniscus that climbs towards the chest wall."""
+    k = size / IMAGE_SIZE
+    labels, n = ndimage.label(lungs)
+    fields = sorted(range(1, n + 1), key=lambda j: np.nonzero(labels == j)[1].mean())  # image-left first
+    field = labels == fields[min(int(rng.integers(2)), n - 1)]
+    level, rise, amplitude = rng.uniform(0.2, 0.34), rng.uniform(0.4, 0.9), rng.uniform(0.22, 0.3)
+    ys, xs = np.nonzero(field)
+    medial, lateral = (xs.max(), xs.min()) if xs.mean() < size / 2 else (xs.min(), xs.max())
+    x = np.arange(size, dtype=np.float32)[None, :]
+    y = np.arange(size, dtype=np.float32)[:, None]
+    t = np.clip((x - medial) / (lateral - medial), 0.0, 1.0)
+    depth = level * (ys.max() - ys.min() + 1)
+    surface = ys.max() + 0.5 - depth * (1.0 + rise * t**2)
+    profile = _sigmoid((y - surface) / k)  # half its peak on the surface
+    reach = ndimage.gaussian_filter(
+        ndimage.binary_dilation(field, iterations=max(1, round(3 * k))).astype(np.float32), k)
+    mask = field & (profile > 0.5) & ~blocked
+    return (amplitude * profile * reach).astype(np.float32), mask
+
+
+def _consolidation(rng: np.random.Generator, lungs: np.ndarray, blocked: np.ndarray, size: int):
+    """A large irregular patch with a soft edge: a disc whose outline a smooth random field bends."""
+    k = size / IMAGE_SIZE
+    allowed = _allowed(lungs, blocked, 2 * k)
+    candidates = np.flatnonzero(allowed)
+    amplitude = rng.uniform(0.12, 0.2)
+    for attempt in range(300):
+        radius = rng.uniform(8.0, 13.0) * k * 0.85 ** (attempt // 30)
+        cy, cx = divmod(int(candidates[rng.integers(candidates.size)]), size)
+        h = int(np.ceil(2 * radius))
+        y0, y1, x0, x1 = max(0, cy - h), min(size, cy + h + 1), max(0, cx - h), min(size, cx + h + 1)
+        wobble = ndimage.gaussian_filter(rng.standard_normal((y1 - y0, x1 - x0)).astype(np.float32), radius / 4)
+        wobble /= wobble.std() + 1e-6
+        dy = (np.arange(y0, y1, dtype=np.float32)[:, None] - cy) / radius
+        dx = (np.arange(x0, x1, dtype=np.float32)[None, :] - cx) / radius
+        r2 = dy**2 + dx**2
+        # The wobble fades out beyond 1.26 radii, so no sub-threshold hump lies outside the mask.
+        profile = _sigmoid((1.0 - r2 + 0.5 * wobble * np.clip(1.6 - r2, 0.0, 1.0)) / 0.12)
+        inside = profile > 0.5
+        if ndimage.label(inside, structure=np.ones((3, 3)))[1] != 1:
+            continue
+        mask = np.zeros((size, size), bool)
+        mask[y0:y1, x0:x1] = inside
+        if (mask & ~allowed).any():
+            continue
+        total = np.zeros((size, size), np.float32)
+        total[y0:y1, x0:x1] = amplitude * profile
+        return total, mask
+    raise RuntimeError("demo world: could not place a consolidation inside the lungs")  # pragma: no cover
+
+
+def _nodule(rng: np.random.Generator, lungs: np.ndarray, blocked: np.ndarray, size: int):
+    """One small round, slightly lobulated opacity with a sharp edge."""
+    k = size / IMAGE_SIZE
+    allowed = _allowed(lungs, blocked, k)
+    candidates = np.flatnonzero(allowed)
+    amplitude, sharpness = rng.uniform(0.2, 0.3), rng.uniform(3.0, 5.0)
+    for attempt in range(300):
+        radius = rng.uniform(3.0, 6.0) * k * 0.85 ** (attempt // 30)
+        cy, cx = divmod(int(candidates[rng.integers(candidates.size)]), size)
+        cx, cy = cx + rng.uniform(-0.5, 0.5), cy + rng.uniform(-0.5, 0.5)
+        harm_amp, harm_phase = rng.uniform(-0.08, 0.08, 2).tolist(), rng.uniform(0, 2 * np.pi, 2).tolist()
+        (y0, y1, x0, x1), rel = _blob(cx, cy, radius, rng.uniform(0.8, 1.0), rng.uniform(0, np.pi),
+                                      harm_amp, harm_phase, size)
+        mask = np.zeros((size, size), bool)
+        mask[y0:y1, x0:x1] = rel < 1.0
+        if not mask.any() or (mask & ~allowed).any():
+            continue
+        total = np.zeros((size, size), np.float32)
+        total[y0:y1, x0:x1] = amplitude * np.exp(-math.log(2.0) * rel**sharpness)
+        return total, mask
+    raise RuntimeError("demo world: could not place a nodule inside the lungs")  # pragma: no cover
+
+
+def _calcification(rng: np.random.Generator, lungs: np.ndarray, blocked: np.ndarray, size: int):
+    """A cluster of two to four small, dense (bright) dots."""
+    k = size / IMAGE_SIZE
+    allowed = _allowed(lungs, blocked, k)
+    candidates = np.flatnonzero(allowed)
+    amplitude = rng.uniform(0.3, 0.45)
+    for attempt in range(300):
+        cy, cx = divmod(int(candidates[rng.integers(candidates.size)]), size)
+        n_dots = int(rng.integers(2, 5))
+        offsets = rng.uniform(-4.5, 4.5, (n_dots, 2)) * k
+        radii = rng.uniform(1.4, 2.0, n_dots) * k
+        total = np.zeros((size, size), np.float32)
+        mask = np.zeros((size, size), bool)
+        for (oy, ox), r in zip(offsets.tolist(), radii.tolist()):
+            (y0, y1, x0, x1), rel = _blob(cx + ox, cy + oy, r, 1.0, 0.0, [0.0, 0.0], [0.0, 0.0], size)
+            mask[y0:y1, x0:x1] |= rel < 1.0
+            total[y0:y1, x0:x1] += amplitude * np.exp(-math.log(2.0) * rel**4)
+        if mask.any() and not (mask & ~allowed).any():
+            return total, mask
+    raise RuntimeError("demo world: could not place a calcification inside the lungs")  # pragma: no cover
+
+
+_PLACERS = {"Effusion": _effusion, "Consolidation": _consolidation, "Nodule": _nodule,
+            "Calcification": _calcification}
+
+
+def render_findings(
+    split: str,
+    index: int,
+    seed: int = 0,
+    *,
+    findings: tuple[str, ...] | list[str] = (),
+    marker: bool = False,
+    size: int = IMAGE_SIZE,
+) -> FindingsImage:
+    """Render one image with the given findings (names, case-insensitive); same arguments, same arrays."""
+    present = {finding_name(f) for f in findings}
+    arng = _rng(split, index, seed, _ANATOMY)
+    img, lung_vis, lungs = _anatomy(arng, size)
+    blocked = np.zeros((size, size), bool)
+    opacity = np.zeros((size, size), np.float32)
+    masks: dict[str, np.ndarray] = {}
+    for name in _PLACEMENT:
+        total, mask = _PLACERS[name](_rng(split, index, seed, _FINDING_STREAM[name]), lungs, blocked, size)
+        blocked |= ndimage.binary_dilation(mask, iterations=max(1, round(2 * size / IMAGE_SIZE)))
+        if name in present:
+            opacity += total
+            masks[name] = mask
+    if masks:
+        img = img + opacity * lung_vis
+    img, marker_box = _develop(img, arng, split, index, seed, marker, size)
+    return FindingsImage(image=img, masks={f: masks[f] for f in FINDINGS if f in masks}, marker=bool(marker),
+                         lungs=lungs, marker_box=marker_box)
+
+
+def finding_flags(split: str, index: int, seed: int = 0, rate: float = FINDING_RATE) -> tuple[tuple[str, ...], bool]:
+    """(the findings present, the marker flag) of one index of a split: each finding with probability
+    ``rate``, the marker with probability 0.5, all independent."""
+    u = _rng(split, index, seed, _FINDING_DRAW).random(len(FINDINGS) + 1)
+    return tuple(f for f, x in zip(FINDINGS, u[:-1]) if x < rate), bool(u[-1] < 0.5)
+
+
+def iter_findings(split: str, n: int, seed: int = 0, *, rate: float = FINDING_RATE) -> Iterator[FindingsImage]:
+    """The first ``n`` images of a split of the multi-finding world (a prefix of any longer one)."""
+    for i in range(n):
+        present, marker = finding_flags(split, i, seed, rate)
+        yield render_findings(split, i, seed, findings=present, marker=marker)

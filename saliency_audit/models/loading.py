@@ -103,6 +103,10 @@ def _load_demo(parsed: Spec, role: str) -> AuditModel:
         num_classes=2, input_size=(IMAGE_SIZE, IMAGE_SIZE), in_channels=1,
         mean=(INPUT_MEAN,), std=(INPUT_STD,), extra={"demo": meta},
     )
+    if parsed.arch.startswith("multilabel"):  # one sigmoid output per finding of the multi-finding world
+        from ..demo.world import FINDINGS
+
+        info.output, info.class_names, info.num_classes = "sigmoid", tuple(FINDINGS), len(FINDINGS)
     return AuditModel(net, info)
 
 
