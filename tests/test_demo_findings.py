@@ -58,8 +58,8 @@ def test_lesion_types_differ_in_size_and_brightness():
             sizes[f].append(int(s.mask(f).sum()))
     median = {f: np.median(v) for f, v in sizes.items()}
     assert all(len(v) >= 5 for v in sizes.values()), {f: len(v) for f, v in sizes.items()}
-    # calcification dots < nodule < consolidation, effusion the largest on the median
-    assert median["Calcification"] < median["Nodule"] < median["Consolidation"] < median["Effusion"], median
+    # calcification dots < nodule < consolidation and effusion, on the median
+    assert median["Calcification"] < median["Nodule"] < min(median["Consolidation"], median["Effusion"]), median
     # calcifications are dense: brighter per pixel than a consolidation
     none = render_findings("val", 0, findings=())
     gain = {f: (render_findings("val", 0, findings=[f]).image - none.image)[none.lungs & render_findings(

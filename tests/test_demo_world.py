@@ -355,7 +355,7 @@ def test_shipped_weights_are_used_verified_and_never_trained(fake_train, tmp_pat
     file whose sha256 is not the manifest's is not used."""
     monkeypatch.setattr(train, "SHIPPED", Path(train.__file__).resolve().parent / "weights")
     manifest = json.loads((train.SHIPPED / "manifest.json").read_text())
-    assert set(manifest) == {train._stem(v) for v in train.VARIANTS}
+    assert set(manifest) == {train._stem(v) for v in (*train.VARIANTS, *train.MULTILABEL_VARIANTS)}
     for variant in train.VARIANTS:
         _, info = demo.load_demo_model(variant, cache_dir=tmp_path)
         assert info["source"] == "shipped" and info["sha256"] == manifest[train._stem(variant)]["sha256"]

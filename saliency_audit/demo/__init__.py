@@ -2,7 +2,10 @@
 
 It lets the audit run end to end with no data or model of the user's: every
 lesion mask is exact, and the six model variants (see :data:`VARIANTS`) are
-built so that some saliency checks should pass and others must fail.
+built so that some saliency checks should pass and others must fail. The
+multi-finding world (four lesion types, one mask each) has its own multi-label
+models (:data:`MULTILABEL_VARIANTS`), one of whose outputs was trained to ignore
+its lesion.
 
 The image generator needs only numpy/scipy; the torch parts are imported on
 first use, so importing this package neither imports torch nor trains

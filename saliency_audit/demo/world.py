@@ -429,9 +429,9 @@ def _consolidation(rng: np.random.Generator, lungs: np.ndarray, blocked: np.ndar
     k = size / IMAGE_SIZE
     allowed = _allowed(lungs, blocked, 2 * k)
     candidates = np.flatnonzero(allowed)
-    amplitude = rng.uniform(0.12, 0.2)
+    amplitude = rng.uniform(0.1, 0.16)
     for attempt in range(300):
-        radius = rng.uniform(8.0, 13.0) * k * 0.85 ** (attempt // 30)
+        radius = rng.uniform(10.0, 15.0) * k * 0.85 ** (attempt // 30)
         cy, cx = divmod(int(candidates[rng.integers(candidates.size)]), size)
         h = int(np.ceil(2 * radius))
         y0, y1, x0, x1 = max(0, cy - h), min(size, cy + h + 1), max(0, cx - h), min(size, cx + h + 1)
@@ -456,13 +456,13 @@ def _consolidation(rng: np.random.Generator, lungs: np.ndarray, blocked: np.ndar
 
 
 def _nodule(rng: np.random.Generator, lungs: np.ndarray, blocked: np.ndarray, size: int):
-    """One small round, slightly lobulated opacity with a sharp edge."""
+    """One small, dense, round opacity with a sharp edge (a consolidation is larger, fainter and soft-edged)."""
     k = size / IMAGE_SIZE
     allowed = _allowed(lungs, blocked, k)
     candidates = np.flatnonzero(allowed)
-    amplitude, sharpness = rng.uniform(0.2, 0.3), rng.uniform(3.0, 5.0)
+    amplitude, sharpness = rng.uniform(0.26, 0.36), rng.uniform(4.0, 6.0)
     for attempt in range(300):
-        radius = rng.uniform(3.0, 6.0) * k * 0.85 ** (attempt // 30)
+        radius = rng.uniform(4.0, 7.0) * k * 0.85 ** (attempt // 30)
         cy, cx = divmod(int(candidates[rng.integers(candidates.size)]), size)
         cx, cy = cx + rng.uniform(-0.5, 0.5), cy + rng.uniform(-0.5, 0.5)
         harm_amp, harm_phase = rng.uniform(-0.08, 0.08, 2).tolist(), rng.uniform(0, 2 * np.pi, 2).tolist()
