@@ -334,6 +334,11 @@ class AuditConfig:
     device: str = "cpu"
     target_class: int = 1
     explain: str = "target_class"  # or "predicted": each image's class as predicted by the primary model
+    #: how the model's outputs become probabilities (models/target.py): "auto" (the model's own declaration,
+    #: else one logit -> sigmoid, several -> softmax), "softmax" (competing classes), "sigmoid" (independent
+    #: findings: a multi-label head); --output
+    output: str = "auto"
+    class_names: tuple = ()  # one name per model output (--class-names): findings chosen by name
     model: ModelInputParams = field(default_factory=ModelInputParams)
     methods: MethodParams = field(default_factory=MethodParams)
     postprocess: PostprocessParams = field(default_factory=PostprocessParams)
@@ -390,6 +395,11 @@ class AuditConfig:
         need(0.0 <= self.sequential_futility < 0.5, "sequential_futility", "must be in [0, 0.5)")
         need(self.target_class >= 0, "target_class", "must be >= 0")
         need(self.explain in ("target_class", "predicted"), "explain", "must be 'target_class' or 'predicted'")
+        need(self.output in ("auto", "softmax", "sigmoid"), "output", "must be 'auto', 'softmax' or 'sigmoid'")
+        need(all(isinstance(n, str) and n.strip() and n == n.strip() and len(n) <= 200 and n.isprintable()
+                 for n in self.class_names), "class_names",
+             "must be non-empty printable names of at most 200 characters, without surrounding spaces")
+        need(len(set(self.class_names)) == len(self.class_names), "class_names", "must not repeat a name")
         need(self.batch_size >= 1, "batch_size", "must be at least 1")
         need(self.pass_batch >= 1, "pass_batch", "must be at least 1")
         need(self.pass_pixels >= 1, "pass_pixels", "must be at least 1")
@@ -572,6 +582,7 @@ FLOAT_RANGES: dict[str, tuple[float, float]] = {
 #: every enum-like string key and its choices
 CHOICES: dict[str, tuple[str, ...]] = {
     "sequential_rule": ("obf", "betting"), "explain": ("target_class", "predicted"),
+    "output": ("auto", "softmax", "sigmoid"),  # models/target.py OUTPUT_CHOICES
     "methods.ig.baseline": ("black", "mean"),
     "methods.ig.integration": ("riemann_trapezoid", "riemann_right", "riemann_left", "riemann_middle",
                                "gausslegendre"),  # captum's IntegratedGradients methods
@@ -590,7 +601,8 @@ TEXT = ("device", "cache_dir", "methods.gradcam.layer")
 #: list keys -> what each entry must be
 LIST_OF = {"model.input_size": "integer", "model.mean": "number", "model.std": "number",
            "methods.xrai.scales": "number", "completeness.fractions": "number",
-           "randomization.variants": "string", "randomization.blocks": "name or list of names"}
+           "randomization.variants": "string", "randomization.blocks": "name or list of names",
+           "class_names": "string"}
 
 
 def _kind(value: Any) -> str:

@@ -58,6 +58,12 @@ class AuditSession:
             else:
                 overrides.update(explain="target_class", target_class=int_option(opt.saliency_target_class,
                                                                                   "--target-class"))
+        if opt.saliency_output is not None:
+            overrides["output"] = opt.saliency_output
+        if opt.saliency_class_names is not None:
+            from ..models.target import parse_class_names
+
+            overrides["class_names"] = parse_class_names(opt.saliency_class_names)
         overrides.update(model_input_overrides(opt.saliency_input_size, opt.saliency_normalize))
         if opt.saliency_target_layer:
             overrides["methods"] = {"gradcam": {"layer": opt.saliency_target_layer}}

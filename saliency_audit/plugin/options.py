@@ -94,6 +94,15 @@ def _options() -> list[tuple[str, str | None, dict]]:
             dest="saliency_target_class", default=None, metavar="N|predicted",
             help="output explained: a class index, or 'predicted' (each image's class as the model predicts it) "
                  "(default: 1, the positive class)")),
+        ("--saliency-output", "--output", dict(
+            dest="saliency_output", default=None, choices=("auto", "softmax", "sigmoid"),
+            help="how the model's outputs become probabilities: softmax (competing classes), sigmoid (independent "
+                 "findings, a multi-label head), or auto (the model's own declaration, else sigmoid for one output "
+                 "and softmax for several) (default: config output, auto)")),
+        ("--saliency-class-names", "--class-names", dict(
+            dest="saliency_class_names", default=None, metavar="A,B,...",
+            help="comma-separated names of the model's outputs, one per output, in order (findings are then "
+                 "chosen by name)")),
         ("--saliency-input-size", "--input-size", dict(
             dest="saliency_input_size", default=None, metavar="H[,W]",
             help="model input size (default: the architecture's, e.g. 224, inception_v3 299)")),
