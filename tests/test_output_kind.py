@@ -353,6 +353,18 @@ def test_resolve_output_sources_and_errors():
         AuditConfig().merged({"output": "logits"}, "x.toml")
 
 
+def test_maps_of_a_sigmoid_reading_are_cached_apart_and_a_softmax_models_key_is_unchanged():
+    """ScoreCAM's and LIME's maps depend on the reading: the map cache keys it for independent sigmoids only."""
+    from saliency_audit.models.wrapper import model_fingerprint
+
+    store = MapStore(AuditConfig(), None)
+    soft, sig = _settled(_model()), _settled(_model(), "sigmoid")
+    assert model_fingerprint(soft) == model_fingerprint(sig)  # the same weights (what --maps checks)
+    assert store.fingerprint(soft) == model_fingerprint(soft) != store.fingerprint(sig)
+    two, one = _settled(_model(keep=(0, 1))), _settled(_model(keep=(0,)))
+    assert store.fingerprint(two) == model_fingerprint(two) and store.fingerprint(one) == model_fingerprint(one)
+
+
 def test_class_names_must_name_every_output():
     model = _model()
     with pytest.raises(AuditUsageError, match=r"^--class-names: 2 name\(s\) given for the 3 output\(s\) of model "

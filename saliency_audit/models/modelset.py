@@ -50,31 +50,35 @@ class ModelSet:
         present), label and prediction counts.  A balanced accuracy near 0.5 on a binary task usually means
         the images are not fed as the model was trained (input size, normalisation).
 
-        A sigmoid head (independent outputs, or one logit) has no argmax class: it is scored on the explained output
-        (``output_index``) against each image's binary label, by its AUROC (``auroc``: sklearn's
+        A sigmoid head (independent outputs, or one logit) has no argmax class: it is scored on the explained
+        output (``output_index``) against each image's binary label, by its AUROC (``auroc``: sklearn's
         ``roc_auc_score`` of the sigmoid, when both labels are present, else None) and its decisions at
         probability 0.5 (``accuracy``, ``balanced_accuracy``, ``predicted``); AUROC is what judges it, as a
         sigmoid's 0.5 need not be its operating point.  A label counts as positive when it is 1 (labels 0/1, a
         finding's), or, for class-index labels, when it is the explained output's index.  ``index``: the output
         scored (default: the one ``target_class`` explains), e.g. a finding's when findings are audited by name.
         """
+        from .target import output_of, predicted_class
+
         model = self.get(role)
         labels = [int(s.label) for s in samples]
+        logits = self._logits(model, samples)
         extra: dict = {}
-        from .target import output_of
-
-        if output_of(model) == "sigmoid" or int(model.info.num_classes) == 1:
-            index = self._explained_index(model) if index is None else model.target_index(index)
-            logits = self._logits(model, samples)
+        if output_of(model) == "sigmoid" or logits.shape[1] == 1:
+            if logits.shape[1] == 1:
+                index = 0
+            else:
+                index = self._explained_index(model) if index is None else model.target_index(index)
             positive = 1 if set(labels) <= {0, 1} else index
             labels = [int(y == positive) for y in labels]
             pred = (logits[:, index] > 0).long().tolist()
             extra = {"output": "sigmoid", "output_index": index, "threshold": 0.5,
                      "auroc": self._auroc(labels, logits[:, index])}
-            if model.info.class_names:
-                extra["output_name"] = model.info.class_names[index]
+            names = getattr(getattr(model, "info", None), "class_names", None)
+            if names:
+                extra["output_name"] = names[index]
         else:
-            pred = self.predict(model, samples)
+            pred = predicted_class(logits, output_of(model)).tolist()
         recall = {c: sum(p == c for p, y in zip(pred, labels) if y == c) / labels.count(c) for c in set(labels)}
         count = lambda xs: {str(c): xs.count(c) for c in sorted(set(xs))}  # noqa: E731
         return {"n": len(samples), "accuracy": sum(p == y for p, y in zip(pred, labels)) / len(samples),
@@ -254,8 +258,9 @@ class ModelSet:
         logit or independent sigmoids, 1 where the explained output's probability exceeds 0.5, else 0."""
         from .target import output_of, predicted_class
 
-        index = self._explained_index(model) if output_of(model) == "sigmoid" else 0
-        return predicted_class(self._logits(model, samples), output_of(model), index).tolist()
+        logits = self._logits(model, samples)
+        index = self._explained_index(model) if output_of(model) == "sigmoid" and logits.shape[1] > 1 else 0
+        return predicted_class(logits, output_of(model), index).tolist()
 
     def prediction_agreement(self, a, b, samples) -> float:
         """Fraction of ``samples`` on which models ``a`` and ``b`` predict the same class."""
