@@ -62,6 +62,7 @@ class Audit:
         dataset_options: dict | None = None,
         skip_bad_samples: bool = False,
         maps: Sequence[str] | None = None,
+        human_annotations: str | Path | None = None,
     ):
         self.config = config or AuditConfig()
         self.config.validate()
@@ -76,6 +77,7 @@ class Audit:
         self.data_root = data_root
         self.dataset_options = {k: v for k, v in (dataset_options or {}).items() if v is not None}
         self.skip_bad_samples = skip_bad_samples
+        self.human_annotations = str(human_annotations) if human_annotations else None  # the radiologist benchmark
         from .external import ExternalMaps, parse_maps_option
 
         self.external: dict = {}  # --maps: method name -> ExternalMaps
@@ -138,7 +140,8 @@ class Audit:
 
                 return Passes(self.config, self.store)
 
-            self._ctx = Context(self.config, self.models, self.samples, self.store, passes)
+            self._ctx = Context(self.config, self.models, self.samples, self.store, passes,
+                                human_annotations=self.human_annotations, finding=self.dataset_options.get("finding"))
         return self._ctx
 
     def model(self, role: str = "primary"):
@@ -177,8 +180,16 @@ class Audit:
         from .plan import make_plan
 
         served = serves_external()
-        self.plan = make_plan(self.context, [(c, m) for c, m in pairs if m not in self.external or c in served])
+        self.plan = make_plan(self.context, [(c, m) for c, m in pairs if (m not in self.external or c in served)
+                                             and self.absent(c) is None])
         return self.plan
+
+    def absent(self, criterion: str) -> str | None:
+        """Why ``criterion`` is absent from this run (it needs an option not given: never planned, its test
+        skipped with this line, nothing in the evidence), or None."""
+        from ..common.criteria_registry import absent
+
+        return absent(criterion_spec(criterion), {"--human-annotations"} if self.human_annotations else set())
 
     def run_all(self, pairs: list[tuple[str, str]]) -> None:
         """Run every pair now and keep its result for the test that asks (a family's or a regression gate's
@@ -224,6 +235,9 @@ class Audit:
 
     def pointing(self, method: str) -> CriterionResult:
         return self.run("pointing", method)
+
+    def human_benchmark(self, method: str) -> CriterionResult:
+        return self.run("human_benchmark", method)
 
     # -- bookkeeping ------------------------------------------------------------------------
     def _record(self, criterion: str, method: str, fn) -> CriterionResult:

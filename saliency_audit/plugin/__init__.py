@@ -91,6 +91,10 @@ class AuditSession:
             raise AuditUsageError(f"--data-root={opt.saliency_data_root}: no such directory")
         if opt.saliency_split_file and not Path(opt.saliency_split_file).is_file():
             raise AuditUsageError(f"--split-file={opt.saliency_split_file}: no such file")
+        if opt.saliency_human_annotations:
+            from ..data.human import detect_format
+
+            detect_format(opt.saliency_human_annotations)  # a missing path or an unknown format: a usage error now
         report = Path(opt.saliency_report)
         self.report_dir = report if report.is_absolute() else config.invocation_params.dir / report
         self._audit = None
@@ -154,6 +158,7 @@ class AuditSession:
                 dataset_options={"split": opt.saliency_split, "split_file": opt.saliency_split_file,
                                  "finding": opt.saliency_finding},
                 skip_bad_samples=opt.saliency_skip_bad,
+                human_annotations=opt.saliency_human_annotations,
                 argv=list(self.pytest_config.invocation_params.args),
             )
             self._audit.listeners.append(self._on_result)
@@ -403,6 +408,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
     if config.option.saliency_shard:
         _shard(config, s, items)
     s.pairs = _pairs(items)
+    if not config.option.saliency_human_annotations:  # a criterion that needs them is absent: never planned
+        from ..common.criteria_registry import CRITERIA, absent
+
+        s.pairs = [(c, m) for c, m in s.pairs if absent(CRITERIA[c], set()) is None]
 
 
 def _shard(config: pytest.Config, s, items: list) -> None:

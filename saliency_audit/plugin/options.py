@@ -60,6 +60,11 @@ def _options() -> list[tuple[str, str | None, dict]]:
         ("--saliency-finding", "--finding", dict(
             dest="saliency_finding", default=None, metavar="NAME",
             help="nih: the finding audited (e.g. Pneumothorax, Nodule)")),
+        ("--saliency-human-annotations", "--human-annotations", dict(
+            dest="saliency_human_annotations", default=None, metavar="PATH",
+            help="a second set of annotations (e.g. radiologists' masks: a folder of <image id>.png, optionally "
+                 "one subfolder per finding): the report places each method beside these readers (hit rate, "
+                 "IoU, AP; the human_benchmark criterion, absent without it)")),
         ("--saliency-skip-bad-samples", "--skip-bad-samples", dict(
             dest="saliency_skip_bad", action="store_true", default=False,
             help="leave out unreadable or malformed samples (each is listed in the evidence) instead of stopping")),
