@@ -213,6 +213,8 @@ def test_without_the_option_the_criterion_is_absent(world, tmp_path):
     assert audit.absent("human_benchmark") == "human_benchmark runs only with --human-annotations"
     plan = audit.make_plan([("human_benchmark", "oracle"), ("pointing", "oracle")])
     assert plan["criteria"] == ["pointing"]
+    r = audit.human_benchmark("oracle")  # asked for anyway: said, never recorded
+    assert r.verdict == "skipped" and r.explanation == "human_benchmark runs only with --human-annotations"
     evidence = audit.evidence()
     assert not any(r["criterion"] == "human_benchmark" for r in evidence["results"])
     from saliency_audit.report.html import render

@@ -161,6 +161,8 @@ class Audit:
                 listener(result)
             return result
         spec = criterion_spec(criterion)
+        if reason := self.absent(spec.name):  # absent from this run: said, never recorded in the evidence
+            return CriterionResult(spec.name, method, "skipped", explanation=reason)
         if method not in self.external:
             (method,) = resolve_methods([method], option="method")
         elif gap := external_gap(spec):
