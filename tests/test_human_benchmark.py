@@ -95,7 +95,7 @@ def test_the_paired_ratio_bound_matches_a_direct_paired_bootstrap():
     assert b.mean == pytest.approx(x.mean() / y.mean()) and b.lo < b.mean < b.hi
     idx = rng.integers(0, 60, (4000, 60))  # images resampled with both readings
     direct = np.quantile(x[idx].mean(1) / y[idx].mean(1), 0.05)
-    assert abs(b.lo - direct) < 0.04, (b.lo, direct)
+    assert abs(b.lo - direct) < 0.05, (b.lo, direct)
     same = ratio_bound(y, y)
     assert same.mean == same.lo == 1.0
     assert np.isnan(ratio_bound(x, np.zeros(60)).mean)
@@ -184,7 +184,8 @@ def test_oracle_passes_random_fails_and_the_report_shows_both_beside_the_readers
     assert oracle.verdict == "pass", oracle.explanation
     hit = oracle.details["metrics"]["hit_rate"]
     assert hit["method"] == 1.0 and hit["human"] == 1.0 and oracle.bound >= 0.9 and oracle.n == N_IMAGES - 2
-    assert oracle.explanation.startswith("Softened lesion mask") and "of the radiologists' hit rate (lower bound" in oracle.explanation
+    assert oracle.explanation.startswith("Softened lesion mask (positive control) localises the lesion at 100 % of "
+                                         "the radiologists' hit rate (lower bound 100 %)")
     iou_ = oracle.details["metrics"]["iou"]
     assert iou_["human"] == pytest.approx(100 / 188)  # 12-px squares shifted by 2 px in y and x: 100 / 188
     assert sorted(oracle.details["annotations"]["missing"]) == list(MISSING)  # recorded, never silently dropped
