@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 
 with warnings.catch_warnings():  # torchxrayvision.models sets warnings.filterwarnings("ignore") when imported
-    xrv = pytest.importorskip("torchxrayvision", reason="torchxrayvision is not installed (saliency-audit[xrv])")
+    xrv = pytest.importorskip("torchxrayvision", minversion="1.4",
+                              reason="torchxrayvision is not installed (saliency-audit[xrv])")
 
 from saliency_audit.common.errors import AuditUsageError  # noqa: E402
 from saliency_audit.common.hashing import file_sha256  # noqa: E402
@@ -185,7 +186,8 @@ def test_missing_file_and_cache(densenet, state_file, tmp_path, monkeypatch):
     """Without PATH, the weights come from torchxrayvision's cache file; a missing one is one line naming it."""
     monkeypatch.setenv("HOME", str(tmp_path))
     w = resolve(xrv, NIH, "--model")
-    expected = tmp_path / ".torchxrayvision" / "models_data" / "nih-densenet121-d121-tw-lr001-rot45-tr15-sc15-seed0-best.pt"
+    expected = (tmp_path / ".torchxrayvision" / "models_data"
+                / "nih-densenet121-d121-tw-lr001-rot45-tr15-sc15-seed0-best.pt")
     assert cache_path(xrv, w) == expected
     with pytest.raises(AuditUsageError) as err:
         load_model(f"xrv:{NIH}")

@@ -53,6 +53,10 @@ XRV_RANGE = (-1024.0, 1024.0)
 #: two: no rounding in float32)
 XRV_MEAN, XRV_STD = 0.5, 1.0 / 2048.0
 
+#: The first torchxrayvision whose weight table gives each input size and whose networks resize only when built
+#: with weights (pyproject.toml's extra asks for it too)
+MIN_VERSION = (1, 4)
+
 #: Names torchxrayvision publishes that are not classifiers (the audit explains a classifier's outputs).
 NOT_CLASSIFIERS = {
     "chestx_det": "torchxrayvision's PSPNet (baseline_models.chestx_det) segments anatomy; it is not a classifier",
@@ -86,6 +90,10 @@ def import_xrv(what: str):
     except ImportError as exc:
         raise AuditUsageError(f"{what}: torchxrayvision is not installed ({one_line(exc)}); "
                               f"pip install 'saliency-audit[xrv]'") from None
+    version = getattr(torchxrayvision, "__version__", "0")
+    if tuple(int(p) for p in re.findall(r"\d+", version)[:2]) < MIN_VERSION:
+        raise AuditUsageError(f"{what}: torchxrayvision {version} is older than 1.4, whose networks stopped resizing "
+                              f"every input to their own size; pip install 'saliency-audit[xrv]'")
     return torchxrayvision
 
 
