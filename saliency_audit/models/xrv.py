@@ -253,7 +253,7 @@ def load_xrv(parsed: Spec, role: str, option: str, allow_unsafe_pickle: bool) ->
         "weights": weights.canonical, "name": weights.name, "torchxrayvision": getattr(xrv, "__version__", None),
         "network": f"torchxrayvision {weights.family}" if weights.family.startswith("densenet")
         else f"torchvision {weights.family} with torchxrayvision's one-channel stem",
-        "file": str(path), "file_from": origin, "sha256": sha, "read_as": how, "url": weights.url,
+        "file": str(path.absolute()), "file_from": origin, "sha256": sha, "read_as": how, "url": weights.url,
         "input_range": list(XRV_RANGE), "input_mapping": "(x - 0.5) * 2048 of the audit's image x in [0, 1]",
         "input_resolution": weights.input_size,
         "outputs": "logits, one independent sigmoid per finding; the audit attributes logits",
