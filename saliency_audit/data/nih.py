@@ -124,5 +124,18 @@ class NIHDataset(IndexedDataset):
         super().__init__(root, "nih", entries, skipped)
         self.finding = names[target]
 
+    @classmethod
+    def findings(cls, root: str, skip_bad: bool = False) -> list[str]:
+        """The findings with boxes in ``BBox_List_2017.csv``, in its spelling (the first row's, when a finding is
+        spelled two ways: ``Infiltrate`` and ``Infiltration`` are one finding), sorted; no image is read."""
+        bbox_csv = Path(root) / "BBox_List_2017.csv"
+        if not bbox_csv.is_file():
+            raise AuditUsageError(f"--data-root={root}: no BBox_List_2017.csv")
+        names: dict[str, str] = {}
+        for _, row in read_rows(bbox_csv, BBOX_FIELDS, positional=BBOX_FIELDS):
+            if row["finding"]:
+                names.setdefault(canonical(row["finding"]), row["finding"])
+        return sorted(names.values(), key=str.lower)
+
     def info(self) -> dict:
         return {"finding": self.finding}
