@@ -85,9 +85,9 @@ def rasterise(polygons, size: tuple[int, int]) -> np.ndarray:
     """The (h, w) bool mask of ``polygons`` (each a list of (x, y) points), outline and inside.
 
     Drawn with Pillow's ``ImageDraw.polygon(outline=1, fill=1)``, as CheXlocalize's own
-    ``annotation_to_segmentation.py`` draws them: on the dataset's sample, this reproduces its published
-    ``gt_segmentations`` masks pixel for pixel (skimage.draw.polygon, which fills pixel centres strictly
-    inside, differs from them by 0.2 % to 3.7 % of the mask's IoU, most on thin shapes).
+    ``annotation_to_segmentation.py`` drew the published masks: on the dataset's public sample (four
+    contoured findings on two images), this reproduces its ``gt_segmentations`` masks pixel for pixel, where
+    ``skimage.draw.polygon`` differs from them by 0.2 % to 3.7 % of IoU (most on the thinnest shape).
     """
     from PIL import Image, ImageDraw
 

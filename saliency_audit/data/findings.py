@@ -27,7 +27,8 @@ def listing(counts: dict[str, int], unit: str = "") -> str:
     def count(n: int) -> str:  # "1 image", "3 images"
         return f"{n} {unit[:-1] if n == 1 and unit.endswith('s') else unit}" if unit else str(n)
 
-    return ", ".join(f"{shown(name)} ({count(n)})" for name, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0].lower())))
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0].lower()))
+    return ", ".join(f"{shown(name)} ({count(n)})" for name, n in ordered)
 
 
 def choose(finding: str | None, counts: dict[str, int], *, dataset: str, source: str, unit: str = "images",
