@@ -9,15 +9,9 @@ def coco_encode(mask: np.ndarray) -> tuple[str, list[int]]:
     """(compressed string, run lengths) of ``mask``, written from the COCO API's specification: runs of the
     column-major pixels starting with 0s; each count (less the count two before, from the fourth on) in 5-bit
     groups, low first, as chr(48 + group), +32 while more follow, the last group's bit 16 its sign."""
-    flat = np.asarray(mask, dtype=bool).ravel(order="F")
-    runs, value, length = [], False, 0
-    for px in flat:
-        if px == value:
-            length += 1
-        else:
-            runs.append(length)
-            value, length = px, 1
-    runs.append(length)
+    flat = np.asarray(mask, dtype=bool).ravel(order="F").astype(np.int8)
+    changes = np.flatnonzero(np.diff(np.concatenate(([0], flat))))  # where a run of the other value starts
+    runs = np.diff(np.concatenate(([0], changes, [flat.size]))).tolist()  # the first run: 0s, maybe none
     chars = []
     for i, c in enumerate(runs):
         x = c - runs[i - 2] if i > 2 else c

@@ -184,7 +184,7 @@ def _read(path: Path) -> tuple[dict, list[tuple[str, str]], str]:
         st = path.stat()
     except OSError as exc:
         raise AuditInputError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
-    cache_key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    cache_key = (str(path), str(path.resolve()), st.st_ino, st.st_mtime_ns, st.st_size)
     if cache_key not in _CACHE:
         while len(_CACHE) >= _CACHE_FILES:
             _CACHE.pop(next(iter(_CACHE)))

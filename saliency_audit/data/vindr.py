@@ -83,22 +83,42 @@ def read_box_table(path, skipped: list[dict] | None = None) -> list[BoxRow]:
     and every row of its image is left out, since that image's truth would be incomplete.
 
     A reader who marks an image ``No finding`` and also boxes a finding on it contradicts itself: that is
-    an error naming both rows.
+    an error naming both rows.  A table is parsed once while it is unchanged on disk (the adapter is built
+    once per finding).
     """
-    path = Path(path)
+    rows, problems = _table(Path(path))
+    if problems:
+        if skipped is None:
+            raise AuditInputError(problems[0]["reason"])
+        skipped.extend(dict(p) for p in problems)
+    return list(rows)
+
+
+_CACHE: dict[tuple, tuple[tuple[BoxRow, ...], tuple[dict, ...]]] = {}
+_CACHE_FILES = 4
+
+
+def _table(path: Path) -> tuple[tuple[BoxRow, ...], tuple[dict, ...]]:
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise AuditInputError(f"{path}: cannot open ({exc.strerror or type(exc).__name__})") from None
+    cache_key = (str(path), str(path.resolve()), st.st_ino, st.st_mtime_ns, st.st_size)
+    if cache_key not in _CACHE:
+        while len(_CACHE) >= _CACHE_FILES:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[cache_key] = _parse(path)
+    return _CACHE[cache_key]
+
+
+def _parse(path: Path) -> tuple[tuple[BoxRow, ...], tuple[dict, ...]]:
+    """(the good rows, {"id", "reason"} of each bad row, in file order) of one table."""
     rows = read_rows(path, (*COLUMNS, *CORNERS), ("rad_id",))
     reader_col = "rad_id" in columns_of(path)
     out: list[BoxRow] = []
-    bad: set[str] = set()
+    problems: list[dict] = []
     normal: dict[tuple[str, str | None], str] = {}  # (image, reader) -> where it says No finding
     boxed: dict[tuple[str, str | None], str] = {}  # (image, reader) -> where it first boxes something
-
-    def refuse(image: str, exc: AuditInputError) -> None:
-        if skipped is None:
-            raise exc
-        skipped.append({"id": image, "reason": str(exc)})
-        bad.add(image)
-
     for row_no, row in rows:
         where = f"{path}: row {row_no}"
         try:
@@ -111,10 +131,11 @@ def read_box_table(path, skipped: list[dict] | None = None) -> list[BoxRow]:
                                       f"box ({clash.rpartition(': ')[2]})")
             mark.setdefault((r.image, r.reader), where)
         except AuditInputError as exc:
-            refuse(row["image_id"], exc)
+            problems.append({"id": row["image_id"], "reason": str(exc)})
             continue
         out.append(r)
-    return [r for r in out if r.image not in bad]
+    bad = {p["id"] for p in problems}
+    return tuple(r for r in out if r.image not in bad), tuple(problems)
 
 
 def tables(root, annotations: str | None = None) -> list[tuple[Path, str | None]]:
@@ -240,8 +261,10 @@ class VinDrDataset(IndexedDataset):
         return sorted(_counts(rows), key=str.lower)
 
     def info(self) -> dict:
-        return {"finding": self.finding, "tables": self.tables, "readers": self.readers,
-                "reader": self.reader,
-                "truth": (f"boxes of reader {self.reader}" if self.reader else
-                          "union of every reader's boxes; positive when any reader boxed the finding")}
+        out = {"finding": self.finding, "tables": self.tables, "readers": self.readers,
+               "truth": (f"boxes of reader {self.reader}" if self.reader else
+                         "union of every reader's boxes; positive when any reader boxed the finding")}
+        if self.reader:
+            out["reader"] = self.reader
+        return out
 
