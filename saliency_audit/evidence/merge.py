@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 from ..common.errors import AuditUsageError
+from ..common.subjects import key as result_key
 
 
 def shard_of(pairs, index: int, count: int) -> set:
@@ -37,14 +38,14 @@ def merge_evidence(parts: list[dict]) -> dict:
 
     base = json.loads(json.dumps(parts[0]))
     seen_models = {(m["role"], m["spec"]) for m in base["models"]}
-    results = {(r["criterion"], r["method"], r.get("model")): r for r in base["results"]}
+    results = {result_key(r): r for r in base["results"]}
     for part in parts[1:]:
         for m in part["models"]:
             if (m["role"], m["spec"]) not in seen_models:
                 base["models"].append(m)
                 seen_models.add((m["role"], m["spec"]))
         for r in part["results"]:
-            results[(r["criterion"], r["method"], r.get("model"))] = r
+            results[result_key(r)] = r
         base.setdefault("samples", {}).update(part.get("samples", {}))
         if part["dataset"].get("manifest_sha256"):  # keys only some parts know (e.g. the prior) are kept
             base["dataset"] = {**base["dataset"], **part["dataset"]}
