@@ -210,3 +210,31 @@ def test_the_report_and_plan_carry_the_finding_axis(world, tmp_path):
     assert 'href="#finding-Ignored-utility"' in page and "Verdicts per finding" in page
     top = page.index('id="finding-Top"')
     assert page.index('id="finding-Ignored"') > top  # as audited
+
+
+def test_parts_of_a_run_per_finding_merge_and_compare_by_finding(world):
+    import copy
+
+    from saliency_audit.decisions.comparison import compare
+    from saliency_audit.evidence.merge import merge_evidence
+
+    audit = _audit("Top,Bottom")
+    audit.utility("grad-Top"), audit.utility("grad-Bottom")
+    ev = audit.evidence(finished=True)
+    parts = []
+    for f in ("Top", "Bottom"):  # as two xdist workers would write it: each saw one finding
+        part = copy.deepcopy(ev)
+        part["results"] = [r for r in ev["results"] if r["finding"] == f]
+        part["dataset"]["findings"] = {f: ev["dataset"]["findings"][f]}
+        part["samples"] = {sid: {**e, "truths": {f: e["truths"][f]}} for sid, e in ev["samples"].items()
+                           if f in e["truths"]}
+        parts.append(part)
+    merged = merge_evidence(parts)
+    assert [(r["method"], r["finding"]) for r in merged["results"]] == [("grad", "Bottom"), ("grad", "Top")]
+    assert set(merged["dataset"]["findings"]) == {"Top", "Bottom"}
+    both = [sid for sid, e in ev["samples"].items() if set(e["truths"]) == {"Top", "Bottom"}]
+    assert both and all(set(merged["samples"][sid]["truths"]) == {"Top", "Bottom"} for sid in both)
+    # against itself: one row per (method, finding), never one finding's verdict paired with another's
+    cmp = compare(ev, merged)
+    assert sorted((r["method"], r["finding"]) for r in cmp["rows"]) == [("grad", "Bottom"), ("grad", "Top")]
+    assert all(r["delta"] == 0 for r in cmp["rows"])
