@@ -7,6 +7,8 @@ utility passes against its own masks, fails against another finding's, and fails
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -238,3 +240,23 @@ def test_parts_of_a_run_per_finding_merge_and_compare_by_finding(world):
     cmp = compare(ev, merged)
     assert sorted((r["method"], r["finding"]) for r in cmp["rows"]) == [("grad", "Bottom"), ("grad", "Top")]
     assert all(r["delta"] == 0 for r in cmp["rows"])
+
+
+def band_net(num_classes: int = 3) -> nn.Module:
+    """``--model=tests.test_findings:band_net:PATH``: the BandNet as a user's factory."""
+    return BandNet()
+
+
+def test_audit_tests_run_per_method_and_finding(world, pytester, tmp_path):
+    ckpt = tmp_path / "band.pt"
+    torch.save(BandNet().state_dict(), ckpt)
+    result = pytester.runpytest(
+        "--saliency-audit", "-k", "utility", "-v", "-p", "no:cacheprovider",
+        f"--saliency-model=tests.test_findings:band_net:{ckpt}", "--saliency-dataset=test-findings",
+        "--saliency-finding=Top", "--saliency-target-class=0", "--saliency-methods=grad",
+        "--saliency-input-size=32", "--saliency-normalize=none", "--saliency-n-images=16",
+        "--saliency-no-sequential", f"--saliency-report={tmp_path / 'rep'}")
+    result.stdout.fnmatch_lines(["*test_utility[[]grad-Top[]] PASSED*"])
+    result.assert_outcomes(passed=1)
+    ev = json.loads((tmp_path / "rep" / "evidence.json").read_text())
+    assert [(r["method"], r["finding"], r["verdict"]) for r in ev["results"]] == [("grad", "Top", "pass")]

@@ -60,6 +60,9 @@ def resolve_findings(audit, request) -> tuple[str, ...]:
     if not out:
         raise AuditUsageError(f"--finding={','.join(wanted)}: no finding of --dataset={audit.dataset_name} is an "
                               f"output of the model (the data has {', '.join(available) or 'none'})")
+    if audit.external and len(out) > 1:
+        raise AuditUsageError(f"--maps: a folder of maps explains one finding; audit it with one --finding "
+                              f"(this names {', '.join(out)})")
     audit.findings_left_out = dropped
     return tuple(out)
 
