@@ -10,11 +10,13 @@ from __future__ import annotations
 from typing import Callable
 
 from ..common.errors import AuditUsageError
+from ..common.subjects import canonical
 
 
 def key(name: str) -> str:
-    """The form in which two spellings of a finding compare equal."""
-    return " ".join(name.replace("_", " ").split()).lower()
+    """The form in which two spellings of a finding compare equal (the run's own matching of a finding to a
+    model output: :func:`saliency_audit.common.subjects.canonical`)."""
+    return canonical(name)
 
 
 def shown(name: str) -> str:

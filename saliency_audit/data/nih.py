@@ -17,12 +17,12 @@ from collections import Counter
 from pathlib import Path
 
 from ..common.errors import AuditInputError, AuditUsageError
+from ..common.subjects import canonical  # Infiltrate (the box list) is Infiltration (Data_Entry)
 from .folder import parse_box
 from .indexed import Entry, IndexedDataset
 from .tables import file_name, quoted, read_rows
 
 BBOX_FIELDS = ("image", "finding", "x", "y", "w", "h")
-ALIASES = {"infiltrate": "infiltration"}  # the box list says Infiltrate, Data_Entry says Infiltration
 
 
 def image_id(image: str) -> str:
@@ -30,9 +30,6 @@ def image_id(image: str) -> str:
     return image[: -len(".png")] if image.lower().endswith(".png") else image
 
 
-def canonical(finding: str) -> str:
-    f = finding.strip().lower().replace("_", " ")
-    return ALIASES.get(f, f)
 
 
 class NIHDataset(IndexedDataset):
