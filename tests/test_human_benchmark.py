@@ -246,3 +246,27 @@ def test_the_suite_test_is_skipped_with_its_reason_or_runs_when_given(world, pyt
 
     result = pytester.runpytest(*args, f"--human-annotations={world / 'nowhere'}")
     assert result.ret == 4 and "--human-annotations=" in str(result.stderr) + str(result.stdout)
+
+
+def test_chexlocalize_and_box_table_readers_give_the_readers_marks_on_the_grid(tmp_path):
+    """The two published forms of a second reader: CheXlocalize's contours JSON and a VinDr-style box table."""
+    import json as _json
+
+    from saliency_audit.data.human import load_human_annotations
+
+    contours = {"a": {"img_size": [64, 64], "Nodule": [[[8, 8], [23, 8], [23, 23], [8, 23]]]},
+                "b": {"img_size": [64, 64], "Edema": [[[0, 0], [10, 0], [10, 10]]]}}  # b: read, no Nodule marked
+    (tmp_path / "hb.json").write_text(_json.dumps(contours))
+    got = load_human_annotations(tmp_path / "hb.json", "nodule", ["a", "b", "c"], (32, 32),
+                                 native={"a": (64, 64), "b": (64, 64), "c": (64, 64)})
+    assert got.format == "chexlocalize" and got.missing == ["c"]
+    a = got.get("a").mask
+    assert a.shape == (32, 32) and a[4:12, 4:12].all() and a.sum() == 64  # the 16-px square, halved
+    assert not got.get("b").mask.any()  # read, nothing marked: a miss, not a missing image
+    (tmp_path / "r2.csv").write_text("image_id,rad_id,class_name,x_min,y_min,x_max,y_max\n"
+                                     "a,R2,Nodule,8,8,23,23\nb,R2,No finding,,,,\n")
+    got = load_human_annotations(tmp_path / "r2.csv", "Nodule", ["a", "b", "c"], (32, 32),
+                                 native={"a": (64, 64), "b": (64, 64), "c": (64, 64)})
+    assert got.format == "box-table" and got.missing == ["c"]
+    assert got.get("a").mask[4:12, 4:12].all() and got.get("a").mask.sum() == 64
+    assert not got.get("b").mask.any()

@@ -13,8 +13,12 @@ Formats (:data:`FORMATS`, detected from the path by :func:`detect_format`; one e
   means the reader looked and marked nothing (scored: a miss); no file means the reader did not read that
   image (not scored, and listed).
 
-Further formats (CheXlocalize's ``hb_segmentations`` JSON, a second reader's box table) plug in by
-:func:`register_format`: a ``detect(path) -> bool`` and a ``read(path, finding, ids) -> {id: Reading}`` giving
+* ``chexlocalize`` — CheXlocalize's JSON (its human benchmark ``hb_segmentations_*.json``, or contours),
+  read by :func:`saliency_audit.data.chexlocalize.read_segmentations`.
+* ``box-table`` — a second reader's boxes in the VinDr-CXR table layout
+  (:func:`saliency_audit.data.vindr.read_box_table`), rasterised on the grid as the dataset's boxes are.
+
+Further formats plug in by :func:`register_format`: a ``detect(path) -> bool`` and a ``read(path, finding, ids) -> {id: Reading}`` giving
 the reader's mask at the image's own resolution (and the reader's points, when the format has them).  A
 path no format recognises is a one-line usage error naming it and the formats known.
 
@@ -39,9 +43,12 @@ MASK_SUFFIXES = (".png", ".tif", ".tiff", ".bmp")
 class Reading:
     """What one reader marked on one image, as a format reads it: at the image's own resolution."""
 
-    mask: np.ndarray  # (h, w) bool; all False: the reader marked nothing on this image
+    mask: np.ndarray | None  # (h, w) bool; all False: the reader marked nothing on this image
     source: str  # the file (and entry) it came from, for error messages and the evidence
     points: tuple[tuple[float, float], ...] | None = None  # (x, y) most representative points, when given
+    #: a box reader's marks instead of a mask: inclusive (x0, y0, x1, y1) at the image's own resolution,
+    #: rasterised on the grid as the dataset's boxes are (() : the reader read the image and boxed nothing)
+    boxes: tuple[tuple[int, int, int, int], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -124,8 +131,13 @@ def load_human_annotations(path: str | Path, finding: str | None, ids: Iterable[
 
 
 def _on_grid(r: Reading, sample_id: str, shape: tuple[int, int], native) -> HumanAnnotation:
-    from .resize import resize_mask
+    from .resize import resize_mask, resize_truth
 
+    if r.boxes is not None:
+        if native is None:
+            raise AuditInputError(f"{r.source}: boxes need image {sample_id!r}'s own size, which is not known")
+        truth = resize_truth(None, r.boxes, tuple(native), shape) if r.boxes else None
+        return HumanAnnotation(np.zeros(shape, bool) if truth is None else truth.astype(bool), r.source)
     mask = np.asarray(r.mask)
     if mask.ndim != 2:
         raise AuditInputError(f"{r.source}: annotation of shape {mask.shape} is not a 2-D mask")
@@ -188,3 +200,56 @@ def _mask_folder_read(path: Path, finding: str | None, ids: list[str]) -> dict[s
 
 register_format(Format("mask-folder", "a folder of <image id>.png masks, optionally one subfolder per finding",
                        _mask_folder_detect, _mask_folder_read))
+
+
+# -- CheXlocalize JSON (hb_segmentations_*.json, or contours) ---------------------------------------------------
+def _chexlocalize_detect(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() == ".json"
+
+
+def _chexlocalize_read(path: Path, finding: str | None, ids: list[str]) -> dict[str, Reading]:
+    """CheXlocalize's readers (its human benchmark): an image in the file was read; a finding it does not list
+    there (the contour form lists only what was marked) or an empty mask is a reading that marked nothing."""
+    from ..common.subjects import canonical
+    from .chexlocalize import read_segmentations
+
+    images = read_segmentations(path)
+    out = {}
+    for i in ids:
+        if i not in images or not images[i]:
+            continue
+        segs = images[i]
+        seg = next((v for k, v in segs.items() if finding is not None and canonical(k) == canonical(finding)), None)
+        if seg is None:
+            size = next(iter(segs.values())).size
+            out[i] = Reading(np.zeros(size, bool), f"{path}: image {i!r} (no {finding} marked)")
+        else:
+            out[i] = Reading(np.zeros(seg.size, bool) if seg.empty() else seg.mask(), seg.where)
+    return out
+
+
+# -- a second reader's box table (VinDr-CXR layout) ----------------------------------------------------------------
+def _box_table_detect(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() == ".csv"
+
+
+def _box_table_read(path: Path, finding: str | None, ids: list[str]) -> dict[str, Reading]:
+    """Every image the table names was read (a ``No finding`` row included); its boxes of ``finding`` (all its
+    readers', unioned as the dataset unions them) are the human marks, none: marked nothing."""
+    from ..common.subjects import canonical
+    from .vindr import read_box_table
+
+    boxes: dict[str, list] = {}
+    rows: dict[str, str] = {}
+    for row in read_box_table(path):
+        boxes.setdefault(row.image, [])
+        rows.setdefault(row.image, row.where)
+        if row.box is not None and finding is not None and canonical(row.finding) == canonical(finding):
+            boxes[row.image].append(row.box)
+    return {i: Reading(None, rows[i], boxes=tuple(boxes[i])) for i in ids if i in boxes}
+
+
+register_format(Format("chexlocalize", "CheXlocalize segmentations or contours, {image id: {finding: ...}} JSON",
+                       _chexlocalize_detect, _chexlocalize_read))
+register_format(Format("box-table", "a box table CSV: image_id, [rad_id,] class_name, x_min, y_min, x_max, y_max",
+                       _box_table_detect, _box_table_read))
