@@ -124,6 +124,8 @@ Why each default is what it is:
 * ``interpretability.pointing_tolerance = 0``: the pointing game without
   tolerance (Zhang et al. 2018 use 15 px at 224 px for natural images; a
   lesion-sized tolerance would let a map miss small lesions and still hit).
+* ``human.alpha = 0.05``, ``human.margin = 0.9``, ``human.threshold = "otsu"``: the radiologist benchmark
+  (``--human-annotations``); each default's reason is beside it in :class:`HumanParams`.
 * ``stats.resamples = 4000``: bootstrap resamples; the Monte-Carlo error of a
   5 % quantile with 4000 resamples is well below the bounds' resolution.
 * ``stats.multiplicity = "none"``, ``stats.family_alpha = 0.05``: each verdict
@@ -286,6 +288,25 @@ class InterpretabilityParams:
 
 
 @dataclass
+class HumanParams:
+    """The radiologist benchmark (criteria/human.py), run only with --human-annotations."""
+
+    # one-sided 95 % bound, as every criterion's (Saporta et al. 2022 report two-sided 95 % bootstrap intervals)
+    alpha: float = 0.05
+    # non-inferiority margin: pass iff the lower bound of (method's hit rate / the readers') is at least this,
+    # i.e. the method keeps at least 90 % of the radiologists' hit rate (a relative margin of 10 %).  A margin
+    # is fixed before the audit, as in a non-inferiority trial (FDA, "Non-Inferiority Clinical Trials to
+    # Establish Effectiveness", 2016); 10 % relative is about the 5-10 point margins diagnostic-accuracy
+    # studies use for sensitivity, at the readers' hit rates (0.7-0.9 in CheXlocalize). A judgment call: set
+    # your own.
+    margin: float = 0.9
+    # how a map becomes a segmentation for IoU: "otsu" (CheXlocalize's default, heatmap_to_segmentation.py) or
+    # "fixed" (map > fixed_threshold on the min-max scaled map: CheXlocalize's tuned thresholds, 0.2 to 0.7)
+    threshold: str = "otsu"
+    fixed_threshold: float = 0.5
+
+
+@dataclass
 class ModelInputParams:
     """Overrides of every loaded model's input spec (empty: the architecture's defaults, e.g. ImageNet, 224/299)."""
 
@@ -347,6 +368,7 @@ class AuditConfig:
     consistency: ConsistencyParams = field(default_factory=ConsistencyParams)
     completeness: CompletenessParams = field(default_factory=CompletenessParams)
     interpretability: InterpretabilityParams = field(default_factory=InterpretabilityParams)
+    human: HumanParams = field(default_factory=HumanParams)  # --human-annotations: the radiologist benchmark
     stats: StatsParams = field(default_factory=StatsParams)
     cache_dir: str | None = None  # None: $SALIENCY_AUDIT_CACHE or ~/.cache/saliency-audit
 
@@ -594,6 +616,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "randomization.statistic": STATISTICS, "randomization.order": ("top_down", "bottom_up"),
     "completeness.fill": ("linear", "linear-exact", "blur", "mean", "random"),
     "completeness.deletion_fill": ("zero", "blur", "mean"), "completeness.insertion_start": ("zero", "blur", "mean"),
+    "human.threshold": ("otsu", "fixed"),
     "stats.method": ("BCa", "percentile", "basic"), "stats.multiplicity": ("none", "holm", "bonferroni"),
 }
 #: free-text keys (a string; ``None`` only as the default)

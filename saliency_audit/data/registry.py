@@ -42,6 +42,10 @@ DATASETS: Registry = Registry("dataset", spec_class=DatasetSpec, specs=(
     DatasetSpec("siim", "SIIM-ACR pneumothorax", ".siim:SIIMDataset"),
     DatasetSpec("rsna", "RSNA pneumonia detection", ".rsna:RSNADataset"),
     DatasetSpec("nih", "NIH ChestX-ray14", ".nih:NIHDataset", finding=True),
+    DatasetSpec("vindr", "VinDr-CXR style box table (several findings and readers)", ".vindr:VinDrDataset",
+                finding=True),
+    DatasetSpec("chexlocalize", "CheXlocalize segmentations of CheXpert", ".chexlocalize:CheXlocalizeDataset",
+                finding=True),
 ))
 
 

@@ -1,6 +1,7 @@
 """Model specs and safe loading.
 
-SPEC forms (README, "Your own model"): ``demo`` | ``demo:VARIANT`` | ``PATH`` (TorchScript, or
+SPEC forms (README, "Your own model"): ``demo`` | ``demo:VARIANT`` | ``xrv:NAME[:PATH]`` (torchxrayvision,
+:mod:`saliency_audit.models.xrv`) | ``PATH`` (TorchScript, or
 a state dict; rebuilt as the torchvision architecture its weights are exactly,
 :mod:`saliency_audit.models.autoarch`) | ``ARCH:PATH`` with ARCH a torchvision
 model name, ``timm/NAME`` or ``package.module:factory``.  Checkpoints are read with
@@ -53,6 +54,10 @@ def load_model(
     parsed = parse_spec(spec, option)
     if parsed.kind == "demo":
         model = _load_demo(parsed, role)
+    elif parsed.kind == "xrv":
+        from .xrv import load_xrv  # its module imports this one's checkpoint checks
+
+        model = load_xrv(parsed, role, option, allow_unsafe_pickle)
     else:
         path = Path(parsed.path).expanduser()
         if not path.is_file():

@@ -7,6 +7,7 @@ line per distinct warning, naming the methods it concerns.
 """
 from __future__ import annotations
 
+from ..common.subjects import of as subject_of
 from .accuracy import _auroc, deciding, output_label, sigmoid_head
 
 #: A prior built from fewer masks is noisy enough to decide a verdict by itself.
@@ -55,7 +56,7 @@ def collect(evidence: dict) -> list[str]:
             methods.append(method)
 
     for r in evidence.get("results") or []:
-        method = str(r.get("method"))
+        method = subject_of(r)
         notes = (r.get("details") or {}).get("map_notes") or {}
         cam = notes.get("cam_layer") or {}
         if isinstance(cam, dict) and cam.get("warning"):
