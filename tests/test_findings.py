@@ -253,10 +253,17 @@ def test_audit_tests_run_per_method_and_finding(world, pytester, tmp_path):
     result = pytester.runpytest(
         "--saliency-audit", "-k", "utility", "-v", "-p", "no:cacheprovider",
         f"--saliency-model=tests.test_findings:band_net:{ckpt}", "--saliency-dataset=test-findings",
-        "--saliency-finding=Top", "--saliency-target-class=0", "--saliency-methods=grad",
-        "--saliency-input-size=32", "--saliency-normalize=none", "--saliency-n-images=16",
-        "--saliency-no-sequential", f"--saliency-report={tmp_path / 'rep'}")
-    result.stdout.fnmatch_lines(["*test_utility[[]grad-Top[]] PASSED*"])
-    result.assert_outcomes(passed=1)
+        "--saliency-finding=all", "--saliency-class-names=Top,Bottom,Ignored", "--saliency-output=sigmoid",
+        "--saliency-methods=grad", "--saliency-input-size=32", "--saliency-normalize=none",
+        "--saliency-n-images=16", "--saliency-no-sequential", f"--saliency-report={tmp_path / 'rep'}")
+    result.stdout.fnmatch_lines(["*test_utility[[]grad-Top[]] PASSED*", "*test_utility[[]grad-Bottom[]] PASSED*",
+                                 "*test_utility[[]grad-Ignored[]] FAILED*"])
+    result.assert_outcomes(passed=2, failed=1)
     ev = json.loads((tmp_path / "rep" / "evidence.json").read_text())
-    assert [(r["method"], r["finding"], r["verdict"]) for r in ev["results"]] == [("grad", "Top", "pass")]
+    assert [(r["method"], r["finding"], r["verdict"]) for r in ev["results"]] == [
+        ("grad", "Bottom", "pass"), ("grad", "Ignored", "fail"), ("grad", "Top", "pass")]
+    primary = next(m for m in ev["models"] if m["role"] == "primary")
+    assert primary["output"] == "sigmoid" and primary["class_names"] == ["Top", "Bottom", "Ignored"]
+    # the accuracy of each finding's view is that output's AUROC against that finding's labels
+    assert ev["dataset"]["findings"]["Top"]["primary_accuracy"]["output_index"] == 0
+    assert ev["dataset"]["findings"]["Ignored"]["primary_accuracy"]["output_index"] == 2

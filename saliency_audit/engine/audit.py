@@ -447,11 +447,13 @@ class Audit:
         memo = self.__dict__.setdefault("_performance_memo", {})
         if key not in memo:
             try:
-                perf = self.models.accuracy("primary", [unique[k] for k in key])
+                # a finding's view scores the output of its finding against that finding's labels
+                index = {"index": self.config.target_class} if self.finding is not None else {}
+                perf = self.models.accuracy("primary", [unique[k] for k in key], **index)
                 if len(perf["labels"]) < 2:
                     _, check = self.dataset.select(len(key), self.grid(), lesion=False)
                     if len({int(s.label) for s in check}) > 1:
-                        perf["label_stratified"] = self.models.accuracy("primary", check)
+                        perf["label_stratified"] = self.models.accuracy("primary", check, **index)
                 memo[key] = perf
             except Exception as exc:  # never lose the evidence over a diagnostic
                 memo[key] = {"error": f"{type(exc).__name__}: {one_line(exc)}"}

@@ -436,7 +436,8 @@ def _load_arch(path: Path, parsed: Spec, role: str, option: str, allow_unsafe_pi
         num_classes = None
         size, channels = (299, 299) if parsed.arch == "inception_v3" else (224, 224), 3
     else:
-        num_classes = _head_classes(state) or 2
+        head = _head_classes(state)
+        num_classes = head or 2
         if num_classes > MAX_CLASSES:
             raise AuditUsageError(f"{option}={spec}: the checkpoint's head has {num_classes} classes (more than "
                                   f"{MAX_CLASSES}); {path} is not a classifier's state dict")
@@ -454,6 +455,8 @@ def _load_arch(path: Path, parsed: Spec, role: str, option: str, allow_unsafe_pi
             net, num_classes = script, None
             kept = {"arch": parsed.arch, "kept": "TorchScript archive",
                     "reason": f"the rebuilt {parsed.arch} computes other logits than the archive on a probe"}
+        if head is None:  # no linear head in the weights (a factory's own head): the outputs are counted
+            num_classes = None
     info = ModelInfo(
         spec=spec, arch=parsed.arch, role=role, sha256=file_sha256(path), n_params=_count(net),
         input_size=size, in_channels=channels, **_default_normalisation(channels),
@@ -462,6 +465,6 @@ def _load_arch(path: Path, parsed: Spec, role: str, option: str, allow_unsafe_pi
     model = AuditModel(net, info)
     if num_classes is None:
         with torch.no_grad():
-            num_classes = int(model(torch.zeros(1, 1, *size)).shape[-1])
+            num_classes = int(model(torch.zeros(1, 1, *tuple(probe_size or size))).shape[-1])
     info.num_classes = num_classes
     return model
