@@ -37,7 +37,6 @@ IMAGE_ID = re.compile(r"(patient[^_/\\\x00]+)_(study[^_/\\\x00]+)_([^/\\\x00]+)"
 SUFFIXES = (".jpg", ".jpeg", ".png")
 _RLE_TEXT = re.compile(r"[0-o]*")  # the 64 characters of a compressed RLE, '0' (48) to 'o' (111)
 _CACHE: dict[tuple, tuple[dict, list[tuple[str, str]], str]] = {}  # a few parsed files (built once per finding)
-_CACHE_FILES = 4
 
 
 @dataclass(frozen=True, eq=False)
@@ -179,17 +178,9 @@ def _parse(path: Path) -> tuple[dict, list[tuple[str, str]], str]:
 
 
 def _read(path: Path) -> tuple[dict, list[tuple[str, str]], str]:
-    path = Path(path)
-    try:
-        st = path.stat()
-    except OSError as exc:
-        raise AuditInputError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
-    cache_key = (str(path), str(path.resolve()), st.st_ino, st.st_mtime_ns, st.st_size)
-    if cache_key not in _CACHE:
-        while len(_CACHE) >= _CACHE_FILES:
-            _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[cache_key] = _parse(path)
-    return _CACHE[cache_key]
+    from .parsedfiles import parsed
+
+    return parsed(path, _parse, _CACHE)
 
 
 def read_segmentations(path, skipped: list[dict] | None = None) -> dict[str, dict[str, Segmentation]]:

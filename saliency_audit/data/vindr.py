@@ -95,20 +95,12 @@ def read_box_table(path, skipped: list[dict] | None = None) -> list[BoxRow]:
 
 
 _CACHE: dict[tuple, tuple[tuple[BoxRow, ...], tuple[dict, ...]]] = {}
-_CACHE_FILES = 4
 
 
 def _table(path: Path) -> tuple[tuple[BoxRow, ...], tuple[dict, ...]]:
-    try:
-        st = path.stat()
-    except OSError as exc:
-        raise AuditInputError(f"{path}: cannot open ({exc.strerror or type(exc).__name__})") from None
-    cache_key = (str(path), str(path.resolve()), st.st_ino, st.st_mtime_ns, st.st_size)
-    if cache_key not in _CACHE:
-        while len(_CACHE) >= _CACHE_FILES:
-            _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[cache_key] = _parse(path)
-    return _CACHE[cache_key]
+    from .parsedfiles import parsed
+
+    return parsed(path, _parse, _CACHE)
 
 
 def _parse(path: Path) -> tuple[tuple[BoxRow, ...], tuple[dict, ...]]:

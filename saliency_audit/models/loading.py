@@ -389,6 +389,20 @@ def check_fit(state: dict, expected: dict, what: str, arch: str | None = None) -
 MAX_CLASSES = 100_000
 
 
+def load_weights(net: nn.Module, state: dict, what: str, path, misfit: str, arch: str) -> dict:
+    """Load ``state`` into ``net`` exactly (a wrapper's prefix cut): a checkpoint that does not fit is one
+    usage error (``what: misfit`` and the keys that differ), never a partly loaded network; the state loaded."""
+    state = _strip_prefix(state, set(net.state_dict()))
+    check_fit(state, net.state_dict(), f"{what}: {misfit}", arch=arch)
+    try:
+        net.load_state_dict(state, strict=False)
+    except Exception as exc:  # noqa: BLE001 -- dtype or layout that copy_ refuses
+        raise AuditUsageError(f"{what}: cannot load the weights of {path} ({type(exc).__name__}: "
+                              f"{one_line(exc)})") from None
+    _check_exact(state, net.state_dict(), f"{what}: {path}")
+    return state
+
+
 def _head_classes(state: dict) -> int | None:
     """Classes from the last 2-D weight that is not an auxiliary head's."""
     heads = [v for k, v in state.items() if k.endswith("weight") and v.ndim == 2 and "aux" not in k.lower()]
@@ -442,15 +456,8 @@ def _load_arch(path: Path, parsed: Spec, role: str, option: str, allow_unsafe_pi
             raise AuditUsageError(f"{option}={spec}: the checkpoint's head has {num_classes} classes (more than "
                                   f"{MAX_CLASSES}); {path} is not a classifier's state dict")
         net, size, channels = _build_arch(parsed.arch, num_classes, state, spec, option)
-        state = _strip_prefix(state, set(net.state_dict()))
-        check_fit(state, net.state_dict(), f"{option}={spec}: checkpoint {path} does not fit {parsed.arch}",
-                  arch=parsed.arch)
-        try:
-            net.load_state_dict(state, strict=False)
-        except Exception as exc:  # noqa: BLE001 -- dtype or layout that copy_ refuses
-            raise AuditUsageError(f"{option}={spec}: cannot load the weights of {path} ({type(exc).__name__}: "
-                                  f"{one_line(exc)})") from None
-        _check_exact(state, net.state_dict(), f"{option}={spec}: {path}")
+        state = load_weights(net, state, f"{option}={spec}", path,
+                             f"checkpoint {path} does not fit {parsed.arch}", parsed.arch)
         if script is not None and not _same_outputs(script, net, channels, tuple(probe_size or size)):
             net, num_classes = script, None
             kept = {"arch": parsed.arch, "kept": "TorchScript archive",

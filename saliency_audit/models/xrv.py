@@ -44,7 +44,7 @@ from ..common.hashing import file_sha256
 from ..common.specs import Spec
 from .archive import check_zip
 from .info import ModelInfo
-from .loading import _check_exact, _checked_state, _count, _is_plain_pickle, _state_dict_of, _strip_prefix, check_fit
+from .loading import _checked_state, _count, _is_plain_pickle, _state_dict_of, load_weights
 from .wrapper import AuditModel
 
 #: torchxrayvision's pixel range: its ``utils.normalize`` maps [0, maxval] onto [-1024, 1024]
@@ -236,16 +236,9 @@ def load_xrv(parsed: Spec, role: str, option: str, allow_unsafe_pickle: bool) ->
     state, how = read_weights(path, weights, option, parsed.text, allow_unsafe_pickle, xrv)
     net = build_network(xrv, weights)
     dropped = [k for k in ("op_threshs",) if state.pop(k, None) is not None]  # a pickled network's calibration
-    state = _strip_prefix(state, set(net.state_dict()))  # a pickled torchxrayvision ResNet holds the network as .model
-    check_fit(state, net.state_dict(), f"{what}: weights file {path} does not fit torchxrayvision's "
-                                       f"{weights.canonical} ({weights.family}, {len(weights.labels)} outputs)",
-              arch=weights.family)
-    try:
-        net.load_state_dict(state, strict=False)
-    except Exception as exc:  # noqa: BLE001 -- dtype or layout that copy_ refuses
-        raise AuditUsageError(f"{what}: cannot load the weights of {path} ({type(exc).__name__}: "
-                              f"{one_line(exc)})") from None
-    _check_exact(state, net.state_dict(), f"{what}: {path}")
+    # (a pickled torchxrayvision ResNet holds the network as .model: the prefix is cut as a wrapper's)
+    load_weights(net, state, what, path, f"weights file {path} does not fit torchxrayvision's {weights.canonical} "
+                                         f"({weights.family}, {len(weights.labels)} outputs)", weights.family)
     net.eval()
     sha = file_sha256(path)
     unused = [i for i, label in enumerate(weights.labels) if not label]
