@@ -206,10 +206,9 @@ def truth_files(root, annotations: str | None = None) -> list[tuple[Path, str | 
     root), else ``gt_segmentations_<split>.json``, or ``gt_annotations_<split>.json`` for a split without."""
     base = Path(root)
     if annotations:
-        path = Path(annotations) if Path(annotations).is_absolute() else base / annotations
-        if not path.is_file():
-            raise AuditUsageError(f"annotations={annotations}: no such file under {root}")
-        return [(path, None)]
+        from .parsedfiles import given_file
+
+        return [(given_file(root, annotations), None)]
     found: dict[str, Path] = {}
     for prefix in PREFIXES:
         for p in sorted(base.glob(f"{prefix}*.json")):

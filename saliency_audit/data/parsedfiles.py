@@ -26,3 +26,13 @@ def parsed(path, parse: Callable[[Path], T], cache: dict) -> T:
             cache.pop(next(iter(cache)))
         cache[key] = parse(path)
     return cache[key]
+
+
+def given_file(root, annotations: str) -> Path:
+    """The file a dataset's ``annotations=`` option names: a path, or a name under the data root."""
+    from ..common.errors import AuditUsageError
+
+    path = Path(annotations) if Path(annotations).is_absolute() else Path(root) / annotations
+    if not path.is_file():
+        raise AuditUsageError(f"annotations={annotations}: no such file under {root}")
+    return path

@@ -135,10 +135,9 @@ def tables(root, annotations: str | None = None) -> list[tuple[Path, str | None]
     every table of :data:`TABLES` found under the root or its ``annotations/`` folder."""
     base = Path(root)
     if annotations:
-        path = Path(annotations) if Path(annotations).is_absolute() else base / annotations
-        if not path.is_file():
-            raise AuditUsageError(f"annotations={annotations}: no such file under {root}")
-        return [(path, None)]
+        from .parsedfiles import given_file
+
+        return [(given_file(root, annotations), None)]
     found: dict[str, Path] = {}
     for name, split in TABLES:
         for folder in (base, base / "annotations"):
