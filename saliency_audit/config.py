@@ -124,6 +124,8 @@ Why each default is what it is:
 * ``interpretability.pointing_tolerance = 0``: the pointing game without
   tolerance (Zhang et al. 2018 use 15 px at 224 px for natural images; a
   lesion-sized tolerance would let a map miss small lesions and still hit).
+* ``human.alpha = 0.05``, ``human.margin = 0.9``, ``human.threshold = "otsu"``: the radiologist benchmark
+  (``--human-annotations``); each default's reason is beside it in :class:`HumanParams`.
 * ``stats.resamples = 4000``: bootstrap resamples; the Monte-Carlo error of a
   5 % quantile with 4000 resamples is well below the bounds' resolution.
 * ``stats.multiplicity = "none"``, ``stats.family_alpha = 0.05``: each verdict
@@ -286,6 +288,25 @@ class InterpretabilityParams:
 
 
 @dataclass
+class HumanParams:
+    """The radiologist benchmark (criteria/human.py), run only with --human-annotations."""
+
+    # one-sided 95 % bound, as every criterion's (Saporta et al. 2022 report two-sided 95 % bootstrap intervals)
+    alpha: float = 0.05
+    # non-inferiority margin: pass iff the lower bound of (method's hit rate / the readers') is at least this,
+    # i.e. the method keeps at least 90 % of the radiologists' hit rate (a relative margin of 10 %).  A margin
+    # is fixed before the audit, as in a non-inferiority trial (FDA, "Non-Inferiority Clinical Trials to
+    # Establish Effectiveness", 2016); 10 % relative is about the 5-10 point margins diagnostic-accuracy
+    # studies use for sensitivity, at the readers' hit rates (0.7-0.9 in CheXlocalize). A judgment call: set
+    # your own.
+    margin: float = 0.9
+    # how a map becomes a segmentation for IoU: "otsu" (CheXlocalize's default, heatmap_to_segmentation.py) or
+    # "fixed" (map > fixed_threshold on the min-max scaled map: CheXlocalize's tuned thresholds, 0.2 to 0.7)
+    threshold: str = "otsu"
+    fixed_threshold: float = 0.5
+
+
+@dataclass
 class ModelInputParams:
     """Overrides of every loaded model's input spec (empty: the architecture's defaults, e.g. ImageNet, 224/299)."""
 
@@ -334,6 +355,11 @@ class AuditConfig:
     device: str = "cpu"
     target_class: int = 1
     explain: str = "target_class"  # or "predicted": each image's class as predicted by the primary model
+    #: how the model's outputs become probabilities (models/target.py): "auto" (the model's own declaration,
+    #: else one logit -> sigmoid, several -> softmax), "softmax" (competing classes), "sigmoid" (independent
+    #: findings: a multi-label head); --output
+    output: str = "auto"
+    class_names: tuple = ()  # one name per model output (--class-names): findings chosen by name
     model: ModelInputParams = field(default_factory=ModelInputParams)
     methods: MethodParams = field(default_factory=MethodParams)
     postprocess: PostprocessParams = field(default_factory=PostprocessParams)
@@ -342,6 +368,7 @@ class AuditConfig:
     consistency: ConsistencyParams = field(default_factory=ConsistencyParams)
     completeness: CompletenessParams = field(default_factory=CompletenessParams)
     interpretability: InterpretabilityParams = field(default_factory=InterpretabilityParams)
+    human: HumanParams = field(default_factory=HumanParams)  # --human-annotations: the radiologist benchmark
     stats: StatsParams = field(default_factory=StatsParams)
     cache_dir: str | None = None  # None: $SALIENCY_AUDIT_CACHE or ~/.cache/saliency-audit
 
@@ -390,6 +417,11 @@ class AuditConfig:
         need(0.0 <= self.sequential_futility < 0.5, "sequential_futility", "must be in [0, 0.5)")
         need(self.target_class >= 0, "target_class", "must be >= 0")
         need(self.explain in ("target_class", "predicted"), "explain", "must be 'target_class' or 'predicted'")
+        need(self.output in ("auto", "softmax", "sigmoid"), "output", "must be 'auto', 'softmax' or 'sigmoid'")
+        need(all(isinstance(n, str) and n.strip() and n == n.strip() and len(n) <= 200 and n.isprintable()
+                 for n in self.class_names), "class_names",
+             "must be non-empty printable names of at most 200 characters, without surrounding spaces")
+        need(len(set(self.class_names)) == len(self.class_names), "class_names", "must not repeat a name")
         need(self.batch_size >= 1, "batch_size", "must be at least 1")
         need(self.pass_batch >= 1, "pass_batch", "must be at least 1")
         need(self.pass_pixels >= 1, "pass_pixels", "must be at least 1")
@@ -572,6 +604,7 @@ FLOAT_RANGES: dict[str, tuple[float, float]] = {
 #: every enum-like string key and its choices
 CHOICES: dict[str, tuple[str, ...]] = {
     "sequential_rule": ("obf", "betting"), "explain": ("target_class", "predicted"),
+    "output": ("auto", "softmax", "sigmoid"),  # models/target.py OUTPUT_CHOICES
     "methods.ig.baseline": ("black", "mean"),
     "methods.ig.integration": ("riemann_trapezoid", "riemann_right", "riemann_left", "riemann_middle",
                                "gausslegendre"),  # captum's IntegratedGradients methods
@@ -583,6 +616,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "randomization.statistic": STATISTICS, "randomization.order": ("top_down", "bottom_up"),
     "completeness.fill": ("linear", "linear-exact", "blur", "mean", "random"),
     "completeness.deletion_fill": ("zero", "blur", "mean"), "completeness.insertion_start": ("zero", "blur", "mean"),
+    "human.threshold": ("otsu", "fixed"),
     "stats.method": ("BCa", "percentile", "basic"), "stats.multiplicity": ("none", "holm", "bonferroni"),
 }
 #: free-text keys (a string; ``None`` only as the default)
@@ -590,7 +624,8 @@ TEXT = ("device", "cache_dir", "methods.gradcam.layer")
 #: list keys -> what each entry must be
 LIST_OF = {"model.input_size": "integer", "model.mean": "number", "model.std": "number",
            "methods.xrai.scales": "number", "completeness.fractions": "number",
-           "randomization.variants": "string", "randomization.blocks": "name or list of names"}
+           "randomization.variants": "string", "randomization.blocks": "name or list of names",
+           "class_names": "string"}
 
 
 def _kind(value: Any) -> str:

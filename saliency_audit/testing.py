@@ -45,5 +45,5 @@ def _check(result) -> None:
     assert result.passed, result.explain()
     regression = result.details.get("regression")
     if regression and regression.get("gated"):  # --audit-fail-on-regression
-        pytest.fail(f"{result.criterion}[{result.method}] passes, but regressed against the baseline: "
+        pytest.fail(f"{result.criterion}[{result.subject}] passes, but regressed against the baseline: "
                     f"{result.explain()}", pytrace=False)

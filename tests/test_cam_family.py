@@ -56,6 +56,7 @@ from saliency_audit.methods.registry import METHODS
 from saliency_audit.models.info import ModelInfo
 from saliency_audit.models.layers import CamLayer, find_cam_layer
 from saliency_audit.models.wrapper import AuditModel
+from saliency_audit.methods.targets import pick
 
 TOL = 1e-4  # max |ours/max(ours) - ref/max(ref)| per image; measured <= 5e-7 (ScoreCAM), 0 (the others)
 SIZE = 96
@@ -298,7 +299,7 @@ def test_scorecam_matches_torchcam(scorecam_nets, arch, form, monkeypatch):
     stock = _torchcam(ScoreCAM, net, target, head=nn.LogSoftmax(dim=1), batch_size=64)
     assert _diff(ours, stock) < 5e-3
     # broken: the raw logit of the masked image as weight, without the softmax
-    monkeypatch.setattr(camfamily, "_probability", lambda logits: logits)
+    monkeypatch.setattr(camfamily, "explained_probability", lambda logits, t, kind: pick(logits, t))
     assert _diff(net.ours("scorecam", target, cfg), ref) > 10 * TOL
 
 
@@ -410,4 +411,4 @@ def test_scorecam_on_a_single_logit_head_weighs_by_the_sigmoid():
     ms = MapStore(AuditConfig(), None).maps(_tiny(samples, num_classes=1), "scorecam", samples)
     assert ms.maps.shape == (3, 24, 24) and np.isfinite(ms.maps).all()
     z = torch.tensor([[0.0], [2.0]])
-    assert torch.equal(camfamily._probability(z), torch.sigmoid(z))
+    assert torch.equal(camfamily.explained_probability(z, 0, None), torch.sigmoid(z[:, 0]))

@@ -40,6 +40,7 @@ from saliency_audit.methods.occlusion import occlusion
 from saliency_audit.models.info import ModelInfo
 from saliency_audit.models.randomize import randomize_copy
 from saliency_audit.models.wrapper import AuditModel
+from saliency_audit.methods.targets import pick
 
 OCC_TOL = 1e-4  # of max |captum attribution|
 LIME_TOL = 1e-4  # of max |captum coefficient|: float32 (captum) vs float64 (ours) Ridge
@@ -230,7 +231,7 @@ def test_lime_equals_captum_on_resnet18(resnet_case, monkeypatch):
         _assert_close_to(lime(model, x[:1], KEYS[:1], target[:1], cfg, {}), ref[:1], LIME_TOL)
     monkeypatch.undo()
     with pytest.raises(AssertionError):  # logits instead of probabilities
-        monkeypatch.setattr(lime_mod, "probabilities", lambda logits, t: lime_mod.pick(logits, t))
+        monkeypatch.setattr(lime_mod, "explained_probability", lambda logits, t, kind: pick(logits, t))
         _assert_close_to(lime(model, x[:1], KEYS[:1], target[:1], cfg, {}), ref[:1], LIME_TOL)
 
 

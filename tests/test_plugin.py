@@ -32,7 +32,7 @@ def test_unknown_method_is_a_usage_error(pytester):
     (["--device=tpu"], "*--device=tpu: expected cpu, cuda or cuda:N*"),
     (["--dataset=siim"], "*--dataset=siim needs --data-root*"),
     (["--dataset=siim", "--data-root=/nonexistent/x"], "*--data-root=/nonexistent/x: no such directory*"),
-    (["--finding=Nodule"], "*--finding applies to --dataset=nih, not --dataset=demo*"),
+    (["--finding=Nodule"], "*--finding applies to --dataset=nih or *, not --dataset=demo*"),
     (["--target-class=two"], "*--target-class=two: expected an integer*"),
     (["--target-class=-1"], "*target_class must be >= 0*"),
     (["--input-size=4"], "*--input-size=4: expected SIZE or HEIGHT,WIDTH of at least 8 pixels*"),

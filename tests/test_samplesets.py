@@ -70,7 +70,8 @@ def test_held_out_when_it_has_more_masks_and_loo_otherwise():
 
 def test_every_registered_criterion_has_a_test_a_config_name_and_an_entry_point():
     assert CONFIG_CRITERIA == ("utility", "randomization", "label_randomization", "repeatability", "reproducibility",
-                               "completeness", "energy", "focus", "pointing")  # the contract's names and order
+                               "completeness", "energy", "focus", "pointing",
+                               "human_benchmark")  # the contract's names and order
     from saliency_audit.common.paths import suite_sources as sources
 
     tests = "".join(sources().values())  # the bundled suite (audits/ imports it)

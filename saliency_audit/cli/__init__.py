@@ -82,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="when -o already holds maps of a 'maps' run, remove them first (default: refuse)")
     mp.add_argument("--n-images", type=int, default=None, metavar="N", help="audited images (as pytest's option)")
     for flag, meta, text in (("--split", "NAME", "split"), ("--split-file", "CSV", "splits CSV"),
-                             ("--finding", "NAME", "nih finding"), ("--input-size", "H[,W]", "model input size"),
+                             ("--finding", "NAME", "the finding whose maps are written"), ("--input-size", "H[,W]", "model input size"),
                              ("--normalize", "MEAN,STD", "model normalisation"), ("--device", "DEV", "cpu, cuda ..."),
                              ("--audit-config", "PATH", "TOML config")):
         mp.add_argument(flag, default=None, metavar=meta, help=f"{text} (as pytest's option)")
@@ -271,7 +271,12 @@ def maps_command(args) -> int:
         audit = Audit(model=args.model, dataset=args.dataset, data_root=args.data_root, methods=args.methods,
                       config=config, allow_unsafe_pickle=args.allow_unsafe_pickle,
                       skip_bad_samples=args.skip_bad_samples,
-                      dataset_options={"split": args.split, "split_file": args.split_file, "finding": args.finding})
+                      dataset_options={"split": args.split, "split_file": args.split_file}, findings=args.finding)
+        if audit.findings:  # the maps of one finding: its dataset view and the model output of its name
+            if len(audit.findings) != 1:
+                return _error(f"--finding={args.finding}: maps are written for one finding at a time "
+                              f"(this names {len(audit.findings)})")
+            audit = audit.view(audit.findings[0])
         folders = write_maps(audit, args.output, all_images=args.all, force=args.force)
     except AuditError as exc:
         return _error(str(exc))

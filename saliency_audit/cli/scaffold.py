@@ -29,6 +29,7 @@ SETTINGS = (
     ("seed", "run seed: image order, randomization draws, bootstrap (--seed)"),
     ("device", "cpu, cuda, cuda:1 ... (--device)"),
     ("target_class", "the output explained (--target-class; or explain = \"predicted\")"),
+    ("output", "\"softmax\" (competing classes), \"sigmoid\" (one output per finding) or \"auto\" (--output)"),
     ("sequential", "stop each (criterion, method) once a group-sequential test decides it (--no-sequential)"),
     ("sequential_rule", "\"obf\" (O'Brien-Fleming alpha spending) or \"betting\" (a confidence sequence)"),
     ("utility.alpha", "one-sided level of the bound against the average-mask prior"),

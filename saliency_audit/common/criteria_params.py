@@ -39,6 +39,13 @@ def interpretability(p, need) -> None:
     need(p.pointing_tolerance >= 0, "pointing_tolerance", "must be >= 0")
 
 
+def human(h, need) -> None:
+    need(0 < h.alpha < 0.5, "alpha", "must be in (0, 0.5)")
+    need(0 < h.margin <= 2, "margin", "must be in (0, 2]")
+    need(h.threshold in ("otsu", "fixed"), "threshold", "must be otsu or fixed")
+    need(0 <= h.fixed_threshold < 1, "fixed_threshold", "must be in [0, 1)")
+
+
 def randomization(r, need) -> None:
     need(r.n_images >= 2, "n_images", "must be at least 2")
     need(r.draws >= 1, "draws", "must be at least 1")

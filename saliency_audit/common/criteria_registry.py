@@ -15,7 +15,9 @@ disk cannot be re-computed on another model):
 * ``lesions`` — images with lesion masks or boxes;
 * ``randomized`` — maps of randomized copies of the primary;
 * ``replicates`` / ``references`` / ``random_label`` — other trained models;
-* ``model_passes`` — forward passes of the primary on perturbed images.
+* ``model_passes`` — forward passes of the primary on perturbed images;
+* ``human_annotations`` — a second set of annotations (``--human-annotations``): without it the criterion is
+  absent from the run (not planned, its test skipped, nothing in the evidence).
 
 ``optional`` lists the needs that only feed a report-only baseline: maps made
 elsewhere (``--maps``) serve a criterion whose other needs are ``maps`` and
@@ -149,10 +151,25 @@ CRITERIA: Registry = Registry("criterion", spec_class=CriterionSpec, specs=(
            "what share of the map's mass lies in the lesion, against the prior?"),
           ("focus", "Average saliency focus", "focus", "how much saliency per lesion pixel, against the prior?"),
           ("pointing", "Pointing game", "hit", "is the map's maximum inside the lesion more often than the prior's?"))),
+    CriterionSpec("human_benchmark", "Radiologist benchmark", ".human:run", ("maps", "lesions", "human_annotations"),
+                  "does the map localise the finding nearly as well as the radiologists? (hit rate, IoU, AP)",
+                  controls=_LOCALISES, control_note=("neither the edge detector nor noise may come near the readers' "
+                                                     "hit rate; the softened lesion mask must"),
+                  section="human", check=".common.criteria_params:human", cost=".criteria.human:cost",
+                  report=f"{_S}.human_benchmark", score=("hit_rate", "hit {:.2f}")),
 ))
 
+#: the needs that make a criterion absent (never planned nor recorded) when the run lacks them: need -> option
+ABSENT_WITHOUT = {"human_annotations": "--human-annotations"}
+
+def absent(spec: CriterionSpec, given: set[str]) -> str | None:
+    """Why ``spec`` is absent from a run that was given the options ``given`` (one line), or None."""
+    lacking = [option for need, option in ABSENT_WITHOUT.items() if need in spec.needs and option not in given]
+    return f"{spec.name} runs only with {', '.join(lacking)}" if lacking else None
+
+
 #: what maps made elsewhere (--maps) can give a criterion
-EXTERNAL_OK = frozenset({"maps", "lesions"})
+EXTERNAL_OK = frozenset({"maps", "lesions", "human_annotations"})  # the readers' annotations do not depend on the model
 
 
 def external_gap(spec: CriterionSpec) -> list[str]:

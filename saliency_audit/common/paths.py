@@ -9,7 +9,7 @@ from pathlib import Path
 
 #: The bundled suite's test modules (saliency_audit/suite), in report order of their criteria.
 SUITE_MODULES = ("test_utility.py", "test_randomization.py", "test_consistency.py", "test_faithfulness.py",
-                 "test_interpretability.py")
+                 "test_interpretability.py", "test_human.py")
 
 
 def cache_root() -> Path:

@@ -2,6 +2,7 @@
 can validate options at start-up; the plugin and the CLI share them)."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .errors import AuditUsageError
@@ -14,14 +15,15 @@ MULTILABEL_DEMO_VARIANTS = ("multilabel", "multilabel-random-label", "multilabel
 
 @dataclass(frozen=True)
 class Spec:
-    kind: str  # "demo" | "torchscript" (a bare PATH: TorchScript, or a torchvision model's weights) | "arch"
-    arch: str | None  # demo variant, or architecture name
+    kind: str  # "demo" | "torchscript" (a bare PATH: TorchScript, or a torchvision model's weights) | "arch" | "xrv"
+    arch: str | None  # demo variant, architecture name, or torchxrayvision weight name
     path: str | None
     text: str
 
 
 def parse_spec(spec: str, option: str = "--model") -> Spec:
-    """``demo`` | ``demo:VARIANT`` | ``PATH`` (TorchScript) | ``ARCH:PATH``."""
+    """``demo`` | ``demo:VARIANT`` | ``PATH`` (TorchScript) | ``ARCH:PATH`` | ``xrv:NAME`` | ``xrv:NAME:PATH``
+    (a torchxrayvision weight name; its weights from PATH, else torchxrayvision's cache)."""
     spec = (spec or "").strip()
     if not spec:
         raise AuditUsageError(f"{option}: empty model spec")
@@ -33,6 +35,12 @@ def parse_spec(spec: str, option: str = "--model") -> Spec:
                 f"(choose from {', '.join(DEMO_VARIANTS + MULTILABEL_DEMO_VARIANTS)})"
             )
         return Spec("demo", variant, None, spec)
+    if spec.startswith("xrv:"):
+        name, _, path = spec[4:].partition(":")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+            raise AuditUsageError(f"{option}={spec}: expected xrv:NAME or xrv:NAME:PATH, NAME a torchxrayvision "
+                                  f"weight name such as densenet121-res224-all")
+        return Spec("xrv", name, path or None, spec)
     if ":" in spec:
         arch, path = spec.rsplit(":", 1)
         if not arch or not path:

@@ -17,8 +17,10 @@ class CriterionSkipped(AuditError):
 
 
 class Context:
-    def __init__(self, config, models, samples, store, passes_factory):
+    def __init__(self, config, models, samples, store, passes_factory, human_annotations=None, finding=None):
         self.config = config
+        self.human_annotations = human_annotations  # --human-annotations PATH (criteria/human.py reads it)
+        self.finding = finding  # the finding audited (--finding), when the dataset has several
         self.models = models
         self.samples = samples
         self.store = store

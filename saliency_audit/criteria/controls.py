@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from ..methods.registry import METHODS
 from ..common.criteria_registry import CRITERIA
+from ..common.subjects import of
 
 
 def control_of(result: dict) -> dict | None:
@@ -40,7 +41,7 @@ def attach(result) -> None:
 def message(result: dict) -> str:
     """Why this control's outcome means the audit is not discriminating (for a control whose ``met`` is False)."""
     c = control_of(result) or {}
-    name = f"{result.get('criterion')}[{result.get('method')}]"
+    name = f"{result.get('criterion')}[{of(result)}]"
     got = str(result.get("verdict"))
     what = {"pass": "passed", "fail": "failed"}.get(got, "could not be evaluated")
     return (f"{name} {what}, but a {c.get('role')} control must {c.get('expected')} here ({c.get('note')}): "
@@ -56,5 +57,5 @@ def summary(results: list[dict]) -> dict | None:
     unmet = [r for r in gated if control_of(r).get("met") is False]
     return {"gated": len(gated), "met": len(gated) - len(unmet),
             "report_only": sum(control_of(r).get("expected") is None for r in cs),
-            "unmet": [message(r) for r in unmet], "unmet_pairs": [f"{r.get('criterion')}[{r.get('method')}]"
+            "unmet": [message(r) for r in unmet], "unmet_pairs": [f"{r.get('criterion')}[{of(r)}]"
                                                                   for r in unmet]}

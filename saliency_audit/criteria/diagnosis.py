@@ -31,6 +31,7 @@ only whether the map is faithful.
 """
 from __future__ import annotations
 
+from ..common.subjects import subject
 from .controls import control_of
 
 LABELS = {
@@ -61,7 +62,18 @@ def classify(faithful: bool, localises: bool | None, uses_lesion: bool | None) -
 
 
 def diagnose(results: list[dict]) -> dict:
-    """{"lesion_reliance": {...} | None, "methods": {method: {"diagnosis", "label", ...}}} from result dicts."""
+    """{"lesion_reliance": {...} | None, "methods": {method: {"diagnosis", "label", ...}}} from result dicts.
+    A run audited per finding is diagnosed per finding (the model's reliance on each finding's lesion is its
+    own): ``findings`` {finding: diagnosis}, and ``methods`` keyed by subject (``gradcam-Nodule``)."""
+    findings = sorted({str(r["finding"]) for r in results if r.get("finding")})
+    if findings:
+        per = {f: _diagnose([r for r in results if r.get("finding") == f]) for f in findings}
+        return {"lesion_reliance": None, "findings": per,
+                "methods": {subject(m, f): d for f, p in per.items() for m, d in p["methods"].items()}}
+    return _diagnose(results)
+
+
+def _diagnose(results: list[dict]) -> dict:
     comp, util = _decided(results, "completeness"), _decided(results, "utility")
     reliance = next((r["details"]["lesion_reliance"] for r in comp.values()
                      if (r.get("details") or {}).get("lesion_reliance")), None)

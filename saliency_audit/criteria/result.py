@@ -40,6 +40,7 @@ class CriterionResult:
     details: dict = field(default_factory=dict)
     model: str = "primary"
     p_value: float | None = None  # the smallest level at which this verdict passes (see defer_p_value)
+    finding: str | None = None  # the finding explained, for a model audited per finding (common/subjects.py)
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
@@ -73,15 +74,24 @@ class CriterionResult:
     def passed(self) -> bool:
         return self.verdict == "pass"
 
+    @property
+    def subject(self) -> str:
+        """``method``, or ``method-Finding`` for a verdict about one finding (its test id)."""
+        from ..common.subjects import subject
+
+        return subject(self.method, self.finding)
+
     def __repr__(self) -> str:  # short: pytest prints it under every failed assertion
-        return (f"CriterionResult({self.criterion}[{self.method}] {self.verdict}, "
+        return (f"CriterionResult({self.criterion}[{self.subject}] {self.verdict}, "
                 f"value={self.value!r}, bound={self.bound!r}, n={self.n})")
 
     def explain(self) -> str:
-        return f"{self.criterion}[{self.method}] {self.verdict.upper()}: {self.explanation}"
+        return f"{self.criterion}[{self.subject}] {self.verdict.upper()}: {self.explanation}"
 
     def to_dict(self) -> dict:
         d = _clean(asdict(self))
+        if d["finding"] is None:  # a single-label run's evidence reads as it always has
+            del d["finding"]
         alpha = self.details.get("alpha")
         if isinstance(alpha, float) and any(v is not None for v in d["ci"]):
             d["ci_level"] = round(1 - 2 * alpha, 6)  # two-sided; its lower end is the one-sided (1 - alpha) bound

@@ -14,21 +14,21 @@ def load_dataset(name: str = "demo", root: str | None = None, *, split: str | No
     """The dataset ``name`` at ``root`` as a lazy sequence of :class:`Sample` at the files' native resolution.
 
     ``split``/``split_file`` select a split (QTIM splits CSV or the folder's
-    split column), ``finding`` the NIH finding audited, ``skip_bad`` leaves out
+    split column), ``finding`` the finding audited (a dataset of several findings), ``skip_bad`` leaves out
     unreadable or malformed samples (listed in ``dataset.skipped``) instead of
     raising :class:`~saliency_audit.common.errors.AuditInputError`.  The adapter and what it takes come from its
     :class:`~saliency_audit.data.registry.DatasetSpec`.
     """
     spec = check_options(name, finding=finding, split=split, split_file=split_file)
     cls = spec.adapter_class()
+    if spec.finding:  # a dataset of several findings is read as the view of one (DatasetSpec.finding)
+        options["finding"] = finding
     if not spec.needs_root:
         ds = cls(**options)
         ds.skip_bad = skip_bad
         return ds
     if not root:
         raise AuditUsageError(f"--dataset={name} needs --data-root")
-    if spec.finding:
-        options["finding"] = finding
     ds = cls(root, skip_bad=skip_bad, **options)
     ds.skip_bad = skip_bad
     from .splits import apply_split

@@ -12,6 +12,7 @@ from ..common.errors import AuditInputError
 # inside the few lines that open and decode one file, each means "this file cannot be read" (found by
 # tests/test_fuzz_files.py), so they are caught as one.
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm"}
+DICOM_SUFFIXES = (".dcm", ".dicom")  # VinDr-CXR names its DICOM files <image_id>.dicom
 
 
 def read_gray(path: Path) -> np.ndarray:
@@ -34,7 +35,7 @@ def read_gray(path: Path) -> np.ndarray:
 
 def read_image(path: Path) -> np.ndarray:
     """Any supported image file as float32 (H, W) in [0, 1]."""
-    if Path(path).suffix.lower() == ".dcm":
+    if Path(path).suffix.lower() in DICOM_SUFFIXES:
         from .dicom import read_dicom
 
         if not Path(path).is_file():
@@ -45,7 +46,7 @@ def read_image(path: Path) -> np.ndarray:
 
 def image_size(path: Path) -> tuple[int, int]:
     """(height, width) from the file's header, without decoding the pixels."""
-    if Path(path).suffix.lower() == ".dcm":
+    if Path(path).suffix.lower() in DICOM_SUFFIXES:
         from .dicom import dicom_size
 
         if not Path(path).is_file():

@@ -17,12 +17,12 @@ from collections import Counter
 from pathlib import Path
 
 from ..common.errors import AuditInputError, AuditUsageError
+from ..common.subjects import canonical  # Infiltrate (the box list) is Infiltration (Data_Entry)
 from .folder import parse_box
 from .indexed import Entry, IndexedDataset
 from .tables import file_name, quoted, read_rows
 
 BBOX_FIELDS = ("image", "finding", "x", "y", "w", "h")
-ALIASES = {"infiltrate": "infiltration"}  # the box list says Infiltrate, Data_Entry says Infiltration
 
 
 def image_id(image: str) -> str:
@@ -30,9 +30,6 @@ def image_id(image: str) -> str:
     return image[: -len(".png")] if image.lower().endswith(".png") else image
 
 
-def canonical(finding: str) -> str:
-    f = finding.strip().lower().replace("_", " ")
-    return ALIASES.get(f, f)
 
 
 class NIHDataset(IndexedDataset):
@@ -123,6 +120,19 @@ class NIHDataset(IndexedDataset):
                 meta={"finding": names[target]}))
         super().__init__(root, "nih", entries, skipped)
         self.finding = names[target]
+
+    @classmethod
+    def findings(cls, root: str, skip_bad: bool = False) -> list[str]:
+        """The findings with boxes in ``BBox_List_2017.csv``, in its spelling (the first row's, when a finding is
+        spelled two ways: ``Infiltrate`` and ``Infiltration`` are one finding), sorted; no image is read."""
+        bbox_csv = Path(root) / "BBox_List_2017.csv"
+        if not bbox_csv.is_file():
+            raise AuditUsageError(f"--data-root={root}: no BBox_List_2017.csv")
+        names: dict[str, str] = {}
+        for _, row in read_rows(bbox_csv, BBOX_FIELDS, positional=BBOX_FIELDS):
+            if row["finding"]:
+                names.setdefault(canonical(row["finding"]), row["finding"])
+        return sorted(names.values(), key=str.lower)
 
     def info(self) -> dict:
         return {"finding": self.finding}

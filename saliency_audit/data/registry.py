@@ -44,6 +44,10 @@ DATASETS: Registry = Registry("dataset", spec_class=DatasetSpec, specs=(
     DatasetSpec("nih", "NIH ChestX-ray14", ".nih:NIHDataset", finding=True),
     DatasetSpec("demo-findings", "Generated multi-finding demo world (test split)",
                 ".demo_findings:DemoFindingsDataset", needs_root=False, finding=True),
+    DatasetSpec("vindr", "VinDr-CXR style box table (several findings and readers)", ".vindr:VinDrDataset",
+                finding=True),
+    DatasetSpec("chexlocalize", "CheXlocalize segmentations of CheXpert", ".chexlocalize:CheXlocalizeDataset",
+                finding=True),
 ))
 
 

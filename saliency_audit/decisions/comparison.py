@@ -51,6 +51,8 @@ import math
 
 import numpy as np
 
+from ..common.subjects import key as subject_key
+from ..common.subjects import subject
 from ..stats.multiplicity import METHODS as _MULTIPLICITY
 from ..stats.multiplicity import decide
 
@@ -82,13 +84,19 @@ def _num(x) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _key(r: dict) -> tuple[str, str, str]:
-    return str(r.get("criterion")), str(r.get("method")), str(r.get("model") or "primary")
+def _key(r: dict) -> tuple:
+    """(criterion, method, model, finding): common/subjects.py's key."""
+    return subject_key(r)
 
 
-def _label(key: tuple[str, str, str]) -> str:
-    c, m, model = key
-    return f"{c}[{m}]" + ("" if model == "primary" else f" ({model})")
+def _label(key: tuple) -> str:
+    c, m, model, finding = key
+    return f"{c}[{subject(m, finding)}]" + ("" if model == "primary" else f" ({model})")
+
+
+def _named(key: tuple) -> dict:
+    """A row's naming fields (its finding only when it has one: a single-label run's rows read as before)."""
+    return {"criterion": key[0], "method": key[1], "model": key[2], **({"finding": key[3]} if key[3] else {})}
 
 
 def _is_control(r: dict) -> bool:
@@ -258,7 +266,7 @@ def compare_pair(old: dict, new: dict, *, alpha: float = 0.05) -> dict:
     key = _key(new)
     to, tn = _terms(old), _terms(new)
     notes: list[str] = []
-    row: dict = {"criterion": key[0], "method": key[1], "model": key[2], "statistic": new.get("statistic"),
+    row: dict = {**_named(key), "statistic": new.get("statistic"),
                  "control": _is_control(old) or _is_control(new),
                  "old_value": _num(old.get("value")), "new_value": _num(new.get("value")),
                  "old_verdict": old.get("verdict"), "new_verdict": new.get("verdict"),
@@ -353,7 +361,7 @@ def compare(old: dict, new: dict, *, alpha: float = 0.05, multiplicity: str = "h
                 row["notes"].insert(0, note)
         if why is not None:
             r = rn or ro
-            not_compared.append({"criterion": key[0], "method": key[1], "model": key[2], "reason": why,
+            not_compared.append({**_named(key), "reason": why,
                                  "control": _is_control(r),
                                  "old_verdict": ro.get("verdict") if ro else None,
                                  "new_verdict": rn.get("verdict") if rn else None})
@@ -393,4 +401,4 @@ def regressions(comparison: dict) -> list[dict]:
 
 def label(row: dict) -> str:
     """``criterion[method]``, with the model when it is not the primary."""
-    return _label((str(row.get("criterion")), str(row.get("method")), str(row.get("model") or "primary")))
+    return _label(subject_key(row))

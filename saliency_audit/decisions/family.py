@@ -32,7 +32,7 @@ def decide(audit, pairs: list[tuple[str, str]]) -> dict:
     stats = audit.config.stats
     audit.run_all(pairs)
     wanted = set(pairs)
-    family = members(r for r in audit.results if (r.criterion, r.method) in wanted)
+    family = members(r for r in audit.results if (r.criterion, r.subject) in wanted)
     levels = decide_levels([r.p_value if r.verdict != "error" else None for r in family], stats.family_alpha,
                            stats.multiplicity)
     changed = []
@@ -47,7 +47,7 @@ def decide(audit, pairs: list[tuple[str, str]]) -> dict:
                               f"{d['level']:.3g} -> {'pass kept' if keeps else 'fail'}")
             if not keeps:
                 r.verdict = "fail"
-                changed.append(f"{r.criterion}[{r.method}]")
+                changed.append(f"{r.criterion}[{r.subject}]")
         audit.refresh(r)
     audit.family = summary(stats.multiplicity, stats.family_alpha, family, changed)
     audit.write_evidence()

@@ -80,6 +80,8 @@ from importlib import resources
 
 import numpy as np
 
+from ..common.subjects import of
+
 CAP = 5000  # the largest n searched
 EXACT_UP_TO = 128  # sequential designs up to this many images get their exact inflation factor
 ANCHORS = (128, 192, 256, 400)  # exact designs the factor is interpolated between above EXACT_UP_TO
@@ -184,7 +186,7 @@ def pair_from_result(r: dict, default_alpha: float = 0.05) -> tuple[Pair | None,
     verdict = r.get("verdict")
     if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
         return None, f"no per-image terms in the evidence (verdict {verdict})"
-    criterion, method = str(r.get("criterion")), str(r.get("method"))
+    criterion, method = str(r.get("criterion")), of(r)  # a finding's verdict is planned as its subject
     details = r.get("details") if isinstance(r.get("details"), dict) else {}
     statistic = str(r.get("statistic") or "")
     checks: list[CheckTerms] = []

@@ -11,10 +11,12 @@ here", the regression "is it worse than last release".
 """
 from __future__ import annotations
 
+from ..common.subjects import key as result_key
 
 
 def _key(evidence: dict) -> tuple:
-    return tuple((r.get("criterion"), r.get("method"), r.get("model"), r.get("verdict"), r.get("value"), r.get("n"))
+    return tuple((r.get("criterion"), r.get("method"), r.get("model"), r.get("finding"), r.get("verdict"),
+                  r.get("value"), r.get("n"))
                  for r in evidence.get("results") or [])
 
 
@@ -46,7 +48,7 @@ def gate(audit, pairs: list[tuple[str, str]]) -> list[dict]:
     rows = regressions(audit.evidence(finished=True)["comparison"])  # as the finished run will compare
     for row in rows:
         for r in audit.results:
-            if (r.criterion, r.method, r.model) == (row["criterion"], row["method"], row["model"]):
+            if result_key(r) == result_key(row):
                 r.details["regression"] = {**row, "gated": True}
                 r.explanation += (f"; REGRESSION against {audit.baseline_name or 'the baseline'}: "
                                   f"{label(row)} {row['old_value']:+.3f} -> {row['new_value']:+.3f}, change "

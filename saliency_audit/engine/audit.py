@@ -62,6 +62,8 @@ class Audit:
         dataset_options: dict | None = None,
         skip_bad_samples: bool = False,
         maps: Sequence[str] | None = None,
+        findings: Sequence[str] | str | None = None,
+        human_annotations: str | Path | None = None,
     ):
         self.config = config or AuditConfig()
         self.config.validate()
@@ -76,6 +78,7 @@ class Audit:
         self.data_root = data_root
         self.dataset_options = {k: v for k, v in (dataset_options or {}).items() if v is not None}
         self.skip_bad_samples = skip_bad_samples
+        self.human_annotations = str(human_annotations) if human_annotations else None  # the radiologist benchmark
         from .external import ExternalMaps, parse_maps_option
 
         self.external: dict = {}  # --maps: method name -> ExternalMaps
@@ -104,6 +107,46 @@ class Audit:
                                timings=self.timings)
         self.samples = SampleSets(self.config, lambda: self.dataset, self.models.grid, name=dataset,
                                   timings=self.timings)
+        self.finding: str | None = None  # the finding a view explains (engine/findings.py); None: the whole run
+        self.parent: "Audit | None" = None
+        self._finding_request = findings
+        self._findings: tuple[str, ...] | None = None if findings else ()
+        self._views: dict = {}
+
+    # -- findings (a model with one output per finding is audited per finding: engine/findings.py) -----------
+    @property
+    def findings(self) -> tuple[str, ...]:
+        """The findings audited, in the data's spelling (``--finding``, ``all`` expanded); () for a run without
+        a finding axis."""
+        if self._findings is None:
+            from .findings import resolve_findings
+
+            self._findings = resolve_findings(self, self._finding_request)
+        return self._findings
+
+    def view(self, finding: str) -> "Audit":
+        """The audit of one finding: its dataset view, its output, its maps (engine/findings.py)."""
+        if finding not in self._views:
+            from .findings import make_view
+
+            self._views[finding] = make_view(self, finding)
+        return self._views[finding]
+
+    def subjects(self) -> tuple[str, ...]:
+        """What each audit test runs for: the methods, or (method, finding) subjects such as
+        ``gradcam-Pneumothorax`` (:mod:`saliency_audit.common.subjects`)."""
+        from ..common.subjects import subject
+
+        if not self.findings:
+            return self.methods
+        return tuple(subject(m, f) for f in self.findings for m in self.methods)
+
+    def _split(self, value: str, finding: str | None) -> tuple[str, str | None]:
+        from ..common.subjects import split
+
+        if finding is not None or not self.findings:
+            return value, finding
+        return split(value, self.methods, self.findings)
 
     # -- resources (lazy: nothing heavy happens until a criterion asks) --------------------
     @property
@@ -138,7 +181,8 @@ class Audit:
 
                 return Passes(self.config, self.store)
 
-            self._ctx = Context(self.config, self.models, self.samples, self.store, passes)
+            self._ctx = Context(self.config, self.models, self.samples, self.store, passes,
+                                human_annotations=self.human_annotations, finding=self.dataset_options.get("finding"))
         return self._ctx
 
     def model(self, role: str = "primary"):
@@ -148,16 +192,29 @@ class Audit:
         return self.models.grid()
 
     # -- criteria -----------------------------------------------------------------------------
-    def run(self, criterion: str, method: str) -> CriterionResult:
-        """Evaluate one registered criterion for one method; errors become an ``error`` result, never lost work.
+    def run(self, criterion: str, method: str, finding: str | None = None) -> CriterionResult:
+        """Evaluate one registered criterion for one method (with a finding axis: a subject such as
+        ``gradcam-Pneumothorax``, or ``finding=``); errors become an ``error`` result, never lost work.
         Under ``stats.multiplicity`` the family's decided result (:func:`decide_family`), told to the listeners
         again so the test that asks gets it."""
-        if (criterion, method) in self.decided:
-            result = self.decided[(criterion, method)]
+        from ..common.subjects import subject
+
+        method, finding = self._split(method, finding)
+        if (criterion, subject(method, finding)) in self.decided:
+            result = self.decided[(criterion, subject(method, finding))]
             for listener in self.listeners:
                 listener(result)
             return result
+        if self.findings and self.finding is None:
+            if finding not in self.findings:
+                audited = ", ".join(self.findings)
+                raise AuditUsageError(f"{criterion}[{method}]: name the finding (audited: {audited})"
+                                      if finding is None else
+                                      f"finding {finding!r} is not audited in this run (audited: {audited})")
+            return self.view(finding).run(criterion, method)
         spec = criterion_spec(criterion)
+        if reason := self.absent(spec.name):  # absent from this run: said, never recorded in the evidence
+            return CriterionResult(spec.name, method, "skipped", explanation=reason)
         if method not in self.external:
             (method,) = resolve_methods([method], option="method")
         elif gap := external_gap(spec):
@@ -168,17 +225,30 @@ class Audit:
             return self._record(spec.name, method, lambda: Context.skip(reason))
         from ..common import progress
 
-        with progress.step(f"{spec.name}[{method}]"):
+        with progress.step(f"{spec.name}[{subject(method, self.finding)}]"):
             return self._record(spec.name, method, lambda: spec.function()(self.context, method))
 
     def make_plan(self, pairs: list[tuple[str, str]]) -> dict:
-        """The plan of running ``pairs`` (criterion, method) in this order (:mod:`saliency_audit.engine.plan`),
-        kept for the evidence."""
+        """The plan of running ``pairs`` (criterion, method or subject) in this order
+        (:mod:`saliency_audit.engine.plan`; per finding with a finding axis), kept for the evidence."""
         from .plan import make_plan
 
         served = serves_external()
-        self.plan = make_plan(self.context, [(c, m) for c, m in pairs if m not in self.external or c in served])
+        if self.findings and self.finding is None:
+            from .findings import plan_findings
+
+            self.plan = plan_findings(self, [(c, m) for c, m in pairs if self.absent(c) is None])
+            return self.plan
+        self.plan = make_plan(self.context, [(c, m) for c, m in pairs if (m not in self.external or c in served)
+                                             and self.absent(c) is None])
         return self.plan
+
+    def absent(self, criterion: str) -> str | None:
+        """Why ``criterion`` is absent from this run (it needs an option not given: never planned, its test
+        skipped with this line, nothing in the evidence), or None."""
+        from ..common.criteria_registry import absent
+
+        return absent(criterion_spec(criterion), {"--human-annotations"} if self.human_annotations else set())
 
     def run_all(self, pairs: list[tuple[str, str]]) -> None:
         """Run every pair now and keep its result for the test that asks (a family's or a regression gate's
@@ -187,7 +257,7 @@ class Audit:
             if (criterion, method) not in self.decided:
                 self.run(criterion, method)
         wanted = set(pairs)
-        self.decided.update({(r.criterion, r.method): r for r in self.results if (r.criterion, r.method) in wanted})
+        self.decided.update({(r.criterion, r.subject): r for r in self.results if (r.criterion, r.subject) in wanted})
 
     def decide_family(self, pairs: list[tuple[str, str]]) -> dict | None:
         """``stats.multiplicity`` other than none: run every pair, then decide the gate's verdicts together
@@ -198,32 +268,35 @@ class Audit:
 
         return decide(self, pairs)
 
-    def utility(self, method: str) -> CriterionResult:
-        return self.run("utility", method)
+    def utility(self, method: str, finding: str | None = None) -> CriterionResult:
+        return self.run("utility", method, finding)
 
-    def randomization(self, method: str) -> CriterionResult:
-        return self.run("randomization", method)
+    def randomization(self, method: str, finding: str | None = None) -> CriterionResult:
+        return self.run("randomization", method, finding)
 
-    def label_randomization(self, method: str) -> CriterionResult:
-        return self.run("label_randomization", method)
+    def label_randomization(self, method: str, finding: str | None = None) -> CriterionResult:
+        return self.run("label_randomization", method, finding)
 
-    def repeatability(self, method: str) -> CriterionResult:
-        return self.run("repeatability", method)
+    def repeatability(self, method: str, finding: str | None = None) -> CriterionResult:
+        return self.run("repeatability", method, finding)
 
-    def reproducibility(self, method: str) -> CriterionResult:
-        return self.run("reproducibility", method)
+    def reproducibility(self, method: str, finding: str | None = None) -> CriterionResult:
+        return self.run("reproducibility", method, finding)
 
-    def completeness(self, method: str) -> CriterionResult:
-        return self.run("completeness", method)
+    def completeness(self, method: str, finding: str | None = None) -> CriterionResult:
+        return self.run("completeness", method, finding)
 
-    def energy(self, method: str) -> CriterionResult:
-        return self.run("energy", method)
+    def energy(self, method: str, finding: str | None = None) -> CriterionResult:
+        return self.run("energy", method, finding)
 
-    def focus(self, method: str) -> CriterionResult:
-        return self.run("focus", method)
+    def focus(self, method: str, finding: str | None = None) -> CriterionResult:
+        return self.run("focus", method, finding)
 
-    def pointing(self, method: str) -> CriterionResult:
-        return self.run("pointing", method)
+    def pointing(self, method: str, finding: str | None = None) -> CriterionResult:
+        return self.run("pointing", method, finding)
+
+    def human_benchmark(self, method: str, finding: str | None = None) -> CriterionResult:
+        return self.run("human_benchmark", method, finding)
 
     # -- bookkeeping ------------------------------------------------------------------------
     def _record(self, criterion: str, method: str, fn) -> CriterionResult:
@@ -245,12 +318,18 @@ class Audit:
         attach_control(result)
         result.details["seconds"] = time.perf_counter() - t0
         result.details["image_passes"] = PASSES["images"] - passes0  # forward passes this result cost, in images
+        result.finding = self.finding
         self.add_result(result)
         return result
 
     def add_result(self, result: CriterionResult) -> None:
-        key = (result.criterion, result.method, result.model)
-        self.results = [r for r in self.results if (r.criterion, r.method, r.model) != key]
+        from ..common.subjects import key as result_key
+
+        if self.parent is not None:  # a finding's view: the run keeps (and writes) every finding's results
+            self.parent.add_result(result)
+            return
+        key = result_key(result)
+        self.results = [r for r in self.results if result_key(r) != key]
         self.results.append(result)
         for listener in self.listeners:
             listener(result)
@@ -261,42 +340,33 @@ class Audit:
 
     def refresh(self, result: CriterionResult) -> None:
         """Convert a recorded result again after it changed (a family's decision)."""
-        self._result_dicts[(result.criterion, result.method, result.model)] = (result, result.to_dict())
+        from ..common.subjects import key
+
+        self._result_dicts[key(result)] = (result, result.to_dict())
 
     def _result_dict(self, result: CriterionResult) -> dict:
-        held = self._result_dicts.get((result.criterion, result.method, result.model))
+        from ..common.subjects import key
+
+        held = self._result_dicts.get(key(result))
         return held[1] if held is not None and held[0] is result else result.to_dict()
 
     def evidence(self, finished: bool = False, status: str | None = None, exit_status: int | None = None) -> dict:
         """The evidence so far. ``status``: how the run ended (``complete``, ``interrupted``, ``failed``);
         evidence written while the run goes on says ``running``, so a killed run never reads as finished."""
         models = self.models.describe()  # cascade-stage copies are described in their results' details
-        dataset = {"name": self.dataset_name, "root": self.data_root, **self.dataset_options,
-                   "skip_bad_samples": self.skip_bad_samples}
-        if self._dataset is not None:
-            dataset["root"] = self.data_root or getattr(self._dataset, "root", None)
-            dataset["size"] = len(self._dataset)
-            dataset.update(self._dataset.info())
-            dataset["skipped"] = list(self._dataset.skipped) + (self._store.skipped if self._store else [])
-            if self._dataset.unlocalised:
-                ids = self._dataset.unlocalised
-                dataset["positives_without_lesion"] = {"count": len(ids), "ids": ids[:50]}
-        used = self.samples.used()
-        if used:
-            dataset.update(n_images=len(used), eval_size=list(self.grid()),
-                           manifest_sha256=self._manifest(tuple(used)))
-        samples = self._sample_thumbnails()
-        dataset.update(self.samples.describe())
-        performance = self._performance()
-        if performance:
-            dataset["primary_accuracy"] = performance
+        if self.findings:
+            from .findings import dataset_section, finding_samples
+
+            dataset, samples = dataset_section(self), finding_samples(self)
+        else:
+            dataset, samples = self._dataset_section(), self._sample_thumbnails()
         run = dict(self._run)
         if finished:
             run["finished"] = ev.now()
         run["status"] = status or ("complete" if finished else "running")
         if exit_status is not None:
             run["exit_status"] = exit_status
-        run["timings"] = dict(self.timings, maps=self._store.stats if self._store else {})
+        run["timings"] = dict(self.timings, maps=self._maps_stats())
         run["image_passes"] = sum(r.details.get("image_passes", 0) for r in self.results)
         if self.plan is not None:
             run["plan"] = self.plan
@@ -305,6 +375,7 @@ class Audit:
             "schema": ev.SCHEMA,
             "run": run,
             "config": dict(self.config.to_dict(), methods_audited=list(self.methods),
+                           **({"findings_audited": list(self.findings)} if self.findings else {}),
                            **({"external_maps": {k: v.describe() for k, v in self.external.items()}}
                               if self.external else {})),
             "models": ev.sort_models(models),
@@ -320,6 +391,38 @@ class Audit:
 
             out["comparison"] = comparison(self, out)
         return out
+
+    def _maps_stats(self) -> dict:
+        """The map store's counters (summed over the findings' views)."""
+        stores = [self._store] + [v._store for v in self._views.values()]
+        out: dict = {}
+        for store in stores:
+            for k, v in (store.stats if store else {}).items():
+                out[k] = out.get(k, 0) + v if isinstance(v, (int, float)) else v
+        return out
+
+    def _dataset_section(self) -> dict:
+        """The evidence's ``dataset``: how it was read and which of its images the criteria used."""
+        dataset = {"name": self.dataset_name, "root": self.data_root, **self.dataset_options,
+                   "skip_bad_samples": self.skip_bad_samples}
+        if self._dataset is not None:
+            dataset["root"] = self.data_root or getattr(self._dataset, "root", None)
+            dataset["size"] = len(self._dataset)
+            dataset.update(self._dataset.info())
+            dataset["skipped"] = list(self._dataset.skipped) + (self._store.skipped if self._store else [])
+            if self._dataset.unlocalised:
+                ids = self._dataset.unlocalised
+                dataset["positives_without_lesion"] = {"count": len(ids), "ids": ids[:50]}
+        used = self.samples.used()
+        if used:
+            dataset.update(n_images=len(used), eval_size=list(self.grid()),
+                           manifest_sha256=self._manifest(tuple(used)))
+        self._sample_thumbnails()  # before the samples' description: thumbnails load what it counts
+        dataset.update(self.samples.describe())
+        performance = self._performance()
+        if performance:
+            dataset["primary_accuracy"] = performance
+        return dataset
 
     def _multiplicity(self) -> dict:
         """How the gate's verdicts were decided: the family's summary, or (per verdict) what that allows."""
@@ -344,11 +447,13 @@ class Audit:
         memo = self.__dict__.setdefault("_performance_memo", {})
         if key not in memo:
             try:
-                perf = self.models.accuracy("primary", [unique[k] for k in key])
+                # a finding's view scores the output of its finding against that finding's labels
+                index = {"index": self.config.target_class} if self.finding is not None else {}
+                perf = self.models.accuracy("primary", [unique[k] for k in key], **index)
                 if len(perf["labels"]) < 2:
                     _, check = self.dataset.select(len(key), self.grid(), lesion=False)
                     if len({int(s.label) for s in check}) > 1:
-                        perf["label_stratified"] = self.models.accuracy("primary", check)
+                        perf["label_stratified"] = self.models.accuracy("primary", check, **index)
                 memo[key] = perf
             except Exception as exc:  # never lose the evidence over a diagnostic
                 memo[key] = {"error": f"{type(exc).__name__}: {one_line(exc)}"}

@@ -30,6 +30,7 @@ from ..data.sample import Sample
 from ..methods import METHODS
 from ..methods.mapset import MapSet
 from ..methods.postprocess import postprocess, signed_maps
+from ..models.target import check_predicted, independent
 from ..models.wrapper import model_fingerprint
 
 MAPS_VERSION = "2"  # bump when a method's computation changes
@@ -58,7 +59,10 @@ class MapStore:
     def fingerprint(self, model) -> str:
         fp = self._fps.get(model)
         if fp is None:
-            fp = self._fps[model] = model_fingerprint(model)
+            fp = model_fingerprint(model)
+            if independent(model):  # ScoreCAM's and LIME's maps read its sigmoids: not a softmax model's maps
+                fp = hashlib.sha256(f"{fp}-sigmoid".encode()).hexdigest()[:24]
+            self._fps[model] = fp
         return fp
 
     def method_params(self, method: str) -> dict:
@@ -286,8 +290,10 @@ class MapStore:
         if self.config.explain != "predicted":
             return model.target_index(self.config.target_class)
         todo = [i for i, k in enumerate(keys) if k not in self._predicted]
+        check_predicted(model)  # independent sigmoid outputs have no single predicted class
         if todo:
             primary = self._predictor()
+            check_predicted(primary)
             with torch.no_grad():
                 x = prepare([samples[i] for i in todo], primary.input_size, next(primary.parameters()).device)
                 pred = primary(x).argmax(1).cpu().tolist()

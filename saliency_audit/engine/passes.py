@@ -2,8 +2,10 @@
 
 The pure parts (pixel order, masks, imputation, fills) live in
 :mod:`saliency_audit.metrics.perturbation`; this module feeds them batches of
-images on the model's device and reads the explained class's probability
-(softmax over the logits; sigmoid for a single-logit head).
+images on the model's device and reads the explained output's probability
+(:func:`saliency_audit.models.target.explained_probability`: a softmax over
+competing classes, the output's own sigmoid for independent findings or a
+single logit, as the model's output kind was resolved).
 
 Everything random is seeded per (run seed, sample id, ...), never per batch:
 
@@ -29,21 +31,12 @@ from ..common import progress
 from ..config import pass_images
 from ..data.resize import prepare
 from ..metrics import perturbation as pt
+from ..models.target import explained_probability, output_of
 from ..stats import stable_seed
 
 #: Relative residual of the multigrid-preconditioned CG imputation.  At 1e-6 the largest error on a
 #: 128-px ROAD batch (80 % removed) is far below ROAD's own noise (std 0.01); 1e-7 reaches float32's limit.
 IMPUTE_TOL = 1e-6
-
-
-def probabilities(logits: torch.Tensor, target) -> torch.Tensor:
-    """The explained class's probability per row: softmax (or sigmoid for one logit) at ``target``."""
-    if logits.shape[1] == 1:
-        return torch.sigmoid(logits[:, 0])
-    p = torch.softmax(logits.float(), dim=1)
-    if isinstance(target, torch.Tensor):
-        return p.gather(1, target.view(-1, 1).to(p.device))[:, 0]
-    return p[:, int(target)]
 
 
 def trapezoid(y: np.ndarray) -> np.ndarray:
@@ -61,11 +54,12 @@ class Passes:
     def _forward(self, model, x: torch.Tensor, target) -> torch.Tensor:
         """Probabilities of the explained class for images ``x`` (any count; passes of ``pass_images``)."""
         bs = pass_images(self.config, tuple(x.shape[-2:]))
+        kind = output_of(model)
         out = []
         with torch.no_grad():
             for i in range(0, len(x), bs):
                 t = target[i : i + bs] if isinstance(target, torch.Tensor) else target
-                out.append(probabilities(model(x[i : i + bs]), t).float().cpu())
+                out.append(explained_probability(model(x[i : i + bs]), t, kind).float().cpu())
         return torch.cat(out)
 
     def _setup(self, model, samples):

@@ -112,6 +112,6 @@ def sort_results(results: list[dict]) -> list[dict]:
     def key(r):
         c = CRITERIA.index(r["criterion"]) if r["criterion"] in CRITERIA else len(CRITERIA)
         m = list(METHODS).index(r["method"]) if r["method"] in METHODS else len(METHODS)
-        return (c, r["criterion"], m, r["method"], r.get("model", ""))
+        return (c, r["criterion"], str(r.get("finding") or ""), m, r["method"], r.get("model", ""))
 
     return sorted(results, key=key)

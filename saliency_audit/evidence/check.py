@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import math
 
+from ..common.subjects import of
+
 #: criteria whose verdict needs the bound to exceed the threshold (``stats.clears(..., strict=True)``); the
 #: others pass at equality.  Unknown criteria are checked with the lenient rule.
 STRICT = frozenset({"utility", "completeness", "interpretability"})
@@ -64,7 +66,7 @@ def _result_problems(i: int, r) -> list[str]:
     if not isinstance(r, dict):
         return []
     at = f"results[{i}]"
-    name = f"{r.get('criterion')}[{r.get('method')}]"
+    name = f"{r.get('criterion')}[{of(r)}]"
     out = []
     verdict, bound, threshold = r.get("verdict"), r.get("bound"), r.get("threshold")
     if verdict == "pass" and _number(bound) and _number(threshold):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 from ..common.errors import AuditUsageError
+from ..common.subjects import key as result_key
 
 
 def shard_of(pairs, index: int, count: int) -> set:
@@ -37,17 +38,22 @@ def merge_evidence(parts: list[dict]) -> dict:
 
     base = json.loads(json.dumps(parts[0]))
     seen_models = {(m["role"], m["spec"]) for m in base["models"]}
-    results = {(r["criterion"], r["method"], r.get("model")): r for r in base["results"]}
+    results = {result_key(r): r for r in base["results"]}
     for part in parts[1:]:
         for m in part["models"]:
             if (m["role"], m["spec"]) not in seen_models:
                 base["models"].append(m)
                 seen_models.add((m["role"], m["spec"]))
         for r in part["results"]:
-            results[(r["criterion"], r["method"], r.get("model"))] = r
-        base.setdefault("samples", {}).update(part.get("samples", {}))
+            results[result_key(r)] = r
+        _merge_samples(base.setdefault("samples", {}), part.get("samples", {}))
         if part["dataset"].get("manifest_sha256"):  # keys only some parts know (e.g. the prior) are kept
             base["dataset"] = {**base["dataset"], **part["dataset"]}
+        elif isinstance(part["dataset"].get("findings"), dict):  # a run per finding: each finding's view alike
+            mine = base["dataset"].setdefault("findings", {})
+            for finding, view in part["dataset"]["findings"].items():
+                if view.get("manifest_sha256") or finding not in mine:
+                    mine[finding] = {**mine.get(finding, {}), **view}
         base["run"]["started"] = min(base["run"]["started"], part["run"]["started"])
     base["run"]["finished"] = now()
     plans = [p["run"].get("plan") for p in parts]
@@ -67,6 +73,15 @@ def merge_evidence(parts: list[dict]) -> dict:
     base["models"] = sort_models(base["models"])
     base["samples"] = dict(sorted(base.get("samples", {}).items()))
     return base
+
+
+def _merge_samples(into: dict, more: dict) -> None:
+    """Thumbnails of both parts; a run per finding keeps every finding's truth of an image (``truths``)."""
+    for sid, entry in more.items():
+        held = into.get(sid)
+        if isinstance(held, dict) and isinstance(held.get("truths"), dict) and isinstance(entry.get("truths"), dict):
+            entry = {**entry, "truths": {**held["truths"], **entry["truths"]}}
+        into[sid] = entry
 
 
 #: What two shards must agree on: dataset keys, and the versions that change numbers.
@@ -182,15 +197,16 @@ def _used_mismatch(first: dict, other: dict) -> str | None:
             rows = r.get("per_image") if isinstance(r, dict) else None
             if isinstance(rows, list) and rows and r.get("model", "primary") == "primary":
                 got = [row.get("id") for row in rows if isinstance(row, dict)]
-                if len(got) > len(out.get(r.get("criterion"), [])):
-                    out[r.get("criterion")] = got
+                which = (r.get("criterion"), r.get("finding"))  # each finding's view has its own images
+                if len(got) > len(out.get(which, [])):
+                    out[which] = got
         return out
 
     ia, ib = ids(first), ids(other)
-    for crit in sorted(set(ia) & set(ib), key=str):
-        short, long_ = sorted((ia[crit], ib[crit]), key=len)
+    for crit, finding in sorted(set(ia) & set(ib), key=str):
+        short, long_ = sorted((ia[crit, finding], ib[crit, finding]), key=len)
         if long_[:len(short)] != short:
-            return f"{crit} was evaluated on different images"
+            return f"{crit}{f' ({finding})' if finding else ''} was evaluated on different images"
     ca = {r.get("criterion") for r in first.get("results") or [] if isinstance(r, dict)}
     cb = {r.get("criterion") for r in other.get("results") or [] if isinstance(r, dict)}
     if ca == cb:

@@ -35,8 +35,9 @@ Choices, where the papers and TorchCAM 0.5 (the reference of tests/test_cam_fami
   ``alpha[mask].div_(...)`` acts on a copy (boolean indexing), so its alpha is plain ``g^2``.  The test compares
   with TorchCAM's extractor with those two lines corrected.
 * ScoreCAM's weight is the softmax *class* probability of the target for the masked image, as in the authors'
-  released code (a sigmoid for a single-logit head); the masks are upsampled, then min-max normalised (paper,
-  Algorithm 1, and the authors' code).  TorchCAM normalises before upsampling (its maps then differ from ours by
+  released code; for a head of independent sigmoid outputs (or a single logit) the target output's own sigmoid
+  (:func:`saliency_audit.models.target.explained_probability`, the model's output kind).  The masks are
+  upsampled, then min-max normalised (paper, Algorithm 1, and the authors' code).  TorchCAM normalises before upsampling (its maps then differ from ours by
   ~3e-4 of their max) and weighs channels by a softmax *over channels* of the increase of the target logit, as
   its docstring writes the paper's weights; the test bridges that by giving TorchCAM a log-softmax head, whose channel
   softmax is then ``P_k / sum_m P_m``: our weights up to a factor per image.  Masks multiply the image in pixel
@@ -47,8 +48,8 @@ from __future__ import annotations
 import torch
 
 from ..config import pass_images
+from ..models.target import explained_probability, output_of
 from .cam import capture, upsample
-from .targets import pick
 
 
 def _combine(act: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -62,11 +63,6 @@ def _gradcampp_weights(act: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     denom = 2 * g2 + g2 * g * act.sum(dim=(2, 3), keepdim=True)
     alpha = torch.where(denom != 0, g2 / torch.where(denom != 0, denom, torch.ones_like(denom)), torch.zeros_like(g2))
     return (alpha * torch.relu(g)).sum(dim=(2, 3), keepdim=True)
-
-
-def _probability(logits: torch.Tensor) -> torch.Tensor:
-    """Class probabilities of ScoreCAM's masked images: softmax, or a sigmoid for a single-logit head."""
-    return torch.sigmoid(logits) if logits.shape[1] == 1 else torch.softmax(logits, dim=1)
 
 
 def _scorecam_masks(maps: torch.Tensor, constant: torch.Tensor, size, interpolation: str) -> torch.Tensor:
@@ -114,6 +110,7 @@ def scorecam(model, x, keys, target, cfg, memo) -> torch.Tensor:
     whatever its weight, and costs no pass.
     """
     interpolation = cfg.methods.gradcam.interpolation
+    kind = output_of(model)
     act, _, _ = capture(model, x, target, memo["cam_layer"], grad=False)
     n, k = act.shape[:2]
     size = tuple(x.shape[-2:])
@@ -124,14 +121,14 @@ def scorecam(model, x, keys, target, cfg, memo) -> torch.Tensor:
     images = torch.arange(n * k, device=act.device) // k
     if bool((constant & (hi != 0)).any()):  # constant, nonzero channels: weighted by the black image's score
         pairs = torch.nonzero(constant & (hi != 0))[:, 0]
-        black = _probability(model(torch.zeros_like(x[:1]))).expand(len(pairs), -1)
-        weights[pairs] = pick(black, _target_of(target, images[pairs])).to(weights.dtype)
+        black = model(torch.zeros_like(x[:1])).expand(len(pairs), -1)
+        weights[pairs] = explained_probability(black, _target_of(target, images[pairs]), kind).to(weights.dtype)
     todo = torch.nonzero(~constant)[:, 0]
     per_pass = pass_images(cfg, size)
     for start in range(0, len(todo), per_pass):
         pairs = todo[start:start + per_pass]
         masks = _scorecam_masks(flat[pairs], constant[pairs], size, interpolation)
-        probs = _probability(model(x[images[pairs]] * masks))
-        weights[pairs] = pick(probs, _target_of(target, images[pairs])).to(weights.dtype)
+        logits = model(x[images[pairs]] * masks)
+        weights[pairs] = explained_probability(logits, _target_of(target, images[pairs]), kind).to(weights.dtype)
     cam = _combine(act, weights.view(n, k, 1, 1))
     return upsample(cam, size, interpolation)

@@ -14,10 +14,14 @@ Per image:
    and the randomized model are probed with the same perturbations).
 3. Perturbed images: an off superpixel shows its own mean grey level (per
    channel; lime's ``hide_color=None``).
-4. Score: the **softmax probability** of the explained class (a single-logit
-   head: its sigmoid), because lime explains the classifier's probabilities
-   (``classifier_fn`` returns ``predict_proba``); the logit would let a
-   saturated class swamp the surrogate with unbounded values.
+4. Score: the **probability** of the explained output, because lime explains
+   the classifier's probabilities (``classifier_fn`` returns
+   ``predict_proba``); the logit would let a saturated class swamp the
+   surrogate with unbounded values.  Which probability follows the model's
+   output kind (:func:`saliency_audit.models.target.explained_probability`):
+   the softmax over competing classes, the output's own sigmoid for
+   independent findings (lime's multi-label use: one sigmoid per label) or a
+   single logit.
 5. Weights: lime's kernel ``sqrt(exp(-d² / kernel_width²))`` with d the cosine
    distance between the on/off vector and all-ones (an all-off vector has
    distance 1, as in sklearn's ``cosine_distances``).
@@ -38,8 +42,9 @@ import numpy as np
 import torch
 
 from ..config import pass_images
+from ..models.target import explained_probability, output_of
 from ..stats import stable_seed
-from .targets import pick, repeat
+from .targets import repeat
 
 
 def grey(image: torch.Tensor) -> np.ndarray:
@@ -87,13 +92,6 @@ def surrogate(z: np.ndarray, scores: np.ndarray, kernel_width: float, ridge: flo
     return fit.coef_
 
 
-def probabilities(logits: torch.Tensor, target) -> torch.Tensor:
-    """Probability of the explained class: softmax over the classes, sigmoid for a single-logit head."""
-    if logits.shape[1] == 1:
-        return torch.sigmoid(logits[:, 0])
-    return pick(torch.softmax(logits, dim=1), target)
-
-
 def segment_means(image: torch.Tensor, seg: torch.Tensor, k: int) -> torch.Tensor:
     """(C, H, W) image with every superpixel replaced by its mean, per channel (lime's hide_color=None)."""
     c = image.shape[0]
@@ -108,6 +106,7 @@ def lime(model, x, keys, target, cfg, memo) -> torch.Tensor:
     size = tuple(x.shape[-2:])
     per_pass = pass_images(cfg, size)
     cache = memo.setdefault("segments", {})
+    kind = output_of(model)
     out = torch.zeros((len(x), 1) + size, dtype=torch.float32)
     counts = []
     with torch.no_grad():
@@ -128,7 +127,7 @@ def lime(model, x, keys, target, cfg, memo) -> torch.Tensor:
             for start in range(0, p.samples, per_pass):
                 on = zt[start : start + per_pass][:, seg].unsqueeze(1)  # (n, 1, H, W)
                 copies = torch.where(on, img.unsqueeze(0), hidden.unsqueeze(0))
-                scores.append(probabilities(model(copies), repeat(t, len(copies))).double().cpu())
+                scores.append(explained_probability(model(copies), repeat(t, len(copies)), kind).double().cpu())
             coef = surrogate(z, torch.cat(scores).numpy(), p.kernel_width, p.ridge)
             out[i, 0] = torch.from_numpy(coef[seg_np]).float()
     if counts:

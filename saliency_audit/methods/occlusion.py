@@ -8,7 +8,10 @@ cut off at the border when ``s`` does not divide ``side − w`` (captum's
 channels and shows black (``fill = "zero"``) or the image's mean over all
 pixels and channels (``fill = "mean"``).  A pixel's attribution is the mean,
 over the windows covering it, of (explained logit of the image − explained
-logit with the window filled) — captum's ``use_weights`` averaging.  The map
+logit with the window filled) — captum's ``use_weights`` averaging.  It is
+the explained logit itself (captum attributes the forward function it is
+given, the network's logits), so it reads a softmax head and a head of
+independent sigmoids alike: no softmax across outputs is ever taken.  The map
 has one channel (captum repeats the same value in every channel of a window).
 
 captum's ``Occlusion.attribute`` is not called: it evaluates the unoccluded

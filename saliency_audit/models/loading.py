@@ -1,6 +1,7 @@
 """Model specs and safe loading.
 
-SPEC forms (README, "Your own model"): ``demo`` | ``demo:VARIANT`` | ``PATH`` (TorchScript, or
+SPEC forms (README, "Your own model"): ``demo`` | ``demo:VARIANT`` | ``xrv:NAME[:PATH]`` (torchxrayvision,
+:mod:`saliency_audit.models.xrv`) | ``PATH`` (TorchScript, or
 a state dict; rebuilt as the torchvision architecture its weights are exactly,
 :mod:`saliency_audit.models.autoarch`) | ``ARCH:PATH`` with ARCH a torchvision
 model name, ``timm/NAME`` or ``package.module:factory``.  Checkpoints are read with
@@ -53,6 +54,10 @@ def load_model(
     parsed = parse_spec(spec, option)
     if parsed.kind == "demo":
         model = _load_demo(parsed, role)
+    elif parsed.kind == "xrv":
+        from .xrv import load_xrv  # its module imports this one's checkpoint checks
+
+        model = load_xrv(parsed, role, option, allow_unsafe_pickle)
     else:
         path = Path(parsed.path).expanduser()
         if not path.is_file():
@@ -388,6 +393,20 @@ def check_fit(state: dict, expected: dict, what: str, arch: str | None = None) -
 MAX_CLASSES = 100_000
 
 
+def load_weights(net: nn.Module, state: dict, what: str, path, misfit: str, arch: str) -> dict:
+    """Load ``state`` into ``net`` exactly (a wrapper's prefix cut): a checkpoint that does not fit is one
+    usage error (``what: misfit`` and the keys that differ), never a partly loaded network; the state loaded."""
+    state = _strip_prefix(state, set(net.state_dict()))
+    check_fit(state, net.state_dict(), f"{what}: {misfit}", arch=arch)
+    try:
+        net.load_state_dict(state, strict=False)
+    except Exception as exc:  # noqa: BLE001 -- dtype or layout that copy_ refuses
+        raise AuditUsageError(f"{what}: cannot load the weights of {path} ({type(exc).__name__}: "
+                              f"{one_line(exc)})") from None
+    _check_exact(state, net.state_dict(), f"{what}: {path}")
+    return state
+
+
 def _head_classes(state: dict) -> int | None:
     """Classes from the last 2-D weight that is not an auxiliary head's."""
     heads = [v for k, v in state.items() if k.endswith("weight") and v.ndim == 2 and "aux" not in k.lower()]
@@ -435,24 +454,20 @@ def _load_arch(path: Path, parsed: Spec, role: str, option: str, allow_unsafe_pi
         num_classes = None
         size, channels = (299, 299) if parsed.arch == "inception_v3" else (224, 224), 3
     else:
-        num_classes = _head_classes(state) or 2
+        head = _head_classes(state)
+        num_classes = head or 2
         if num_classes > MAX_CLASSES:
             raise AuditUsageError(f"{option}={spec}: the checkpoint's head has {num_classes} classes (more than "
                                   f"{MAX_CLASSES}); {path} is not a classifier's state dict")
         net, size, channels = _build_arch(parsed.arch, num_classes, state, spec, option)
-        state = _strip_prefix(state, set(net.state_dict()))
-        check_fit(state, net.state_dict(), f"{option}={spec}: checkpoint {path} does not fit {parsed.arch}",
-                  arch=parsed.arch)
-        try:
-            net.load_state_dict(state, strict=False)
-        except Exception as exc:  # noqa: BLE001 -- dtype or layout that copy_ refuses
-            raise AuditUsageError(f"{option}={spec}: cannot load the weights of {path} ({type(exc).__name__}: "
-                                  f"{one_line(exc)})") from None
-        _check_exact(state, net.state_dict(), f"{option}={spec}: {path}")
+        state = load_weights(net, state, f"{option}={spec}", path,
+                             f"checkpoint {path} does not fit {parsed.arch}", parsed.arch)
         if script is not None and not _same_outputs(script, net, channels, tuple(probe_size or size)):
             net, num_classes = script, None
             kept = {"arch": parsed.arch, "kept": "TorchScript archive",
                     "reason": f"the rebuilt {parsed.arch} computes other logits than the archive on a probe"}
+        if head is None:  # no linear head in the weights (a factory's own head): the outputs are counted
+            num_classes = None
     info = ModelInfo(
         spec=spec, arch=parsed.arch, role=role, sha256=file_sha256(path), n_params=_count(net),
         input_size=size, in_channels=channels, **_default_normalisation(channels),
@@ -461,6 +476,6 @@ def _load_arch(path: Path, parsed: Spec, role: str, option: str, allow_unsafe_pi
     model = AuditModel(net, info)
     if num_classes is None:
         with torch.no_grad():
-            num_classes = int(model(torch.zeros(1, 1, *size)).shape[-1])
+            num_classes = int(model(torch.zeros(1, 1, *tuple(probe_size or size))).shape[-1])
     info.num_classes = num_classes
     return model

@@ -45,17 +45,59 @@ class ModelSet:
     def is_loaded(self, role: str) -> bool:
         return role in self._models
 
-    def accuracy(self, role: str, samples) -> dict:
+    def accuracy(self, role: str, samples, index: int | None = None) -> dict:
         """How the model does on ``samples``: accuracy, balanced accuracy (mean recall over the labels
         present), label and prediction counts.  A balanced accuracy near 0.5 on a binary task usually means
-        the images are not fed as the model was trained (input size, normalisation)."""
-        pred = self.predict(self.get(role), samples)
+        the images are not fed as the model was trained (input size, normalisation).
+
+        A sigmoid head (independent outputs, or one logit) has no argmax class: it is scored on the explained
+        output (``output_index``) against each image's binary label, by its AUROC (``auroc``: sklearn's
+        ``roc_auc_score`` of the sigmoid, when both labels are present, else None) and its decisions at
+        probability 0.5 (``accuracy``, ``balanced_accuracy``, ``predicted``); AUROC is what judges it, as a
+        sigmoid's 0.5 need not be its operating point.  A label counts as positive when it is 1 (labels 0/1, a
+        finding's), or, for class-index labels, when it is the explained output's index.  ``index``: the output
+        scored (default: the one ``target_class`` explains), e.g. a finding's when findings are audited by name.
+        """
+        from .target import output_of, predicted_class
+
+        model = self.get(role)
         labels = [int(s.label) for s in samples]
+        logits = self._logits(model, samples)
+        extra: dict = {}
+        if output_of(model) == "sigmoid" or logits.shape[1] == 1:
+            if logits.shape[1] == 1:
+                index = 0
+            else:
+                index = self._explained_index(model) if index is None else model.target_index(index)
+            positive = 1 if set(labels) <= {0, 1} else index
+            labels = [int(y == positive) for y in labels]
+            pred = (logits[:, index] > 0).long().tolist()
+            extra = {"output": "sigmoid", "output_index": index, "threshold": 0.5,
+                     "auroc": self._auroc(labels, logits[:, index])}
+            names = getattr(getattr(model, "info", None), "class_names", None)
+            if names:
+                extra["output_name"] = names[index]
+        else:
+            pred = predicted_class(logits, output_of(model)).tolist()
         recall = {c: sum(p == c for p, y in zip(pred, labels) if y == c) / labels.count(c) for c in set(labels)}
         count = lambda xs: {str(c): xs.count(c) for c in sorted(set(xs))}  # noqa: E731
         return {"n": len(samples), "accuracy": sum(p == y for p, y in zip(pred, labels)) / len(samples),
                 "balanced_accuracy": sum(recall.values()) / len(recall), "labels": count(labels),
-                "predicted": count(pred)}
+                "predicted": count(pred), **extra}
+
+    def _explained_index(self, model) -> int:
+        """The output column the audit explains (``target_class``; a single logit's only one)."""
+        return model.target_index(self.config.target_class)
+
+    @staticmethod
+    def _auroc(labels: list[int], scores) -> float | None:
+        """AUROC of ``scores`` (logits: the sigmoid is monotone, so the same AUROC) against binary ``labels``;
+        None when one label is missing (it is undefined)."""
+        if len(set(labels)) < 2:
+            return None
+        from sklearn.metrics import roc_auc_score
+
+        return float(roc_auc_score(labels, scores.double().numpy()))
 
     def __setitem__(self, role: str, model) -> None:  # tests and advanced users substitute a model for a role
         self._models[role] = model
@@ -88,6 +130,12 @@ class ModelSet:
             m = load_model(self.specs(kind)[int(role[len(kind):])], role=kind, option=option, **load)
         else:
             raise AuditUsageError(f"unknown model role {role!r}")
+        if role != "randomized":  # a loaded model: its output kind and --class-names (copies inherit them)
+            from .target import apply_output, check_predicted
+
+            apply_output(m, self.config.output, self.config.class_names)
+            if role == "primary" and self.config.explain == "predicted":
+                check_predicted(m)
         self._models[role] = m
         if self.config.device != "cpu":  # images per pass from free GPU memory, noted in the model's evidence
             from ..common.gpus import probe_model
@@ -192,8 +240,8 @@ class ModelSet:
         return m
 
     # -- passes -----------------------------------------------------------------------------
-    def predict(self, model, samples) -> list[int]:
-        """The class ``model`` predicts for each of ``samples`` (batched passes of ``pass_images``)."""
+    def _logits(self, model, samples):
+        """(N, outputs) logits of ``model`` on ``samples``, on the CPU (batched passes of ``pass_images``)."""
         import torch
 
         from ..config import pass_images
@@ -202,8 +250,17 @@ class ModelSet:
         device = next(model.parameters()).device
         bs = pass_images(self.config, tuple(model.input_size))
         with torch.no_grad():
-            return torch.cat([model(prepare(samples[i:i + bs], model.input_size, device)).argmax(1).cpu()
-                              for i in range(0, len(samples), bs)]).tolist()
+            return torch.cat([model(prepare(samples[i:i + bs], model.input_size, device)).float().cpu()
+                              for i in range(0, len(samples), bs)])
+
+    def predict(self, model, samples) -> list[int]:
+        """The class ``model`` predicts for each of ``samples``: the argmax of competing classes; for a single
+        logit or independent sigmoids, 1 where the explained output's probability exceeds 0.5, else 0."""
+        from .target import output_of, predicted_class
+
+        logits = self._logits(model, samples)
+        index = self._explained_index(model) if output_of(model) == "sigmoid" and logits.shape[1] > 1 else 0
+        return predicted_class(logits, output_of(model), index).tolist()
 
     def prediction_agreement(self, a, b, samples) -> float:
         """Fraction of ``samples`` on which models ``a`` and ``b`` predict the same class."""

@@ -58,6 +58,12 @@ class AuditSession:
             else:
                 overrides.update(explain="target_class", target_class=int_option(opt.saliency_target_class,
                                                                                   "--target-class"))
+        if opt.saliency_output is not None:
+            overrides["output"] = opt.saliency_output
+        if opt.saliency_class_names is not None:
+            from ..models.target import parse_class_names
+
+            overrides["class_names"] = parse_class_names(opt.saliency_class_names)
         overrides.update(model_input_overrides(opt.saliency_input_size, opt.saliency_normalize))
         if opt.saliency_target_layer:
             overrides["methods"] = {"gradcam": {"layer": opt.saliency_target_layer}}
@@ -91,6 +97,10 @@ class AuditSession:
             raise AuditUsageError(f"--data-root={opt.saliency_data_root}: no such directory")
         if opt.saliency_split_file and not Path(opt.saliency_split_file).is_file():
             raise AuditUsageError(f"--split-file={opt.saliency_split_file}: no such file")
+        if opt.saliency_human_annotations:
+            from ..data.human import detect_format
+
+            detect_format(opt.saliency_human_annotations)  # a missing path or an unknown format: a usage error now
         report = Path(opt.saliency_report)
         self.report_dir = report if report.is_absolute() else config.invocation_params.dir / report
         self._audit = None
@@ -122,6 +132,16 @@ class AuditSession:
             raise AuditUsageError(f"stats.multiplicity = \"{self.config.stats.multiplicity}\" decides every verdict "
                                   "together: run the audit in one process (without --audit-shard or -n)")
         self._load_user_models(opt)
+        if opt.saliency_finding:  # the findings name the tests: a bad one is a usage error before any runs
+            self.audit.findings
+
+    def subjects(self) -> tuple[str, ...]:
+        """What each audit test runs for: the methods, or with --finding each (method, finding) subject."""
+        if not self.pytest_config.option.saliency_finding:
+            return self.methods
+        from ..common.subjects import subject
+
+        return tuple(subject(m, f) for f in self.audit.findings for m in self.methods)
 
     def _load_user_models(self, opt) -> None:
         """Load every model given by file now, so a missing file, an unknown architecture or a checkpoint
@@ -151,9 +171,10 @@ class AuditSession:
                 random_label_model=opt.saliency_random_label_model,
                 replicates=opt.saliency_replicates, references=opt.saliency_references,
                 strict=opt.saliency_strict,
-                dataset_options={"split": opt.saliency_split, "split_file": opt.saliency_split_file,
-                                 "finding": opt.saliency_finding},
+                dataset_options={"split": opt.saliency_split, "split_file": opt.saliency_split_file},
+                findings=opt.saliency_finding,
                 skip_bad_samples=opt.saliency_skip_bad,
+                human_annotations=opt.saliency_human_annotations,
                 argv=list(self.pytest_config.invocation_params.args),
             )
             self._audit.listeners.append(self._on_result)
@@ -403,6 +424,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
     if config.option.saliency_shard:
         _shard(config, s, items)
     s.pairs = _pairs(items)
+    if not config.option.saliency_human_annotations:  # a criterion that needs them is absent: never planned
+        from ..common.criteria_registry import CRITERIA, absent
+
+        s.pairs = [(c, m) for c, m in s.pairs if absent(CRITERIA[c], set()) is None]
 
 
 def _shard(config: pytest.Config, s, items: list) -> None:
@@ -430,8 +455,11 @@ def parametrize_methods(metafunc: pytest.Metafunc) -> None:
     if metafunc.definition.stash.get(_PARAMETRIZED, False):
         return
     metafunc.definition.stash[_PARAMETRIZED] = True
-    methods = _session(metafunc.config).methods
-    metafunc.parametrize("method", [pytest.param(m, id=m, marks=pytest.mark.saliency_method(m)) for m in methods])
+    try:
+        subjects = _session(metafunc.config).subjects()
+    except AuditError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    metafunc.parametrize("method", [pytest.param(m, id=m, marks=pytest.mark.saliency_method(m)) for m in subjects])
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

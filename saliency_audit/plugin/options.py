@@ -58,8 +58,15 @@ def _options() -> list[tuple[str, str | None, dict]]:
             dest="saliency_split_file", default=None, metavar="CSV",
             help="splits CSV: QTIM form ',Image_ID,Split' or 'image,split'")),
         ("--saliency-finding", "--finding", dict(
-            dest="saliency_finding", default=None, metavar="NAME",
-            help="nih: the finding audited (e.g. Pneumothorax, Nodule)")),
+            dest="saliency_finding", default=None, metavar="NAME[,NAME...]|all",
+            help="the findings audited, each against its own masks or boxes and the model output of its name "
+                 "(e.g. Pneumothorax,Nodule; all: every finding of the dataset the model has an output for); "
+                 "tests run per method and finding: utility[gradcam-Pneumothorax]")),
+        ("--saliency-human-annotations", "--human-annotations", dict(
+            dest="saliency_human_annotations", default=None, metavar="PATH",
+            help="a second set of annotations (e.g. radiologists' masks: a folder of <image id>.png, optionally "
+                 "one subfolder per finding): the report places each method beside these readers (hit rate, "
+                 "IoU, AP; the human_benchmark criterion, absent without it)")),
         ("--saliency-skip-bad-samples", "--skip-bad-samples", dict(
             dest="saliency_skip_bad", action="store_true", default=False,
             help="leave out unreadable or malformed samples (each is listed in the evidence) instead of stopping")),
@@ -94,6 +101,15 @@ def _options() -> list[tuple[str, str | None, dict]]:
             dest="saliency_target_class", default=None, metavar="N|predicted",
             help="output explained: a class index, or 'predicted' (each image's class as the model predicts it) "
                  "(default: 1, the positive class)")),
+        ("--saliency-output", "--output", dict(
+            dest="saliency_output", default=None, choices=("auto", "softmax", "sigmoid"),
+            help="how the model's outputs become probabilities: softmax (competing classes), sigmoid (independent "
+                 "findings, a multi-label head), or auto (the model's own declaration, else sigmoid for one output "
+                 "and softmax for several) (default: config output, auto)")),
+        ("--saliency-class-names", "--class-names", dict(
+            dest="saliency_class_names", default=None, metavar="A,B,...",
+            help="comma-separated names of the model's outputs, one per output, in order (findings are then "
+                 "chosen by name)")),
         ("--saliency-input-size", "--input-size", dict(
             dest="saliency_input_size", default=None, metavar="H[,W]",
             help="model input size (default: the architecture's, e.g. 224, inception_v3 299)")),

@@ -6,6 +6,7 @@ escaped before it becomes HTML.
 from __future__ import annotations
 
 from html import escape
+from ..common.subjects import of
 
 
 def _fmt(x) -> str:
@@ -20,10 +21,11 @@ def properties(results: list[dict]) -> list[tuple[str, str]]:
     """JUnit ``<property>`` pairs: one group per criterion result recorded by the test."""
     out = []
     for r in results:
-        p = "saliency_audit." if len(results) == 1 else f"saliency_audit.{r['criterion']}.{r['method']}."
+        p = "saliency_audit." if len(results) == 1 else f"saliency_audit.{r['criterion']}.{of(r)}."
         ci = r.get("ci") or [None, None]
         base = r.get("baseline") or {}
-        for key, value in (("criterion", r["criterion"]), ("method", r["method"]), ("verdict", r["verdict"]),
+        for key, value in (("criterion", r["criterion"]), ("method", r["method"]), ("finding", r.get("finding")),
+                           ("verdict", r["verdict"]),
                            ("statistic", r.get("statistic")), ("value", r.get("value")), ("bound", r.get("bound")),
                            ("ci_low", ci[0]), ("ci_high", ci[1]), ("threshold", r.get("threshold")),
                            ("n", r.get("n")), ("baseline", base.get("name")), ("baseline_value", base.get("value"))):

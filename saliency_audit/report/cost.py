@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 
+from ..common.subjects import of as subject_of
 from .markup import N, esc, fmt, table, verdict_of
 
 CSS = """
@@ -126,7 +127,7 @@ def _by_pair(evidence: dict) -> list[tuple[str, str, int]]:
         p = _passes_of(r)
         if p is None:
             continue
-        key = (str(r.get("criterion")), str(r.get("method")))
+        key = (str(r.get("criterion")), subject_of(r))
         total[key] = total.get(key, 0) + p
     order = list(total)
     return sorted(((c, m, p) for (c, m), p in total.items()), key=lambda t: (-t[2], order.index(t[:2])))
@@ -270,7 +271,7 @@ def sequential_section(evidence: dict) -> str:
             used_all, max_all = used_all + used, max_all + most
         v = verdict_of(r)
         stop = s.get("stopped")
-        row = [esc(r.get("criterion")), esc(r.get("method"))]
+        row = [esc(r.get("criterion")), esc(subject_of(r))]
         if several:
             row.append(esc(r.get("model") or "—"))
         row += [f'<span class="verdict v-{v}">{v.upper()}</span>', N(f"{_count(used)} / {_count(most)}", ""),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+from ..common.subjects import of as subject_of
 from ..criteria.controls import control_of, summary
 
 
@@ -48,7 +49,7 @@ def verdict_table(results: list[dict]) -> list[str]:
     for r in results:
         base = r.get("baseline") or {}
         rows.append((
-            r["criterion"], r["method"], _score(r),
+            r["criterion"], subject_of(r), _score(r),
             f"{base.get('name', '-')}={_num(base.get('value'), '{:.3f}')}" if base else "-",
             r.get("statistic") or "-", _num(r.get("value")), bound_text(r.get("bound"), r.get("threshold"), sign=True).replace("—", "-"),
             str(r.get("n", 0)), _verdict_text(r),

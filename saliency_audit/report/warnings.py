@@ -7,7 +7,8 @@ line per distinct warning, naming the methods it concerns.
 """
 from __future__ import annotations
 
-from .accuracy import deciding
+from ..common.subjects import of as subject_of
+from .accuracy import _auroc, deciding, output_label, sigmoid_head
 
 #: A prior built from fewer masks is noisy enough to decide a verdict by itself.
 FEW_PRIOR_MASKS = 20
@@ -32,6 +33,20 @@ def _skewness(values: list) -> float | None:
     return skewness(x) if len(x) >= 3 and np.ptp(x) > 0 else None
 
 
+def _softmax_by_default(evidence: dict) -> bool:
+    """Whether the primary model's three or more outputs were read as a softmax only because nothing said otherwise
+    (models/target.py ``SOURCE_DEFAULT``, which begins "several outputs"): then an argmax over what may be
+    independent sigmoids, not the input, can explain a near-chance accuracy."""
+    for m in evidence.get("models") or []:
+        if isinstance(m, dict) and m.get("role") == "primary":
+            extra = m.get("extra") if isinstance(m.get("extra"), dict) else {}
+            source = extra.get("output_source")
+            n = m.get("num_classes")
+            return (m.get("output") == "softmax" and isinstance(source, str) and source.startswith("several outputs")
+                    and isinstance(n, int) and n > 2)  # two classes: the single-label binary model it is built for
+    return False
+
+
 def collect(evidence: dict) -> list[str]:
     found: dict[str, list[str]] = {}  # warning -> methods (insertion order)
 
@@ -41,7 +56,7 @@ def collect(evidence: dict) -> list[str]:
             methods.append(method)
 
     for r in evidence.get("results") or []:
-        method = str(r.get("method"))
+        method = subject_of(r)
         notes = (r.get("details") or {}).get("map_notes") or {}
         cam = notes.get("cam_layer") or {}
         if isinstance(cam, dict) and cam.get("warning"):
@@ -82,10 +97,20 @@ def collect(evidence: dict) -> list[str]:
         add(f"compared with the baseline: {w}")
     acc, on = deciding((evidence.get("dataset") or {}).get("primary_accuracy")) or ({}, "")
     bal = acc.get("balanced_accuracy")
-    if isinstance(bal, (int, float)) and not isinstance(bal, bool) and bal < NEAR_CHANCE:
+    auroc = _auroc(acc)
+    if sigmoid_head(acc):  # judged by its AUROC: a sigmoid's 0.5 need not be its operating point
+        if auroc is not None and auroc < NEAR_CHANCE:
+            add(f"the audited model's AUROC of {output_label(acc)} on {acc.get('n')} {on} is {auroc:.2f} (chance "
+                f"0.5; labels {acc.get('labels')}): check that this output is the finding audited (--target-class, "
+                "--finding, --class-names), then --input-size and --normalize; maps of a model that does not "
+                "work explain nothing")
+    elif isinstance(bal, (int, float)) and not isinstance(bal, bool) and bal < NEAR_CHANCE:
         add(f"the audited model's balanced accuracy on {acc.get('n')} {on} is {bal:.2f} (chance 0.5 for two "
-            f"classes; labels {acc.get('labels')}, predicted {acc.get('predicted')}): check --input-size and "
-            "--normalize, the usual cause; maps of a model that does not work explain nothing")
+            f"classes; labels {acc.get('labels')}, predicted {acc.get('predicted')}): "
+            + ("its outputs were read as competing classes by default: if they are independent findings (a "
+               "multi-label head), say --output=sigmoid; else " if _softmax_by_default(evidence) else "")
+            + "check --input-size and --normalize, the usual cause; maps of a model that does not work explain "
+              "nothing")
     unlocalised = (evidence.get("dataset") or {}).get("positives_without_lesion") or {}
     if unlocalised.get("count"):
         ids = unlocalised.get("ids") or []
