@@ -68,11 +68,14 @@ class Audit:
         self.config = config or AuditConfig()
         self.config.validate()
         self.model_spec = model
-        if random_label_model is None and (model == "demo" or model.startswith("demo:")):
-            random_label_model = "demo:random-label"
         demo = model == "demo" or model.startswith("demo:")
-        replicate_specs = list(replicates) if replicates else (["demo:replicate1", "demo:replicate2"] if demo else [])
-        reference_specs = list(references) if references else (["demo:other-arch"] if demo else [])
+        if demo:  # a demo model's companions: its random-label twin, replicates and other architecture
+            from ..demo import companions
+
+            own = companions(model)
+            random_label_model = own["random_label"] if random_label_model is None else random_label_model
+        replicate_specs = list(replicates) if replicates else (own["replicates"] if demo else [])
+        reference_specs = list(references) if references else (own["references"] if demo else [])
         self.strict = strict
         self.dataset_name = dataset
         self.data_root = data_root

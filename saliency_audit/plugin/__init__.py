@@ -37,7 +37,8 @@ class AuditSession:
             self.external[folder.name] = folder
         builtin = resolve_methods(opt.saliency_methods) if opt.saliency_methods else (
             () if self.external else PAPER_METHODS)
-        controls = opt.saliency_controls if opt.saliency_controls is not None else opt.saliency_dataset == "demo"
+        controls = (opt.saliency_controls if opt.saliency_controls is not None
+                    else opt.saliency_dataset in ("demo", "demo-findings"))
         if controls:  # --controls (the demo's default): the edge, random and oracle maps beside the methods
             from ..methods import CONTROLS
 
