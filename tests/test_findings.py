@@ -210,6 +210,7 @@ def test_the_report_and_plan_carry_the_finding_axis(world, tmp_path):
     assert {"finding-Top", "finding-Ignored", "finding-Top-utility", "finding-Ignored-utility",
             "finding-Top-verdict-matrix"} <= set(ids)
     assert 'href="#finding-Ignored-utility"' in page and "Verdicts per finding" in page
+    assert "each of its findings <b>Top</b>, <b>Ignored</b> against its own ground truth" in page
     top = page.index('id="finding-Top"')
     assert page.index('id="finding-Ignored"') > top  # as audited
 

@@ -134,6 +134,8 @@ def header(evidence: dict) -> str:
     summary = (
         f"This report audits whether the saliency maps of model {model} can be trusted to localise findings "
         f"on dataset <b>{esc(ds.get('name', 'unknown'))}</b>"
+        + (f", each of its findings {', '.join(f'<b>{esc(f)}</b>' for f in found)} against its own ground truth "
+           f"and the model output of its name" if (found := _findings(evidence)) else "")
         + (f" ({fmt(n_img)} images in all; {per_criterion_n(results)})" if n_img is not None else "")
         + accuracy_text(ds.get("primary_accuracy"))
         + ", following Arun et al. (2021) and Adebayo et al. (2018): localisation utility against an "
@@ -151,6 +153,12 @@ def header(evidence: dict) -> str:
     return (f'<header><h1>Saliency-map trustworthiness audit</h1><p class="summary">{summary}</p>'
             f'{incomplete_banner(run)}<div class="gate {outcome}">Gate: {esc(text)}</div>{family_line(evidence)}'
             f'{warnings_box(evidence)}</header>')
+
+
+def _findings(evidence: dict) -> list[str]:
+    from .findings import findings
+
+    return findings(evidence)
 
 
 def family_line(evidence: dict) -> str:
@@ -386,7 +394,8 @@ def _per_finding(evidence: dict, found: list[str]) -> tuple[str, str, tuple]:
         body = [guarded("diagnosis", faithfulness.diagnosis_section, sub)]
         body += [guarded(f"{c} section", criterion_section, sub, c) for c in crit if c in titles_]
         body.append(guarded("other results", other_section, sub, crit))
-        matrices.append(f"<h3>{esc(f)}</h3>" + scoped(guarded("verdict matrix", matrix, sub), f))
+        table = guarded("verdict matrix", matrix, sub).replace("<h2>Verdicts</h2>", "", 1)  # the finding heads it
+        matrices.append(f"<h3>{esc(f)}</h3>" + scoped(table, f))
         sections.append(f'<section id="{anchor(f)}"><h2>Finding: {esc(f)}</h2>'
                         + scoped("".join(body), f) + "</section>")
         links.append((anchor(f), f"Finding: {esc(f)}"))
