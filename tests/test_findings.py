@@ -204,7 +204,11 @@ def test_the_report_and_plan_carry_the_finding_axis(world, tmp_path):
     assert set(plan["per_pair"]) == {"utility[grad-Top]", "utility[grad-Ignored]"}
     assert plan["image_passes"] == sum(plan["per_pair"].values()) > 0
     audit.utility("grad-Top"), audit.utility("grad-Ignored")
-    page = render(audit.evidence(finished=True))
+    evidence = audit.evidence(finished=True)
+    from saliency_audit.evidence.schema import problems
+
+    assert problems(evidence) == []  # the schema knows a result's finding
+    page = render(evidence)
     ids = re.findall(r'\bid="([^"]+)"', page)
     assert len(ids) == len(set(ids)), "every anchor once"
     assert {"finding-Top", "finding-Ignored", "finding-Top-utility", "finding-Ignored-utility",
