@@ -445,14 +445,23 @@ def _consolidation(rng: np.random.Generator, lungs: np.ndarray, blocked: np.ndar
         inside = profile > 0.5
         if ndimage.label(inside, structure=np.ones((3, 3)))[1] != 1:
             continue
-        mask = np.zeros((size, size), bool)
-        mask[y0:y1, x0:x1] = inside
-        if (mask & ~allowed).any():
-            continue
-        total = np.zeros((size, size), np.float32)
-        total[y0:y1, x0:x1] = amplitude * profile
-        return total, mask
+        placed = _place((y0, y1, x0, x1), inside, lambda: amplitude * profile, allowed, size)
+        if placed is not None:
+            return placed
     raise RuntimeError("demo world: could not place a consolidation inside the lungs")  # pragma: no cover
+
+
+def _place(box, inside: np.ndarray, values, allowed: np.ndarray, size: int):
+    """(the lesion's opacity, its mask) drawn in ``box`` (y0, y1, x0, x1), or None when its mask is empty or
+    leaves ``allowed``; ``values()`` gives the opacity inside the box (computed only for a lesion kept)."""
+    y0, y1, x0, x1 = box
+    mask = np.zeros((size, size), bool)
+    mask[y0:y1, x0:x1] = inside
+    if not mask.any() or (mask & ~allowed).any():
+        return None
+    total = np.zeros((size, size), np.float32)
+    total[y0:y1, x0:x1] = values()
+    return total, mask
 
 
 def _nodule(rng: np.random.Generator, lungs: np.ndarray, blocked: np.ndarray, size: int):
@@ -466,15 +475,10 @@ def _nodule(rng: np.random.Generator, lungs: np.ndarray, blocked: np.ndarray, si
         cy, cx = divmod(int(candidates[rng.integers(candidates.size)]), size)
         cx, cy = cx + rng.uniform(-0.5, 0.5), cy + rng.uniform(-0.5, 0.5)
         harm_amp, harm_phase = rng.uniform(-0.08, 0.08, 2).tolist(), rng.uniform(0, 2 * np.pi, 2).tolist()
-        (y0, y1, x0, x1), rel = _blob(cx, cy, radius, rng.uniform(0.8, 1.0), rng.uniform(0, np.pi),
-                                      harm_amp, harm_phase, size)
-        mask = np.zeros((size, size), bool)
-        mask[y0:y1, x0:x1] = rel < 1.0
-        if not mask.any() or (mask & ~allowed).any():
-            continue
-        total = np.zeros((size, size), np.float32)
-        total[y0:y1, x0:x1] = amplitude * np.exp(-math.log(2.0) * rel**sharpness)
-        return total, mask
+        box, rel = _blob(cx, cy, radius, rng.uniform(0.8, 1.0), rng.uniform(0, np.pi), harm_amp, harm_phase, size)
+        placed = _place(box, rel < 1.0, lambda: amplitude * np.exp(-math.log(2.0) * rel**sharpness), allowed, size)
+        if placed is not None:
+            return placed
     raise RuntimeError("demo world: could not place a nodule inside the lungs")  # pragma: no cover
 
 
