@@ -272,3 +272,15 @@ def test_audit_tests_run_per_method_and_finding(world, pytester, tmp_path):
     # the accuracy of each finding's view is that output's AUROC against that finding's labels
     assert ev["dataset"]["findings"]["Top"]["primary_accuracy"]["output_index"] == 0
     assert ev["dataset"]["findings"]["Ignored"]["primary_accuracy"]["output_index"] == 2
+
+
+def test_a_family_gate_decides_every_finding_s_verdicts_together(world):
+    from saliency_audit.config import StatsParams
+
+    audit = _audit("Top,Ignored")
+    audit.config.stats = StatsParams(multiplicity="holm")  # before any view: each copies the run's config
+    family = audit.decide_family([("utility", "grad-Top"), ("utility", "grad-Ignored")])
+    assert family["m"] == 2 and family["method"] == "holm"
+    top = audit.utility("grad-Top")  # the family's decided result, handed to the test that asks
+    assert top.finding == "Top" and top.details["multiplicity"]["m"] == 2
+    assert audit.view("Top").config.stats.multiplicity == "holm"
