@@ -43,8 +43,8 @@ def _by_id(ds):
 def test_registered_with_a_finding_axis():
     for name in ("nih", "vindr", "chexlocalize"):
         assert DATASETS[name].finding and hasattr(DATASETS[name].adapter_class(), "findings")
-    with pytest.raises(AuditUsageError, match="--finding applies to --dataset=nih or --dataset=vindr or "
-                                              "--dataset=chexlocalize, not --dataset=rsna"):
+    with pytest.raises(AuditUsageError, match="--finding applies to --dataset=nih or --dataset=demo-findings or "
+                                              "--dataset=vindr or --dataset=chexlocalize, not --dataset=rsna"):
         check_options("rsna", finding="Nodule")
 
 
