@@ -1,5 +1,8 @@
 """What an audit test does with a criterion's result: pass, fail with the explanation, or skip.
 
+A failing verdict is ``pytest.fail`` with the verdict line and its explanation; this module's frames are hidden
+(``__tracebackhide__``), so the report shows the test's own line and the explanation, whatever ``--tb`` asks.
+
 A criterion that cannot run here (no ``--replicate``, maps made elsewhere for a criterion that needs the
 model) is a pytest skip with the reason naming the option (a failure under ``--audit-strict``, where the
 result's verdict is already ``fail``).  Controls (``--controls``) are checked against their expectation.
@@ -20,6 +23,7 @@ def check(result, criterion: str | None = None, method: str | None = None):
         def test_map_entropy(audit, method):
             saliency_audit.testing.check(audit, "map_entropy", method)
     """
+    __tracebackhide__ = True  # a failing audit test shows its verdict and explanation, not this module's source
     if criterion is not None or method is not None:
         if criterion is None or method is None:
             raise TypeError("check(audit, criterion, method): give both the criterion and the method")
@@ -31,6 +35,7 @@ def check(result, criterion: str | None = None, method: str | None = None):
 
 
 def _check(result) -> None:
+    __tracebackhide__ = True
     if result.verdict == "skipped":
         pytest.skip(result.explanation)
     control = result.details.get("control")
@@ -40,9 +45,11 @@ def _check(result) -> None:
         if control["expected"] is None:
             pytest.skip(f"control {result.method} is reported, not gated, for {result.criterion} "
                         f"({control['note']}); its verdict: {result.verdict}")
-        assert control["met"], message(result.to_dict()) + f". {result.explain()}"
+        if not control["met"]:
+            pytest.fail(message(result.to_dict()) + f". {result.explain()}")
         return
-    assert result.passed, result.explain()
+    if not result.passed:
+        pytest.fail(result.explain())
     regression = result.details.get("regression")
     if regression and regression.get("gated"):  # --audit-fail-on-regression
         pytest.fail(f"{result.criterion}[{result.subject}] passes, but regressed against the baseline: "

@@ -104,7 +104,7 @@ def test_the_control_check_and_the_gate():
 
 def test_a_control_test_passes_when_the_control_behaves_and_is_skipped_when_only_reported():
     check(_result("utility", "edge", "fail"))  # a negative control failing: as expected, the test passes
-    with pytest.raises(AssertionError, match="not discriminating"):
+    with pytest.raises(pytest.fail.Exception, match="not discriminating"):
         check(_result("utility", "edge", "pass"))
     with pytest.raises(pytest.skip.Exception, match="reported, not gated"):
         check(_result("completeness", "edge", "pass"))
@@ -152,3 +152,23 @@ def test_breaking_a_criterion_on_purpose_fails_the_gate_through_its_controls(con
     assert outcome == "fail" and "not discriminating" in text and "randomization[random]" in text
     html = render(broken.evidence())
     assert "WRONG: must fail" in html and "The audit is not discriminating here" in html
+
+
+def test_a_failing_audit_test_shows_its_verdict_and_explanation_not_the_plugin_s_source(pytester):
+    """check() fails with the verdict line; its frames are hidden (__tracebackhide__) whatever --tb asks."""
+    pytester.makepyfile(test_fails="""
+from saliency_audit.criteria.result import CriterionResult
+from saliency_audit.testing import check
+
+
+def test_mine():
+    check(CriterionResult("utility", "grad", "fail", explanation="lower bound -0.028 is not above 0"))
+""")
+    for tb in ("auto", "long", "short"):
+        result = pytester.runpytest_inprocess("-p", "no:cacheprovider", f"--tb={tb}", "test_fails.py")
+        result.assert_outcomes(failed=1)
+        out = result.stdout.str()
+        assert "utility[grad] FAIL: lower bound -0.028 is not above 0" in out
+        assert "def _check" not in out and "testing.py" not in out and "assert result.passed" not in out, tb
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--tb=no", "test_fails.py")
+    assert "= FAILURES =" not in result.stdout.str()  # --tb=no still works: the summary line only
