@@ -175,6 +175,31 @@ def test_bars_are_named_after_the_criterion_and_method_being_audited(monkeypatch
     assert "\routside: 100%" in text or text.splitlines()[-1].startswith("outside")
 
 
+def test_a_bar_in_a_log_is_a_few_milestone_lines_and_draws_in_place_on_a_terminal(monkeypatch):
+    from saliency_audit.common import progress
+
+    monkeypatch.setenv("SALIENCY_AUDIT_PROGRESS_DELAY", "0")
+    monkeypatch.delenv("SALIENCY_AUDIT_PROGRESS", raising=False)
+    for is_terminal in (False, True):
+        written: list[str] = []
+        progress.configure(enabled=True, write=written.append, terminal=is_terminal)
+        try:
+            with progress.step("utility[grad]"):
+                with progress.bar(16, "grad maps, demo") as shown:
+                    for _ in range(16):
+                        shown.update(1)
+        finally:
+            progress.configure()
+        text = "".join(written)
+        if is_terminal:
+            assert "\r" in text and "utility[grad]: grad maps, demo: 100%" in text  # tqdm, redrawn in place
+            continue
+        lines = text.splitlines()
+        assert "\r" not in text and [line.split(" (")[0] for line in lines] == [
+            f"utility[grad]: grad maps, demo: {p}%" for p in (25, 50, 75, 100)], lines  # each once
+        assert lines[-1].endswith(" done") and "16/16 img" in lines[-1]
+
+
 @pytest.mark.parametrize("bound,threshold,text", [
     (-0.0003, 0.0, "-0.00030"),  # not "-0.000": the sign is real
     (0.0, 0.0, "0.000 (tie)"),
