@@ -140,3 +140,25 @@ def test_diagnose_reads_results_and_ignores_undecided_ones():
     assert d["methods"]["gradcam"]["cam_resolution"] == [4, 4]
     assert d["methods"]["edge"]["diagnosis"] == "not-faithful"
     assert "grad" not in d["methods"]
+
+
+def test_a_method_the_gate_fails_elsewhere_is_never_called_usable():
+    """One story with the gate: faithful and localising, but failing randomization, is not 'usable'."""
+    from saliency_audit.report.faithfulness import diagnosis_section
+
+    reliance = {"value": 0.2, "ci": [0.1, 0.3], "bound": 0.1, "n": 10, "uses_lesion": True, "lesion_road": 0.3,
+                "random_road": 0.1}
+    results = [{"criterion": c, "method": m, "verdict": v, "bound": 0.1, "details": {"lesion_reliance": reliance}}
+               for c, m, v in (("completeness", "gradcam", "pass"), ("utility", "gradcam", "pass"),
+                               ("randomization", "gradcam", "fail"), ("energy", "gradcam", "error"),
+                               ("completeness", "ig", "pass"), ("utility", "ig", "pass"),
+                               ("randomization", "ig", "pass"), ("repeatability", "ig", "pass"))]
+    d = diagnose(results)["methods"]
+    assert d["gradcam"]["diagnosis"] == "localises-fails-gate" and d["gradcam"]["fails"] == ["randomization", "energy"]
+    assert d["gradcam"]["label"] == "faithful and localises, but fails other criteria (randomization, energy)"
+    assert d["ig"]["diagnosis"] == "faithful-localises" and d["ig"]["fails"] == []
+    assert d["gradcam"]["rests_on"] == ["completeness", "utility", "lesion reliance"]
+    page = diagnosis_section({"results": results, "diagnosis": diagnose(results), "config": {}})
+    row = next(r for r in page.split("<tr>") if "<b>gradcam</b>" in r)
+    assert "Usable" not in row and "Not usable as it stands" in row and "The gate fails it on randomization, energy" in row
+    assert "Usable for this model" in next(r for r in page.split("<tr>") if "<b>ig</b>" in r)

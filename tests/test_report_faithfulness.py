@@ -202,12 +202,13 @@ def test_diagnosis_panel_from_diagnose(evidence, page):
 
 
 def test_diagnosis_panel_shows_every_class_with_its_label_and_advice():
-    ev = make_faithfulness_evidence(methods=("grad", "sg", "ig", "sig", "gradcam", "xrai"))
+    ev = make_faithfulness_evidence(methods=("grad", "sg", "ig", "sig", "gradcam", "xrai", "gbp"))
     ev["diagnosis"] = all_diagnoses(list(ev["config"]["methods_audited"]))
     dx = section(render(ev), "diagnosis")
     advice = {"faithful-coarse": "finer layer", "model-looks-elsewhere": "shortcuts",
               "not-faithful": "Do not use this method to explain this model", "faithful-localises": "Usable",
-              "localises-unused": "not an explanation", "faithful": "run the utility criterion"}
+              "localises-unused": "not an explanation", "faithful": "run the utility criterion",
+              "localises-fails-gate": "Not usable as it stands"}
     rows = re.findall(r"<tr>(.*?)</tr>", dx.split("<details>")[0], re.S)[1:]
     assert len(rows) == len(LABELS)
     for key, label in LABELS.items():

@@ -22,10 +22,14 @@ model-looks-elsewhere  pass            fail      no: the map faithfully shows th
 localises-unused       pass            pass      no: the map finds the lesion, but the
                                                  model's output does not depend on it
 not-faithful           fail            any       any: the map does not explain the model
+localises-fails-gate   pass            pass      any, but the method fails another criterion
 =====================  ==============  ========  =======================================
 
 ``localises-unused`` takes precedence over ``faithful-localises`` when the
-reliance is known to be absent.  A method whose completeness was not run (or
+reliance is known to be absent.  The diagnosis rests on completeness and utility (and the reliance), but it
+is one story with the gate: each method's entry lists every other criterion the method fails or errs on
+(``fails``: randomization, consistency, interpretability ...), and ``faithful-localises`` becomes
+``localises-fails-gate`` when that list is not empty, so no method is called usable while the gate fails it.  A method whose completeness was not run (or
 ended in an error) gets no diagnosis; without utility the diagnosis says
 only whether the map is faithful.
 """
@@ -41,6 +45,7 @@ LABELS = {
     "localises-unused": "localises, but the model does not rely on the lesion",
     "not-faithful": "not faithful",
     "faithful": "faithful (utility not run)",
+    "localises-fails-gate": "faithful and localises, but fails other criteria",
 }
 
 
@@ -82,7 +87,12 @@ def _diagnose(results: list[dict]) -> dict:
     for m, r in comp.items():
         localises = util[m]["verdict"] == "pass" if m in util else None
         key = classify(r["verdict"] == "pass", localises, uses)
-        methods[m] = {"diagnosis": key, "label": LABELS[key], "completeness": r["verdict"],
+        fails = _other_failures(results, m)
+        if key == "faithful-localises" and fails:
+            key = "localises-fails-gate"
+        label = LABELS[key] + (f" ({', '.join(fails)})" if key == "localises-fails-gate" else "")
+        methods[m] = {"diagnosis": key, "label": label, "rests_on": ["completeness", "utility", "lesion reliance"],
+                      "fails": fails, "completeness": r["verdict"],
                       "completeness_bound": r.get("bound"),
                       "utility": util[m]["verdict"] if m in util else None,
                       "utility_bound": util[m].get("bound") if m in util else None,
@@ -92,6 +102,18 @@ def _diagnose(results: list[dict]) -> dict:
         summary = {k: reliance.get(k) for k in ("value", "ci", "bound", "n", "uses_lesion", "lesion_road",
                                                 "random_road")}
     return {"lesion_reliance": summary, "methods": methods}
+
+
+def _other_failures(results: list[dict], method: str) -> list[str]:
+    """The criteria other than completeness and utility on which the gate fails ``method`` (fail or error, any
+    model), in the results' order."""
+    out: list[str] = []
+    for r in results:
+        c = str(r.get("criterion"))
+        if r.get("method") == method and not control_of(r) and c not in ("completeness", "utility") \
+                and r.get("verdict") in ("fail", "error") and c not in out:
+            out.append(c)
+    return out
 
 
 def _cam_resolution(r: dict):

@@ -36,6 +36,9 @@ ADVICE = {
     "not-faithful": "Do not use this method to explain this model: removing what it highlights changes the output "
                     "no more than removing pixels at random.",
     "faithful": "Faithful; run the utility criterion (it needs lesion masks) to learn whether it also localises.",
+    "localises-fails-gate": "Not usable as it stands: it is faithful and localises, but the gate fails it on other "
+                            "criteria (listed); a map that, say, survives randomization of the model cannot be "
+                            "trusted however well it localises.",
 }
 #: diagnosis key -> (completeness, utility, lesion reliance) as diagnosis.py decides it
 RULES = {
@@ -43,6 +46,7 @@ RULES = {
     "faithful-coarse": ("pass", "fail", "yes"),
     "model-looks-elsewhere": ("pass", "fail", "no"),
     "localises-unused": ("pass", "pass", "no"),
+    "localises-fails-gate": ("pass", "pass", "any; but another criterion fails"),
     "not-faithful": ("fail", "any", "any"),
     "faithful": ("pass", "not run", "any"),
 }
@@ -53,7 +57,7 @@ CSS = """
 .dx-faithful-coarse{color:#0550ae;background:#ddf4ff}
 .dx-model-looks-elsewhere{color:#953800;background:#fff1e5}
 .dx-localises-unused{color:#6639ba;background:#fbefff}
-.dx-not-faithful{color:var(--fail);background:var(--fail-bg)}
+.dx-not-faithful,.dx-localises-fails-gate{color:var(--fail);background:var(--fail-bg)}
 .dx-unknown{color:var(--skipped);background:var(--skipped-bg)}
 .reliance{font-size:14px;padding:8px 12px;border-radius:6px;border-left:4px solid;margin:8px 0}
 .reliance.uses{border-color:var(--pass);background:var(--pass-bg)}
@@ -85,6 +89,9 @@ def _advice(key: str, d: dict) -> str:
     res = d.get("cam_resolution")
     if key == "faithful-coarse" and res:
         text += f" Its CAM has only {_resolution(res)} cells."
+    fails = [str(c) for c in d.get("fails") or []]
+    if fails:
+        text += f" The gate fails it on {esc(', '.join(fails))}."
     return text
 
 
