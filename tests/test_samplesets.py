@@ -116,3 +116,35 @@ def test_siim_layout_with_six_positives_audits_all_of_them(pytester, tmp_path):
         assert r["baseline"]["kind"] == "leave-one-out" and r["baseline"]["n_masks"] == 5
     assert ev["dataset"]["prior"] == "leave-one-out" and ev["dataset"]["n_localisation"] == 6
     assert result.ret in (0, 1)  # a gate outcome, not a usage or internal error
+
+
+def test_images_resized_to_a_default_input_size_are_said_once_and_recorded(monkeypatch):
+    """A 64-px dataset audited at a model's default 128 px, no --input-size: one line, and the evidence says so."""
+    import torch
+
+    from saliency_audit.common import progress
+    from saliency_audit.config import AuditConfig
+    from saliency_audit.data.resize import resize_sample
+    from saliency_audit.data.sample import Sample
+    from saliency_audit.data.samplesets import SampleSets
+
+    class Small:
+        def select(self, n, size, lesion=False):
+            return list(range(n)), [resize_sample(Sample(f"s{i}", torch.zeros(1, 64, 64), 0), size) for i in range(n)]
+
+    monkeypatch.delenv("SALIENCY_AUDIT_PROGRESS", raising=False)
+    said: list[str] = []
+    progress.configure(enabled=True, write=said.append)
+    try:
+        sets = SampleSets(AuditConfig(), Small, lambda: (128, 128), name="small")
+        sets.select(4, lesion=False)
+        sets.select(6, lesion=True)
+        asked = AuditConfig()
+        asked.model.input_size = [128, 128]
+        SampleSets(asked, Small, lambda: (128, 128), name="small").select(4, lesion=False)  # --input-size: silent
+    finally:
+        progress.configure()
+    assert len(said) == 1 and "the images are 64x64 (4 of 4); they are audited at 128x128" in said[0]
+    assert "give --input-size" in said[0]
+    assert sets.describe()["resized_unasked"] == {"native_size": [64, 64], "images": 4, "of": 4,
+                                                   "audited_at": [128, 128]}

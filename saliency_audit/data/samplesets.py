@@ -72,6 +72,7 @@ class SampleSets:
         self.timings = timings if timings is not None else {}
         self._sets: dict[tuple[str, int], tuple[list[int], list]] = {}
         self._localisation: Localisation | None = None
+        self.resized: dict | None = None  # the images' native size when the audit resizes them unasked
 
     def select(self, n: int, lesion: bool) -> tuple[list[int], list]:
         """``n`` samples on the evaluation grid (memoised: DICOM decoding is not free)."""
@@ -81,7 +82,27 @@ class SampleSets:
             t0 = time.perf_counter()
             self._sets[key] = self._dataset().select(n, grid, lesion=lesion)
             self.timings["samples"] = self.timings.get("samples", 0.0) + time.perf_counter() - t0
+            self._say_resized(self._sets[key][1], tuple(grid))
         return self._sets[key]
+
+    def _say_resized(self, samples: list, grid: tuple[int, int]) -> None:
+        """Once per run: when no --input-size was given and the images are natively of another size than the one
+        the audit feeds the model (the architecture's default), say so in one line and keep it for the evidence:
+        a model trained at 128 px and audited at 224 px may still classify, and nothing else would tell."""
+        if self.resized is not None or tuple(self.config.model.input_size) or not samples:
+            return
+        from collections import Counter
+
+        sizes = Counter(tuple(s.meta.get("native_size") or s.image.shape[-2:]) for s in samples)
+        native, count = sizes.most_common(1)[0]
+        if native == grid:
+            return
+        self.resized = {"native_size": list(native), "images": count, "of": len(samples), "audited_at": list(grid)}
+        from ..common import progress
+
+        progress.note(f"saliency-audit: the images are {native[0]}x{native[1]} ({count} of {len(samples)}); they are "
+                      f"audited at {grid[0]}x{grid[1]}, the model's default input size. If the model was trained at "
+                      f"another size, give --input-size")
 
     def first(self, n: int) -> list:
         """The first ``n`` images with ground truth (the localisation set's head), else ``n`` stratified by label."""
@@ -121,4 +142,5 @@ class SampleSets:
         return self._localisation
 
     def describe(self) -> dict:
-        return self._localisation.describe() if self._localisation is not None else {}
+        out = self._localisation.describe() if self._localisation is not None else {}
+        return {**out, "resized_unasked": self.resized} if self.resized else out
