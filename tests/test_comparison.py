@@ -272,6 +272,24 @@ def test_compare_names_both_runs_and_warns_about_other_data():
         compare(old, new, multiplicity="fdr")
 
 
+def test_a_manifest_that_differs_only_by_what_k_sampled_is_a_note_and_other_data_a_precise_warning():
+    """A full run against a -k run of the same data: the manifests differ (randomization sampled negatives), but
+    every compared pair used the same images, ids and thumbnails alike: no "different data" warning."""
+    rng = np.random.default_rng(13)
+    truth = base(rng)
+    full, narrow = run(truth, rng), run(truth, rng, manifest="ef" * 32)
+    for e in (full, narrow):
+        e["samples"] = {i: {"image": f"png-of-{i}", "truth": None} for i in IDS}
+    c = compare(full, narrow)
+    assert c["warnings"] == [] and "only in images that the criteria of one run sampled" in c["new"]["dataset"]["note"]
+    narrow["samples"][IDS[3]] = {"image": "other pixels", "truth": None}  # same id, other file
+    assert ["different data" in w for w in compare(full, narrow)["warnings"]] == [True]
+    narrow["samples"][IDS[3]] = full["samples"][IDS[3]]
+    narrow["dataset"]["split"], full["dataset"]["split"] = "val", "test"
+    (w,) = compare(full, narrow)["warnings"]
+    assert w.startswith("the dataset differs (split 'test' -> 'val')")
+
+
 # -- the command ------------------------------------------------------------------------------------------------
 def _write(path, data):
     path.write_text(json.dumps(data))

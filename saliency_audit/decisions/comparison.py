@@ -177,6 +177,41 @@ def _primary(evidence: dict) -> dict:
     return next((m for m in models if m.get("role") == "primary"), models[0] if models else {})
 
 
+#: what makes two runs' data different whatever images their criteria sampled
+DATA_KEYS = ("name", "root", "split", "split_file", "finding", "size")
+
+
+def _data_difference(old: dict, new: dict, pairs: list[tuple[dict, dict]]) -> tuple[str, str] | None:
+    """Why the two runs' dataset manifests differ, if they do: ("warning", text) when the data differ (another
+    dataset, split or size, or other images or pixels where the compared pairs looked), ("note", text) when
+    only the images some criteria sampled differ (``-k`` ran other criteria) and every compared pair used the
+    same images (same ids, same thumbnails in both evidence files)."""
+    do, dn = old.get("dataset") or {}, new.get("dataset") or {}
+    mo, mn = do.get("manifest_sha256"), dn.get("manifest_sha256")
+    if not (mo and mn and mo != mn):
+        return None
+    changed = [k for k in DATA_KEYS if do.get(k) != dn.get(k) and not (do.get(k) is None or dn.get(k) is None)]
+    if changed:
+        what = "; ".join(f"{k} {do.get(k)!r} -> {dn.get(k)!r}" for k in changed)
+        return "warning", (f"the dataset differs ({what}): the runs saw different data, so changes mix the model's "
+                           "with the images'")
+    used = set()
+    for ro, rn in pairs:
+        ids_o = {i.get("id") for i in ro.get("per_image") or [] if isinstance(i, dict)}
+        ids_n = {i.get("id") for i in rn.get("per_image") or [] if isinstance(i, dict)}
+        used |= ids_o & ids_n
+    so, sn = old.get("samples") or {}, new.get("samples") or {}
+    same = bool(used) and all(isinstance(so.get(i), dict) and isinstance(sn.get(i), dict)
+                              and so[i].get("image") is not None and so[i].get("image") == sn[i].get("image")
+                              for i in used)
+    if same:
+        return "note", (f"the dataset manifests differ ({str(mo)[:12]} old, {str(mn)[:12]} new) only in images that "
+                        f"the criteria of one run sampled (e.g. -k left some out); the {len(used)} images the compared "
+                        "pairs share are the same in both runs (ids and thumbnails)")
+    return "warning", (f"the dataset manifests differ ({str(mo)[:12]} old, {str(mn)[:12]} new): the runs saw "
+                       "different data, so changes mix the model's with the images'")
+
+
 def _about(evidence: dict, name: str) -> dict:
     """What a comparison names of one run."""
     run, ds, m = evidence.get("run") or {}, evidence.get("dataset") or {}, _primary(evidence)
@@ -378,10 +413,13 @@ def compare(old: dict, new: dict, *, alpha: float = 0.05, multiplicity: str = "h
             r.update(flag=None, p_worse_adjusted=None, p_better_adjusted=None)
     info_old, info_new = _about(old, old_name), _about(new, new_name)
     warnings = []
-    mo, mn = info_old["dataset"]["manifest_sha256"], info_new["dataset"]["manifest_sha256"]
-    if mo and mn and mo != mn:
-        warnings.append(f"the dataset manifests differ ({str(mo)[:12]} old, {str(mn)[:12]} new): the runs saw "
-                        "different data, so changes mix the model's with the images'")
+    data = _data_difference(old, new, [(a[k], b[k]) for k in keys if k in a and k in b])
+    if data is not None:
+        kind, text = data
+        if kind == "warning":
+            warnings.append(text)
+        else:
+            info_new["dataset"]["note"] = text
     for which, info in (("old", info_old), ("new", info_new)):
         if info["status"] not in (None, "complete"):
             warnings.append(f"the {which} run is {info['status']}, not complete")
