@@ -284,3 +284,20 @@ def test_a_family_gate_decides_every_finding_s_verdicts_together(world):
     top = audit.utility("grad-Top")  # the family's decided result, handed to the test that asks
     assert top.finding == "Top" and top.details["multiplicity"]["m"] == 2
     assert audit.view("Top").config.stats.multiplicity == "holm"
+
+
+def test_each_finding_s_warnings_and_the_resize_notice_reach_the_terminal_and_report_list():
+    """collect() feeds the terminal's warning lines and the report's box: a finding's own near-chance output, the
+    findings left out and images resized unasked are said there, not only in the evidence."""
+    from saliency_audit.report.warnings import collect
+
+    weak = {"n": 40, "labels": {"0": 20, "1": 20}, "output": "sigmoid", "output_index": 2, "output_name": "Ignored",
+            "auroc": 0.52, "accuracy": 0.5, "balanced_accuracy": 0.5, "predicted": {"0": 40}}
+    ev = {"results": [], "dataset": {"name": "x", "findings_left_out": [{"finding": "Other", "reason": "no output"}],
+                                     "findings": {"Top": {"resized_unasked": {"native_size": [64, 64],
+                                                                              "audited_at": [224, 224]}},
+                                                  "Ignored": {"primary_accuracy": weak}}}}
+    said = collect(ev)
+    assert any(w.startswith("Ignored: the audited model's AUROC of") for w in said), said
+    assert any(w.startswith("Top: the images are 64x64 natively and were audited at 224x224") for w in said)
+    assert any("1 finding(s) of the dataset not audited (Other: no output)" in w for w in said)

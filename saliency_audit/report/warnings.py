@@ -95,7 +95,24 @@ def collect(evidence: dict) -> list[str]:
                 "give ARCH:PATH to rebuild it")
     for w in (evidence.get("comparison") or {}).get("warnings") or []:
         add(f"compared with the baseline: {w}")
-    acc, on = deciding((evidence.get("dataset") or {}).get("primary_accuracy")) or ({}, "")
+    dataset = evidence.get("dataset") or {}
+    views = dataset.get("findings") if isinstance(dataset.get("findings"), dict) else None
+    for finding, view in (views.items() if views else [(None, dataset)]):  # a run per finding: each view's own
+        if isinstance(view, dict):
+            _dataset_warnings(view, evidence, lambda text, f=finding: add(f"{f}: {text}" if f else text))
+    left_out = dataset.get("findings_left_out") or []
+    if left_out:
+        add(f"{len(left_out)} finding(s) of the dataset not audited ("
+            + ", ".join(f"{x.get('finding')}: {x.get('reason')}" for x in left_out[:3] if isinstance(x, dict))
+            + "): see dataset.findings_left_out in the evidence")
+    note = (((evidence.get("comparison") or {}).get("new") or {}).get("dataset") or {}).get("note")
+    if note:
+        add(f"compared with the baseline: {note}")
+    return [text + (f" [{', '.join(m)}]" if m else "") for text, m in found.items()]
+
+def _dataset_warnings(dataset: dict, evidence: dict, add) -> None:
+    """The warnings one dataset section (the run's, or one finding's view) calls for."""
+    acc, on = deciding(dataset.get("primary_accuracy")) or ({}, "")
     bal = acc.get("balanced_accuracy")
     auroc = _auroc(acc)
     if sigmoid_head(acc):  # judged by its AUROC: a sigmoid's 0.5 need not be its operating point
@@ -111,15 +128,19 @@ def collect(evidence: dict) -> list[str]:
                "multi-label head), say --output=sigmoid; else " if _softmax_by_default(evidence) else "")
             + "check --input-size and --normalize, the usual cause; maps of a model that does not work explain "
               "nothing")
-    unlocalised = (evidence.get("dataset") or {}).get("positives_without_lesion") or {}
+    unlocalised = dataset.get("positives_without_lesion") or {}
     if unlocalised.get("count"):
         ids = unlocalised.get("ids") or []
         first = ", ".join(str(i) for i in ids[:3]) + (" …" if unlocalised["count"] > 3 else "")
         add(f"{unlocalised['count']} positive image(s) have no lesion mask or box and were passed over by the "
             f"localisation criteria ({first}): see dataset.positives_without_lesion in the evidence")
-    skipped = (evidence.get("dataset") or {}).get("skipped") or []
+    skipped = dataset.get("skipped") or []
     if skipped:
         ids = ", ".join(str(s.get("id")) for s in skipped[:3]) + (f" and {len(skipped) - 3} more" if len(skipped) > 3
                                                                  else "")
         add(f"{len(skipped)} sample(s) left out of the audit ({ids}): see dataset.skipped in the evidence")
-    return [text + (f" [{', '.join(m)}]" if m else "") for text, m in found.items()]
+    resized = dataset.get("resized_unasked")
+    if isinstance(resized, dict):
+        native, at = resized.get("native_size") or ["?", "?"], resized.get("audited_at") or ["?", "?"]
+        add(f"the images are {native[0]}x{native[1]} natively and were audited at {at[0]}x{at[1]}, the model's "
+            "default input size: give --input-size if the model was trained at another size")
