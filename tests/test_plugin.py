@@ -127,3 +127,19 @@ def test_plugin_loads_without_pytest_xdist(pytester):
     pytester.makepyfile("def test_x(method): pass")
     result = pytester.runpytest_subprocess("-p", "no:xdist", "--methods=grad", "--no-controls")
     result.assert_outcomes(passed=1)
+
+
+def test_audit_tests_run_cheapest_criterion_first_and_other_tests_keep_their_place(pytester):
+    """Files run alphabetically, but a cold run's first verdict must not wait for ROAD and the cascade: the
+    audit tests are reordered by the plan's passes (methods keep their order), every other test stays put."""
+    pytester.makepyfile(test_a_faithfulness="def test_completeness(audit, method): pass",
+                        test_b_plain="def test_plain(): pass",
+                        test_c_randomization="def test_randomization(audit, method): pass",
+                        test_d_utility="def test_utility(audit, method): pass")
+    result = pytester.runpytest("--methods=grad,gradcam", "--no-controls", "--audit-report=out", "-v", "--n-images=6")
+    ran = [line.split("::")[1].split(" ")[0] for line in result.stdout.lines if "::test_" in line and "PASSED" in line]
+    assert ran[:3] == ["test_utility[grad]", "test_utility[gradcam]", "test_plain"]  # test_plain keeps its slot
+    plan = json.loads((pytester.path / "out" / "evidence.json").read_text())["run"]["plan"]
+    assert list(plan["per_pair"]) == [t.removeprefix("test_") for t in ran if t != "test_plain"]  # the plan's order
+    assert plan["seconds_after_plan"] >= 0  # what the estimate is judged against
+    assert plan["images"] == {"localisation": 6, "randomization": 6, "completeness": 6}  # --n-images caps every set

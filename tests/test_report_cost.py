@@ -215,31 +215,45 @@ def test_estimate_strings_are_not_trusted():
     assert "could not be drawn" not in section(page, "cost")
 
 
-def test_the_live_estimate_waits_for_enough_passes_and_gives_the_sequential_range(monkeypatch):
+def test_the_live_estimate_waits_for_the_first_criterion_and_expects_the_range_the_decided_pairs_took(monkeypatch):
     """The terminal's estimate is not taken from the first cheap verdict (56 passes in 1 s once put the demo at
-    41 minutes); with sequential verdicts it is a range from the plan's least to its most."""
+    41 minutes): it waits until the first criterion has every method decided.  With sequential verdicts the
+    pairs to come are expected to take the share of their looks' range the decided ones took."""
     import types
 
     from saliency_audit import plugin
     from saliency_audit.common import progress
 
-    plan = {"image_passes": 100_000, "image_passes_least": 30_000}
+    plan = {"image_passes": 100_000, "image_passes_least": 30_000,
+            "per_pair": {"energy[grad]": 1_000, "energy[ig]": 1_000, "utility[grad]": 98_000},
+            "per_pair_least": {"energy[grad]": 500, "energy[ig]": 500, "utility[grad]": 29_000}}
     session = plugin.AuditSession.__new__(plugin.AuditSession)
     session._audit = types.SimpleNamespace(plan=plan)
-    session._plan_start = (0.0, 0)
+    session._plan_start, session.pair_passes = (0.0, 0), {}
     now = {"passes": 56, "t": 1.0}
     monkeypatch.setattr(plugin, "_passes_now", lambda: now["passes"])
     monkeypatch.setattr(plugin.time, "perf_counter", lambda: now["t"])
     notes: list[str] = []
     monkeypatch.setattr(progress, "note", notes.append)
+    session.pair_passes["energy[grad]"] = 1_000
     session._estimate()
-    assert "estimate" not in plan and not notes
-    now.update(passes=2_000, t=4.0)  # 2 % of the most: 2 ms per pass
+    assert "estimate" not in plan and not notes  # energy[ig] is still to come
+    now.update(passes=1_500, t=3.0)  # 2 ms per pass
+    session.pair_passes["energy[ig]"] = 500  # energy took half its range: 1,500 of 1,000..2,000
     session._estimate()
     est = plan["estimate"]
-    assert est["seconds_left_at_least"] == 56.0 and est["seconds_left_at_most"] == 196.0
-    assert "about 0.9 to 3.3 min left" in notes[0]
-    plan.update(plain_plan(100_000, image_passes_least=30_000, estimate=est))
-    t = text(section(render(evidence([res("utility", "grad", "pass", 2_000)], {"image_passes": 2_000, "plan": plan})),
+    assert est["range_taken"] == 0.5 and est["seconds_left_at_least"] == 58.0 and est["seconds_left_at_most"] == 196.0
+    assert est["seconds_left"] == 127.0  # 29,000 + 0.5 x 69,000 passes
+    assert "about 2.1 min left" in notes[0] and "between 1.0 and 3.3" in notes[0]
+    plan.update(plain_plan(100_000, image_passes_least=30_000, estimate=est), seconds_after_plan=150.0)
+    t = text(section(render(evidence([res("utility", "grad", "pass", 1_500)], {"image_passes": 1_500, "plan": plan})),
                      "cost"))
-    assert "2,000 image-passes in 4 s" in t and "56 s to 3.3 min" in t and "every look taken" in t
+    assert "1,500 image-passes in 3 s" in t and "about 2.1 min" in t and "between 58 s" in t and "it took 2.5 min" in t
+
+
+def test_the_live_estimate_comes_after_a_minute_when_the_first_criterion_is_long(monkeypatch):
+    from saliency_audit.engine.estimate import ready
+
+    plan = {"image_passes": 100_000, "per_pair": {"energy[grad]": 50_000, "utility[grad]": 50_000}}
+    assert not ready(plan, {}, 1_000, 59.0) and not ready(plan, {}, 1_000, 3_600.0)  # 1 %: too few passes
+    assert ready(plan, {}, 2_000, 60.0) and ready(plan, {"energy[grad]": 50_000}, 50_000, 1.0)

@@ -16,6 +16,7 @@ class Sample:
     mask: np.ndarray | None = None  # (H, W) bool, lesion pixels
     boxes: tuple[tuple[int, int, int, int], ...] | None = None  # (x0, y0, x1, y1) inclusive
     meta: dict = field(default_factory=dict)
+    _key: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def has_lesion(self) -> bool:
@@ -31,10 +32,14 @@ class Sample:
         return None
 
     def key(self) -> str:
-        """Content key for the map cache: id plus a hash of the pixels."""
-        h = hashlib.sha256(self.id.encode())
-        h.update(np.ascontiguousarray(self.image.numpy()).tobytes())
-        return h.hexdigest()[:24]
+        """Content key for the map cache: id plus a hash of the pixels.  Remembered while the id, the tensor and
+        its in-place version counter stay the same (a plan asks for it tens of thousands of times)."""
+        stamp = (self.id, id(self.image), self.image._version)
+        if self._key is None or self._key[0] != stamp:
+            h = hashlib.sha256(self.id.encode())
+            h.update(np.ascontiguousarray(self.image.numpy()).tobytes())
+            self._key = (stamp, h.hexdigest()[:24])
+        return self._key[1]
 
 
 def boxes_to_mask(boxes, shape: tuple[int, int]) -> np.ndarray:

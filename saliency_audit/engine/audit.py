@@ -109,7 +109,7 @@ class Audit:
                                random_label=random_label_model, allow_unsafe_pickle=allow_unsafe_pickle,
                                timings=self.timings)
         self.samples = SampleSets(self.config, lambda: self.dataset, self.models.grid, name=dataset,
-                                  timings=self.timings)
+                                  timings=self.timings, size_source=self.models.grid_source)
         self.finding: str | None = None  # the finding a view explains (engine/findings.py); None: the whole run
         self.parent: "Audit | None" = None
         self._finding_request = findings
@@ -236,15 +236,34 @@ class Audit:
         (:mod:`saliency_audit.engine.plan`; per finding with a finding axis), kept for the evidence."""
         from .plan import make_plan
 
-        served = serves_external()
         if self.findings and self.finding is None:
             from .findings import plan_findings
 
             self.plan = plan_findings(self, [(c, m) for c, m in pairs if self.absent(c) is None])
             return self.plan
-        self.plan = make_plan(self.context, [(c, m) for c, m in pairs if (m not in self.external or c in served)
-                                             and self.absent(c) is None])
+        self.plan = make_plan(self.context, self._plannable(pairs))
         return self.plan
+
+    def _plannable(self, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """The pairs a plan counts: not absent, and not an external map's pair its criterion cannot serve."""
+        served = serves_external()
+        return [(c, m) for c, m in pairs if (m not in self.external or c in served) and self.absent(c) is None]
+
+    def criteria_order(self, pairs: list[tuple[str, str]]) -> list[str]:
+        """The criteria of ``pairs`` (criterion, method or subject) cheapest first
+        (:func:`~saliency_audit.engine.plan.cheapest_first`), so the first verdicts come soon; each finding's
+        view counts its own passes."""
+        from .plan import cheapest_first
+
+        if self.findings and self.finding is None:
+            from .findings import pairs_per_finding
+
+            per = pairs_per_finding(self, [(c, m) for c, m in pairs if self.absent(c) is None])
+            parts = [(self.view(f).context, self.view(f)._plannable(p)) for f, p in per.items()]
+        else:
+            parts = [(self.context, self._plannable(pairs))]
+        order = cheapest_first(parts)
+        return order + [c for c in dict.fromkeys(c for c, _ in pairs) if c not in order]
 
     def absent(self, criterion: str) -> str | None:
         """Why ``criterion`` is absent from this run (it needs an option not given: never planned, its test

@@ -114,35 +114,49 @@ def make_view(audit, finding: str):
     view.finding, view.parent = finding, audit
     view._finding_request, view._findings, view._views = None, (), {}
     view.samples = SampleSets(view.config, lambda: view.dataset, view.models.grid,
-                              name=f"{audit.dataset_name} --finding={finding}", timings=audit.timings)
+                              name=f"{audit.dataset_name} --finding={finding}", timings=audit.timings,
+                              size_source=view.models.grid_source)
     return view
+
+
+def pairs_per_finding(audit, pairs: list[tuple[str, str]]) -> dict[str, list[tuple[str, str]]]:
+    """{finding: its (criterion, method) pairs} of the run's (criterion, subject) pairs (a subject that names
+    no audited finding left out)."""
+    from ..common.subjects import split
+
+    per: dict[str, list] = {}
+    for criterion, value in pairs:
+        method, finding = split(value, audit.methods, audit.findings)
+        if finding is not None:
+            per.setdefault(finding, []).append((criterion, method))
+    return per
+
+
+def _per_pair(plans: dict[str, dict], key: str) -> dict[str, int]:
+    """Each view's ``plan[key]`` ("criterion[method]" -> passes) keyed by the run's subjects."""
+    return {f"{k.split('[', 1)[0]}[{subject(k.split('[', 1)[1][:-1], f)}]": v
+            for f, p in plans.items() for k, v in p[key].items()}
 
 
 def plan_findings(audit, pairs: list[tuple[str, str]]) -> dict:
     """The run's plan: each finding's view plans its own pairs; passes add up, images are per finding."""
-    from ..common.subjects import split
-
-    per_finding: dict[str, list] = {}
-    for criterion, value in pairs:
-        method, finding = split(value, audit.methods, audit.findings)
-        per_finding.setdefault(finding, []).append((criterion, method))
-    plans = {f: audit.view(f).make_plan(p) for f, p in per_finding.items() if f is not None}
+    plans = {f: audit.view(f).make_plan(p) for f, p in pairs_per_finding(audit, pairs).items()}
     if not plans:
         return {"pairs": 0, "methods": [], "criteria": [], "findings": [], "image_passes": 0, "per_pair": {},
                 "models": {}, "images": {}, "exact": True}
     first = next(iter(plans.values()))
     out = {k: v for k, v in first.items() if k not in ("per_pair", "images", "pairs", "image_passes",
-                                                         "image_passes_least", "not_estimated")}
+                                                         "image_passes_least", "per_pair_least", "not_estimated")}
     out.update(pairs=len(pairs), methods=sorted({m for p in plans.values() for m in p["methods"]}),
                criteria=sorted({c for p in plans.values() for c in p["criteria"]}),
                exact=all(p["exact"] for p in plans.values()), findings=list(plans),
                image_passes=sum(p["image_passes"] for p in plans.values()),
-               per_pair={f"{k.split('[', 1)[0]}[{subject(k.split('[', 1)[1][:-1], f)}]": v
-                         for f, p in plans.items() for k, v in p["per_pair"].items()},
+               per_pair=_per_pair(plans, "per_pair"),
                images={k: sum(p["images"].get(k, 0) for p in plans.values()) for k in first["images"]},
                images_per_finding={f: p["images"] for f, p in plans.items()})
     if all("image_passes_least" in p for p in plans.values()):
         out["image_passes_least"] = sum(p["image_passes_least"] for p in plans.values())
+        out["per_pair_least"] = _per_pair(plans, "per_pair_least")
     unknown = sorted({u for p in plans.values() for u in p.get("not_estimated", ())})
     if unknown:
         out["not_estimated"] = unknown

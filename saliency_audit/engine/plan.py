@@ -69,6 +69,11 @@ class _Ledger:
     def key(self, model_key: str) -> str:
         return self.entry(model_key)[0]
 
+    def fork(self) -> "_Ledger":
+        """A copy to try a criterion on: its own bookkeeping, the same models' fingerprints and channels."""
+        return _Ledger(self.ctx, self.config, set(self.maps_done), set(self.raw_done), set(self.probed),
+                       set(self.predicted), self.setup, self.models, self.channels, self.cold, self.road_reference)
+
     def maps(self, model_key: str, method: str, samples, smooth: tuple | None = None) -> int:
         if method in self.ctx.store.external:
             return 0
@@ -210,6 +215,38 @@ def pair_passes(ledger: _Ledger, criterion: str, method: str, stop=None) -> int 
     return None if cost is None else cost(ledger, method, stop)
 
 
+def cheapest_first(parts: list[tuple[object, list[tuple[str, str]]]]) -> list[str]:
+    """The criteria of ``parts`` ((context, its (criterion, method) pairs): one per finding's view, or the run's
+    one) in the order that reaches each verdict after the fewest passes: greedily, the criterion whose pairs
+    cost the least given the maps the criteria before it computed (counted cold, so every pytest-xdist worker
+    orders its collection alike whatever the cache holds).  A criterion whose cost is not estimated goes last;
+    ties keep the given order."""
+    ledgers = [(_Ledger(ctx, ctx.config, cold=True), pairs) for ctx, pairs in parts]
+    left = list(dict.fromkeys(c for _, pairs in parts for c, _ in pairs))
+    order = []
+    while left:
+        def cost(criterion: str, ledgers=ledgers) -> float:
+            total = 0
+            for ledger, pairs in ledgers:
+                trial = ledger.fork()
+                for c, m in pairs:
+                    if c == criterion:
+                        passes = pair_passes(trial, c, m)
+                        if passes is None:
+                            return float("inf")
+                        total += passes
+            return total
+
+        best = min(left, key=cost)  # min keeps the first of equal costs
+        for ledger, pairs in ledgers:
+            for c, m in pairs:
+                if c == best:
+                    pair_passes(ledger, c, m)
+        order.append(best)
+        left.remove(best)
+    return order
+
+
 def localisation_cost(ledger: _Ledger, method: str, stop=None) -> int:
     """The cost of a criterion that reads the primary's maps of the localisation set and nothing else
     (``ctx.sequential_maps`` / ``ctx.localised_maps``): a third party's may name it as its ``cost``."""
@@ -231,9 +268,10 @@ def make_plan(ctx, pairs: list[tuple[str, str]]) -> dict:
                       if m in METHODS and METHODS[m].passes is None and m not in ctx.store.external)
     most = {k: v for k, v in counts["most"].items() if v is not None}
     out["image_passes"] = sum(most.values())
+    out["per_pair"] = most
     if cfg.sequential:
         out["image_passes_least"] = sum(v for v in counts["least"].values() if v is not None)
-    out["per_pair"] = most
+        out["per_pair_least"] = {k: v for k, v in counts["least"].items() if v is not None}
     if unknown:  # a criterion without a cost function, a method without a pass count: left out of the sums
         out["not_estimated"] = unknown
     mset = ctx.models
@@ -245,15 +283,32 @@ def make_plan(ctx, pairs: list[tuple[str, str]]) -> dict:
         out["stages"] = len(mset.blocks())
         out["draws"] = cfg.randomization.draws
         out["draw_design"] = cfg.randomization.draw_design
-    out["images"] = {"localisation": len(ctx.samples.localisation().samples),
-                     "randomization": cfg.randomization.n_images, "consistency": cfg.consistency.n_images,
-                     "completeness": cfg.completeness.n_images}
+    out["images"] = images_used(ctx, out["criteria"])
     if cfg.sequential:
         out["sequential"] = {"rule": cfg.sequential_rule, "batch": cfg.sequential_batch}
     primary = mset.get("primary")
     methods = {m: r for m in out["methods"] if m not in ctx.store.external and (r := ctx.store.unavailable(primary, m))}
     if gone or methods:  # what the run will skip, or report as an unavailable baseline, and why
         out["unavailable"] = {**({"randomized": gone} if gone else {}), **({"methods": methods} if methods else {})}
+    return out
+
+
+#: the image sets besides the localisation set: (criteria that use it, its size in the config, how it is drawn)
+_IMAGE_SETS = {"randomization": (("randomization", "label_randomization"), lambda c: c.randomization.n_images,
+                                 "first"),
+               "consistency": (("repeatability", "reproducibility"), lambda c: c.consistency.n_images, "first"),
+               "completeness": (("completeness",), lambda c: c.completeness.n_images, "head")}
+
+
+def images_used(ctx, criteria) -> dict[str, int]:
+    """The images each set of the planned ``criteria`` will use: the localisation set, and the sets of
+    randomization, consistency and completeness as the run will draw them (never more than the data has)."""
+    loc = len(ctx.samples.localisation().samples)
+    out = {"localisation": loc}
+    for name, (users, size, drawn) in _IMAGE_SETS.items():
+        if any(c in criteria for c in users):
+            n = size(ctx.config)
+            out[name] = min(n, loc) if drawn == "head" else len(ctx.samples.first(n))
     return out
 
 

@@ -73,6 +73,9 @@ class AuditSession:
             audit_config=Path(opt.saliency_audit_config) if opt.saliency_audit_config else None,
             overrides=overrides,
         )
+        if opt.saliency_n_images is not None:  # "images audited": at most N for every criterion, not only localisation
+            for section in (self.config.randomization, self.config.consistency, self.config.completeness):
+                section.n_images = min(section.n_images, opt.saliency_n_images)
         from ..common.specs import parse_spec
 
         parse_spec(opt.saliency_model, "--model")
@@ -108,6 +111,7 @@ class AuditSession:
         self.worker_evidence: list[dict] = []
         self.current_test: str | None = None  # nodeid of the audit test running now
         self.test_results: dict[str, list[dict]] = {}  # nodeid -> results it recorded
+        self.pair_passes: dict[str, int] = {}  # "criterion[subject]" -> image-passes of the pairs decided so far
         self.run_end: tuple[str, int] | None = None  # (status, pytest exit status), set when the session ends
         self.shard: dict | None = None  # --audit-shard: {"index", "of", "pairs"}
         self.pairs: list[tuple[str, str]] = []  # (criterion, method) of the collected audit tests, in run order
@@ -224,39 +228,26 @@ class AuditSession:
         self._plan_start = (time.perf_counter(), _passes_now())
         progress.note(plan_text(plan))
 
-    #: the estimate waits until this share of the planned passes (or ``_ESTIMATE_AFTER_S``) has gone by: the
-    #: first verdicts are cheap ones whose fixed costs (statistics, thumbnails) dwarf their few passes, and a
-    #: rate taken from them put the demo at 41 minutes when it took 2.5
-    _ESTIMATE_AFTER_SHARE, _ESTIMATE_AFTER_S = 0.02, 30.0
-
     def _estimate(self) -> None:
-        """Once enough has run: the time left on this device at the rate of the passes so far (with sequential
-        verdicts, between every pair stopping at its next look and every look taken)."""
+        """Once enough has run (:func:`saliency_audit.engine.estimate.ready`): the time left on this device, from
+        the plan's passes to come and the rate of the passes so far (:mod:`saliency_audit.engine.estimate`)."""
+        from ..engine.estimate import estimate, estimate_text, ready
+
         plan = self._audit.plan
         start = getattr(self, "_plan_start", None)
         if plan is None or start is None or "estimate" in plan:
             return
-        spent = _passes_now() - start[1]
-        seconds = time.perf_counter() - start[0]
-        if spent <= 0 or (spent < self._ESTIMATE_AFTER_SHARE * plan["image_passes"] and seconds < self._ESTIMATE_AFTER_S):
+        spent, seconds = _passes_now() - start[1], time.perf_counter() - start[0]
+        if not ready(plan, self.pair_passes, spent, seconds):
             return
-        rate = seconds / spent
-        left = max(plan["image_passes"] - spent, 0) * rate
-        plan["estimate"] = {"after_passes": spent, "after_seconds": round(seconds, 1),
-                            "seconds_per_1000_passes": round(1000 * rate, 3), "seconds_left_at_most": round(left, 1)}
-        least = plan.get("image_passes_least")
+        plan["estimate"] = estimate(plan, self.pair_passes, spent, seconds)
         from ..common import progress
 
-        if least is not None:
-            low = max(least - spent, 0) * rate
-            plan["estimate"]["seconds_left_at_least"] = round(low, 1)
-            progress.note(f"audit plan: {spent:,} passes in {seconds:.0f} s; about {low / 60:.1f} to {left / 60:.1f} "
-                          f"min left on this device (sequential stops decide where in that range)")
-        else:
-            progress.note(f"audit plan: {spent:,} passes in {seconds:.0f} s; at most about {left / 60:.1f} min left "
-                          f"on this device ({plan['image_passes'] - spent:,} passes)")
+        progress.note(estimate_text(plan["estimate"]))
 
     def _on_result(self, result) -> None:
+        key = f"{result.criterion}[{result.subject}]"
+        self.pair_passes[key] = self.pair_passes.get(key, 0) + int(result.details.get("image_passes", 0))
         if self.current_test is not None:
             self.test_results.setdefault(self.current_test, []).append(result.to_dict())
         self._estimate()
@@ -425,10 +416,31 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
     if config.option.saliency_shard:
         _shard(config, s, items)
     s.pairs = _pairs(items)
+    if s.pairs and not config.option.collectonly:
+        _cheapest_first(s, items)
+        s.pairs = _pairs(items)
     if not config.option.saliency_human_annotations:  # a criterion that needs them is absent: never planned
         from ..common.criteria_registry import CRITERIA, absent
 
         s.pairs = [(c, m) for c, m in s.pairs if absent(CRITERIA[c], set()) is None]
+
+
+def _cheapest_first(s: "AuditSession", items: list) -> None:
+    """Run the audit tests cheapest criterion first (by the plan's passes, :meth:`Audit.criteria_order`), so a
+    cold run's first verdicts come after the cheap maps, not after ROAD and the cascade; within a criterion,
+    and for every other test, the collected order stays.  Needs the audit loaded: a startup error leaves the
+    order alone for the first test to report."""
+    from ..common.errors import AuditError
+
+    try:
+        order = s.audit.criteria_order(s.pairs)
+    except AuditError:
+        return
+    rank = {c: i for i, c in enumerate(order)}
+    slots = [i for i, item in enumerate(items) if _item_pair(item) is not None]
+    audit_items = sorted((items[i] for i in slots), key=lambda item: rank.get(_criterion_of(item), len(rank)))
+    for i, item in zip(slots, audit_items):  # sorted() is stable: methods keep their order
+        items[i] = item
 
 
 def _shard(config: pytest.Config, s, items: list) -> None:
@@ -515,6 +527,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     if s is None:
         return
     s.run_end = (run_status(session, exitstatus), int(exitstatus))
+    plan, start = (s._audit.plan if s._audit is not None else None), getattr(s, "_plan_start", None)
+    if plan is not None and start is not None:  # what the estimate is judged against (engine/estimate.py)
+        plan["seconds_after_plan"] = round(time.perf_counter() - start[0], 1)
     if hasattr(session.config, "workerinput"):  # xdist worker: hand the evidence to the controller
         if s._audit is not None:
             session.config.workeroutput["saliency_audit_evidence"] = json.dumps(s.evidence())

@@ -92,9 +92,10 @@ def _options() -> list[tuple[str, str | None, dict]]:
             help="fixed-n verdicts: every (criterion, method) audits all its images")),
         ("--saliency-n-images", "--n-images", dict(
             dest="saliency_n_images", type=int, default=None, metavar="N",
-            help="lesion images of the localisation criteria: utility, energy, focus, pointing, human_benchmark "
-                 "(default: config n_images, 48); randomization, consistency and completeness take their own "
-                 "counts (config randomization.n_images, consistency.n_images, completeness.n_images: 24)")),
+            help="images audited, at most N per criterion: the lesion images of the localisation criteria "
+                 "(utility, energy, focus, pointing, human_benchmark; config n_images, default 48) and at most N "
+                 "of the images of randomization, consistency and completeness (config randomization.n_images, "
+                 "consistency.n_images, completeness.n_images: 24 each, set lower there); the plan lists each")),
         ("--saliency-device", "--device", dict(
             dest="saliency_device", default=None, metavar="DEV", help="cpu, cuda, cuda:1 ... (default: cpu)")),
         ("--saliency-seed", "--seed", dict(

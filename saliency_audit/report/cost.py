@@ -107,17 +107,27 @@ def planned(plan) -> dict | None:
             "exact": all(p.get("exact") is not False for p in plans),
             "parts": len(plans) if isinstance(plan.get("parts"), list) else 0,
             "estimates": [p.get("estimate") for p in plans if isinstance(p.get("estimate"), dict)],
+            "took": [p.get("seconds_after_plan") for p in plans if isinstance(p.get("estimate"), dict)],
             "pairs": [p.get("pairs") for p in plans]}
 
 
-def _estimate_text(est: dict) -> str:
-    least = est.get("seconds_left_at_least")
-    return (f"after {_count(est.get('after_passes'))} image-passes in "
-            f"{_minutes(est.get('after_seconds'))} ({fmt(_num(est.get('seconds_per_1000_passes')), '.1f')} s per "
-            f"1,000 passes) the time left on this device was "
-            + (f"<b>{_minutes(least)} to {_minutes(est.get('seconds_left_at_most'))}</b> (every verdict stopping at "
-               "its next look, or every look taken)" if least is not None else
-               f"<b>at most {_minutes(est.get('seconds_left_at_most'))}</b>, if every planned pass were taken"))
+def _estimate_text(est: dict, took=None) -> str:
+    least, point = est.get("seconds_left_at_least"), _num(est.get("seconds_left"))
+    if point is not None:  # the expected time left, and its range (engine/estimate.py)
+        left = f"<b>about {_minutes(point)}</b>" + (
+            f" (between {_minutes(least)} if every verdict to come stopped at its first look and "
+            f"{_minutes(est.get('seconds_left_at_most'))} if each took every look)" if least is not None else "")
+    elif least is not None:
+        left = (f"<b>{_minutes(least)} to {_minutes(est.get('seconds_left_at_most'))}</b> (every verdict stopping at "
+                "its next look, or every look taken)")
+    else:
+        left = f"<b>at most {_minutes(est.get('seconds_left_at_most'))}</b>, if every planned pass were taken"
+    after, took = _num(est.get("after_seconds")), _num(took)
+    truth = (f"; it took {_minutes(took - after)}" if took is not None and after is not None and took >= after
+             else "")
+    return (f"after {_count(est.get('after_passes'))} image-passes in {_minutes(est.get('after_seconds'))} "
+            f"({fmt(_num(est.get('seconds_per_1000_passes')), '.1f')} s per 1,000 passes) the time left on this "
+            f"device was {left}{truth}")
 
 
 def _by_pair(evidence: dict) -> list[tuple[str, str, int]]:
@@ -164,10 +174,10 @@ def cost_section(evidence: dict) -> str:
         head += "</p>"
         ests = plan["estimates"]
         if len(ests) == 1:
-            head += f"<p>Estimate: {_estimate_text(ests[0])}.</p>"
+            head += f"<p>Estimate: {_estimate_text(ests[0], plan['took'][0])}.</p>"
         elif ests:
             head += ("<p>Estimates, per shard: "
-                     + "; ".join(f"shard {k + 1}: {_estimate_text(e)}" for k, e in enumerate(ests)) + ".</p>")
+                     + "; ".join(f"shard {k + 1}: {_estimate_text(e, t)}" for k, (e, t) in enumerate(zip(ests, plan["took"]))) + ".</p>")
     pairs = _by_pair(evidence)
     body = ""
     if pairs:
