@@ -181,3 +181,18 @@ def test_a_grey_factory_model_loads_with_grey_normalisation(tmp_path):
     assert model(torch.rand(2, 1, 128, 128)).shape == (2, 2)
     again = load_model(f"tests.fake_methods:grey_democnn:{path}", normalize=((0.5,), (0.25,)))
     assert again.info.mean == (0.5,)
+
+
+@pytest.mark.parametrize("key,value", [("image_size", 128), ("input_size", [3, 128, 96]), ("img_size", (128, 96))])
+def test_a_checkpoint_that_records_its_training_size_is_audited_at_it(tmp_path, resnet, key, value):
+    """{"state_dict": ..., "image_size": 128} (or timm's (C, H, W) input_size): the model's input size is the
+    training size, and where it came from is recorded; --input-size still wins."""
+    path = tmp_path / "r18.pt"
+    torch.save({"state_dict": resnet.state_dict(), key: value, "epoch": 3}, path)
+    model = load_model(f"resnet18:{path}")
+    want = (128, 128) if key == "image_size" else (128, 96)
+    assert tuple(model.input_size) == want and model.info.extra["input_size_from"] == f"the checkpoint's {key!r}"
+    asked = load_model(f"resnet18:{path}", input_size=(64, 64))
+    assert tuple(asked.input_size) == (64, 64) and "input_size_from" not in asked.info.extra
+    torch.save({"state_dict": resnet.state_dict(), "image_size": "big", "input_size": [3, 2]}, path)  # not sizes
+    assert tuple(load_model(f"resnet18:{path}").input_size) == (224, 224)

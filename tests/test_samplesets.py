@@ -148,3 +148,13 @@ def test_images_resized_to_a_default_input_size_are_said_once_and_recorded(monke
     assert "give --input-size" in said[0]
     assert sets.describe()["resized_unasked"] == {"native_size": [64, 64], "images": 4, "of": 4,
                                                    "audited_at": [128, 128]}
+    said.clear()
+    progress.configure(enabled=True, write=said.append)
+    try:  # the size read from the checkpoint (models/loading.py trained_size): said as such
+        read = SampleSets(AuditConfig(), Small, lambda: (128, 128), name="small",
+                          size_source=lambda: "the checkpoint's 'image_size'")
+        read.select(4, lesion=False)
+    finally:
+        progress.configure()
+    assert "audited at 128x128, the training size the checkpoint's 'image_size' records" in said[0]
+    assert read.describe()["resized_unasked"]["size_from"] == "the checkpoint's 'image_size'"

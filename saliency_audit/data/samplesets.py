@@ -63,9 +63,11 @@ def leave_one_out(truths: list[np.ndarray]) -> list[np.ndarray]:
 
 
 class SampleSets:
-    def __init__(self, config, dataset, grid, *, name: str, timings: dict | None = None):
-        """``dataset``: a callable returning the AuditDataset; ``grid``: a callable returning (H, W)."""
+    def __init__(self, config, dataset, grid, *, name: str, timings: dict | None = None, size_source=None):
+        """``dataset``: a callable returning the AuditDataset; ``grid``: a callable returning (H, W);
+        ``size_source``: a callable returning where the grid was read (the checkpoint's key), or None."""
         self.config = config
+        self._size_source = size_source
         self._dataset = dataset
         self._grid = grid
         self.name = name
@@ -100,9 +102,12 @@ class SampleSets:
         self.resized = {"native_size": list(native), "images": count, "of": len(samples), "audited_at": list(grid)}
         from ..common import progress
 
+        source = self._size_source() if self._size_source else None
+        if source:
+            self.resized["size_from"] = source
         progress.note(f"saliency-audit: the images are {native[0]}x{native[1]} ({count} of {len(samples)}); they are "
-                      f"audited at {grid[0]}x{grid[1]}, the model's default input size. If the model was trained at "
-                      f"another size, give --input-size")
+                      f"audited at {grid[0]}x{grid[1]}, " + (f"the training size {source} records" if source else
+                      "the model's default input size. If the model was trained at another size, give --input-size"))
 
     def first(self, n: int) -> list:
         """The first ``n`` images with ground truth (the localisation set's head), else ``n`` stratified by label."""

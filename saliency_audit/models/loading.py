@@ -68,6 +68,7 @@ def load_model(
             model = _load_arch(path, parsed, role, option, allow_unsafe_pickle, probe_size=input_size)
     if input_size is not None:
         model.info.input_size = tuple(input_size)
+        model.info.extra.pop("input_size_from", None)
     if normalize is not None:
         mean, std = normalize
         model.info.mean, model.info.std = tuple(mean), tuple(std)
@@ -266,6 +267,25 @@ def _read_checkpoint(path: Path, spec: str, option: str, allow_unsafe_pickle: bo
                               f"({type(exc).__name__}: {one_line(exc)}); save it with torch.save") from None
 
 
+#: where a training script may keep its input size beside the weights ({"state_dict": ..., "image_size": 128});
+#: an int, (H, W) or (C, H, W) as timm's ``input_size``
+SIZE_KEYS = ("input_size", "image_size", "img_size")
+
+
+def trained_size(obj) -> tuple[tuple[int, int], str] | None:
+    """((H, W), key) of the training size a checkpoint dict records under one of :data:`SIZE_KEYS`, or None."""
+    if not isinstance(obj, dict):
+        return None
+    for key in SIZE_KEYS:
+        value = obj.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = (value, value)
+        if isinstance(value, (list, tuple)) and len(value) in (2, 3) and all(
+                isinstance(v, int) and not isinstance(v, bool) and 8 <= v <= 16_384 for v in value[-2:]):
+            return (int(value[-2]), int(value[-1])), key
+    return None
+
+
 def _state_dict_of(obj, spec: str, option: str, path: Path):
     if isinstance(obj, nn.Module):
         return obj
@@ -434,7 +454,7 @@ def _load_arch(path: Path, parsed: Spec, role: str, option: str, allow_unsafe_pi
     """``ARCH:PATH``.  ``read``: (TorchScript module or None, state dict) already read from PATH (a bare PATH's
     automatic rebuild); ``probe_size``: the input size the rebuilt network is compared with the archive at."""
     spec = parsed.text
-    script = None
+    script = trained = None  # trained: the training size a checkpoint dict records (trained_size)
     if read is not None:
         script, state = read
         net = state.eval() if isinstance(state, nn.Module) else None
@@ -449,6 +469,7 @@ def _load_arch(path: Path, parsed: Spec, role: str, option: str, allow_unsafe_pi
         obj = _read_checkpoint(path, spec, option, allow_unsafe_pickle)
         state = _state_dict_of(obj, spec, option, path)
         net = state.eval() if isinstance(state, nn.Module) else None  # eval before the class-count probe
+        trained = trained_size(obj)
     kept = None  # why a TorchScript archive was kept as it is
     if net is not None:
         num_classes = None
@@ -468,10 +489,12 @@ def _load_arch(path: Path, parsed: Spec, role: str, option: str, allow_unsafe_pi
                     "reason": f"the rebuilt {parsed.arch} computes other logits than the archive on a probe"}
         if head is None:  # no linear head in the weights (a factory's own head): the outputs are counted
             num_classes = None
+    extra = {"rebuild": kept} if kept else {}
+    if trained is not None:  # the size the checkpoint says the model was trained at, not the architecture's default
+        size, extra["input_size_from"] = trained[0], f"the checkpoint's {trained[1]!r}"
     info = ModelInfo(
         spec=spec, arch=parsed.arch, role=role, sha256=file_sha256(path), n_params=_count(net),
-        input_size=size, in_channels=channels, **_default_normalisation(channels),
-        extra={"rebuild": kept} if kept else {},
+        input_size=size, in_channels=channels, **_default_normalisation(channels), extra=extra,
     )
     model = AuditModel(net, info)
     if num_classes is None:

@@ -148,6 +148,10 @@ class ModelSet:
         """The evaluation grid: the primary model's input size (images, masks and boxes are resized to it)."""
         return tuple(self.get("primary").input_size)
 
+    def grid_source(self) -> str | None:
+        """Where the grid was read when not from --input-size nor the architecture's default (the checkpoint)."""
+        return self.get("primary").info.extra.get("input_size_from")
+
     # -- randomized copies --------------------------------------------------------------------
     def unavailable(self, role: str = "randomized") -> str | None:
         """Why ``role`` cannot be built for this primary (``randomized``: every re-initialised copy, cascade stages
