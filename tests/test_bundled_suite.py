@@ -2,6 +2,8 @@
 writes an editable copy (``audits/`` and a ``[tool.saliency_audit]`` block) that ``pytest audits/`` runs."""
 import json
 import shutil
+
+import numpy as np
 import sys
 from pathlib import Path
 
@@ -163,3 +165,27 @@ def test_pytest_runs_the_files_init_wrote(pytester, capsys):
     ev = json.loads((pytester.path / "reports" / "evidence.json").read_text())
     assert [(r["criterion"], r["method"]) for r in ev["results"]] == [("utility", "grad")]
     assert ev["config"]["n_images"] == 8
+
+
+def test_init_fills_the_input_size_from_the_users_images(tmp_path, capsys):
+    """A 128-px folder dataset: the next-step command carries --input-size=128 (not the architecture's 224);
+    without --dataset it still names --input-size, and an unreadable dataset leaves SIZE with a reason."""
+    from PIL import Image
+
+    root = tmp_path / "data"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for i in range(3):
+        Image.fromarray(np.zeros((128, 128), np.uint8)).save(root / "images" / f"x{i}.png")
+        Image.fromarray(np.full((128, 128), 255 * (i % 2), np.uint8)).save(root / "masks" / f"x{i}.png")
+    (tmp_path / "p1").mkdir()
+    assert cli(["init", str(tmp_path / "p1"), "--dataset=folder", f"--data-root={root}"]) == 0
+    out = capsys.readouterr().out
+    assert f"--dataset=folder --data-root={root} --input-size=128" in out and "128x128 is your images' size" in out
+    (tmp_path / "p2").mkdir()
+    assert cli(["init", str(tmp_path / "p2")]) == 0
+    assert "--dataset=NAME --data-root=PATH --input-size=SIZE" in capsys.readouterr().out
+    (tmp_path / "p3").mkdir()
+    assert cli(["init", str(tmp_path / "p3"), "--dataset=folder", f"--data-root={tmp_path / 'none'}"]) == 0
+    captured = capsys.readouterr()
+    assert "--input-size=SIZE" in captured.out and "could not read --dataset=folder" in captured.err

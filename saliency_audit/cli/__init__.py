@@ -126,6 +126,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="the project folder (default: the current one)")
     ini.add_argument("--force", action="store_true",
                      help="overwrite existing audit files and replace only the [tool.saliency_audit] table")
+    ini.add_argument("--dataset", default=None, metavar="NAME",
+                     help="your dataset's adapter: the next-step command then names it, with --input-size read "
+                          "from its images")
+    ini.add_argument("--data-root", default=None, metavar="PATH", help="your dataset's folder (with --dataset)")
     pl = sub.add_parser("plan", help="how many images each verdict needs to pass with 80 %% / 95 %% probability",
                         description="Per (criterion, method): the images an audit needs for a pass with the given "
                                     "probabilities if the effect is the one observed -- the demo audit's (shipped "
@@ -202,8 +206,25 @@ def init_command(args) -> int:
     for path, what in written:
         say(f"{path}: {what}")
     where = "" if args.dir.resolve() == Path.cwd().resolve() else f"cd {args.dir} && "
-    say(f"next: {where}pytest audits/ --model=ARCH:CHECKPOINT --dataset=NAME --data-root=PATH "
-          f"(or {where}pytest audits/ -k utility --methods=gradcam for the demo)")
+    data, size, found = "--dataset=NAME --data-root=PATH", "SIZE", None
+    if args.dataset:
+        from ..common.errors import AuditError
+        from ..data import load_dataset
+
+        try:
+            ds = load_dataset(args.dataset, args.data_root, skip_bad=True)
+            found = ds.native_size()
+        except AuditError as exc:  # the suite is written: say why the command has no size, and carry on
+            say(f"saliency-audit: could not read --dataset={args.dataset}: {printable(str(exc))}", file=sys.stderr)
+            found = None
+        data = f"--dataset={args.dataset}" + (f" --data-root={args.data_root}" if args.data_root else "")
+        if found is not None:
+            size = str(found[0]) if found[0] == found[1] else f"{found[0]},{found[1]}"
+    say(f"next: {where}pytest audits/ --model=ARCH:CHECKPOINT {data} --input-size={size}")
+    say(f"      (--input-size: the size the model was trained at; "
+        + (f"{found[0]}x{found[1]} is your images' size, change it if you trained at another" if size != "SIZE"
+           else "without it the images are resized to the architecture's default, e.g. 224")
+        + f"; or {where}pytest audits/ -k utility --methods=gradcam for the demo)")
     return 0
 
 

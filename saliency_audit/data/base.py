@@ -44,6 +44,21 @@ class AuditDataset(Sequence[Sample]):
     def manifest_entry(self, i: int) -> dict:
         return self.describe(i)
 
+    def native_size(self, n: int = 16) -> tuple[int, int] | None:
+        """The most common native (H, W) of the first ``n`` readable images (what ``init`` fills
+        ``--input-size`` with), or None when none can be read."""
+        from collections import Counter
+
+        sizes: Counter = Counter()
+        for i in range(len(self)):
+            if sum(sizes.values()) >= n:
+                break
+            try:
+                sizes[tuple(int(v) for v in self.load(i).image.shape[-2:])] += 1
+            except AuditInputError:
+                continue
+        return sizes.most_common(1)[0][0] if sizes else None
+
     def info(self) -> dict:
         """What the evidence should say about how this dataset was read (files, detected formats)."""
         return {}
