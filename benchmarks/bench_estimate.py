@@ -47,11 +47,9 @@ def run(name: str, args: list[str], tmp: Path) -> dict:
     est = plan["estimate"]
     truth = plan["seconds_after_plan"] - est["after_seconds"]
     order = list(dict.fromkeys(k.split("[", 1)[0] for k in plan["per_pair"]))
-    first = evidence["results"][0]["criterion"]
+    first = next(iter(plan["per_pair"]))  # the plan follows the run's order (the evidence sorts its results)
     return {"args": args, "exit_code": proc.returncode, "wall_s": round(wall, 1), "order": order,
-            "first_verdict": f"{first}[{evidence['results'][0]['method']}]",
-            "first_verdict_before_dear_maps": first not in DEAR and order.index(first) < min(
-                order.index(c) for c in DEAR if c in order),
+            "first_verdict": first, "first_verdict_before_dear_maps": order[0] not in DEAR,
             "estimate": est, "seconds_after_plan": plan["seconds_after_plan"], "true_seconds_left": round(truth, 1),
             "error": round(est["seconds_left"] / truth - 1, 3),
             "truth_in_range": est.get("seconds_left_at_least", 0) <= truth <= est["seconds_left_at_most"],

@@ -257,3 +257,6 @@ def test_the_live_estimate_comes_after_a_minute_when_the_first_criterion_is_long
     plan = {"image_passes": 100_000, "per_pair": {"energy[grad]": 50_000, "utility[grad]": 50_000}}
     assert not ready(plan, {}, 1_000, 59.0) and not ready(plan, {}, 1_000, 3_600.0)  # 1 %: too few passes
     assert ready(plan, {}, 2_000, 60.0) and ready(plan, {"energy[grad]": 50_000}, 50_000, 1.0)
+    skipped_first = {"image_passes": 100_000, "per_pair": {"repeatability[grad]": 0, **plan["per_pair"]}}
+    assert not ready(skipped_first, {"repeatability[grad]": 0}, 32, 1.0)  # a skipped criterion tells nothing
+    assert ready(skipped_first, {"repeatability[grad]": 0, "energy[grad]": 50_000}, 50_032, 9.0)

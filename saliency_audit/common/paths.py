@@ -28,3 +28,24 @@ def suite_sources() -> dict[str, str]:
     resources: works from a wheel)."""
     here = resources.files("saliency_audit").joinpath("suite")
     return {name: here.joinpath(name).read_text(encoding="utf-8") for name in ("conftest.py", *SUITE_MODULES)}
+
+
+def atomic_write_text(path: Path, text: str) -> bool:
+    """Write ``text`` to ``path`` whole or not at all (temp file + ``os.replace``: several processes may share a
+    cache); False when the folder cannot be written (a read-only cache only costs a recomputation)."""
+    import tempfile
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    except OSError:
+        return False
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return True

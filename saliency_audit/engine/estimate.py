@@ -6,7 +6,8 @@ come will land is read from the pairs already decided: ``taken`` is the share of
 the pairs to come are expected to spend their least plus that share of their range.  The seconds are those
 passes at the run's rate so far.  The first estimate waits until the first criterion of the run's order has
 decided every method (the run runs cheapest criterion first: every method's maps have then been computed
-once, so the rate is not a single cheap method's), or a minute if that takes longer.
+once, so the rate is not a single cheap method's; a criterion the run skips, which costs nothing, does not
+count), or a minute if that takes longer.
 ``benchmarks/bench_estimate.py`` measures its error against the truth on the demo and on a densenet121.
 """
 from __future__ import annotations
@@ -21,8 +22,9 @@ def ready(plan: dict, done: dict[str, int], spent: int, seconds: float) -> bool:
     per = plan.get("per_pair") or {}
     if spent <= 0 or not per:
         return False
-    first = next(iter(per)).split("[", 1)[0]  # per_pair follows the run's order
-    complete = all(k in done for k in per if k.split("[", 1)[0] == first)
+    costly = [k for k, v in per.items() if v]  # per_pair follows the run's order; a skipped criterion costs none
+    first = costly[0].split("[", 1)[0] if costly else None
+    complete = first is not None and all(k in done for k in per if k.split("[", 1)[0] == first)
     return complete or (seconds >= AFTER_S and spent >= MIN_SHARE * plan.get("image_passes", 0))
 
 
@@ -36,7 +38,8 @@ def estimate(plan: dict, done: dict[str, int], spent: int, seconds: float) -> di
     lo_done = sum(least.get(k, most[k]) for k in done if k in most)
     hi_done = sum(most[k] for k in done if k in most)
     got = sum(v for k, v in done.items() if k in most)
-    taken = 1.0 if hi_done <= lo_done else min(max((got - lo_done) / (hi_done - lo_done), 0.0), 1.0)
+    # no decided pair with a range to read yet (none sequential, or none costing passes): the middle
+    taken = 0.5 if hi_done <= lo_done else min(max((got - lo_done) / (hi_done - lo_done), 0.0), 1.0)
     to_come = [k for k in most if k not in done]
     lo = sum(least.get(k, most[k]) for k in to_come)
     hi = sum(most[k] for k in to_come)

@@ -63,7 +63,31 @@ class MapStore:
             if independent(model):  # ScoreCAM's and LIME's maps read its sigmoids: not a softmax model's maps
                 fp = hashlib.sha256(f"{fp}-sigmoid".encode()).hexdigest()[:24]
             self._fps[model] = fp
+            self._remember_copy(model, fp)
         return fp
+
+    # A randomized copy's fingerprint, remembered under its recipe's name (ModelSet.copy_token), so the plan
+    # finds its cached maps without re-initialising a copy per image and stage only to hash it (a densenet121's
+    # 88 copies took 11 s).  A copy never built with this cache has no maps in it: its name serves as its key.
+    def _remember_copy(self, model, fp: str) -> None:
+        token = model.info.extra.get("copy")
+        if self.cache_dir is None or not token:
+            return
+        path = self.cache_dir / "copies" / token
+        if self.known_copy(token) != fp:
+            from ..common.paths import atomic_write_text
+
+            atomic_write_text(path, fp)
+
+    def known_copy(self, token: str) -> str | None:
+        """The fingerprint remembered for the copy ``token``, or None."""
+        if self.cache_dir is None:
+            return None
+        try:
+            text = (self.cache_dir / "copies" / token).read_text().strip()
+        except OSError:
+            return None
+        return text if len(text) == 24 and all(c in "0123456789abcdef" for c in text) else None
 
     def method_params(self, method: str) -> dict:
         if method in self.external:

@@ -43,27 +43,37 @@ class _Ledger:
     setup: tuple | None = None  # the images ROAD last set up
     models: dict = field(default_factory=dict)  # model key -> (fingerprint, input size, CAM key): never the model
     channels: dict = field(default_factory=dict)
+    structure: dict = field(default_factory=dict)  # a copy's recipe -> the model key whose structure it has
     cold: bool = False  # count as if the map cache were empty
     road_reference: bool = False  # completeness's method-independent ROAD scores, once per run
 
     def model(self, key: str):
         """The model of ``key``, from the ModelSet (which builds each once; per-image randomized copies it may
         drop and rebuild, so the ledger keeps only their fingerprints, never the models)."""
-        mset = self.ctx.models
-        if key.startswith(("stage", "bstage")):
-            k, _, r = key[key.index("stage") + len("stage"):].partition("-draw")
-            return mset.stage(int(k), int(r or 0), "bottom_up" if key[0] == "b" else "top_down")
-        if key.startswith("single"):
-            return mset.single_block(int(key[len("single"):]))
-        return mset.get(key)
+        return self.ctx.models.by_key(key)
 
     def entry(self, model_key: str) -> tuple[str, tuple, str]:
         """(fingerprint, input size, CAM key) of a model.  Models are told apart as the map cache tells them:
         by their weights' fingerprint (the fully randomized cascade stage and the ``randomized`` model are the
-        same weights)."""
+        same weights).  A randomized copy is told apart by its recipe instead (ModelSet.recipe: the same
+        distinction, without building a copy per image and stage only to hash it): its fingerprint as the map
+        cache remembers it, else (never built with this cache, so no map of it is cached; or counted cold) the
+        recipe's name."""
         if model_key not in self.models:
-            m = self.model(model_key)
-            self.models[model_key] = (self.ctx.store.fingerprint(m), tuple(m.input_size), self.ctx.store.cam_key(m))
+            mset = self.ctx.models
+            recipe = mset.recipe(model_key)
+            if recipe == "primary":
+                self.models[model_key] = self.entry("primary")
+            elif recipe is not None:  # a copy has the primary's structure: its input size and CAM layer
+                _, size, cam = self.entry("primary")
+                token = mset.copy_token(recipe)
+                fp = (None if self.cold else self.ctx.store.known_copy(token)) or token
+                self.models[model_key] = (fp, size, cam)
+                self.structure[fp] = "primary"
+            else:
+                m = self.model(model_key)
+                self.models[model_key] = (self.ctx.store.fingerprint(m), tuple(m.input_size),
+                                          self.ctx.store.cam_key(m))
         return self.models[model_key]
 
     def key(self, model_key: str) -> str:
@@ -72,7 +82,8 @@ class _Ledger:
     def fork(self) -> "_Ledger":
         """A copy to try a criterion on: its own bookkeeping, the same models' fingerprints and channels."""
         return _Ledger(self.ctx, self.config, set(self.maps_done), set(self.raw_done), set(self.probed),
-                       set(self.predicted), self.setup, self.models, self.channels, self.cold, self.road_reference)
+                       set(self.predicted), self.setup, self.models, self.channels, self.structure, self.cold,
+                       self.road_reference)
 
     def maps(self, model_key: str, method: str, samples, smooth: tuple | None = None) -> int:
         if method in self.ctx.store.external:
@@ -121,7 +132,7 @@ class _Ledger:
             return 0
         cost = sum(self._raw(model_key, d, keys) for d in spec.needs)
         cost += self._targets(keys)
-        channels = self._channels(mk, self.model(model_key)) if spec.per_channel else 0
+        channels = self._channels(model_key) if spec.per_channel else 0
         cost += method_passes(method, self.config, channels, size) * len(keys)
         if any(method in METHODS[m].needs for m in METHODS):
             self.raw_done.update((mk, method, k) for k in keys)
@@ -134,18 +145,22 @@ class _Ledger:
         self.predicted.update(new)
         return len(new)
 
-    def _channels(self, mk: str, model) -> int:
-        if mk not in self.channels:
+    def _channels(self, model_key: str) -> int:
+        """Channels of the CAM layer, once per network structure (the CAM key): a randomized copy is counted on
+        the model whose structure it has, never built for it."""
+        mk, _, cam = self.entry(model_key)
+        if cam not in self.channels:
             import torch
 
             from ..models.layers import find_cam_layer
             from ..common.passcount import PASSES
 
+            model = self.model(self.structure.get(mk, model_key))
             before = PASSES["images"]  # the plan's own probes are not the run's (nor memoised for it)
             layer = find_cam_layer(model, self.config.methods.gradcam.layer)
-            self.channels[mk] = _count_channels(model, dict(model.net.named_modules())[layer.name], torch)
+            self.channels[cam] = _count_channels(model, dict(model.net.named_modules())[layer.name], torch)
             PASSES["images"] = before
-        return self.channels[mk]
+        return self.channels[cam]
 
     # -- what a criterion's cost function (CriterionSpec.cost) asks of the ledger -------------------------------
     def looks(self, n: int, stop) -> list[int]:

@@ -37,6 +37,7 @@ class ModelSet:
         self._draws: OrderedDict[str, object] = OrderedDict()  # randomized copies of draws >= 1, least recent first
         self._draw_bytes: int | None = None  # the size of one (all have the primary's shapes)
         self._blocks = None
+        self._primary_fp: str | None = None  # copy_token's name of the primary
 
     def specs(self, kind: str) -> list[str]:
         """The specs given for ``replicate`` or ``reference`` models."""
@@ -199,6 +200,7 @@ class ModelSet:
         else:
             m = self._randomized(blocks[:k], "randomized" if full else f"cascade-{k}",
                                  "all blocks" if k == len(blocks) else f"top {k} block(s)", draw)
+        self._tag(m, key)
         if draw:
             self._keep_draw(key, m)
         else:
@@ -206,6 +208,52 @@ class ModelSet:
         if full:
             self._models.setdefault("randomized", m)
         return m
+
+    def by_key(self, key: str):
+        """The model of a plan's key: a role (``get``), ``stageK[-drawR]``, ``bstageK[-drawR]`` (bottom-up) or
+        ``singleJ`` (built on first use)."""
+        parsed = _copy_key(key)
+        if parsed is None:
+            return self.get(key)
+        kind, k, draw, order = parsed
+        return self.single_block(k) if kind == "single" else self.stage(k, draw, order)
+
+    def recipe(self, key: str) -> str | None:
+        """What tells the weights of the randomized copy ``key`` apart, without building it: the blocks it
+        re-initialises and its draw (a block gets the same weights in any copy of the same draw, so copies of
+        the same blocks and draw are the same weights); "primary" when it re-initialises nothing; None when
+        ``key`` is not a copy made of blocks."""
+        parsed = _copy_key(key)
+        if parsed is None and key != "randomized":
+            return None
+        try:
+            blocks = self.blocks()
+        except AuditError:  # no block structure: "randomized" re-initialises every layer (built to be told apart)
+            return None
+        kind, k, draw, order = parsed or ("stage", len(blocks), 0, "top_down")
+        if kind == "single":
+            chosen = [blocks[k]]
+        else:
+            chosen = blocks[:k] if order == "top_down" or k >= len(blocks) else blocks[len(blocks) - k:]
+        if not chosen:
+            return "primary"
+        return f"copy{draw}:" + ",".join(sorted(b.name for b in chosen))
+
+    def copy_token(self, recipe: str) -> str:
+        """A name for the weights of the copy ``recipe`` (:meth:`recipe`) of this primary, this seed and BN
+        policy: what the map cache remembers its fingerprint under (MapStore.known_copy), so a plan need not
+        build the copy to hash it."""
+        import hashlib
+        import json
+
+        from .target import independent
+        from .wrapper import model_fingerprint
+
+        if self._primary_fp is None:
+            primary = self.get("primary")
+            self._primary_fp = f"{model_fingerprint(primary)}-{int(independent(primary))}"
+        blob = json.dumps([self._primary_fp, self.config.seed, self.config.randomization.bn_policy, recipe])
+        return "copy-" + hashlib.sha256(blob.encode()).hexdigest()[:24]
 
     #: bytes of weights the draws' randomized copies may hold together (per-image draws make one copy per image
     #: and stage: 24 images x 7 stages of a densenet121 would be 5 GB); the least recently used go first and
@@ -224,8 +272,15 @@ class ModelSet:
         key = f"single{j}"
         if key not in self._models:
             block = self.blocks()[j]
-            self._models[key] = self._randomized([block], f"independent-{j}", f"only {block.name}")
+            self._models[key] = self._tag(self._randomized([block], f"independent-{j}", f"only {block.name}"), key)
         return self._models[key]
+
+    def _tag(self, model, key: str):
+        """Name a built copy's weights by its recipe (``info.extra["copy"]``, :meth:`copy_token`)."""
+        recipe = self.recipe(key)
+        if recipe not in (None, "primary"):
+            model.info.extra["copy"] = self.copy_token(recipe)
+        return model
 
     def _randomized(self, blocks, role: str, what: str, draw: int = 0):
         """A re-initialised copy of the primary (``blocks``: Block list; None: every layer) with its ModelInfo."""
@@ -279,3 +334,13 @@ class ModelSet:
                 seen.add(id(m))
                 out.append(m.info.to_dict())
         return out
+
+
+def _copy_key(key: str) -> tuple[str, int, int, str] | None:
+    """(kind, k, draw, order) of a randomized copy's plan key (see :meth:`ModelSet.by_key`), else None."""
+    if key.startswith(("stage", "bstage")):
+        k, _, r = key[key.index("stage") + len("stage"):].partition("-draw")
+        return "stage", int(k), int(r or 0), "bottom_up" if key[0] == "b" else "top_down"
+    if key.startswith("single"):
+        return "single", int(key[len("single"):]), 0, "top_down"
+    return None
