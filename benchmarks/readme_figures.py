@@ -474,7 +474,23 @@ def demo_findings_table(r: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-GENERATORS = {"demo-findings": demo_findings_table, "error-rates": error_rates_table,
+def estimate_figures(r: dict) -> str:
+    e = r["estimate"]["runs"]
+
+    def one(name: str, what: str) -> str:
+        x = e[name]
+        est = x["estimate"]
+        return (f"{what}: the first verdict is `{x['first_verdict']}`; the estimate, after {_s(est['after_seconds'])}, "
+                f"said {_s(est['seconds_left'])} left (between {_s(est.get('seconds_left_at_least', 0))} and "
+                f"{_s(est['seconds_left_at_most'])}), and the run took {_s(x['true_seconds_left'])} more: "
+                f"{100 * x['error']:+.0f} %")
+    return ("Measured on cold runs (`python benchmarks/bench_estimate.py`, `benchmarks/results/estimate.json`; "
+            "2 CPU cores): " + one("demo", "the full demo audit") + "; "
+            + one("densenet121", "a random-weight densenet121 at 112 px, grad, gradcam and ig, 16 images")
+            + ".\n")
+
+
+GENERATORS = {"estimate": estimate_figures, "demo-findings": demo_findings_table, "error-rates": error_rates_table,
               "head-sensitivity": head_sensitivity_table, "flip-rate": flip_rate_table,
               "randomization-variants": variants_table,
               "demo-verdicts": demo_verdicts_table, "sequential": sequential_figures, "methods": methods_table, "quickstart-timing": quickstart_timing, "faithfulness-timing": faithfulness_timing,

@@ -260,3 +260,17 @@ def test_the_live_estimate_comes_after_a_minute_when_the_first_criterion_is_long
     skipped_first = {"image_passes": 100_000, "per_pair": {"repeatability[grad]": 0, **plan["per_pair"]}}
     assert not ready(skipped_first, {"repeatability[grad]": 0}, 32, 1.0)  # a skipped criterion tells nothing
     assert ready(skipped_first, {"repeatability[grad]": 0, "energy[grad]": 50_000}, 50_032, 9.0)
+
+def test_the_estimate_clocks_the_work_to_come_in_timed_units_scaled_by_the_decided_pairs():
+    """Passes are a poor clock (a ROAD pass is not a map pass, a cascade is mostly copies): the work to come is
+    counted by kind, timed per unit on the device, and scaled by how long the decided pairs took against the
+    same clock."""
+    from saliency_audit.engine.estimate import estimate
+
+    plan = {"image_passes": 1_100, "per_pair": {"energy[grad]": 100, "completeness[grad]": 1_000},
+            "per_pair_work": {"energy[grad]": {"grad": 100}, "completeness[grad]": {"road": 1_000, "copy": 10}},
+            "unit_seconds": {"grad": 0.05, "road": 0.01, "copy": 0.5}}
+    est = estimate(plan, {"energy[grad]": 100}, 100, 10.0)  # the clock said 5 s for energy: it took 10
+    assert est["calibration"] == 2.0 and est["seconds_left"] == 2.0 * (1_000 * 0.01 + 10 * 0.5)
+    assert estimate({k: v for k, v in plan.items() if k != "unit_seconds"}, {"energy[grad]": 100}, 100,
+                    10.0)["seconds_left"] == 100.0  # no timed units (a plan made elsewhere): passes at the run's rate

@@ -244,6 +244,15 @@ class Audit:
         self.plan = make_plan(self.context, self._plannable(pairs))
         return self.plan
 
+    def unit_seconds(self, plan: dict) -> dict[str, float]:
+        """Seconds per unit of the kinds of work ``plan`` counts, timed on this device
+        (:func:`saliency_audit.engine.estimate.unit_seconds`; a finding's view's models are the run's)."""
+        from .estimate import unit_seconds
+
+        kinds = {k for w in (plan.get("per_pair_work") or {}).values() for k in w}
+        view = self.view(self.findings[0]) if self.findings and self.finding is None else self
+        return unit_seconds(view.context, kinds)
+
     def _plannable(self, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """The pairs a plan counts: not absent, and not an external map's pair its criterion cannot serve."""
         served = serves_external()

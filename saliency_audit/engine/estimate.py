@@ -1,20 +1,88 @@
-"""The time-left estimate: the plan's passes still to come, at the rate the run has spent them so far.
+"""The time-left estimate: the plan's work still to come, in seconds timed on this device, scaled by how the
+run has gone so far.
 
-With sequential verdicts (the default) each (criterion, method) pair spends between its first look's passes
-and its last look's (``plan["per_pair_least"]`` and ``plan["per_pair"]``).  Where in that range the pairs to
-come will land is read from the pairs already decided: ``taken`` is the share of their range they spent, and
-the pairs to come are expected to spend their least plus that share of their range.  The seconds are those
-passes at the run's rate so far.  The first estimate waits until the first criterion of the run's order has
-decided every method (the run runs cheapest criterion first: every method's maps have then been computed
-once, so the rate is not a single cheap method's; a criterion the run skips, which costs nothing, does not
-count), or a minute if that takes longer.
-``benchmarks/bench_estimate.py`` measures its error against the truth on the demo and on a densenet121.
+The plan counts each (criterion, method) pair's work by kind (``plan["per_pair_work"]``, the most;
+``per_pair_work_least``, every sequential verdict stopping at its first look; :class:`engine.plan._Ledger`):
+
+* ``grad``: map passes (forward and backward through the model);
+* ``forward``: forward passes (predictions, the CAM probe, ROAD's intact images);
+* ``road``: ROAD's imputed passes (an imputation, then a forward pass);
+* ``copy``: randomized copies of the model built (re-initialising a densenet121 takes longer than a batch).
+
+Before the first map, :func:`unit_seconds` times one of each on this device (a batch of map passes, of forward
+passes, of ROAD's passes, one copy).  Passes alone were a poor clock: a densenet121's ROAD pass costs a third of
+its map pass and its cascade is mostly copies, so a rate taken from the first (map) criterion put it 59 % high.
+
+Once the first criterion of the run's order that costs anything has decided every method (the run runs
+cheapest criterion first: every method's maps have then been computed once), or after a minute,
+:func:`estimate` predicts:
+
+* where in their looks' range the pairs to come will land: ``range_taken``, the share of their range the
+  decided pairs spent (in passes);
+* the seconds of the pairs to come: their expected work times the unit seconds, times ``calibration``, the
+  seconds the decided pairs took over what the same clock predicts for them (what the units miss: statistics,
+  SSIM, XRAI's segmentation, a busy machine).
+
+``benchmarks/bench_estimate.py`` measures the error against the truth on the demo and on a densenet121.
 """
 from __future__ import annotations
+
+import time
 
 #: the first estimate is made once the first criterion is complete, or after this many seconds (with at least
 #: ``MIN_SHARE`` of the planned passes spent: a rate from a handful of passes is noise)
 AFTER_S, MIN_SHARE = 60.0, 0.02
+KINDS = ("grad", "forward", "road", "copy")
+
+
+def unit_seconds(ctx, kinds) -> dict[str, float]:
+    """Seconds per unit of each kind of work in ``kinds``, timed once on this device with the primary model
+    and the first localisation images (the passes are not counted as the run's)."""
+    import torch
+
+    from ..common.passcount import PASSES
+    from ..config import pass_images
+    from ..data.resize import prepare
+
+    model = ctx.models.get("primary")
+    samples = ctx.samples.localisation().samples
+    batch = max(1, min(len(samples), pass_images(ctx.config, tuple(model.input_size))))
+    x = prepare(samples[:batch], model.input_size, next(model.parameters()).device)
+    before, out = PASSES["images"], {}
+    try:
+        xg = x[:1].clone().requires_grad_(True)
+        model(xg)[:, 0].sum().backward()  # warm-up: thread pools, the allocator, autograd's first graph
+        with torch.no_grad():
+            t0 = time.perf_counter()
+            model(x)
+            out["forward"] = (time.perf_counter() - t0) / len(x)
+        if "grad" in kinds:
+            xg = x.clone().requires_grad_(True)
+            t0 = time.perf_counter()
+            model(xg)[:, 0].sum().backward()
+            out["grad"] = (time.perf_counter() - t0) / len(x)
+        if "road" in kinds:  # the images ROAD imputes together (Passes._chunk), at most 8
+            import numpy as np
+
+            from .passes import Passes
+
+            road = Passes(ctx.config, ctx.store)
+            few = samples[:max(1, min(len(samples), 8, road._chunk(model, 2 * len(ctx.config.completeness.fractions))))]
+            maps = np.random.default_rng(0).random((len(few), *tuple(model.input_size)))
+            t0 = time.perf_counter()
+            road.road(model, few, maps)
+            n = len(few) * (1 + 2 * len(ctx.config.completeness.fractions))
+            out["road"] = (time.perf_counter() - t0) / n
+        if "copy" in kinds:  # the second of two copies (the first pays the allocator's first growth)
+            from ..models.randomize import randomize_copy
+
+            randomize_copy(model, seed=0, bn_policy=ctx.config.randomization.bn_policy)
+            t0 = time.perf_counter()
+            randomize_copy(model, seed=1, bn_policy=ctx.config.randomization.bn_policy)
+            out["copy"] = time.perf_counter() - t0
+    finally:
+        PASSES["images"] = before
+    return {k: round(v, 6) for k, v in out.items()}
 
 
 def ready(plan: dict, done: dict[str, int], spent: int, seconds: float) -> bool:
@@ -28,25 +96,55 @@ def ready(plan: dict, done: dict[str, int], spent: int, seconds: float) -> bool:
     return complete or (seconds >= AFTER_S and spent >= MIN_SHARE * plan.get("image_passes", 0))
 
 
+def _share(got: float, lo: float, hi: float) -> float:
+    return 1.0 if hi <= lo else min(max((got - lo) / (hi - lo), 0.0), 1.0)
+
+
+def _work(plan: dict, key: str, taken: float) -> dict[str, float]:
+    """A pair's expected work by kind when it takes ``taken`` of its looks' range."""
+    most = (plan.get("per_pair_work") or {}).get(key) or {}
+    least = (plan.get("per_pair_work_least") or {}).get(key, most)
+    return {k: least.get(k, 0) + taken * (most.get(k, 0) - least.get(k, 0)) for k in set(most) | set(least)}
+
+
+def _clock(work: dict[str, float], unit: dict[str, float]) -> float:
+    return sum(unit.get(k, 0.0) * v for k, v in work.items())
+
+
 def estimate(plan: dict, done: dict[str, int], spent: int, seconds: float) -> dict:
-    """{"after_passes", "after_seconds", "seconds_per_1000_passes", "seconds_left", "seconds_left_at_least",
-    "seconds_left_at_most", "range_taken"} from the plan, the passes of the pairs decided so far (``done``,
-    "criterion[subject]" -> passes), and the run's passes and seconds since the plan."""
+    """{"after_passes", "after_seconds", "seconds_per_1000_passes", "seconds_left", "seconds_left_at_most",
+    with sequential verdicts "seconds_left_at_least" and "range_taken", and "calibration"} from the plan, the
+    passes of the pairs decided so far (``done``: "criterion[subject]" -> passes), and the run's passes and
+    seconds since the plan.  Without unit seconds (a plan made elsewhere) the passes are the clock."""
     most = plan.get("per_pair") or {}
     least = plan.get("per_pair_least") or most
-    rate = seconds / spent
-    lo_done = sum(least.get(k, most[k]) for k in done if k in most)
-    hi_done = sum(most[k] for k in done if k in most)
-    got = sum(v for k, v in done.items() if k in most)
+    decided = [k for k in done if k in most]
+    lo_done, hi_done = sum(least.get(k, most[k]) for k in decided), sum(most[k] for k in decided)
+    got = sum(done[k] for k in decided)
     # no decided pair with a range to read yet (none sequential, or none costing passes): the middle
-    taken = 0.5 if hi_done <= lo_done else min(max((got - lo_done) / (hi_done - lo_done), 0.0), 1.0)
+    taken = 0.5 if hi_done <= lo_done else _share(got, lo_done, hi_done)
     to_come = [k for k in most if k not in done]
-    lo = sum(least.get(k, most[k]) for k in to_come)
-    hi = sum(most[k] for k in to_come)
-    out = {"after_passes": spent, "after_seconds": round(seconds, 1), "seconds_per_1000_passes": round(1000 * rate, 3),
-           "seconds_left": round((lo + taken * (hi - lo)) * rate, 1), "seconds_left_at_most": round(hi * rate, 1)}
+    unit = plan.get("unit_seconds")
+    if unit and plan.get("per_pair_work"):
+        predicted = sum(_clock(_work(plan, k, _share(done[k], least.get(k, most[k]), most[k])), unit)
+                        for k in decided)
+        scale = seconds / predicted if predicted > 0 else 1.0
+
+        def left(t: float) -> float:
+            return scale * sum(_clock(_work(plan, k, t), unit) for k in to_come)
+    else:  # the passes as the clock, at the run's rate so far
+        scale = None
+
+        def left(t: float) -> float:
+            return seconds / spent * sum(least.get(k, most[k]) + t * (most[k] - least.get(k, most[k]))
+                                         for k in to_come)
+    out = {"after_passes": spent, "after_seconds": round(seconds, 1),
+           "seconds_per_1000_passes": round(1000 * seconds / spent, 3), "seconds_left": round(left(taken), 1),
+           "seconds_left_at_most": round(left(1.0), 1)}
+    if scale is not None:
+        out["calibration"] = round(scale, 3)
     if "per_pair_least" in plan:
-        out.update(seconds_left_at_least=round(lo * rate, 1), range_taken=round(taken, 3))
+        out.update(seconds_left_at_least=round(left(0.0), 1), range_taken=round(taken, 3))
     return out
 
 

@@ -146,7 +146,8 @@ def plan_findings(audit, pairs: list[tuple[str, str]]) -> dict:
                 "models": {}, "images": {}, "exact": True}
     first = next(iter(plans.values()))
     out = {k: v for k, v in first.items() if k not in ("per_pair", "images", "pairs", "image_passes",
-                                                         "image_passes_least", "per_pair_least", "not_estimated")}
+                                                         "image_passes_least", "per_pair_least", "per_pair_work",
+                                                         "per_pair_work_least", "not_estimated")}
     out.update(pairs=len(pairs), methods=sorted({m for p in plans.values() for m in p["methods"]}),
                criteria=sorted({c for p in plans.values() for c in p["criteria"]}),
                exact=all(p["exact"] for p in plans.values()), findings=list(plans),
@@ -157,6 +158,9 @@ def plan_findings(audit, pairs: list[tuple[str, str]]) -> dict:
     if all("image_passes_least" in p for p in plans.values()):
         out["image_passes_least"] = sum(p["image_passes_least"] for p in plans.values())
         out["per_pair_least"] = _per_pair(plans, "per_pair_least")
+    for key in ("per_pair_work", "per_pair_work_least"):
+        if all(key in p for p in plans.values()):
+            out[key] = _per_pair(plans, key)
     unknown = sorted({u for p in plans.values() for u in p.get("not_estimated", ())})
     if unknown:
         out["not_estimated"] = unknown

@@ -44,6 +44,10 @@ class _Ledger:
     models: dict = field(default_factory=dict)  # model key -> (fingerprint, input size, CAM key): never the model
     channels: dict = field(default_factory=dict)
     structure: dict = field(default_factory=dict)  # a copy's recipe -> the model key whose structure it has
+    #: the work behind the passes, by kind, for the time estimate (engine/estimate.py): "grad" map passes
+    #: (forward and backward), "forward" passes (predictions, probes, ROAD's intact images), "road" imputed
+    #: passes, "copy" randomized copies built
+    units: dict = field(default_factory=dict)
     cold: bool = False  # count as if the map cache were empty
     road_reference: bool = False  # completeness's method-independent ROAD scores, once per run
 
@@ -68,6 +72,8 @@ class _Ledger:
                 _, size, cam = self.entry("primary")
                 token = mset.copy_token(recipe)
                 fp = (None if self.cold else self.ctx.store.known_copy(token)) or token
+                if not any(e[0] == fp for e in self.models.values()):
+                    self._add("copy", 1)
                 self.models[model_key] = (fp, size, cam)
                 self.structure[fp] = "primary"
             else:
@@ -79,11 +85,17 @@ class _Ledger:
     def key(self, model_key: str) -> str:
         return self.entry(model_key)[0]
 
+    def _add(self, kind: str, n: int) -> int:
+        if n:
+            self.units[kind] = self.units.get(kind, 0) + n
+        return n
+
     def fork(self) -> "_Ledger":
         """A copy to try a criterion on: its own bookkeeping, the same models' fingerprints and channels."""
-        return _Ledger(self.ctx, self.config, set(self.maps_done), set(self.raw_done), set(self.probed),
-                       set(self.predicted), self.setup, self.models, self.channels, self.structure, self.cold,
-                       self.road_reference)
+        return _Ledger(self.ctx, self.config, maps_done=set(self.maps_done), raw_done=set(self.raw_done),
+                       probed=set(self.probed), predicted=set(self.predicted), setup=self.setup, models=self.models,
+                       channels=self.channels, structure=self.structure, units=dict(self.units), cold=self.cold,
+                       road_reference=self.road_reference)
 
     def maps(self, model_key: str, method: str, samples, smooth: tuple | None = None) -> int:
         if method in self.ctx.store.external:
@@ -121,7 +133,7 @@ class _Ledger:
         if ck in self.probed or (not self.cold and ck in self.ctx.store._cam_layers):
             return 0
         self.probed.add(ck)
-        return 1
+        return self._add("forward", 1)
 
     def _raw(self, model_key: str, method: str, keys: list) -> int:
         mk, size, _ = self.entry(model_key)
@@ -133,7 +145,7 @@ class _Ledger:
         cost = sum(self._raw(model_key, d, keys) for d in spec.needs)
         cost += self._targets(keys)
         channels = self._channels(model_key) if spec.per_channel else 0
-        cost += method_passes(method, self.config, channels, size) * len(keys)
+        cost += self._add("grad", method_passes(method, self.config, channels, size) * len(keys))
         if any(method in METHODS[m].needs for m in METHODS):
             self.raw_done.update((mk, method, k) for k in keys)
         return cost
@@ -143,7 +155,7 @@ class _Ledger:
             return 0
         new = [k for k in keys if k not in self.predicted]
         self.predicted.update(new)
-        return len(new)
+        return self._add("forward", len(new))
 
     def _channels(self, model_key: str) -> int:
         """Channels of the CAM layer, once per network structure (the CAM key): a randomized copy is counted on
@@ -191,8 +203,8 @@ class _Ledger:
         cost = 0
         if self.setup != key:
             self.setup = key
-            cost += len(samples) + self._targets(list(key))
-        return cost + len(samples) * (2 * len(p.fractions) * maps + 2 * (p.curve_steps + 1) * curves)
+            cost += self._add("forward", len(samples)) + self._targets(list(key))
+        return cost + self._add("road", len(samples) * (2 * len(p.fractions) * maps + 2 * (p.curve_steps + 1) * curves))
 
 
 def _count_channels(model, module, torch) -> int:
@@ -275,16 +287,19 @@ def make_plan(ctx, pairs: list[tuple[str, str]]) -> dict:
     out: dict = {"pairs": len(pairs), "methods": sorted({m for _, m in pairs}),
                  "criteria": sorted({c for c, _ in pairs}),
                  "exact": not any(METHODS[m].per_channel for _, m in pairs if m in METHODS)}
-    counts = {"most": replay(ctx, pairs)}
+    work: dict = {"most": {}, "least": {}}
+    counts = {"most": replay(ctx, pairs, units=work["most"])}
     if cfg.sequential:
-        counts["least"] = replay(ctx, pairs, {p: "first" for p in pairs})
+        counts["least"] = replay(ctx, pairs, {p: "first" for p in pairs}, units=work["least"])
     unknown = sorted(k for k, v in counts["most"].items() if v is None)
     unknown += sorted(f"method {m}" for m in out["methods"]
                       if m in METHODS and METHODS[m].passes is None and m not in ctx.store.external)
     most = {k: v for k, v in counts["most"].items() if v is not None}
     out["image_passes"] = sum(most.values())
     out["per_pair"] = most
+    out["per_pair_work"] = work["most"]
     if cfg.sequential:
+        out["per_pair_work_least"] = work["least"]
         out["image_passes_least"] = sum(v for v in counts["least"].values() if v is not None)
         out["per_pair_least"] = {k: v for k, v in counts["least"].items() if v is not None}
     if unknown:  # a criterion without a cost function, a method without a pass count: left out of the sums
@@ -327,12 +342,19 @@ def images_used(ctx, criteria) -> dict[str, int]:
     return out
 
 
-def replay(ctx, pairs: list[tuple[str, str]], stops: dict | None = None, cold: bool = False) -> dict[str, int]:
+def replay(ctx, pairs: list[tuple[str, str]], stops: dict | None = None, cold: bool = False,
+           units: dict | None = None) -> dict[str, int]:
     """{"criterion[method]": image-passes} of running ``pairs`` in this order; ``stops``: (criterion, method)
     -> images at which a sequential pair stopped (a finished run's, to check it; default: every look);
-    ``cold``: as if the map cache were empty."""
+    ``cold``: as if the map cache were empty; ``units``: filled with each pair's work by kind (_Ledger.units)."""
     ledger = _Ledger(ctx, ctx.config, cold=cold)
-    return {f"{c}[{m}]": pair_passes(ledger, c, m, (stops or {}).get((c, m))) for c, m in pairs}
+    out = {}
+    for c, m in pairs:
+        before = dict(ledger.units)
+        out[f"{c}[{m}]"] = pair_passes(ledger, c, m, (stops or {}).get((c, m)))
+        if units is not None:
+            units[f"{c}[{m}]"] = {k: v - before.get(k, 0) for k, v in ledger.units.items() if v - before.get(k, 0)}
+    return out
 
 
 def plan_text(plan: dict) -> str:

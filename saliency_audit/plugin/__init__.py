@@ -225,6 +225,10 @@ class AuditSession:
             plan = self._audit.make_plan(self.pairs)
         except AuditError:  # the first test reports it, with the run's own error handling
             return
+        try:  # the estimate's clock (engine/estimate.py); without it the passes are the clock
+            plan["unit_seconds"] = self._audit.unit_seconds(plan)
+        except Exception:  # noqa: BLE001 -- a timing that fails must not fail the audit
+            pass
         self._plan_start = (time.perf_counter(), _passes_now())
         progress.note(plan_text(plan))
 
@@ -435,6 +439,11 @@ def _cheapest_first(s: "AuditSession", items: list) -> None:
     try:
         order = s.audit.criteria_order(s.pairs)
     except AuditError:
+        return
+    except Exception:  # noqa: BLE001 -- the order is a convenience: a fault in it must not stop the audit
+        from ..common import progress
+
+        progress.note("saliency-audit: could not order the audit tests cheapest first; they run in file order")
         return
     rank = {c: i for i, c in enumerate(order)}
     slots = [i for i, item in enumerate(items) if _item_pair(item) is not None]
