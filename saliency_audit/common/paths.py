@@ -30,22 +30,20 @@ def suite_sources() -> dict[str, str]:
     return {name: here.joinpath(name).read_text(encoding="utf-8") for name in ("conftest.py", *SUITE_MODULES)}
 
 
-def atomic_write_text(path: Path, text: str) -> bool:
+def atomic_write_text(path: Path, text: str, mode: int | None = None) -> None:
     """Write ``text`` to ``path`` whole or not at all (temp file + ``os.replace``: several processes may share a
-    cache); False when the folder cannot be written (a read-only cache only costs a recomputation)."""
+    cache, and a reader never sees half a report); ``mode``: the file's permissions (a temp file is 0600)."""
     import tempfile
 
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    except OSError:
-        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        if mode is not None:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    return True

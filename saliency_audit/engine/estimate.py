@@ -7,7 +7,9 @@ The plan counts each (criterion, method) pair's work by kind (``plan["per_pair_w
 * ``grad``: map passes (forward and backward through the model);
 * ``forward``: forward passes (predictions, the CAM probe, ROAD's intact images);
 * ``road``: ROAD's imputed passes (an imputation, then a forward pass);
-* ``copy``: randomized copies of the model built (re-initialising a densenet121 takes longer than a batch).
+* ``copy``: randomized copies of the model built (re-initialising a densenet121 takes longer than a batch);
+* ``segment``: images XRAI segments and ranks the segments of (six Felzenszwalb scales, once per image; on
+  the demo they cost more than all of XRAI's passes).
 
 Before the first map, :func:`unit_seconds` times one of each on this device (a batch of map passes, of forward
 passes, of ROAD's passes, one copy).  Passes alone were a poor clock: a densenet121's ROAD pass costs a third of
@@ -73,6 +75,16 @@ def unit_seconds(ctx, kinds) -> dict[str, float]:
             road.road(model, few, maps)
             n = len(few) * (1 + 2 * len(ctx.config.completeness.fractions))
             out["road"] = (time.perf_counter() - t0) / n
+        if "segment" in kinds:  # XRAI's work on one image: its six Felzenszwalb scales, then the ranking
+            import numpy as np
+
+            from ..methods.xrai import image_segments, rank_regions
+
+            img = x[0].detach().cpu().numpy().transpose(1, 2, 0)
+            t0 = time.perf_counter()
+            masks = image_segments(img, ctx.config.methods.xrai)
+            rank_regions(np.random.default_rng(0).random(img.shape[:2]), masks)
+            out["segment"] = time.perf_counter() - t0
         if "copy" in kinds:  # the second of two copies (the first pays the allocator's first growth)
             from ..models.randomize import randomize_copy
 
@@ -111,23 +123,45 @@ def _clock(work: dict[str, float], unit: dict[str, float]) -> float:
     return sum(unit.get(k, 0.0) * v for k, v in work.items())
 
 
-def estimate(plan: dict, done: dict[str, int], spent: int, seconds: float) -> dict:
+def look_share(result_details: dict) -> float | None:
+    """The share of its looks' range a sequential verdict took: 0 when it stopped at its first look, 1 at its
+    last (in images: a verdict whose maps other pairs computed shows it in no pass count); None if not
+    sequential."""
+    seq = result_details.get("sequential") or {}
+    looks, used, most = seq.get("looks") or [], seq.get("n_used"), seq.get("n_max")
+    if not looks or not isinstance(used, int) or not isinstance(most, int):
+        return None
+    first = looks[0].get("n")
+    if not isinstance(first, int):
+        return None
+    return _share(used, first, most)
+
+
+def estimate(plan: dict, done: dict[str, int], spent: int, seconds: float,
+             shares: dict[str, float] | None = None) -> dict:
     """{"after_passes", "after_seconds", "seconds_per_1000_passes", "seconds_left", "seconds_left_at_most",
     with sequential verdicts "seconds_left_at_least" and "range_taken", and "calibration"} from the plan, the
-    passes of the pairs decided so far (``done``: "criterion[subject]" -> passes), and the run's passes and
-    seconds since the plan.  Without unit seconds (a plan made elsewhere) the passes are the clock."""
+    passes of the pairs decided so far (``done``: "criterion[subject]" -> passes; ``shares``: the share of
+    their looks' range they took, :func:`look_share`), and the run's passes and seconds since the plan.
+    Without unit seconds (a plan made elsewhere) the passes are the clock."""
     most = plan.get("per_pair") or {}
     least = plan.get("per_pair_least") or most
     decided = [k for k in done if k in most]
+    shares = {k: v for k, v in (shares or {}).items() if k in most and v is not None}
+
+    def share(k: str) -> float:
+        return shares[k] if k in shares else _share(done[k], least.get(k, most[k]), most[k])
+
     lo_done, hi_done = sum(least.get(k, most[k]) for k in decided), sum(most[k] for k in decided)
     got = sum(done[k] for k in decided)
-    # no decided pair with a range to read yet (none sequential, or none costing passes): the middle
-    taken = 0.5 if hi_done <= lo_done else _share(got, lo_done, hi_done)
+    if shares:  # the pairs to come are expected to take the share the decided verdicts took, in images
+        taken = sum(shares.values()) / len(shares)
+    else:  # in passes; none with a range to read yet (none sequential, or none costing passes): the middle
+        taken = 0.5 if hi_done <= lo_done else _share(got, lo_done, hi_done)
     to_come = [k for k in most if k not in done]
     unit = plan.get("unit_seconds")
     if unit and plan.get("per_pair_work"):
-        predicted = sum(_clock(_work(plan, k, _share(done[k], least.get(k, most[k]), most[k])), unit)
-                        for k in decided)
+        predicted = sum(_clock(_work(plan, k, share(k)), unit) for k in decided)
         scale = seconds / predicted if predicted > 0 else 1.0
 
         def left(t: float) -> float:

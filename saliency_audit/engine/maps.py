@@ -77,7 +77,10 @@ class MapStore:
         if self.known_copy(token) != fp:
             from ..common.paths import atomic_write_text
 
-            atomic_write_text(path, fp)
+            try:
+                atomic_write_text(path, fp)
+            except OSError:  # a read-only cache only costs the plan a copy built to be hashed
+                pass
 
     def known_copy(self, token: str) -> str | None:
         """The fingerprint remembered for the copy ``token``, or None."""

@@ -46,8 +46,9 @@ class _Ledger:
     structure: dict = field(default_factory=dict)  # a copy's recipe -> the model key whose structure it has
     #: the work behind the passes, by kind, for the time estimate (engine/estimate.py): "grad" map passes
     #: (forward and backward), "forward" passes (predictions, probes, ROAD's intact images), "road" imputed
-    #: passes, "copy" randomized copies built
+    #: passes, "copy" randomized copies built, "segment" images segmented (XRAI)
     units: dict = field(default_factory=dict)
+    segmented: set = field(default_factory=set)  # images a segmenting method (XRAI) has segmented
     cold: bool = False  # count as if the map cache were empty
     road_reference: bool = False  # completeness's method-independent ROAD scores, once per run
 
@@ -94,7 +95,7 @@ class _Ledger:
         """A copy to try a criterion on: its own bookkeeping, the same models' fingerprints and channels."""
         return _Ledger(self.ctx, self.config, maps_done=set(self.maps_done), raw_done=set(self.raw_done),
                        probed=set(self.probed), predicted=set(self.predicted), setup=self.setup, models=self.models,
-                       channels=self.channels, structure=self.structure, units=dict(self.units), cold=self.cold,
+                       channels=self.channels, structure=self.structure, units=dict(self.units), segmented=set(self.segmented), cold=self.cold,
                        road_reference=self.road_reference)
 
     def maps(self, model_key: str, method: str, samples, smooth: tuple | None = None) -> int:
@@ -116,6 +117,10 @@ class _Ledger:
             if path is None or not path.is_file():
                 todo.append(k)
             self.maps_done.add((mk, method, k, smooth))
+        if spec.segments and smooth is None:  # the first map of an image segments it (engine/estimate.py)
+            new = {k for k in todo if k not in self.segmented}
+            self.segmented |= new
+            self._add("segment", len(new))
         bs = min(self.config.batch_size, pass_images(self.config, size))
         for a in range(0, len(todo), bs):
             batch = todo[a:a + bs]

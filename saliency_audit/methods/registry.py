@@ -29,6 +29,7 @@ class MethodSpec:
     #: passes(config, cam_channels, size) -> int; None: not estimated (the plan says so)
     passes: int | Callable | None = None
     per_channel: bool = False  # passes grow with the CAM layer's channels: the plan counts the most ("at most")
+    segments: bool = False  # segments each image once (model-independent, cached): the estimate's "segment" unit
 
     @property
     def needs_eager(self) -> bool:
@@ -88,7 +89,7 @@ METHODS: Registry = Registry("method", spec_class=MethodSpec, specs=(
         MethodSpec("gradcam", "GradCAM", ("gradcam",), False, uses_cam_layer=True, fn=f"{_C}:gradcam",
                    passes=1),
         MethodSpec("xrai", "XRAI", ("ig", "xrai"), False, needs=("ig",), fn="saliency_audit.methods.xrai:xrai",
-                   passes=0),
+                   passes=0, segments=True),
         MethodSpec("gbp", "Guided Backprop", (), False, fn=f"{_G}:gbp", guided=True, passes=1),
         MethodSpec("ggcam", "Guided GradCAM", ("gradcam",), False, needs=("gbp", "gradcam"), uses_cam_layer=True,
                    fn=f"{_C}:ggcam", passes=0),

@@ -112,6 +112,7 @@ class AuditSession:
         self.current_test: str | None = None  # nodeid of the audit test running now
         self.test_results: dict[str, list[dict]] = {}  # nodeid -> results it recorded
         self.pair_passes: dict[str, int] = {}  # "criterion[subject]" -> image-passes of the pairs decided so far
+        self.pair_shares: dict[str, float | None] = {}  # ... and the share of their looks' range they took
         self.run_end: tuple[str, int] | None = None  # (status, pytest exit status), set when the session ends
         self.shard: dict | None = None  # --audit-shard: {"index", "of", "pairs"}
         self.pairs: list[tuple[str, str]] = []  # (criterion, method) of the collected audit tests, in run order
@@ -244,14 +245,17 @@ class AuditSession:
         spent, seconds = _passes_now() - start[1], time.perf_counter() - start[0]
         if not ready(plan, self.pair_passes, spent, seconds):
             return
-        plan["estimate"] = estimate(plan, self.pair_passes, spent, seconds)
+        plan["estimate"] = estimate(plan, self.pair_passes, spent, seconds, self.pair_shares)
         from ..common import progress
 
         progress.note(estimate_text(plan["estimate"]))
 
     def _on_result(self, result) -> None:
+        from ..engine.estimate import look_share
+
         key = f"{result.criterion}[{result.subject}]"
         self.pair_passes[key] = self.pair_passes.get(key, 0) + int(result.details.get("image_passes", 0))
+        self.pair_shares[key] = look_share(result.details)
         if self.current_test is not None:
             self.test_results.setdefault(self.current_test, []).append(result.to_dict())
         self._estimate()

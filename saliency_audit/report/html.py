@@ -14,8 +14,6 @@ valid evidence dict never raises.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from ..criteria.controls import control_of
@@ -454,17 +452,8 @@ def write_html(evidence: dict, path, evidence_sha256: str | None = None,
                evidence_name: str = "evidence.json") -> Path:
     """Render ``evidence`` and write it to ``path`` atomically; returns the path (``evidence_sha256``: see
     :func:`render`)."""
+    from ..common.paths import atomic_write_text
+
     path = Path(path)
-    text = render(evidence, evidence_sha256, evidence_name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_text(path, render(evidence, evidence_sha256, evidence_name), mode=0o644)
     return path
