@@ -229,7 +229,7 @@ def test_the_live_estimate_waits_for_the_first_criterion_and_expects_the_range_t
             "per_pair_least": {"energy[grad]": 500, "energy[ig]": 500, "utility[grad]": 29_000}}
     session = plugin.AuditSession.__new__(plugin.AuditSession)
     session._audit = types.SimpleNamespace(plan=plan)
-    session._plan_start, session.pair_passes = (0.0, 0), {}
+    session._plan_start, session.pair_passes, session.pair_shares = (0.0, 0), {}, {}
     now = {"passes": 56, "t": 1.0}
     monkeypatch.setattr(plugin, "_passes_now", lambda: now["passes"])
     monkeypatch.setattr(plugin.time, "perf_counter", lambda: now["t"])
