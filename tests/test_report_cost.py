@@ -274,3 +274,20 @@ def test_the_estimate_clocks_the_work_to_come_in_timed_units_scaled_by_the_decid
     assert est["calibration"] == 2.0 and est["seconds_left"] == 2.0 * (1_000 * 0.01 + 10 * 0.5)
     assert estimate({k: v for k, v in plan.items() if k != "unit_seconds"}, {"energy[grad]": 100}, 100,
                     10.0)["seconds_left"] == 100.0  # no timed units (a plan made elsewhere): passes at the run's rate
+
+
+def test_a_verdicts_share_of_its_looks_is_read_in_images():
+    """A verdict whose maps other pairs computed spends no pass; its looks still say how far it went."""
+    from saliency_audit.engine.estimate import estimate, look_share
+
+    seq = {"n_max": 48, "n_used": 24, "looks": [{"n": 8}, {"n": 16}, {"n": 24}]}
+    assert look_share({"sequential": seq}) == 0.4 and look_share({}) is None
+    assert look_share({"sequential": dict(seq, n_used=8)}) == 0.0
+    plan = {"image_passes": 100, "per_pair": {"energy[xrai]": 0, "focus[xrai]": 100},
+            "per_pair_least": {"energy[xrai]": 0, "focus[xrai]": 20},
+            "per_pair_work": {"energy[xrai]": {"segment": 48}, "focus[xrai]": {"grad": 100}},
+            "per_pair_work_least": {"energy[xrai]": {"segment": 8}, "focus[xrai]": {"grad": 20}},
+            "unit_seconds": {"segment": 0.5, "grad": 0.1}}
+    est = estimate(plan, {"energy[xrai]": 0}, 1, 12.0, {"energy[xrai]": 0.4})
+    assert est["range_taken"] == 0.4 and est["calibration"] == 1.0  # 24 segments of 0.5 s: 12 s, as it took
+    assert est["seconds_left"] == round(0.1 * (20 + 0.4 * 80), 1)
