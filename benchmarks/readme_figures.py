@@ -480,7 +480,7 @@ def estimate_figures(r: dict) -> str:
     def one(name: str, what: str) -> str:
         x = e[name]
         est = x["estimate"]
-        return (f"{what}: the first verdict is `{x['first_verdict']}`; the estimate, after {_s(est['after_seconds'])}, "
+        return (f"{what}: the first verdict that computes maps is `{x['first_verdict']}`; the estimate, after {_s(est['after_seconds'])}, "
                 f"said {_s(est['seconds_left'])} left (between {_s(est.get('seconds_left_at_least', 0))} and "
                 f"{_s(est['seconds_left_at_most'])}), and the run took {_s(x['true_seconds_left'])} more: "
                 f"{100 * x['error']:+.0f} %")

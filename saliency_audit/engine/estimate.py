@@ -37,9 +37,21 @@ AFTER_S, MIN_SHARE = 60.0, 0.02
 KINDS = ("grad", "forward", "road", "copy")
 
 
+def _timed(fn, least_s: float = 0.2, most: int = 5) -> float:
+    """The median seconds of ``fn()``, repeated until ``least_s`` have gone by (at most ``most`` times): one
+    timing of a small model's batch is a few milliseconds, and a busy core skews it by half."""
+    runs: list[float] = []
+    while len(runs) < most and (not runs or sum(runs) < least_s):
+        t0 = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - t0)
+    return sorted(runs)[len(runs) // 2]
+
+
 def unit_seconds(ctx, kinds) -> dict[str, float]:
-    """Seconds per unit of each kind of work in ``kinds``, timed once on this device with the primary model
-    and the first localisation images (the passes are not counted as the run's)."""
+    """Seconds per unit of each kind of work in ``kinds``, timed on this device (:func:`_timed`) with the
+    primary model and the first localisation images (the passes are not counted as the run's, and the
+    gradients they leave on the weights are dropped)."""
     import torch
 
     from ..common.passcount import PASSES
@@ -55,14 +67,12 @@ def unit_seconds(ctx, kinds) -> dict[str, float]:
         xg = x[:1].clone().requires_grad_(True)
         model(xg)[:, 0].sum().backward()  # warm-up: thread pools, the allocator, autograd's first graph
         with torch.no_grad():
-            t0 = time.perf_counter()
-            model(x)
-            out["forward"] = (time.perf_counter() - t0) / len(x)
+            out["forward"] = _timed(lambda: model(x)) / len(x)
         if "grad" in kinds:
-            xg = x.clone().requires_grad_(True)
-            t0 = time.perf_counter()
-            model(xg)[:, 0].sum().backward()
-            out["grad"] = (time.perf_counter() - t0) / len(x)
+            def grad():
+                model(x.clone().requires_grad_(True))[:, 0].sum().backward()
+
+            out["grad"] = _timed(grad) / len(x)
         if "road" in kinds:  # the images ROAD imputes together (Passes._chunk), at most 8
             import numpy as np
 
@@ -71,29 +81,25 @@ def unit_seconds(ctx, kinds) -> dict[str, float]:
             road = Passes(ctx.config, ctx.store)
             few = samples[:max(1, min(len(samples), 8, road._chunk(model, 2 * len(ctx.config.completeness.fractions))))]
             maps = np.random.default_rng(0).random((len(few), *tuple(model.input_size)))
-            t0 = time.perf_counter()
-            road.road(model, few, maps)
             n = len(few) * (1 + 2 * len(ctx.config.completeness.fractions))
-            out["road"] = (time.perf_counter() - t0) / n
+            out["road"] = _timed(lambda: Passes(ctx.config, ctx.store).road(model, few, maps)) / n
         if "segment" in kinds:  # XRAI's work on one image: its six Felzenszwalb scales, then the ranking
             import numpy as np
 
             from ..methods.xrai import image_segments, rank_regions
 
             img = x[0].detach().cpu().numpy().transpose(1, 2, 0)
-            t0 = time.perf_counter()
-            masks = image_segments(img, ctx.config.methods.xrai)
-            rank_regions(np.random.default_rng(0).random(img.shape[:2]), masks)
-            out["segment"] = time.perf_counter() - t0
-        if "copy" in kinds:  # the second of two copies (the first pays the allocator's first growth)
+            attr = np.random.default_rng(0).random(img.shape[:2])
+            out["segment"] = _timed(lambda: rank_regions(attr, image_segments(img, ctx.config.methods.xrai)))
+        if "copy" in kinds:  # after one copy (the first pays the allocator's first growth)
             from ..models.randomize import randomize_copy
 
-            randomize_copy(model, seed=0, bn_policy=ctx.config.randomization.bn_policy)
-            t0 = time.perf_counter()
-            randomize_copy(model, seed=1, bn_policy=ctx.config.randomization.bn_policy)
-            out["copy"] = time.perf_counter() - t0
+            bn = ctx.config.randomization.bn_policy
+            randomize_copy(model, seed=0, bn_policy=bn)
+            out["copy"] = _timed(lambda: randomize_copy(model, seed=1, bn_policy=bn))
     finally:
         PASSES["images"] = before
+        model.zero_grad(set_to_none=True)
     return {k: round(v, 6) for k, v in out.items()}
 
 
