@@ -282,6 +282,9 @@ def test_a_manifest_that_differs_only_by_what_k_sampled_is_a_note_and_other_data
         e["samples"] = {i: {"image": f"png-of-{i}", "truth": None} for i in IDS}
     c = compare(full, narrow)
     assert c["warnings"] == [] and "only in images that the criteria of one run sampled" in c["new"]["dataset"]["note"]
+    from saliency_audit.cli import diff_lines
+
+    assert diff_lines(c, lambda r: r["criterion"])[-2].startswith("note: the dataset manifests differ")
     narrow["samples"][IDS[3]] = {"image": "other pixels", "truth": None}  # same id, other file
     assert ["different data" in w for w in compare(full, narrow)["warnings"]] == [True]
     narrow["samples"][IDS[3]] = full["samples"][IDS[3]]

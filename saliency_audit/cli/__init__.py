@@ -510,6 +510,9 @@ def diff_lines(c: dict, label) -> list[str]:
     lines = ["  ".join(x.ljust(w) for x, w in zip(t, widths)).rstrip() for t in table]
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines += [f"not compared: {label(r)}: {printable(r['reason'])}" for r in c["not_compared"]]
+    note = ((c.get("new") or {}).get("dataset") or {}).get("note")
+    if note:  # the manifests differ only where -k left criteria out (decisions/comparison.py): said, not warned
+        lines.append(f"note: {' '.join(printable(note).split())}")
     s = c["summary"]
     lines.append(f"{s['worse']} worse, {s['better']} better, {s['unchanged']} unchanged of {c['family']} pair(s) "
                  f"({s['paired']} paired by image id; {c['multiplicity']} at alpha {c['alpha']:g} per direction, "
