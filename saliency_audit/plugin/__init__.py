@@ -226,10 +226,6 @@ class AuditSession:
             plan = self._audit.make_plan(self.pairs)
         except AuditError:  # the first test reports it, with the run's own error handling
             return
-        try:  # the estimate's clock (engine/estimate.py); without it the passes are the clock
-            plan["unit_seconds"] = self._audit.unit_seconds(plan)
-        except Exception:  # noqa: BLE001 -- a timing that fails must not fail the audit
-            pass
         self._plan_start = (time.perf_counter(), _passes_now())
         progress.note(plan_text(plan))
 
@@ -240,11 +236,20 @@ class AuditSession:
 
         plan = self._audit.plan
         start = getattr(self, "_plan_start", None)
-        if plan is None or start is None or "estimate" in plan:
+        if plan is None or start is None or "estimate" in plan or getattr(self, "_nothing_left", False):
             return
         spent, seconds = _passes_now() - start[1], time.perf_counter() - start[0]
         if not ready(plan, self.pair_passes, spent, seconds):
             return
+        if all(k in self.pair_passes for k in plan.get("per_pair") or {}):
+            self._nothing_left = True  # nothing left to estimate (a short run): no line, no timing
+            return
+        t0 = time.perf_counter()
+        try:  # the estimate's clock (engine/estimate.py), timed now, when there is something to estimate
+            plan["unit_seconds"] = self._audit.unit_seconds(plan)
+        except Exception:  # noqa: BLE001 -- a timing that fails must not fail the audit; passes are the clock
+            pass
+        self._plan_start = (start[0] + time.perf_counter() - t0, start[1])  # the timing is not the run's time
         plan["estimate"] = estimate(plan, self.pair_passes, spent, seconds, self.pair_shares)
         from ..common import progress
 
