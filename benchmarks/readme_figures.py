@@ -49,8 +49,8 @@ def quickstart_timing(r: dict) -> str:
             f"package (training the five again takes {_s(d['train_demo_models_s'])}); `pytest audits/ -k utility` "
             f"takes "
             f"{_s(utility['cold_s'])} cold. {v['pass']} of the {everything['results']} verdicts pass, so the "
-            f"demo's exit status is 1: some methods fail some criteria (see the tables below), which is the gate "
-            f"working. (`benchmarks/results/demo_audit.json`)\n")
+            f"demo's exit status is 1: some methods fail some criteria (see the expected demo verdicts), which is "
+            f"the gate working. (`benchmarks/results/demo_audit.json`)\n")
 
 
 def faithfulness_timing(r: dict) -> str:
