@@ -3,7 +3,7 @@ retrains pays this), then each criterion set with maps cold (an empty cache: the
 and warm (maps cached); and the batched MapStore against a naive per-image loop on the same work.
 
     python benchmarks/bench_demo_audit.py            # writes benchmarks/results/demo_audit.json
-    python benchmarks/readme_figures.py              # puts its figures into README.md
+    python benchmarks/readme_figures.py              # puts its figures into README.md and docs/
 
 Ratios are measured in one run on one machine; absolute seconds depend on it.
 """

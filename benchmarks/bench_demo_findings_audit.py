@@ -1,7 +1,7 @@
 """The multi-label demo audited per finding: every finding's verdicts, as `pytest audits/` gives them.
 
     python benchmarks/bench_demo_findings_audit.py   # writes benchmarks/results/demo_findings_audit.json
-    python benchmarks/readme_figures.py              # puts its table into README.md
+    python benchmarks/readme_figures.py              # puts its table into docs/multi-label.md
 
 ``pytest audits/ --model=demo:multilabel --dataset=demo-findings --finding=all --methods=grad,gradcam,ig`` with
 the utility, randomization, label randomization and completeness criteria (and the controls), cold (an empty

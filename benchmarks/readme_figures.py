@@ -1,12 +1,13 @@
-"""Put the measured figures of ``benchmarks/results/*.json`` into README.md, so the README never quotes a
-number the benchmarks did not produce.
+"""Put the measured figures of ``benchmarks/results/*.json`` into README.md and the documentation pages
+(``docs/**/*.md``), so they never quote a number the benchmarks did not produce.
 
-    python benchmarks/readme_figures.py           # rewrite the generated blocks of README.md
-    python benchmarks/readme_figures.py --check   # exit 1 (and show the difference) if README.md is stale
+    python benchmarks/readme_figures.py           # rewrite the generated blocks of README.md and docs/
+    python benchmarks/readme_figures.py --check   # exit 1 (and show the difference) if a page is stale
 
-A generated block sits between ``<!-- figures:NAME -->`` and ``<!-- /figures:NAME -->``; everything
-outside the blocks is prose kept by hand.  ``tests/test_readme_figures.py`` runs the check, so a
-benchmark rerun that is not carried into the README fails the suite.
+A generated block sits between ``<!-- figures:NAME -->`` and ``<!-- /figures:NAME -->``, in README.md or in
+any page under ``docs/``; everything outside the blocks is prose kept by hand.  Every generator's block
+stands exactly once across those files.  ``tests/test_readme_figures.py`` runs the check, so a benchmark
+rerun that is not carried into the pages fails the suite.
 """
 from __future__ import annotations
 
@@ -48,8 +49,8 @@ def quickstart_timing(r: dict) -> str:
             f"package (training the five again takes {_s(d['train_demo_models_s'])}); `pytest audits/ -k utility` "
             f"takes "
             f"{_s(utility['cold_s'])} cold. {v['pass']} of the {everything['results']} verdicts pass, so the "
-            f"demo's exit status is 1: some methods fail some criteria (see the tables below), which is the gate "
-            f"working. (`benchmarks/results/demo_audit.json`)\n")
+            f"demo's exit status is 1: some methods fail some criteria (see the expected demo verdicts), which is "
+            f"the gate working. (`benchmarks/results/demo_audit.json`)\n")
 
 
 def faithfulness_timing(r: dict) -> str:
@@ -503,26 +504,61 @@ def render(text: str, results: dict) -> str:
     def block(m: re.Match) -> str:
         name = m["name"]
         if name not in GENERATORS:
-            raise KeyError(f"README block figures:{name} has no generator (known: {', '.join(GENERATORS)})")
+            raise KeyError(f"block figures:{name} has no generator (known: {', '.join(GENERATORS)})")
         return m.group(1) + GENERATORS[name](results) + m.group(4)
 
     return BLOCK.sub(block, text)
 
 
+def pages(root: Path = ROOT) -> list[Path]:
+    """The files whose blocks are generated: README.md, then every Markdown page under docs/, sorted."""
+    return [root / "README.md", *sorted((root / "docs").rglob("*.md"))]
+
+
+def block_names(texts: dict[Path, str]) -> dict[str, list[Path]]:
+    """Block name -> the files it stands in (a file once per occurrence)."""
+    found: dict[str, list[Path]] = {}
+    for path, text in texts.items():
+        for m in BLOCK.finditer(text):
+            found.setdefault(m["name"], []).append(path)
+    return found
+
+
+def placement_problems(texts: dict[Path, str], root: Path = ROOT) -> list[str]:
+    """Every generator's block must stand exactly once across the files (an unknown one is render's error)."""
+    found = block_names(texts)
+    out = []
+    for name in GENERATORS:
+        where = found.get(name, [])
+        if len(where) != 1:
+            out.append(f"figures:{name}: {len(where)} blocks"
+                       + (f" ({', '.join(str(p.relative_to(root)) for p in where)})" if where else "")
+                       + ", expected exactly one in README.md or docs/")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--check", action="store_true", help="do not write; exit 1 if README.md is out of date")
+    p.add_argument("--check", action="store_true", help="do not write; exit 1 if a page is out of date")
     args = p.parse_args(argv)
-    old = README.read_text(encoding="utf-8")
-    new = render(old, load_results())
-    if args.check:
-        if new != old:
+    texts = {path: path.read_text(encoding="utf-8") for path in pages()}
+    problems = placement_problems(texts)
+    for line in problems:
+        print(line, file=sys.stderr)
+    results = load_results()
+    stale = False
+    for path, old in texts.items():
+        new = render(old, results)
+        if new == old:
+            continue
+        name = str(path.relative_to(ROOT))
+        if args.check:
+            stale = True
             sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), new.splitlines(True),
-                                                       "README.md", "README.md (from benchmarks/results)"))
-            return 1
-        return 0
-    README.write_text(new, encoding="utf-8")
-    return 0
+                                                       name, f"{name} (from benchmarks/results)"))
+        else:
+            path.write_text(new, encoding="utf-8")
+    return 1 if problems or stale else 0
 
 
 if __name__ == "__main__":

@@ -35,7 +35,8 @@ Why each default is what it is:
   half the images on a non-binding futility stop when the conditional power of a pass under the current
   trend is below 5 %.  Every look's boundary is finite for any planned n (alpha kept in logs:
   ``saliency_audit/stats/groupseq.py``).  Its wrong-pass rate at a true mean on the threshold, per criterion,
-  shape and planned n, is the README's calibration table (benchmarks/results/error_rates.json); its cost
+  shape and planned n, is the calibration table of docs/ci-and-release.md
+  (benchmarks/results/error_rates.json); its cost
   is power (benchmarks/results/sequential_error.json), its gain model passes: the demo audit spends 40 %
   of the fixed-n one's (benchmarks/results/sequential.json).  Left-over limit: a rare, large negative
   value (10 % of images at -0.9) may not have shown at 8 images; the fixed-n bound at 24 misses it too.

@@ -351,7 +351,7 @@ def test_concurrent_loads_train_once(fake_train, tmp_path):
 
 
 def test_shipped_weights_are_used_verified_and_never_trained(fake_train, tmp_path, monkeypatch):
-    """The package ships the weights the README's tables come from: no training on first use, and a shipped
+    """The package ships the weights the demo's documented tables come from: no training on first use, and a shipped
     file whose sha256 is not the manifest's is not used."""
     monkeypatch.setattr(train, "SHIPPED", Path(train.__file__).resolve().parent / "weights")
     manifest = json.loads((train.SHIPPED / "manifest.json").read_text())

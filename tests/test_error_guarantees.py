@@ -223,10 +223,9 @@ def test_the_randomization_bounds_are_the_comparisons_per_image_terms():
 
 
 def test_the_calibration_study_is_of_the_rules_in_this_tree():
-    """The README's calibration table (benchmarks/results/error_rates.json) measured the verdict rules as they
-    are now: a change to the code (not the docstrings) of the files that decide a verdict's bound needs the
-    study rerun
-    (python benchmarks/bench_error_rates.py, about 40 minutes on one core)."""
+    """The calibration table of docs/ci-and-release.md (benchmarks/results/error_rates.json) measured the verdict
+    rules as they are now: a change to the code (not the docstrings) of the files that decide a verdict's bound
+    needs the study rerun (python benchmarks/bench_error_rates.py, about 40 minutes on one core)."""
     import importlib.util
     import json
     from pathlib import Path

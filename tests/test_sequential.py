@@ -68,7 +68,7 @@ SE = np.sqrt(ALPHA * (1 - ALPHA) / OBF_REPS)
 
 def test_group_sequential_wrong_pass_rate():
     """A guard against a broken rule on the plainest shape; the wrong-pass rate of every rule, per criterion,
-    shape and planned n, is benchmarks/bench_error_rates.py's (the README's calibration table)."""
+    shape and planned n, is benchmarks/bench_error_rates.py's (the calibration table of docs/ci-and-release.md)."""
     draw = lambda rng, n: np.clip(rng.normal(0, 0.3, n), -1, 1)  # noqa: E731
     rate, _ = _obf_wrong_passes(draw, 48, OBF_REPS, np.random.default_rng(20261201))
     assert rate <= ALPHA + 2 * SE, f"normal, n 48: wrong-pass rate {rate:.4f}"

@@ -1,7 +1,7 @@
-"""The README's "audit your own model" walkthrough, executed as written.
+"""The documentation's "audit your own model, end to end" walkthrough (docs/own-model.md), executed as written.
 
-The blocks are taken from README.md (the fenced block after each
-``<!-- walkthrough:NAME -->`` marker), so the README cannot drift from what
+The blocks are taken from docs/own-model.md (the fenced block after each
+``<!-- walkthrough:NAME -->`` marker), so the page cannot drift from what
 works: the training script is saved where step 1 says, and each shell command
 runs in turn from the repository root with the test environment's
 executables first on PATH.  Only ``WORK`` is moved into the test's temporary
@@ -19,11 +19,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+PAGE = ROOT / "docs" / "own-model.md"
 README_WORK = "/tmp/my-first-audit"
 
 
 def walkthrough_blocks() -> dict[str, str]:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    text = PAGE.read_text(encoding="utf-8")
     found = re.findall(r"<!-- walkthrough:(\S+) -->\s*```\w*\n(.*?)```", text, flags=re.S)
     return dict(found)
 
@@ -33,17 +34,17 @@ def shell_commands(block: str) -> list[str]:
     return [c.strip() for c in block.replace("\\\n", " ").splitlines() if c.strip()]
 
 
-def test_the_readme_has_the_walkthrough_blocks():
+def test_the_page_has_the_walkthrough_blocks():
     blocks = walkthrough_blocks()
     assert set(blocks) == {"shell", "train_my_model.py"}
     commands = shell_commands(blocks["shell"])
     assert commands[0] == f"export WORK={README_WORK}"
-    assert f"{README_WORK}/train_my_model.py" in (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"{README_WORK}/train_my_model.py" in PAGE.read_text(encoding="utf-8")
     assert any(c.startswith("python $WORK/train_my_model.py") for c in commands)
 
 
 @pytest.mark.slow
-def test_the_walkthrough_runs_end_to_end_as_the_readme_says(tmp_path):
+def test_the_walkthrough_runs_end_to_end_as_the_page_says(tmp_path):
     blocks = walkthrough_blocks()
     work = tmp_path / "my-first-audit"
     work.mkdir()

@@ -38,7 +38,7 @@ class SIIMDataset(IndexedDataset):
             dicoms = {p.stem: p for p in sorted((dicom_dir if dicom_dir.is_dir() else base).rglob("*.dcm"))}
         if csv_path is None and not png_dir.is_dir():
             raise AuditUsageError(f"--data-root={root}: no {' or '.join(CSV_NAMES)} and no train/ folder of PNGs "
-                                  "(see the README's SIIM layout)")
+                                  "(see the SIIM layout in docs/datasets.md)")
 
         rows: dict[str, list[str]] = {}
         row_nos: dict[str, list[int]] = {}

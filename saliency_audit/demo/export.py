@@ -2,7 +2,7 @@
 
 Used by the tests and benchmarks to exercise every adapter end to end, by
 users who want to see what a layout looks like before pointing the audit at
-their own copy, and by the README's "audit your own model" walkthrough, which
+their own copy, and by the "audit your own model" walkthrough of docs/own-model.md, which
 trains a model on the exported ``train`` split::
 
     from saliency_audit.demo.export import export_demo

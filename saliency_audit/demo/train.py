@@ -13,7 +13,7 @@ train each model once.
 The weights this training produced are shipped in ``demo/weights/`` (1.8 MB),
 with their sha256 in ``manifest.json``: float kernels differ between machines,
 so a model retrained elsewhere has other weights and other numbers than the
-README's tables.  Loading prefers the shipped file (verified by hash), then
+tables of docs/demo-verdicts.md.  Loading prefers the shipped file (verified by hash), then
 the cache, then trains; the training stays tested (tests/test_demo_world.py).
 
 The multi-label models (:data:`MULTILABEL_VARIANTS`) are trained the same way on

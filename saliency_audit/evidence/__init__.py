@@ -1,5 +1,5 @@
 """The evidence file, schema ``saliency-audit/evidence@1``: its JSON Schema ships as
-``saliency_audit/schemas/evidence-1.json`` (:mod:`saliency_audit.evidence.schema`; README, "Reading a verdict").
+``saliency_audit/schemas/evidence-1.json`` (:mod:`saliency_audit.evidence.schema`; docs/reading-a-verdict.md).
 
 Only builtin JSON types: it is the machine-readable record a CI gate or a
 regulatory file relies on, and it travels between pytest-xdist workers.

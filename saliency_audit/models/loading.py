@@ -1,6 +1,7 @@
 """Model specs and safe loading.
 
-SPEC forms (README, "Your own model"): ``demo`` | ``demo:VARIANT`` | ``xrv:NAME[:PATH]`` (torchxrayvision,
+SPEC forms (docs/options.md, below the options table): ``demo`` | ``demo:VARIANT`` |
+``xrv:NAME[:PATH]`` (torchxrayvision,
 :mod:`saliency_audit.models.xrv`) | ``PATH`` (TorchScript, or
 a state dict; rebuilt as the torchvision architecture its weights are exactly,
 :mod:`saliency_audit.models.autoarch`) | ``ARCH:PATH`` with ARCH a torchvision

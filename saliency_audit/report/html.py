@@ -182,7 +182,8 @@ def guarantee(cfg: dict) -> str:
             f"passes at most {level} of the time (one-sided), judged by {esc(rule)}; this assumes the images are "
             "independent draws, and randomization's d carries the variance of its noise floor, estimated on the "
             "same images (delta method). The wrong-pass rates measured by simulation, per criterion, rule and "
-            "number of images, are the README's calibration table (benchmarks/results/error_rates.json).")
+            "number of images, are the calibration table of docs/ci-and-release.md "
+            "(benchmarks/results/error_rates.json).")
 
 
 def p_text(r: dict) -> str:

@@ -103,7 +103,8 @@ def mean_lower(x: np.ndarray, crit: float) -> float:
     the sample skewness and ``g`` the monotone cubic above, removes the skewness term of the t statistic's
     distribution; alone it is too liberal on heavy symmetric tails, where the t bound holds, so the bound
     is the lower of the two.  Neither can see a tail the sample did not draw: at 8 to 24 images strongly
-    left-skewed values still pass more often than alpha (the README's calibration table flags them).
+    left-skewed values still pass more often than alpha (the calibration table of docs/ci-and-release.md flags
+    them).
     Hand-written: no dependency offers it."""
     n = len(x)
     m, sd = float(np.mean(x)), float(np.std(x, ddof=1))
@@ -155,8 +156,8 @@ def bootstrap_mean(
     the t interval holds; long lower tails defeat the t interval, where BCa's and Hall's skewness
     corrections help.  A bound that takes the further-out end passes only when every one would, so its
     wrong-pass rate is at most the smallest of theirs.  The shipped rule's wrong-pass rates, per criterion,
-    shape and n, are benchmarks/results/error_rates.json (the README's calibration table).  One value gives
-    no interval (NaN: no verdict can be decided on it); values without
+    shape and n, are benchmarks/results/error_rates.json (the calibration table of docs/ci-and-release.md).
+    One value gives no interval (NaN: no verdict can be decided on it); values without
     spread give their mean (nothing to resample)."""
     x = np.asarray(values, dtype=np.float64)
     x = x[np.isfinite(x)]
