@@ -96,3 +96,10 @@ def _evidence_files_keep_the_schema(monkeypatch):
     monkeypatch.setattr(ev, "write_json", checked)
     yield
     assert not bad, "evidence written by this test breaks saliency-audit/evidence@1:\n" + "\n".join(bad)
+
+
+def pytest_configure(config):
+    """The suite prints its 25 slowest tests (CI's log keeps them), unless ``--durations`` says otherwise; an
+    audit run (``pytest audits/``) does not load this file and prints none."""
+    if config.option.durations is None:
+        config.option.durations = 25
