@@ -11,9 +11,10 @@ The plan counts each (criterion, method) pair's work by kind (``plan["per_pair_w
 * ``segment``: images XRAI segments and ranks the segments of (six Felzenszwalb scales, once per image; on
   the demo they cost more than all of XRAI's passes).
 
-When the first estimate is due, :func:`unit_seconds` times one of each on this device (a batch of map passes,
-of forward passes, of ROAD's passes, one copy, one segmentation; about a second on the demo, not counted as the
-run's time).  A run with nothing left by then (one criterion) makes no estimate and no timing.  Passes alone were a poor clock: a densenet121's ROAD pass costs a third of
+Before the first map, :func:`unit_seconds` times one of each on this device (a batch of map passes, of forward
+passes, of ROAD's passes, one copy, one segmentation; about a second on the demo).  It is timed then, as cold as
+the run's first criterion is: timed once that criterion had run, the warm units put a densenet121 run 49 % high.
+A run whose passes all fall to one criterion makes no estimate and no timing (nothing would be left to estimate).  Passes alone were a poor clock: a densenet121's ROAD pass costs a third of
 its map pass and its cascade is mostly copies, so a rate taken from the first (map) criterion put it 59 % high.
 
 Once the first criterion of the run's order that costs anything has decided every method (the run runs

@@ -226,6 +226,12 @@ class AuditSession:
             plan = self._audit.make_plan(self.pairs)
         except AuditError:  # the first test reports it, with the run's own error handling
             return
+        costly = {k.split("[", 1)[0] for k, v in (plan.get("per_pair") or {}).items() if v}
+        if len(costly) > 1:  # an estimate will have something left to estimate (engine/estimate.py: ready)
+            try:  # its clock, timed before the first map, as cold as the run's first criterion is
+                plan["unit_seconds"] = self._audit.unit_seconds(plan)
+            except Exception:  # noqa: BLE001 -- a timing that fails must not fail the audit; passes are the clock
+                pass
         self._plan_start = (time.perf_counter(), _passes_now())
         progress.note(plan_text(plan))
 
@@ -244,12 +250,6 @@ class AuditSession:
         if all(k in self.pair_passes for k in plan.get("per_pair") or {}):
             self._nothing_left = True  # nothing left to estimate (a short run): no line, no timing
             return
-        t0 = time.perf_counter()
-        try:  # the estimate's clock (engine/estimate.py), timed now, when there is something to estimate
-            plan["unit_seconds"] = self._audit.unit_seconds(plan)
-        except Exception:  # noqa: BLE001 -- a timing that fails must not fail the audit; passes are the clock
-            pass
-        self._plan_start = (start[0] + time.perf_counter() - t0, start[1])  # the timing is not the run's time
         plan["estimate"] = estimate(plan, self.pair_passes, spent, seconds, self.pair_shares)
         from ..common import progress
 
