@@ -112,15 +112,17 @@ def test_a_warm_plan_counts_no_pass_for_cached_road_results_and_the_run_spends_n
     def audit():
         cfg = AuditConfig(cache_dir=str(tmp_path), n_images=6, sequential=False)
         cfg.completeness.n_images = 4
-        return Audit(model="demo", methods=["grad"], config=cfg)
+        return Audit(model="demo", methods=["grad", "edge"], config=cfg)
 
-    pair = [("completeness", "grad")]
+    pairs = [("completeness", "grad"), ("completeness", "edge")]  # a control's maps are not cached: the plan makes them
     first = audit()
-    cold = first.make_plan(pair)["per_pair"]["completeness[grad]"]
-    assert first.run(*pair[0]).details["image_passes"] == cold > 0
+    cold = first.make_plan(pairs)["per_pair"]
+    assert {f"completeness[{m}]": first.run(c, m).details["image_passes"] for c, m in pairs} == cold
+    assert all(cold.values())
     later = audit()
-    assert later.make_plan(pair)["per_pair"]["completeness[grad]"] == 0
-    assert replay(later.context, pair, cold=True)["completeness[grad]"] == cold
-    again = later.run(*pair[0])
-    assert again.details["image_passes"] == 0
-    assert again.value == first.results[-1].value and again.per_image == first.results[-1].per_image
+    assert set(later.make_plan(pairs)["per_pair"].values()) == {0}
+    assert replay(later.context, pairs, cold=True) == cold
+    for (c, m), before in zip(pairs, first.results):
+        again = later.run(c, m)
+        assert again.details["image_passes"] == 0
+        assert again.value == before.value and again.per_image == before.per_image

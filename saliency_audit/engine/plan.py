@@ -233,10 +233,18 @@ class _Ledger:
 
     def known_maps(self, model_key: str, method: str, samples):
         """``method``'s maps of ``samples`` on ``model_key`` as the run will score them, when the map cache holds
-        every one (and the plan is not counted cold); else None.  Controls' maps are not cached: None."""
+        every one (and the plan is not counted cold); else None.  A control's maps are not cached, but they cost
+        no pass and are the same for every model: they are made here, on the primary (MapStore.maps' postprocess
+        is per map)."""
         store = self.ctx.store
         if self.cold or not samples or method in store.external or method not in METHODS:
             return None
+        if METHODS[method].control:
+            from ..methods.postprocess import postprocess
+
+            raw = store.raw(self.model("primary"), method, samples, [s.key() for s in samples])
+            return postprocess(raw.numpy(), clip_percentile=self.config.postprocess.clip_percentile,
+                               what=f"{method} maps")[0]
         fp = self.key(model_key)
         maps = []
         for s in samples:
