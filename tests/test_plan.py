@@ -38,9 +38,14 @@ def test_plan_equals_what_a_cold_run_spends(tmp_path):
         else:
             assert passes == plan["per_pair"][key], key
     assert audit.evidence()["run"]["plan"]["image_passes"] == plan["image_passes"]
-    again = audit.make_plan(pairs)["per_pair"]  # the maps are cached now; ROAD and prediction agreement are not
+    again = audit.make_plan(pairs)["per_pair"]  # the maps and ROAD results are cached now; prediction agreement is not
     assert {k for k, v in again.items() if v} == {k for k in again if k.startswith(
-        ("completeness", "repeatability", "reproducibility"))}
+        ("repeatability", "reproducibility"))}
+    warm = Audit(model="demo", methods=methods, config=_config(tmp_path, n_images=8))  # a later run: all cached
+    completeness = [(c, m) for c, m in pairs if c == "completeness"]
+    planned = warm.make_plan(completeness)["per_pair"]
+    assert _spent(warm, completeness) == planned
+    assert set(planned.values()) == {0, 1}  # only the CAM layer's probe (one image) of this run's first CAM map
 
 
 @pytest.mark.slow

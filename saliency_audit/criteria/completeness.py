@@ -204,23 +204,33 @@ def _sequential_images(ctx, method: str, loc, ref):
 # (saliency_audit.engine.plan), which counts the passes each ``ledger.maps``/``ledger.road`` would make.
 def cost(ledger, method: str, stop=None) -> int:
     """The method-independent ROAD references once per run, the method's maps and ROAD look by look, then its
-    randomized and blurred baselines."""
+    randomized and blurred baselines.  ROAD and curves are given the maps they score where the plan knows them
+    (the references; cached maps), so results in the cache cost none (engine.passes.ResultCache)."""
+    from ..engine.passes import random_seeds
+
     ctx, cfg = ledger.ctx, ledger.config
     passes = 0
-    loc = ctx.samples.localisation().samples[: cfg.completeness.n_images]
+    head = ctx.samples.localisation().head(cfg.completeness.n_images)
+    loc = head.samples
     if not ledger.road_reference:
         ledger.road_reference = True
-        passes += ledger.road(loc, maps=2, curves=1)  # random order and lesion as map, random curves
+        if loc:  # as reference_scores makes them: random order and lesion as map, random order's curves
+            shape = head.truths[0].shape
+            flat = (np.zeros((len(loc), *shape), np.float32), random_seeds(cfg, loc))
+            lesion = (lesion_maps(head.truths, grid_sigma(cfg.completeness.lesion_sigma, shape)), None)
+            passes += ledger.road(loc, maps=[flat, lesion], curves=[flat])
     if cfg.sequential:
         done = 0
         for k in ledger.looks(len(loc), stop):
-            passes += ledger.maps("primary", method, loc[done:k]) + ledger.road(loc[done:k], maps=1, curves=0)
+            passes += ledger.maps("primary", method, loc[done:k])
+            passes += ledger.road(loc[done:k], maps=[(ledger.known_maps("primary", method, loc[done:k]), None)])
             done = k
         loc = loc[:k]
-        road_maps = 2  # the method's own ROAD came from the looks
-    else:
-        road_maps = 3
     passes += ledger.maps("primary", method, loc)
-    if not ledger.randomized():
-        return passes + ledger.road(loc, maps=road_maps - 1, curves=1)
-    return passes + ledger.maps("randomized", method, loc) + ledger.road(loc, maps=road_maps, curves=1)
+    own = ledger.known_maps("primary", method, loc)
+    blur = None if own is None else blurred(own, grid_sigma(cfg.completeness.blur_control_sigma, own.shape[-2:]))
+    road = [] if cfg.sequential else [(own, None)]  # with looks, the method's own ROAD came from them
+    if ledger.randomized():
+        passes += ledger.maps("randomized", method, loc)
+        road.append((ledger.known_maps("randomized", method, loc), None))
+    return passes + ledger.road(loc, maps=[*road, (blur, None)], curves=[(own, None)])

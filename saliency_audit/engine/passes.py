@@ -18,10 +18,18 @@ Everything random is seeded per (run seed, sample id, ...), never per batch:
   no noise of their own.
 
 A run's numbers therefore do not depend on batch sizes or on which maps were
-scored before.
+scored before, and each image's result is its own: :class:`ResultCache` keeps
+them on disk per image, keyed by content as the map cache keys maps, so a warm
+run (maps cached) makes no ROAD or curve pass either.
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -39,6 +47,100 @@ from ..stats import stable_seed
 IMPUTE_TOL = 1e-6
 
 
+#: Bump when ROAD's or the curves' computation changes (pixel order, masks, fills, imputation, read-out): the
+#: results cached by an older version are then ignored.
+PASSES_VERSION = "1"
+
+
+def tie_seeds(config, samples) -> list[int]:
+    """Per image: the seed breaking ties in a map's pixel order (the same for every map of the image)."""
+    return [stable_seed(config.seed, "pixel-order-ties", s.id) for s in samples]
+
+
+def random_seeds(config, samples) -> list[int]:
+    """Per image: the seed of the random pixel order (an all-ties map broken by it)."""
+    return [stable_seed(config.seed, "random-pixel-order", s.id) for s in samples]
+
+
+class ResultCache:
+    """Per-image ROAD results (``kind`` "road": morf, lerf, base) and deletion/insertion curves ("curves") on
+    disk under ``cache_dir/<kind>/<model fingerprint>/``, keyed by content like the map cache
+    (:class:`saliency_audit.engine.maps.MapStore`): the sample's content key, the bytes of its map as the pixel
+    order reads them (float64), its tie-break seed, and every setting the values depend on.  Keyed per image,
+    so chunking and which images a call scores do not matter.  The plan (:mod:`saliency_audit.engine.plan`)
+    asks the same keys, to count the passes a cached result saves.  No ``cache_dir``: nothing is cached."""
+
+    def __init__(self, config, store):
+        self.config = config
+        self.store = store
+        root = getattr(store, "cache_dir", None)
+        self.root = Path(root) if root else None
+
+    def params(self, kind: str, model) -> dict:
+        """What ``kind``'s values depend on besides the model's weights, the image, its map and seed."""
+        cfg, p = self.config, self.config.completeness
+        # the explained output: the target class, or the class the primary predicts (named by its weights, so the
+        # key needs no prediction pass)
+        target = (["predicted", self.store.fingerprint(self.store._predictor())] if cfg.explain == "predicted"
+                  else ["class", cfg.target_class])
+        out = {"version": PASSES_VERSION, "kind": kind, "target": target, "output": output_of(model),
+               "size": [int(v) for v in model.input_size], "seed": cfg.seed}  # the seed: noise and random fills
+        if kind == "road":
+            out.update(fractions=[float(f) for f in p.fractions], fill=p.fill, noise=float(p.noise), tol=IMPUTE_TOL)
+        else:
+            out.update(steps=int(p.curve_steps), deletion_fill=p.deletion_fill, insertion_start=p.insertion_start)
+        return out
+
+    def keys(self, kind: str, model, samples, maps, seeds) -> list[str]:
+        head = json.dumps(self.params(kind, model), sort_keys=True, default=str)
+        out = []
+        for s, m, seed in zip(samples, maps, seeds):
+            a = np.ascontiguousarray(np.asarray(m, dtype=np.float64))  # as pt.removal_order reads it
+            h = hashlib.sha256(json.dumps([head, s.key(), int(seed), list(a.shape)]).encode())
+            h.update(a.tobytes())
+            out.append(h.hexdigest()[:32])
+        return out
+
+    def path(self, kind: str, model_fp: str, key: str) -> Path | None:
+        return None if self.root is None else self.root / kind / model_fp / key[:2] / f"{key}.npz"
+
+    def paths(self, kind: str, model, samples, maps, seeds) -> list[Path | None]:
+        if self.root is None:
+            return [None] * len(samples)
+        fp = self.store.fingerprint(model)
+        return [self.path(kind, fp, k) for k in self.keys(kind, model, samples, maps, seeds)]
+
+    @staticmethod
+    def load(path: Path | None, shapes: dict) -> dict | None:
+        """The arrays ``shapes`` names (name -> shape), or None: no file, or a torn or foreign one (recomputed)."""
+        if path is None or not path.is_file():
+            return None
+        try:
+            with np.load(path) as z:
+                out = {k: np.asarray(z[k], dtype=np.float64) for k in shapes}
+        except Exception:
+            return None
+        return out if all(out[k].shape == tuple(v) for k, v in shapes.items()) else None
+
+    @staticmethod
+    def save(path: Path | None, arrays: dict) -> None:
+        """Atomically (temp file + ``os.replace``: pytest-xdist workers share the cache); a cache that cannot be
+        written only costs the next run the passes."""
+        if path is None:
+            return
+        tmp = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, **{k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()})
+            os.replace(tmp, path)
+        except OSError:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+
+
 def trapezoid(y: np.ndarray) -> np.ndarray:
     """Area under curves sampled at equal steps over [0, 1] (rows: images)."""
     y = np.asarray(y, dtype=np.float64)
@@ -46,9 +148,12 @@ def trapezoid(y: np.ndarray) -> np.ndarray:
 
 
 class Passes:
-    def __init__(self, config, store):
+    def __init__(self, config, store, cache: bool = True):
+        """``cache``: keep results in the store's ``cache_dir`` (:class:`ResultCache`); False for timings."""
         self.config = config
         self.store = store  # for the explained targets (per-image when explaining the predicted class)
+        self.results = ResultCache(config, store) if cache else None
+        self._saved: set = set()  # the cache files this instance wrote (see _cached)
         self._memo: dict = {}
 
     def _forward(self, model, x: torch.Tensor, target) -> torch.Tensor:
@@ -63,26 +168,54 @@ class Passes:
         return torch.cat(out)
 
     def _setup(self, model, samples):
-        """Images on the model's device, explained targets and the intact images' probabilities, computed once
-        per (model, images): ROAD scores several maps (method, baselines, controls) of the same images."""
-        key = (id(model), tuple(s.key() for s in samples))
-        if self._memo.get("key") != key:
+        """Images on the model's device, explained targets and the intact images' probabilities, each image's
+        computed once per model: ROAD scores several maps (method, baselines, controls) of the same images,
+        each call only the images whose results are not cached."""
+        if self._memo.get("model") is not model:  # the model is kept: its id stays unique
+            self._memo = {"model": model, "images": {}}
+        known = self._memo["images"]  # sample key -> (image on the device, intact probability)
+        keys = [s.key() for s in samples]
+        new = list({k: i for i, k in enumerate(keys) if k not in known}.values())
+        if new:
             device = next(model.parameters()).device
-            x = prepare(samples, model.input_size, device)
-            target = self.store.targets(model, samples, list(key[1]))
-            base = self._forward(model, x, target).numpy().astype(np.float64)
-            self._memo = {"key": key, "model": model, "value": (x, target, base)}  # model kept: id stays unique
-        return self._memo["value"]
+            some = [samples[i] for i in new]
+            x = prepare(some, model.input_size, device)
+            base = self._forward(model, x, self.store.targets(model, some, [keys[i] for i in new]))
+            known.update((keys[i], (x[j], float(base[j]))) for j, i in enumerate(new))
+        x = torch.stack([known[k][0] for k in keys])
+        target = self.store.targets(model, samples, keys)  # predicted classes are remembered: no pass
+        return x, target, np.array([known[k][1] for k in keys], dtype=np.float64)
 
     def _chunk(self, model, per_image: int) -> int:
         """Images per chunk so that one chunk's perturbed copies fill a few model passes."""
         return max(1, 4 * pass_images(self.config, tuple(model.input_size)) // per_image)
 
     def tie_seeds(self, samples) -> list[int]:
-        return [stable_seed(self.config.seed, "pixel-order-ties", s.id) for s in samples]
+        return tie_seeds(self.config, samples)
 
     def random_seeds(self, samples) -> list[int]:
-        return [stable_seed(self.config.seed, "random-pixel-order", s.id) for s in samples]
+        return random_seeds(self.config, samples)
+
+    def _cached(self, kind: str, model, samples, maps, seeds, shapes: dict, compute) -> dict:
+        """``kind``'s per-image results (name -> shape of one image's), from the cache where they are, else from
+        ``compute(samples, maps, seeds)`` on the missing images only (in their order), then saved."""
+        if len(maps) != len(samples) or len(seeds) != len(samples):
+            raise ValueError(f"{kind}: {len(samples)} samples, {len(maps)} maps and {len(seeds)} seeds")
+        n = len(samples)
+        paths = self.results.paths(kind, model, samples, maps, seeds) if self.results else [None] * n
+        # Only results from before this run are read: the run then spends what its plan counts, which cannot know
+        # that two maps of the run are equal before they are computed (a constant map and its blurred copy).
+        rows = [None if path in self._saved else ResultCache.load(path, shapes) for path in paths]
+        todo = [i for i, r in enumerate(rows) if r is None]
+        if todo:
+            some = np.asarray(maps) if len(todo) == n else np.asarray(maps)[todo]
+            got = compute([samples[i] for i in todo], some, [seeds[i] for i in todo])
+            for j, i in enumerate(todo):
+                rows[i] = {k: np.asarray(got[k][j], dtype=np.float64) for k in shapes}
+                ResultCache.save(paths[i], rows[i])
+                if paths[i] is not None:
+                    self._saved.add(paths[i])
+        return {k: np.stack([r[k] for r in rows]) if rows else np.empty((0, *shape)) for k, shape in shapes.items()}
 
     def _noise(self, sample_id: str, shape, fraction_index: int, order: str) -> torch.Tensor:
         g = torch.Generator().manual_seed(stable_seed(self.config.seed, "road-noise", sample_id, fraction_index, order))
@@ -93,9 +226,14 @@ class Passes:
         """ROAD (Rong et al. 2022) for one map per sample: the explained class's probability after removing
         each fraction of pixels most relevant first (``morf``) and least relevant first (``lerf``), (N, F) each,
         and on the intact image (``base``, (N,)).  ``seeds``: tie-breaking seeds (default: per sample id)."""
+        F = len(self.config.completeness.fractions)
+        seeds = list(seeds) if seeds is not None else self.tie_seeds(samples)
+        return self._cached("road", model, samples, maps, seeds, {"morf": (F,), "lerf": (F,), "base": ()},
+                            lambda s, m, t: self._road(model, s, m, t, desc))
+
+    def _road(self, model, samples: Sequence, maps: np.ndarray, seeds: list[int], desc: str) -> dict:
         p = self.config.completeness
         fr = tuple(p.fractions)
-        seeds = list(seeds) if seeds is not None else self.tie_seeds(samples)
         x_all, target_all, base = self._setup(model, samples)
         n, F = len(samples), len(fr)
         morf, lerf = np.empty((n, F)), np.empty((n, F))
@@ -140,8 +278,16 @@ class Passes:
         most relevant pixels are deleted (filled per ``deletion_fill``) or inserted into the
         ``insertion_start`` image, at 0, 1/steps, ..., 1 of the pixels; (N, steps + 1) each, with their AUCs."""
         p = self.config.completeness
-        fr = [i / p.curve_steps for i in range(1, p.curve_steps)]
+        S = p.curve_steps + 1
         seeds = list(seeds) if seeds is not None else self.tie_seeds(samples)
+        got = self._cached("curves", model, samples, maps, seeds, {"deletion": (S,), "insertion": (S,)},
+                           lambda s, m, t: self._curves(model, s, m, t))
+        return {**got, "deletion_auc": trapezoid(got["deletion"]), "insertion_auc": trapezoid(got["insertion"]),
+                "fractions": [0.0, *[i / p.curve_steps for i in range(1, p.curve_steps)], 1.0]}
+
+    def _curves(self, model, samples: Sequence, maps: np.ndarray, seeds: list[int]) -> dict:
+        p = self.config.completeness
+        fr = [i / p.curve_steps for i in range(1, p.curve_steps)]
         x_all, target_all, _ = self._setup(model, samples)
         n, S = len(samples), p.curve_steps + 1
         deletion, insertion = np.empty((n, S)), np.empty((n, S))
@@ -162,8 +308,7 @@ class Passes:
             t = target_all[a:b].repeat_interleave(S) if isinstance(target_all, torch.Tensor) else target_all
             deletion[a:b] = self._forward(model, dele, t).numpy().reshape(k, S)
             insertion[a:b] = self._forward(model, ins, t).numpy().reshape(k, S)
-        return {"deletion": deletion, "insertion": insertion, "deletion_auc": trapezoid(deletion),
-                "insertion_auc": trapezoid(insertion), "fractions": [0.0, *fr, 1.0]}
+        return {"deletion": deletion, "insertion": insertion}
 
     @staticmethod
     def _base(x: torch.Tensor, how: str) -> torch.Tensor:

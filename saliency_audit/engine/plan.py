@@ -40,7 +40,7 @@ class _Ledger:
     raw_done: set = field(default_factory=set)
     probed: set = field(default_factory=set)
     predicted: set = field(default_factory=set)
-    setup: tuple | None = None  # the images ROAD last set up
+    setup: set = field(default_factory=set)  # the images whose intact probability ROAD has (Passes._setup)
     models: dict = field(default_factory=dict)  # model key -> (fingerprint, input size, CAM key): never the model
     channels: dict = field(default_factory=dict)
     structure: dict = field(default_factory=dict)  # a copy's recipe -> the model key whose structure it has
@@ -94,7 +94,8 @@ class _Ledger:
     def fork(self) -> "_Ledger":
         """A copy to try a criterion on: its own bookkeeping, the same models' fingerprints and channels."""
         return _Ledger(self.ctx, self.config, maps_done=set(self.maps_done), raw_done=set(self.raw_done),
-                       probed=set(self.probed), predicted=set(self.predicted), setup=self.setup, models=self.models,
+                       probed=set(self.probed), predicted=set(self.predicted), setup=set(self.setup),
+                       models=self.models,
                        channels=self.channels, structure=self.structure, units=dict(self.units), segmented=set(self.segmented), cold=self.cold,
                        road_reference=self.road_reference)
 
@@ -201,15 +202,59 @@ class _Ledger:
             cost += self.maps("primary", method, loc)
         return cost, loc
 
-    def road(self, samples, maps: int, curves: int) -> int:
-        """ROAD of ``maps`` maps and ``curves`` deletion/insertion curves on ``samples`` (primary model)."""
+    def road(self, samples, maps=0, curves=0) -> int:
+        """ROAD of ``maps`` and deletion/insertion curves of ``curves`` on ``samples`` (primary model), each a
+        count of maps or a list of (maps, tie seeds or None: the default), the maps being the (N, H, W) array
+        the run will score where the plan knows it (:meth:`known_maps`), else None.  A result the cache held
+        before the run (engine.passes.ResultCache) costs no pass."""
         p = self.config.completeness
-        key = tuple(s.key() for s in samples)
         cost = 0
-        if self.setup != key:
-            self.setup = key
-            cost += self._add("forward", len(samples)) + self._targets(list(key))
-        return cost + self._add("road", len(samples) * (2 * len(p.fractions) * maps + 2 * (p.curve_steps + 1) * curves))
+        for kind, items, per in (("road", maps, 2 * len(p.fractions)), ("curves", curves, 2 * (p.curve_steps + 1))):
+            for what, seeds in ([(None, None)] * items if isinstance(items, int) else items):
+                todo = self._results_todo(kind, samples, what, seeds)
+                new = [k for k in dict.fromkeys(todo) if k not in self.setup]  # Passes._setup: once per image
+                self.setup.update(new)
+                cost += self._add("forward", len(new)) + self._targets(new) + self._add("road", len(todo) * per)
+        return cost
+
+    def _results_todo(self, kind: str, samples, what, seeds) -> list[str]:
+        """The images whose ``kind`` result for maps ``what`` (engine.passes.Passes._cached) is not in the cache:
+        all of them when counted cold, when there is no cache, or when the plan does not know the maps."""
+        from .passes import ResultCache, tie_seeds
+
+        keys = [s.key() for s in samples]
+        cache = ResultCache(self.config, self.ctx.store)
+        if self.cold or cache.root is None or what is None:
+            return keys
+        seeds = tie_seeds(self.config, samples) if seeds is None else seeds
+        fp = self.key("primary")
+        found = [cache.path(kind, fp, k).is_file() for k in cache.keys(kind, self.model("primary"), samples, what, seeds)]
+        return [k for k, f in zip(keys, found) if not f]
+
+    def known_maps(self, model_key: str, method: str, samples):
+        """``method``'s maps of ``samples`` on ``model_key`` as the run will score them, when the map cache holds
+        every one (and the plan is not counted cold); else None.  A control's maps are not cached, but they cost
+        no pass and are the same for every model: they are made here, on the primary (MapStore.maps' postprocess
+        is per map)."""
+        store = self.ctx.store
+        if self.cold or not samples or method in store.external or method not in METHODS:
+            return None
+        if METHODS[method].control:
+            from ..methods.postprocess import postprocess
+
+            raw = store.raw(self.model("primary"), method, samples, [s.key() for s in samples])
+            return postprocess(raw.numpy(), clip_percentile=self.config.postprocess.clip_percentile,
+                               what=f"{method} maps")[0]
+        fp = self.key(model_key)
+        maps = []
+        for s in samples:
+            hit = store._load(store._path(fp, method, s.key()))
+            if hit is None:
+                return None
+            maps.append(hit[0])
+        import numpy as np
+
+        return np.stack(maps)
 
 
 def _count_channels(model, module, torch) -> int:
