@@ -1,4 +1,4 @@
-"""ROAD results and deletion/insertion curves are cached on disk per image, keyed by content (engine.passes.ResultCache)."""
+"""ROAD results and deletion/insertion curves are cached on disk per image, keyed by content (engine.results.ResultCache)."""
 import dataclasses
 
 import numpy as np

@@ -205,8 +205,8 @@ def _sequential_images(ctx, method: str, loc, ref):
 def cost(ledger, method: str, stop=None) -> int:
     """The method-independent ROAD references once per run, the method's maps and ROAD look by look, then its
     randomized and blurred baselines.  ROAD and curves are given the maps they score where the plan knows them
-    (the references; cached maps), so results in the cache cost none (engine.passes.ResultCache)."""
-    from ..engine.passes import random_seeds
+    (the references; cached maps), so results in the cache cost none (engine.results.ResultCache)."""
+    from ..metrics.perturbation import random_seeds
 
     ctx, cfg = ledger.ctx, ledger.config
     passes = 0

@@ -24,12 +24,6 @@ run (maps cached) makes no ROAD or curve pass either.
 """
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
-import os
-import tempfile
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -42,103 +36,7 @@ from ..metrics import perturbation as pt
 from ..models.target import explained_probability, output_of
 from ..stats import stable_seed
 
-#: Relative residual of the multigrid-preconditioned CG imputation.  At 1e-6 the largest error on a
-#: 128-px ROAD batch (80 % removed) is far below ROAD's own noise (std 0.01); 1e-7 reaches float32's limit.
-IMPUTE_TOL = 1e-6
-
-
-#: Bump when ROAD's or the curves' computation changes (pixel order, masks, fills, imputation, read-out): the
-#: results cached by an older version are then ignored.
-PASSES_VERSION = "1"
-
-
-def tie_seeds(config, samples) -> list[int]:
-    """Per image: the seed breaking ties in a map's pixel order (the same for every map of the image)."""
-    return [stable_seed(config.seed, "pixel-order-ties", s.id) for s in samples]
-
-
-def random_seeds(config, samples) -> list[int]:
-    """Per image: the seed of the random pixel order (an all-ties map broken by it)."""
-    return [stable_seed(config.seed, "random-pixel-order", s.id) for s in samples]
-
-
-class ResultCache:
-    """Per-image ROAD results (``kind`` "road": morf, lerf, base) and deletion/insertion curves ("curves") on
-    disk under ``cache_dir/<kind>/<model fingerprint>/``, keyed by content like the map cache
-    (:class:`saliency_audit.engine.maps.MapStore`): the sample's content key, the bytes of its map as the pixel
-    order reads them (float64), its tie-break seed, and every setting the values depend on.  Keyed per image,
-    so chunking and which images a call scores do not matter.  The plan (:mod:`saliency_audit.engine.plan`)
-    asks the same keys, to count the passes a cached result saves.  No ``cache_dir``: nothing is cached."""
-
-    def __init__(self, config, store):
-        self.config = config
-        self.store = store
-        root = getattr(store, "cache_dir", None)
-        self.root = Path(root) if root else None
-
-    def params(self, kind: str, model) -> dict:
-        """What ``kind``'s values depend on besides the model's weights, the image, its map and seed."""
-        cfg, p = self.config, self.config.completeness
-        # the explained output: the target class, or the class the primary predicts (named by its weights, so the
-        # key needs no prediction pass)
-        target = (["predicted", self.store.fingerprint(self.store._predictor())] if cfg.explain == "predicted"
-                  else ["class", cfg.target_class])
-        out = {"version": PASSES_VERSION, "kind": kind, "target": target, "output": output_of(model),
-               "size": [int(v) for v in model.input_size], "seed": cfg.seed}  # the seed: noise and random fills
-        if kind == "road":
-            out.update(fractions=[float(f) for f in p.fractions], fill=p.fill, noise=float(p.noise), tol=IMPUTE_TOL)
-        else:
-            out.update(steps=int(p.curve_steps), deletion_fill=p.deletion_fill, insertion_start=p.insertion_start)
-        return out
-
-    def keys(self, kind: str, model, samples, maps, seeds) -> list[str]:
-        head = json.dumps(self.params(kind, model), sort_keys=True, default=str)
-        out = []
-        for s, m, seed in zip(samples, maps, seeds):
-            a = np.ascontiguousarray(np.asarray(m, dtype=np.float64))  # as pt.removal_order reads it
-            h = hashlib.sha256(json.dumps([head, s.key(), int(seed), list(a.shape)]).encode())
-            h.update(a.tobytes())
-            out.append(h.hexdigest()[:32])
-        return out
-
-    def path(self, kind: str, model_fp: str, key: str) -> Path | None:
-        return None if self.root is None else self.root / kind / model_fp / key[:2] / f"{key}.npz"
-
-    def paths(self, kind: str, model, samples, maps, seeds) -> list[Path | None]:
-        if self.root is None:
-            return [None] * len(samples)
-        fp = self.store.fingerprint(model)
-        return [self.path(kind, fp, k) for k in self.keys(kind, model, samples, maps, seeds)]
-
-    @staticmethod
-    def load(path: Path | None, shapes: dict) -> dict | None:
-        """The arrays ``shapes`` names (name -> shape), or None: no file, or a torn or foreign one (recomputed)."""
-        if path is None or not path.is_file():
-            return None
-        try:
-            with np.load(path) as z:
-                out = {k: np.asarray(z[k], dtype=np.float64) for k in shapes}
-        except Exception:
-            return None
-        return out if all(out[k].shape == tuple(v) for k, v in shapes.items()) else None
-
-    @staticmethod
-    def save(path: Path | None, arrays: dict) -> None:
-        """Atomically (temp file + ``os.replace``: pytest-xdist workers share the cache); a cache that cannot be
-        written only costs the next run the passes."""
-        if path is None:
-            return
-        tmp = None
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **{k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()})
-            os.replace(tmp, path)
-        except OSError:
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
+from .results import IMPUTE_TOL, PASSES_VERSION, ResultCache, random_seeds, tie_seeds  # noqa: F401,E402
 
 
 def trapezoid(y: np.ndarray) -> np.ndarray:

@@ -206,7 +206,7 @@ class _Ledger:
         """ROAD of ``maps`` and deletion/insertion curves of ``curves`` on ``samples`` (primary model), each a
         count of maps or a list of (maps, tie seeds or None: the default), the maps being the (N, H, W) array
         the run will score where the plan knows it (:meth:`known_maps`), else None.  A result the cache held
-        before the run (engine.passes.ResultCache) costs no pass."""
+        before the run (engine.results.ResultCache) costs no pass."""
         p = self.config.completeness
         cost = 0
         for kind, items, per in (("road", maps, 2 * len(p.fractions)), ("curves", curves, 2 * (p.curve_steps + 1))):
@@ -220,7 +220,7 @@ class _Ledger:
     def _results_todo(self, kind: str, samples, what, seeds) -> list[str]:
         """The images whose ``kind`` result for maps ``what`` (engine.passes.Passes._cached) is not in the cache:
         all of them when counted cold, when there is no cache, or when the plan does not know the maps."""
-        from .passes import ResultCache, tie_seeds
+        from .results import ResultCache, tie_seeds
 
         keys = [s.key() for s in samples]
         cache = ResultCache(self.config, self.ctx.store)

@@ -438,3 +438,18 @@ def fill(images: torch.Tensor, removed: torch.Tensor, how: str, *, generator: to
         uniform = torch.rand(images.shape, generator=generator, dtype=images.dtype, device=images.device)
         replacement = low + (high - low) * uniform
     return torch.where(removed[:, None], replacement, images)
+
+
+# -- the per-image seeds of ROAD's pixel orders (engine/passes.py computes, engine/plan.py counts, alike) ---------
+def tie_seeds(config, samples) -> list[int]:
+    """Per image: the seed breaking ties in a map's pixel order (the same for every map of the image)."""
+    from ..stats import stable_seed
+
+    return [stable_seed(config.seed, "pixel-order-ties", s.id) for s in samples]
+
+
+def random_seeds(config, samples) -> list[int]:
+    """Per image: the seed of the random pixel order (an all-ties map broken by it)."""
+    from ..stats import stable_seed
+
+    return [stable_seed(config.seed, "random-pixel-order", s.id) for s in samples]
