@@ -1,19 +1,17 @@
 """The reference pages under docs/reference/ are what docs/gen_reference.py makes of the code now."""
-import importlib.util
 import re
 from pathlib import Path
 
 import pytest
+
+from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def gen():
-    spec = importlib.util.spec_from_file_location("gen_reference", ROOT / "docs" / "gen_reference.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("docs/gen_reference.py")
 
 
 @pytest.fixture(scope="module")

@@ -1,20 +1,18 @@
 """README.md and the documentation pages quote only figures the benchmarks measured
 (``benchmarks/readme_figures.py``)."""
 import copy
-import importlib.util
 from pathlib import Path
 
 import pytest
+
+from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def figures():
-    spec = importlib.util.spec_from_file_location("readme_figures", ROOT / "benchmarks" / "readme_figures.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/readme_figures.py")
 
 
 @pytest.fixture(scope="module")
