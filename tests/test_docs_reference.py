@@ -71,3 +71,19 @@ def test_every_schema_field_is_on_the_evidence_page(pages):
     page = pages["reference/evidence.md"]
     for name in [*schema["properties"], *schema["$defs"]["result"]["properties"]]:
         assert f"| `{name}` |" in page, name
+
+
+def test_readme_sections_the_site_includes_link_nothing_outside_the_site():
+    """A part of the README that a docs page includes (``--8<-- "README.md:NAME"``) is read from inside
+    docs/, where the README's ``docs/page.md`` links break (``mkdocs build --strict`` fails in CI after the
+    whole suite): such parts link nothing relative."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    included = set()
+    for page in (ROOT / "docs").rglob("*.md"):
+        included |= set(re.findall(r'--8<-- "README\.md:([\w-]+)"', page.read_text(encoding="utf-8")))
+    assert included
+    for name in sorted(included):
+        part = re.search(rf"\[start:{name}\]\s*-->(.*?)<!-- --8<-- \[end:{name}\]", readme, re.S)
+        assert part, f"README.md has no section {name}"
+        relative = [link for link in re.findall(r"\]\(([^)]+)\)", part.group(1)) if not re.match(r"https?:|#", link)]
+        assert not relative, f"README section {name} links {relative}: the docs page that includes it cannot"
