@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from saliency_audit.cli import main
-from saliency_audit.decisions.comparison import compare, regressions
+from saliency_audit.decisions.comparison import compare, lost, regressions
 from saliency_audit.report.comparison import section
 from saliency_audit.evidence.schema import problems
 from saliency_audit.stats import bootstrap_mean
@@ -82,7 +82,8 @@ def test_identical_runs_are_unchanged_with_a_zero_delta():
         assert r["paired"] and r["n_paired"] == 40 and r["test"] == "paired"
         assert r["delta"] == 0.0 and r["ci"] == [0.0, 0.0] and r["p_worse"] == r["p_better"] == 1.0
         assert r["verdict_change"] is None
-    assert c["summary"] == {"worse": 0, "better": 0, "unchanged": 3, "controls": 0, "paired": 3, "not_compared": 0}
+    assert c["summary"] == {"worse": 0, "better": 0, "unchanged": 3, "controls": 0, "paired": 3, "not_compared": 0,
+                            "lost": 0}
     assert regressions(c) == []
     json.dumps(c, allow_nan=False)  # JSON-ready
 
@@ -214,6 +215,30 @@ def test_errors_skips_missing_pairs_and_changed_statistics_are_not_compared():
     assert why[("focus", "grad")] == "only in the new run"
     assert "statistic differs" in why[("randomization", "grad")]
     assert c["summary"]["not_compared"] == 5 and c["family"] == 1
+    assert c["summary"]["lost"] == 0 and lost(c) == []  # none of these passed and now errors
+
+
+def test_a_pair_that_passed_and_now_errors_is_lost_and_diff_exits_1(tmp_path, capsys):
+    """A release whose audit errors where the last one passed lost a verdict: ``diff`` must not exit 0 on it
+    (it is not comparable, so no row can flag it worse).  A fail that now errors, a control, a pair the new
+    run skipped or left out (``-k``) are not lost."""
+    rng = np.random.default_rng(8)
+    v = rng.uniform(0, 1, 40)
+    old = evidence([result("utility", "grad", v), result("utility", "sg", v), result("utility", "ig", v, verdict="fail"),
+                    result("utility", "oracle", v, control=True), result("focus", "grad", v), result("energy", "grad", v)])
+    new = evidence([result("utility", "grad", v), result("utility", "sg", v, verdict="error"),
+                    result("utility", "ig", v, verdict="error"), result("utility", "oracle", v, verdict="error",
+                                                                        control=True),
+                    result("focus", "grad", v, verdict="skipped")])
+    c = compare(old, new)
+    assert [(r["criterion"], r["method"]) for r in lost(c)] == [("utility", "sg")] and c["summary"]["lost"] == 1
+    assert problems(new) == [] and regressions(c) == []
+    a, b = _write(tmp_path / "a.json", old), _write(tmp_path / "b.json", new)
+    assert main(["diff", a, b]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert "LOST: utility[sg]: error in the new run (it passed in the old run)" in out
+    assert out[-1].startswith("0 worse, 1 lost (passed, now error), 0 better, 1 unchanged")
+    assert "lost" in section(c) and main(["diff", a, a]) == 0
 
 
 def test_controls_are_compared_but_never_flagged():

@@ -19,7 +19,7 @@ their images (:mod:`saliency_audit.engine.mapsout`); ``validate`` checks evidenc
 JSON Schema (:mod:`saliency_audit.evidence.schema`), one line per problem naming its JSON path.  Exit codes: 0 written
 (or valid), 1 invalid evidence, 2 unusable input.  ``diff`` compares two runs' verdict values per
 (criterion, method) (:mod:`saliency_audit.decisions.comparison`): exit 0 when nothing got significantly worse, 1 when
-something did, 2 when a file is unreadable or not valid evidence.  ``init`` writes a starter ``audits/`` (copies
+something did or a pair that passed now errors, 2 when a file is unreadable or not valid evidence.  ``init`` writes a starter ``audits/`` (copies
 of the bundled suite ``pytest --saliency-audit`` runs) and a ``[tool.saliency_audit]`` block into
 ``pyproject.toml`` (:mod:`saliency_audit.cli.scaffold`): exit 1 when it would overwrite a file (``--force``
 does), 2 for an unusable folder or ``pyproject.toml``.  ``plan`` says how many images each (criterion, method)
@@ -109,7 +109,8 @@ def _parser() -> argparse.ArgumentParser:
                         description="Compare two evidence files per (criterion, method): the change of the verdict's "
                                     "value with a bound on it (paired by image id when both runs scored the same "
                                     "images), flagged worse / better / unchanged after a family-wise correction. "
-                                    "Exit 1 when some pair got significantly worse.")
+                                    "Exit 1 when some pair got significantly worse, or a pair that passed in the old run "
+                                    "errors in the new one.")
     df.add_argument("old", type=Path, metavar="OLD.json", help="the baseline run's evidence")
     df.add_argument("new", type=Path, metavar="NEW.json", help="the run to compare with it")
     df.add_argument("--alpha", type=float, default=0.05,
@@ -449,7 +450,7 @@ def _undecided(data: dict, path: Path) -> str | None:
 
 
 def diff_command(args) -> int:
-    """Exit 0: nothing significantly worse; 1: some pair worse; 2: an unreadable or invalid file, an output
+    """Exit 0: nothing significantly worse; 1: some pair worse, or passed and now errors (lost); 2: an unreadable or invalid file, an output
     that is an input, a bad option, or a run with nothing to compare (no results, or only errors / skips)."""
     from ..decisions.comparison import compare, label
     from ..common.errors import AuditError
@@ -482,7 +483,7 @@ def diff_command(args) -> int:
             return _error(f"{args.json}: cannot write: {exc}")
     for line in diff_lines(c, label):
         say(line)
-    return 1 if c["summary"]["worse"] else 0
+    return 1 if c["summary"]["worse"] or c["summary"].get("lost") else 0
 
 
 def diff_lines(c: dict, label) -> list[str]:
@@ -509,12 +510,14 @@ def diff_lines(c: dict, label) -> list[str]:
     widths = [max(len(t[i]) for t in table) for i in range(len(table[0]))]
     lines = ["  ".join(x.ljust(w) for x, w in zip(t, widths)).rstrip() for t in table]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    lines += [f"not compared: {label(r)}: {printable(r['reason'])}" for r in c["not_compared"]]
+    lines += [f"{'LOST' if r.get('lost') else 'not compared'}: {label(r)}: {printable(r['reason'])}"
+              + (" (it passed in the old run)" if r.get("lost") else "") for r in c["not_compared"]]
     note = ((c.get("new") or {}).get("dataset") or {}).get("note")
     if note:  # the manifests differ only where -k left criteria out (decisions/comparison.py): said, not warned
         lines.append(f"note: {' '.join(printable(note).split())}")
     s = c["summary"]
-    lines.append(f"{s['worse']} worse, {s['better']} better, {s['unchanged']} unchanged of {c['family']} pair(s) "
+    lost = f"{s['lost']} lost (passed, now error), " if s.get("lost") else ""
+    lines.append(f"{s['worse']} worse, {lost}{s['better']} better, {s['unchanged']} unchanged of {c['family']} pair(s) "
                  f"({s['paired']} paired by image id; {c['multiplicity']} at alpha {c['alpha']:g} per direction, "
                  f"intervals {1 - 2 * c['alpha']:.0%}); {s['controls']} control(s) not flagged; "
                  f"{s['not_compared']} not compared; old {printable(c['old']['name'])} "

@@ -41,7 +41,10 @@ The tests (the row's ``test``):
 Rows of control methods (``details.control``) are compared too, marked ``control: true``, and left out
 of the family and the flags (their verdicts are expected outcomes of the audit, not of the model):
 their ``flag`` is None.  Rows that cannot be compared (an error or skip, no value, a changed statistic,
-a pair only in one run) go to ``not_compared`` with the reason.
+a pair only in one run) go to ``not_compared`` with the reason.  One of them is itself a regression: a
+pair that passed in the old run and errors in the new one (the release lost a verdict it had) is marked
+``lost: true`` and counted in ``summary.lost``; ``saliency-audit diff`` exits 1 on it as on a pair flagged
+worse.  A pair only in the old run (a ``-k`` subset) or skipped in the new one is not lost.
 
 Works on evidence dicts, imports no torch; the result is plain JSON.
 """
@@ -396,10 +399,11 @@ def compare(old: dict, new: dict, *, alpha: float = 0.05, multiplicity: str = "h
                 row["notes"].insert(0, note)
         if why is not None:
             r = rn or ro
+            old_v, new_v = (ro.get("verdict") if ro else None), (rn.get("verdict") if rn else None)
             not_compared.append({**_named(key), "reason": why,
                                  "control": _is_control(r),
-                                 "old_verdict": ro.get("verdict") if ro else None,
-                                 "new_verdict": rn.get("verdict") if rn else None})
+                                 "old_verdict": old_v, "new_verdict": new_v,
+                                 "lost": old_v == "pass" and new_v == "error" and not _is_control(r)})
             continue
         rows.append(row)
     family = [r for r in rows if not r["control"]]
@@ -428,8 +432,14 @@ def compare(old: dict, new: dict, *, alpha: float = 0.05, multiplicity: str = "h
             "multiplicity_text": MULTIPLICITY[multiplicity], "tests": dict(TESTS),
             "family": len(family), "summary": {**count, "controls": len(rows) - len(family),
                                                "paired": sum(bool(r["paired"]) for r in rows),
-                                               "not_compared": len(not_compared)},
+                                               "not_compared": len(not_compared),
+                                               "lost": sum(bool(r["lost"]) for r in not_compared)},
             "warnings": warnings, "rows": rows, "not_compared": not_compared}
+
+
+def lost(comparison: dict) -> list[dict]:
+    """The pairs that passed in the old run and error in the new one (never a control's)."""
+    return [r for r in comparison.get("not_compared") or [] if isinstance(r, dict) and r.get("lost")]
 
 
 def regressions(comparison: dict) -> list[dict]:

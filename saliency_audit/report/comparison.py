@@ -114,9 +114,9 @@ def _baseline_facts(c: dict) -> str:
 
 def _summary(c: dict) -> str:
     s = c.get("summary") or {}
-    worse = int(s.get("worse") or 0)
-    cls = "fail" if worse else "pass"
-    text = (f"{worse} worse, {fmt(s.get('better'))} better, {fmt(s.get('unchanged'))} unchanged of "
+    worse, lost = int(s.get("worse") or 0), int(s.get("lost") or 0)
+    cls = "fail" if worse or lost else "pass"
+    text = (f"{worse} worse, " + (f"{lost} lost (passed, now error), " if lost else "") + f"{fmt(s.get('better'))} better, {fmt(s.get('unchanged'))} unchanged of "
             f"{fmt(c.get('family'))} compared pair(s)")
     return f'<div class="gate {cls}">{text}</div>'
 
@@ -124,7 +124,8 @@ def _summary(c: dict) -> str:
 def _not_compared(items: list[dict]) -> str:
     if not items:
         return ""
-    lis = "".join(f"<li>{_pair(r)}: {esc(r.get('reason'))}</li>" for r in items)
+    lis = "".join(f"<li>{'<b>lost</b>: ' if r.get('lost') is True else ''}{_pair(r)}: {esc(r.get('reason'))}"
+                  f"{' (it passed in the baseline)' if r.get('lost') is True else ''}</li>" for r in items)
     return f'<h3>Not compared</h3><ul class="kv">{lis}</ul>'
 
 
