@@ -169,6 +169,15 @@ def test_export_demo_command(tmp_path, capsys):
     assert rows[0] == "image,label,split" and [r.split(",")[2] for r in rows[1:]].count("train") == 3
     assert main(["export-demo", "folder", str(tmp_path / "e"), "--train", "-1"]) == 2
     assert "--train must be >= 0" in capsys.readouterr().err
+    # a folder that holds files (the user's own data?) is refused in one line, untouched; --force writes into it
+    before = {p: p.read_bytes() for p in (tmp_path / "d").rglob("*") if p.is_file()}
+    assert main(["export-demo", "siim", str(tmp_path / "d"), "--n", "2"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and str(tmp_path / "d") in err and "--force" in err
+    assert {p: p.read_bytes() for p in (tmp_path / "d").rglob("*") if p.is_file()} == before
+    assert main(["export-demo", "folder", str(tmp_path / "d"), "--n", "2", "--force"]) == 0
+    (tmp_path / "file").write_text("x")
+    assert main(["export-demo", "folder", str(tmp_path / "file")]) == 2 and "not a directory" in capsys.readouterr().err
 
 
 def test_selection_is_deterministic_and_stratified(tmp_path):

@@ -1,7 +1,7 @@
 """The ``saliency-audit`` command line.
 
     saliency-audit report evidence.json [-o report.html] [--pdf]
-    saliency-audit export-demo FORMAT DIR [--n N] [--train N] [--scale S] [--seed S]
+    saliency-audit export-demo FORMAT DIR [--n N] [--train N] [--scale S] [--seed S] [--force]
     saliency-audit maps --model SPEC --dataset NAME --data-root DIR --methods LIST -o OUT [--all] [--force]
     saliency-audit view OUT/METHOD [-o OVERLAYS] [--dataset NAME --data-root DIR]
     saliency-audit merge SHARD.json ... -o DIR
@@ -64,7 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     from ..demo.export import FORMATS
 
     exp.add_argument("format", choices=FORMATS, help="dataset layout")
-    exp.add_argument("root", type=Path, help="directory to write (created if missing)")
+    exp.add_argument("root", type=Path, help="directory to write (created if missing; refused when it holds files)")
+    exp.add_argument("--force", action="store_true", help="write into a directory that already holds files")
     exp.add_argument("--n", type=int, default=120, help="audited images (default: 120)")
     exp.add_argument("--train", type=int, default=0, help="training images (default: 0)")
     exp.add_argument("--scale", type=int, default=1, help="upscale the 128-pixel images this many times (default: 1)")
@@ -346,6 +347,11 @@ def export_demo(args) -> int:
 
     if args.n < 0 or args.train < 0 or args.scale < 1:
         return _error("--n and --train must be >= 0 and --scale >= 1")
+    if args.root.exists() and not args.root.is_dir():
+        return _error(f"{args.root}: not a directory")
+    if not args.force and args.root.is_dir() and any(args.root.iterdir()):
+        return _error(f"{args.root}: not empty; export-demo writes a whole dataset there and would overwrite files "
+                      f"of the same names (give an empty or new directory, or --force)")
     try:
         root = write(args.format, args.root, n=args.n, n_train=args.train, scale=args.scale, seed=args.seed)
     except OSError as exc:
