@@ -34,6 +34,7 @@ from ..models.target import check_predicted, independent
 from ..models.wrapper import model_fingerprint
 
 MAPS_VERSION = "2"  # bump when a method's computation changes
+LOGITS_VERSION = "1"  # bump when the images' preparation for a model pass changes
 
 
 class MapStore:
@@ -50,6 +51,7 @@ class MapStore:
         self.stats = {"computed": 0, "cached": 0, "seconds": 0.0}
         self.predictor = None  # explain = "predicted": callable returning the model whose predictions are explained
         self._predicted: dict[str, int] = {}
+        self._logits: dict[tuple[str, str], torch.Tensor] = {}  # (model fingerprint, image key) -> logits
         self.external: dict[str, object] = {}  # method name -> saliency_audit.engine.external.ExternalMaps (--maps)
         self.skip_bad = False  # --skip-bad-samples: a bad external map leaves its image out, listed
         self.skipped: list[dict] = []  # ... here (the dataset's list of skipped samples)
@@ -332,6 +334,75 @@ class MapStore:
 
     def predicted(self, keys: Sequence[str]) -> list[int | None]:
         return [self._predicted.get(k) for k in keys]
+
+    # -- logits -----------------------------------------------------------------
+    def logits_path(self, model_fp: str, sample_key: str) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        return self.cache_dir / "logits" / f"v{LOGITS_VERSION}" / model_fp / f"{sample_key}.npy"
+
+    def logits(self, model, samples: Sequence[Sample]) -> torch.Tensor:
+        """(N, outputs) logits of ``model`` on ``samples`` (float32, on the CPU): each image's computed once per
+        model and run, and kept in the cache keyed like the maps (the model's fingerprint, the image's content
+        key), so a warm run makes no prediction pass.  The missing images go in passes of ``pass_images``,
+        as :meth:`saliency_audit.models.modelset.ModelSet.predict` sends them."""
+        from ..config import pass_images
+
+        fp = self.fingerprint(model)
+        keys = [s.key() for s in samples]
+        rows: dict[str, torch.Tensor] = {}
+        for k in dict.fromkeys(keys):
+            row = self._logits.get((fp, k))
+            if row is None:
+                row = self._load_logits(self.logits_path(fp, k))
+                if row is not None:
+                    self._logits[(fp, k)] = row
+            if row is not None:
+                rows[k] = row
+        first: dict[str, int] = {}
+        for i, k in enumerate(keys):
+            first.setdefault(k, i)
+        todo = [i for k, i in first.items() if k not in rows]  # each missing image once, in order
+        if todo:
+            device = next(model.parameters()).device
+            bs = pass_images(self.config, tuple(model.input_size))
+            with torch.no_grad():
+                for a in range(0, len(todo), bs):
+                    idx = todo[a:a + bs]
+                    out = model(prepare([samples[i] for i in idx], model.input_size, device)).float().cpu()
+                    for j, i in enumerate(idx):
+                        rows[keys[i]] = self._logits[(fp, keys[i])] = out[j].clone()
+                        self._save_logits(self.logits_path(fp, keys[i]), out[j])
+        if not keys:
+            return torch.zeros((0, 0))
+        return torch.stack([rows[k] for k in keys])
+
+    @staticmethod
+    def _load_logits(path: Path | None) -> torch.Tensor | None:
+        if path is None or not path.is_file():
+            return None
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except Exception:  # a torn or foreign file: recomputed
+            return None
+        if arr.dtype != np.float32 or arr.ndim != 1 or not arr.size:
+            return None
+        return torch.from_numpy(arr)
+
+    @staticmethod
+    def _save_logits(path: Path | None, row: torch.Tensor) -> None:
+        if path is None:
+            return
+        tmp = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+            with os.fdopen(fd, "wb") as fh:
+                np.save(fh, row.numpy().astype(np.float32), allow_pickle=False)
+            os.replace(tmp, path)
+        except OSError:  # a cache that cannot be written only costs the next run the passes
+            if tmp is not None and os.path.exists(tmp):
+                os.unlink(tmp)
 
     # -- cache files ------------------------------------------------------------
     @staticmethod
