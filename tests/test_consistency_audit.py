@@ -53,3 +53,26 @@ def test_demo_defaults_and_skip(tmp_path):
     strict = Audit(model="resnet18:/never/loaded.pt", config=AuditConfig(), strict=True)
     r = strict.reproducibility("grad")
     assert r.verdict == "fail" and "--audit-strict" in r.explanation and "--reference-model" in r.explanation
+
+
+def test_prediction_logits_are_computed_once_per_model_and_image_and_cached(tmp_path):
+    """Prediction agreement reads each image's logits once per model (the primary's serve every compared model
+    and criterion) and a later run reads them from the cache: no prediction pass when warm."""
+    import torch
+
+    from saliency_audit.common.passcount import PASSES
+
+    audit = _audit(tmp_path)  # the demo's replicates: other training seeds
+    primary, samples, other = audit.model("primary"), audit.samples.first(8), audit.model("replicate0")
+    before = PASSES["images"]
+    assert audit.context.predictions(primary, samples) == audit.models.predict(primary, samples)
+    assert PASSES["images"] - before == 2 * len(samples)  # the store's pass, then ModelSet.predict's
+    before = PASSES["images"]
+    agreement = audit.context.prediction_agreement(primary, other, samples)
+    assert agreement == audit.models.prediction_agreement(primary, other, samples)
+    assert PASSES["images"] - before == len(samples) + 2 * len(samples)  # the store's replicate, then ModelSet's two
+    later = _audit(tmp_path)
+    before = PASSES["images"]
+    cached = later.store.logits(later.model("primary"), samples + samples[:2])
+    assert PASSES["images"] == before
+    assert torch.equal(cached, torch.cat([audit.models._logits(primary, samples), audit.models._logits(primary, samples[:2])]))

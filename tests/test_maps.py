@@ -77,3 +77,25 @@ def test_xrai_segments_are_kept_per_input_size():
     b = store.maps(big, "xrai", samples)
     assert a.maps.shape == (2, 16, 16) and b.maps.shape == (2, 24, 24)
     np.testing.assert_allclose(b.maps, MapStore(AuditConfig(), None).maps(big, "xrai", samples).maps, atol=1e-6)
+
+
+def test_cache_files_read_are_kept_in_memory_up_to_a_bound(tmp_path, monkeypatch):
+    """A warm run reads each cached map once (every sequential look asks for the first images' maps again), the
+    same arrays as the file's, read-only; the most recent LOADED_BYTES are kept."""
+    cfg = AuditConfig()
+    model, samples = _tiny(), _samples(4)
+    MapStore(cfg, tmp_path).maps(model, "grad", samples)  # computed and written
+    store = MapStore(cfg, tmp_path)
+    reads = []
+    real = np.load
+    monkeypatch.setattr(np, "load", lambda *a, **k: reads.append(a[0]) or real(*a, **k))
+    first = store.maps(model, "grad", samples)
+    assert len(reads) == 4 and first.computed == 0
+    again = store.maps(model, "grad", samples[:2])
+    assert len(reads) == 4 and np.array_equal(again.maps, first.maps[:2])
+    again.maps[0] += 1  # the stack is the caller's: the kept arrays do not change
+    assert np.array_equal(store.maps(model, "grad", samples[:1]).maps[0], first.maps[0])
+    small = MapStore(cfg, tmp_path)
+    small.LOADED_BYTES = first.maps[0].nbytes * 2 * 2  # two maps with their signed maps
+    assert np.array_equal(small.maps(model, "grad", samples).maps, first.maps)
+    assert list(small._loaded) == [small._path(small.fingerprint(model), "grad", s.key()) for s in samples[2:]]

@@ -67,3 +67,31 @@ def test_ssim_identity_and_unrelated():
     a = rng.random((64, 64))
     assert ssim(a, a) == pytest.approx(1.0)
     assert abs(ssim(a, rng.random((64, 64)))) < 0.1
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.float64, (12, 12), elements=st.sampled_from([0.0, 0.25, 0.5, 1.0]) | st.floats(0, 1)),
+       arrays(np.bool_, (12, 12)))
+def test_one_curve_gives_both_localisation_scores_exactly(saliency, mask):
+    """utility scores AP and the trapezoid PR-AUC from one precision-recall curve: bit for bit scikit-learn's
+    average_precision_score and auc of the curve (ties, an empty or full mask included)."""
+    from saliency_audit.metrics.localisation import localisation_scores
+
+    got = localisation_scores(saliency, mask)
+    want = (average_precision(saliency, mask), pr_auc_trapezoid(saliency, mask))
+    assert all(g == w or (np.isnan(g) and np.isnan(w)) for g, w in zip(got, want)), (got, want)
+
+
+def test_scores_on_grid_are_remembered_by_content_and_resample_like_resize_map():
+    from saliency_audit.metrics import localisation as L
+
+    rng = np.random.default_rng(1)
+    m, mask = rng.random((16, 16)).astype(np.float32), _blob((32, 32), (4, 4, 20, 12))
+    want = L.localisation_scores(L.resize_map(m, mask.shape), mask)
+    assert L.scores_on_grid(m, mask) == want
+    assert L.scores_on_grid(m.copy(), mask.copy()) == want  # same content, another array: remembered
+    other = m.copy()
+    other[0, 0] += 0.5
+    assert L.scores_on_grid(other, mask) == L.localisation_scores(L.resize_map(other, mask.shape), mask)
+    with pytest.raises(AuditInputError):
+        L.scores_on_grid(np.full((16, 16), np.nan, np.float32), mask)

@@ -38,9 +38,8 @@ def test_plan_equals_what_a_cold_run_spends(tmp_path):
         else:
             assert passes == plan["per_pair"][key], key
     assert audit.evidence()["run"]["plan"]["image_passes"] == plan["image_passes"]
-    again = audit.make_plan(pairs)["per_pair"]  # the maps and ROAD results are cached now; prediction agreement is not
-    assert {k for k, v in again.items() if v} == {k for k in again if k.startswith(
-        ("repeatability", "reproducibility"))}
+    again = audit.make_plan(pairs)["per_pair"]  # the maps, ROAD results and prediction logits are cached now
+    assert not any(again.values()), {k: v for k, v in again.items() if v}
     warm = Audit(model="demo", methods=methods, config=_config(tmp_path, n_images=8))  # a later run: all cached
     completeness = [(c, m) for c, m in pairs if c == "completeness"]
     planned = warm.make_plan(completeness)["per_pair"]
@@ -112,3 +111,24 @@ def test_a_warm_plan_finds_the_copies_maps_without_building_the_copies(tmp_path)
     assert not [k for k in later.models._models if k.startswith(("stage", "single"))] and not later.models._draws
     cold = replay(later.context, [("randomization", "grad")], cold=True)["randomization[grad]"]
     assert cold > 0 and not later.models._draws  # cold: counted by recipe, nothing built either
+
+
+def test_the_estimates_units_are_timed_once_per_machine_and_model(tmp_path, monkeypatch):
+    """The time estimate's unit seconds are kept in the cache: a later run of the same model reads them (the ROAD
+    unit alone is seconds of every run), times only a kind it lacks, and times again over a torn file."""
+    from saliency_audit.engine import estimate
+
+    timed = []
+    monkeypatch.setattr(estimate, "_timed", lambda fn, *a, **k: timed.append(fn) or 0.5)
+    first = Audit(model="demo", config=_config(tmp_path)).unit_seconds({"per_pair_work": {"x": {"grad": 1}}})
+    assert set(first) == {"forward", "grad"} and first["forward"] == first["grad"] > 0 and len(timed) == 2
+    timed.clear()
+    later = Audit(model="demo", config=_config(tmp_path))
+    assert later.unit_seconds({"per_pair_work": {"x": {"grad": 1}}}) == first and not timed
+    assert later.unit_seconds({"per_pair_work": {"x": {"grad": 1, "copy": 2}}}) == {**first, "copy": 0.5}
+    assert len(timed) == 2  # forward (always) and the copy
+    (kept,) = (tmp_path / "units").glob("*.json")
+    kept.write_text("{torn")
+    timed.clear()
+    assert later.unit_seconds({"per_pair_work": {"x": {"copy": 1}}}) == {"forward": first["forward"], "copy": 0.5}
+    assert len(timed) == 2

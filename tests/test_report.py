@@ -319,6 +319,47 @@ def test_rendering_is_deterministic():
     assert pngs and not any(b"tIME" in p or b"Software" in p for p in pngs)  # no timestamp, no version tag
 
 
+def test_figures_kept_by_content_give_the_same_page_and_are_not_drawn_again(tmp_path, monkeypatch):
+    """With a figure cache the page is the same bytes; a second report of the same evidence (what a warm run
+    spent differs: seconds, passes) draws no figure; changed values draw theirs again."""
+    from saliency_audit.report import figures as F
+    from saliency_audit.report import markup
+
+    ev = make_evidence(methods=("grad", "gradcam"), n_images=4)
+    want = render(ev)
+    first = write_html(ev, tmp_path / "a.html", figure_cache=tmp_path / "cache").read_text()
+    assert first == want and list((tmp_path / "cache" / "figures").rglob("*.b64"))
+    drawn = []
+    monkeypatch.setattr(F, "to_png", lambda fig, _to_png=F.to_png: drawn.append(1) or _to_png(fig))
+    warm = json.loads(json.dumps(ev))
+    for r in warm["results"]:
+        r.setdefault("details", {}).update(seconds=123.0, image_passes=0, maps_computed=0)
+    assert write_html(warm, tmp_path / "b.html", figure_cache=tmp_path / "cache").read_text() == render(warm)
+    assert len(drawn) == sum(1 for _ in re.finditer("<figure>", want))  # render() alone draws; the cache none
+    drawn.clear()
+    write_html(warm, tmp_path / "b.html", figure_cache=tmp_path / "cache")
+    assert not drawn
+    changed = json.loads(json.dumps(ev))
+    changed["results"][0]["value"] = 0.123456
+    write_html(changed, tmp_path / "c.html", figure_cache=tmp_path / "cache")
+    assert 0 < len(drawn) < len(re.findall("<figure>", want))
+    assert markup._FIGURE_CACHE.get() is None  # only within write_html
+
+
+def test_no_figure_reads_what_a_run_spent():
+    """A figure's cache key leaves out markup.COST_KEYS (seconds, passes: a warm run's differ), so the modules
+    whose functions draw figures must never read them."""
+    from pathlib import Path
+
+    from saliency_audit.report import markup
+
+    here = Path(markup.__file__).parent
+    for name in ("figures.py", "faithfulness.py", "interpretability.py"):
+        source = (here / name).read_text()
+        for key in markup.COST_KEYS:
+            assert f'"{key}"' not in source and f"'{key}'" not in source, (name, key)
+
+
 def test_cli_rebuilds_the_same_bytes(tmp_path):
     ev = make_evidence(methods=("grad", "gradcam"), n_images=5)
     src = tmp_path / "evidence.json"

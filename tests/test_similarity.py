@@ -150,3 +150,31 @@ def test_hog_correlation_is_pearsons_r():
         b = 0.5 * a + rng.random(1296)
         assert sim.hog_correlation(a, b) == pytest.approx(pearsonr(a, b).statistic, abs=1e-14)
 
+
+
+def test_similarities_are_remembered_by_content_and_equal_the_computation():
+    """SSIM values, ranks and HOG descriptors are kept by the maps' bytes (the looks compare the same maps again):
+    the same numbers as skimage and scipy compute, and a changed map is computed afresh."""
+    from scipy.stats import rankdata
+    from skimage.metrics import structural_similarity
+
+    from saliency_audit.metrics import similarity as sim
+
+    rng = np.random.default_rng(3)
+    a, b = rng.random((32, 32)), rng.random((32, 32))
+    want = float(structural_similarity(a, b, data_range=1.0, win_size=7))
+    assert sim.ssim(a, b) == want and sim.ssim(a.copy(), b.copy()) == want
+    rounded = b.astype(np.float32)  # other bytes: computed afresh
+    assert sim.ssim(a, rounded) == float(structural_similarity(a, rounded.astype(np.float64), data_range=1.0,
+                                                               win_size=7)) != want
+    assert sim.ssim(b, a) == float(structural_similarity(b, a, data_range=1.0, win_size=7))
+    assert sim.ssim(a, b, data_range=2.0) == float(structural_similarity(a, b, data_range=2.0, win_size=7))
+    r = sim.ranks(a)
+    assert np.array_equal(r, rankdata(a.ravel())) and sim.ranks(a.copy()) is r and not r.flags.writeable
+    c = a.copy()
+    c[0, 0] = 2.0
+    assert np.array_equal(sim.ranks(c), rankdata(c.ravel()))
+    h = sim.hog_features(a)
+    assert sim.hog_features(a.copy()) is h and not h.flags.writeable
+    assert not np.array_equal(sim.hog_features(c), h)
+    assert not np.array_equal(sim.hog_features(a, pixels_per_cell=(4, 4)).shape, h.shape)

@@ -100,7 +100,7 @@ def _run(ctx, criterion: str, method: str, kind: str, option: str) -> CriterionR
     p = ctx.config.consistency
     samples, looks = ctx.sequential_samples(ctx.samples.first(p.n_images), p.alpha, checks)
     ref = ctx.maps(primary, method, samples)
-    others = [(spec, ctx.maps(m, method, samples), ctx.models.prediction_agreement(primary, m, samples))
+    others = [(spec, ctx.maps(m, method, samples), ctx.prediction_agreement(primary, m, samples))
               for spec, m in zip(specs, models)]
     result = evaluate(criterion, method, ref, others, grids(samples), ctx.config,
                       details={"models": specs, "method_params": ctx.method_params(method)})
@@ -131,7 +131,8 @@ def _cost(ledger, method: str, stop, kind: str) -> int:
             passes += sum(ledger.maps(m, method, samples[:k]) for m in ["primary", *others])
         samples = samples[:k]
     passes += sum(ledger.maps(m, method, samples) for m in ["primary", *others])
-    return passes + 2 * len(samples) * len(others)  # prediction agreement: both models, every image
+    # prediction agreement: both models, every image, each image's logits once per model (cached: none)
+    return passes + sum(ledger.predictions(m, samples) for o in others for m in ("primary", o))
 
 
 def repeatability_cost(ledger, method: str, stop=None) -> int:

@@ -77,6 +77,22 @@ class Context:
     def method_params(self, method: str) -> dict:
         return self.store.method_params(method)
 
+    def predictions(self, model, samples) -> list[int]:
+        """The class ``model`` predicts for each of ``samples``, as
+        :meth:`saliency_audit.models.modelset.ModelSet.predict` decides it, from the logits the map store keeps
+        (each image's computed once per model and cached on disk: a warm run makes no prediction pass)."""
+        from ..models.target import output_of, predicted_class
+
+        logits = self.store.logits(model, samples)
+        kind = output_of(model)
+        index = model.target_index(self.config.target_class) if kind == "sigmoid" and logits.shape[1] > 1 else 0
+        return predicted_class(logits, kind, index).tolist()
+
+    def prediction_agreement(self, a, b, samples) -> float:
+        """Fraction of ``samples`` on which models ``a`` and ``b`` predict the same class."""
+        pa, pb = self.predictions(a, samples), self.predictions(b, samples)
+        return sum(x == y for x, y in zip(pa, pb)) / len(pa)
+
     @property
     def passes(self):
         if self._passes is None:

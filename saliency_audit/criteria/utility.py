@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..common.errors import Unavailable
-from ..metrics.localisation import average_precision, pr_auc_trapezoid, resize_map
+from ..metrics.localisation import scores_on_grid
 from ..stats import bootstrap_mean, clears, stable_seed
 from .result import CriterionResult
 
@@ -28,10 +28,8 @@ def score_maps(maps: np.ndarray, truths: list[np.ndarray], ids: list[str]) -> tu
     """(AP, trapezoid PR-AUC) per image, each map resampled to its mask's grid."""
     ap = np.empty(len(truths))
     pr = np.empty(len(truths))
-    for i, (m, t) in enumerate(zip(maps, truths)):
-        m = resize_map(m, t.shape)
-        ap[i] = average_precision(m, t, what=f"image {ids[i]}")
-        pr[i] = pr_auc_trapezoid(m, t, what=f"image {ids[i]}")
+    for i, (m, t) in enumerate(zip(maps, truths)):  # remembered by content: every look re-scores the same maps
+        ap[i], pr[i] = scores_on_grid(m, t, what=f"image {ids[i]}")
     return ap, pr
 
 

@@ -12,7 +12,8 @@ The plan counts each (criterion, method) pair's work by kind (``plan["per_pair_w
   the demo they cost more than all of XRAI's passes).
 
 Before the first map, :func:`unit_seconds` times one of each on this device (a batch of map passes, of forward
-passes, of ROAD's passes, one copy, one segmentation; about a second on the demo).  It is timed then, as cold as
+passes, of ROAD's passes, one copy, one segmentation; seconds on the demo, most of them ROAD's), and keeps them in
+the cache for this machine and model: a later run of the same work reads them.  It is timed then, as cold as
 the run's first criterion is: timed once that criterion had run, the warm units put a densenet121 run 49 % high.
 A run whose passes all fall to one criterion makes no estimate and no timing (nothing would be left to estimate).  Passes alone were a poor clock: a densenet121's ROAD pass costs a third of
 its map pass and its cascade is mostly copies, so a rate taken from the first (map) criterion put it 59 % high.
@@ -50,19 +51,79 @@ def _timed(fn, least_s: float = 0.2, most: int = 5) -> float:
     return sorted(runs)[len(runs) // 2]
 
 
+def _units_path(ctx, model, batch: int):
+    """Where this machine's unit seconds of ``model`` are kept (None: no cache): keyed by the host, its cores and
+    threads, the libraries, the device, the model's weights and input, and every setting a unit's work depends
+    on, so only a run that would time the same work on the same machine reads them."""
+    import hashlib
+    import json
+    import os
+    import platform
+    import socket
+
+    import torch
+
+    root = getattr(ctx.store, "cache_dir", None)
+    if root is None:
+        return None
+    cfg = ctx.config
+    key = json.dumps([1, socket.gethostname(), platform.machine(), os.cpu_count(), torch.__version__,
+                      torch.get_num_threads(), cfg.device, ctx.store.fingerprint(model), list(model.input_size),
+                      batch, cfg.pass_batch, cfg.pass_pixels, cfg.batch_size, cfg.completeness.fractions,
+                      cfg.completeness.fill, cfg.completeness.noise, cfg.methods.xrai, cfg.randomization.bn_policy],
+                     sort_keys=True, default=str)
+    return root / "units" / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.json"
+
+
+def _kept_units(path) -> dict[str, float]:
+    import json
+    import math
+
+    try:
+        kept = json.loads(path.read_text())
+    except (OSError, ValueError, AttributeError):
+        return {}
+    if not isinstance(kept, dict):
+        return {}
+    return {k: float(v) for k, v in kept.items() if isinstance(k, str) and isinstance(v, (int, float))
+            and not isinstance(v, bool) and math.isfinite(v) and v > 0}
+
+
 def unit_seconds(ctx, kinds) -> dict[str, float]:
     """Seconds per unit of each kind of work in ``kinds``, timed on this device (:func:`_timed`) with the
     primary model and the first localisation images (the passes are not counted as the run's, and the
-    gradients they leave on the weights are dropped)."""
-    import torch
-
-    from ..common.passcount import PASSES
+    gradients they leave on the weights are dropped).  Kept in the cache for this machine and model
+    (:func:`_units_path`): a later run of the same work reads them instead of timing again (the ROAD unit alone
+    is seconds), and only the kinds not kept yet are timed."""
     from ..config import pass_images
-    from ..data.resize import prepare
 
     model = ctx.models.get("primary")
     samples = ctx.samples.localisation().samples
     batch = max(1, min(len(samples), pass_images(ctx.config, tuple(model.input_size))))
+    path = _units_path(ctx, model, batch)
+    kept = _kept_units(path) if path is not None else {}
+    wanted = {"forward", *kinds}
+    if wanted <= set(kept):
+        return {k: kept[k] for k in sorted(wanted) if k in kept}
+    out = _time_units(ctx, model, samples, batch, wanted - set(kept))
+    if path is not None:
+        from ..common.paths import atomic_write_text
+        import json
+
+        try:
+            atomic_write_text(path, json.dumps({**kept, **out}, sort_keys=True))
+        except OSError:  # a cache that cannot be written only costs the next run the timing
+            pass
+    return {k: v for k, v in sorted({**kept, **out}.items()) if k in wanted}
+
+
+def _time_units(ctx, model, samples, batch: int, kinds) -> dict[str, float]:
+    """:func:`unit_seconds`'s timing of ``kinds`` ("forward" always)."""
+    import torch
+
+    from ..common.passcount import PASSES
+    from ..data.resize import prepare
+
     x = prepare(samples[:batch], model.input_size, next(model.parameters()).device)
     before, out = PASSES["images"], {}
     try:

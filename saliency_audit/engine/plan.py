@@ -40,6 +40,7 @@ class _Ledger:
     raw_done: set = field(default_factory=set)
     probed: set = field(default_factory=set)
     predicted: set = field(default_factory=set)
+    logits: set = field(default_factory=set)  # (model key, image key): the store's logits of this run
     setup: set = field(default_factory=set)  # the images whose intact probability ROAD has (Passes._setup)
     models: dict = field(default_factory=dict)  # model key -> (fingerprint, input size, CAM key): never the model
     channels: dict = field(default_factory=dict)
@@ -94,7 +95,8 @@ class _Ledger:
     def fork(self) -> "_Ledger":
         """A copy to try a criterion on: its own bookkeeping, the same models' fingerprints and channels."""
         return _Ledger(self.ctx, self.config, maps_done=set(self.maps_done), raw_done=set(self.raw_done),
-                       probed=set(self.probed), predicted=set(self.predicted), setup=set(self.setup),
+                       probed=set(self.probed), predicted=set(self.predicted), logits=set(self.logits),
+                       setup=set(self.setup),
                        models=self.models,
                        channels=self.channels, structure=self.structure, units=dict(self.units), segmented=set(self.segmented), cold=self.cold,
                        road_reference=self.road_reference)
@@ -155,6 +157,22 @@ class _Ledger:
         if any(method in METHODS[m].needs for m in METHODS):
             self.raw_done.update((mk, method, k) for k in keys)
         return cost
+
+    def predictions(self, model_key: str, samples) -> int:
+        """Forward passes of ``model_key``'s logits of ``samples`` (MapStore.logits: each image once per model and
+        run; none for an image whose logits the cache held before the run)."""
+        store = self.ctx.store
+        mk = self.key(model_key)
+        new = []
+        for s in samples:
+            k = s.key()
+            if (mk, k) in self.logits:
+                continue
+            self.logits.add((mk, k))
+            path = None if self.cold else store.logits_path(mk, k)
+            if path is None or not path.is_file():
+                new.append(k)
+        return self._add("forward", len(new))
 
     def _targets(self, keys) -> int:
         if self.config.explain != "predicted":

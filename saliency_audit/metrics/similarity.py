@@ -5,6 +5,9 @@ Maps": SSIM, Spearman rank correlation and HOG similarity.
 """
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.stats import rankdata
@@ -19,11 +22,58 @@ except ImportError:  # pragma: no cover -- a future skimage without it: skimage.
     _hog_histograms = None
 
 
+# -- remembered by content ---------------------------------------------------------------------------------
+# The same pair of maps is compared again at every sequential look and for the verdict (randomization's
+# stages, consistency's models), and the same map ranked and described for each model it is compared with
+# and for randomization's variants: each result is kept, keyed by a digest of the maps' bytes, for the process.
+# SSIM values are small (many kept); ranks and HOG descriptors are a map's size (the most recent kept).
+_SSIM: "OrderedDict[bytes, float]" = OrderedDict()
+_SSIM_MAX = 262144
+_FEATURES: "OrderedDict[tuple, np.ndarray]" = OrderedDict()
+_FEATURES_BYTES = 64 * 2**20  # at most this much kept (512 ranks of a 128-px map)
+_held = [0]
+
+
+def _digest(*arrays: np.ndarray) -> bytes:
+    h = hashlib.blake2b(digest_size=20)
+    for a in arrays:
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.digest()
+
+
+def _remember(memo: OrderedDict, limit: int, key, compute):
+    hit = memo.get(key)
+    if hit is None:
+        hit = memo[key] = compute()
+        if len(memo) > limit:
+            memo.popitem(last=False)
+    else:
+        memo.move_to_end(key)
+    return hit
+
+
+def _feature(kind: str, m: np.ndarray, compute, *params) -> np.ndarray:
+    """A map's ``kind`` feature (read-only: it is shared), remembered by the map's content."""
+    key = (kind, params, _digest(m))
+    hit = _FEATURES.get(key)
+    if hit is not None:
+        _FEATURES.move_to_end(key)
+        return hit
+    out = _FEATURES[key] = compute()
+    out.flags.writeable = False
+    _held[0] += out.nbytes
+    while _held[0] > _FEATURES_BYTES and len(_FEATURES) > 1:
+        _held[0] -= _FEATURES.popitem(last=False)[1].nbytes
+    return out
+
+
 def ssim(a: np.ndarray, b: np.ndarray, *, data_range: float = 1.0) -> float:
     """2-D SSIM (skimage) with an explicit data range; maps are never flattened.
 
     Maps are postprocessed into [0, 1] before they are compared, hence the
     default ``data_range=1``.  Two constant maps that are equal give 1.
+    Remembered by the maps' content (the same pair is compared at every look).
     """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
@@ -33,7 +83,9 @@ def ssim(a: np.ndarray, b: np.ndarray, *, data_range: float = 1.0) -> float:
         raise AuditInputError("ssim: a map contains NaN or infinite values")
     win = min(7, *a.shape)
     win -= (win + 1) % 2  # odd window no larger than the map
-    return float(structural_similarity(a, b, data_range=data_range, win_size=win))
+    key = _digest(a, b) + repr(float(data_range)).encode()
+    return _remember(_SSIM, _SSIM_MAX, key,
+                     lambda: float(structural_similarity(a, b, data_range=data_range, win_size=win)))
 
 
 def _pair(name: str, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -61,8 +113,10 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def ranks(m: np.ndarray) -> np.ndarray:
-    """Average ranks of a map's pixels (scipy ``rankdata``), reusable across comparisons."""
-    return rankdata(np.asarray(m, dtype=np.float64).ravel())
+    """Average ranks of a map's pixels (scipy ``rankdata``), reusable across comparisons (read-only:
+    remembered by the map's content)."""
+    flat = np.asarray(m, dtype=np.float64).ravel()
+    return _feature("ranks", flat, lambda: rankdata(flat))
 
 
 def spearman_from_ranks(ra: np.ndarray, rb: np.ndarray) -> float:
@@ -88,7 +142,8 @@ def hog_similarity(a: np.ndarray, b: np.ndarray, *, pixels_per_cell: tuple[int, 
 
 
 def hog_features(m: np.ndarray, *, pixels_per_cell: tuple[int, int] = (8, 8)) -> np.ndarray:
-    """The HOG descriptor :func:`hog_similarity` compares, reusable across comparisons."""
+    """The HOG descriptor :func:`hog_similarity` compares, reusable across comparisons (read-only: remembered
+    by the map's content)."""
     m = np.asarray(m, dtype=np.float64)
     if min(pixels_per_cell) < 1:
         raise ValueError(f"hog_similarity: pixels_per_cell must be positive, got {tuple(pixels_per_cell)}")
@@ -101,7 +156,7 @@ def hog_features(m: np.ndarray, *, pixels_per_cell: tuple[int, int] = (8, 8)) ->
     blocks = (min(3, cells[0]), min(3, cells[1]))
     if _hog_histograms is None:
         return hog(m, pixels_per_cell=pixels_per_cell, cells_per_block=blocks, feature_vector=True)
-    return _hog_l2hys(m, pixels_per_cell, blocks)
+    return _feature("hog", m, lambda: _hog_l2hys(m, pixels_per_cell, blocks), tuple(pixels_per_cell))
 
 
 def _hog_l2hys(m: np.ndarray, cell: tuple[int, int], block: tuple[int, int], orientations: int = 9,

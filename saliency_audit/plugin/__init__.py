@@ -557,7 +557,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
         from ..evidence import write_json
 
         s.evidence_sha256 = write_json(s.report_dir / "evidence.json", evidence)
-        _write_html(evidence, s.report_dir, s.evidence_sha256)
+        _write_html(evidence, s.report_dir, s.evidence_sha256, _cache_dir(s))
     else:  # nothing audited: the "running" mark of pytest_sessionstart becomes how the run ended
         from ..report.running import mark_running
 
@@ -578,7 +578,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         from ..evidence.merge import merge_evidence
 
         evidence = merge_evidence(s.worker_evidence)
-        _write_html(evidence, s.report_dir, write_json(s.report_dir / "evidence.json", evidence))
+        _write_html(evidence, s.report_dir, write_json(s.report_dir / "evidence.json", evidence), _cache_dir(s))
 
 
 def run_status(session: pytest.Session, exitstatus) -> str:
@@ -612,11 +612,19 @@ def _junit_gate(config: pytest.Config, evidence: dict | None, evidence_sha256: s
         xml.add_global_property(name, value)
 
 
-def _write_html(evidence: dict, report_dir: Path, evidence_sha256: str | None = None) -> None:
-    """The report beside ``report_dir/evidence.json``; ``evidence_sha256``: that file's hash, for the footer."""
+def _write_html(evidence: dict, report_dir: Path, evidence_sha256: str | None = None, cache_dir=None) -> None:
+    """The report beside ``report_dir/evidence.json``; ``evidence_sha256``: that file's hash, for the footer;
+    ``cache_dir``: the run's cache, where the report's figures are kept by content (a warm run draws none)."""
     from ..report.html import write_html
 
-    write_html(evidence, report_dir / "saliency-audit.html", evidence_sha256)
+    write_html(evidence, report_dir / "saliency-audit.html", evidence_sha256, figure_cache=cache_dir)
+
+
+def _cache_dir(s: "AuditSession"):
+    """The run's cache folder (the maps' and the report figures')."""
+    from ..common.paths import cache_root
+
+    return Path(s.config.cache_dir) if s.config.cache_dir else cache_root()
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -450,11 +450,15 @@ def evidence_hash(sha256: str | None, name: str = "evidence.json") -> str:
 
 
 def write_html(evidence: dict, path, evidence_sha256: str | None = None,
-               evidence_name: str = "evidence.json") -> Path:
+               evidence_name: str = "evidence.json", figure_cache: Path | None = None) -> Path:
     """Render ``evidence`` and write it to ``path`` atomically; returns the path (``evidence_sha256``: see
-    :func:`render`)."""
+    :func:`render`; ``figure_cache``: a folder where the figures are kept by content,
+    :func:`saliency_audit.report.markup.figure_cache`, so the same figures are not drawn twice)."""
     from ..common.paths import atomic_write_text
+    from .markup import figure_cache as kept
 
     path = Path(path)
-    atomic_write_text(path, render(evidence, evidence_sha256, evidence_name), mode=0o644)
+    with kept(figure_cache):
+        page = render(evidence, evidence_sha256, evidence_name)
+    atomic_write_text(path, page, mode=0o644)
     return path

@@ -4,9 +4,14 @@ Every helper returns HTML in which each string taken from the evidence is escape
 """
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import math
+from contextlib import contextmanager
+from contextvars import ContextVar
+from functools import lru_cache
+from pathlib import Path
 
 from . import figures
 
@@ -77,10 +82,90 @@ def guarded(what: str, fn, *args) -> str:
         return note(what, exc)
 
 
-def figure(what: str, fn, args: tuple, caption: str) -> str:
-    """A figure as an embedded PNG with its caption (``caption`` is trusted HTML), or a note."""
+# -- figures kept by content --------------------------------------------------------------------------------
+#: where the figures drawn by this package are kept, by content (:func:`figure_cache`); None: always drawn
+_FIGURE_CACHE: ContextVar[Path | None] = ContextVar("figure_cache", default=None)
+#: what a run spent, not what it found: never drawn, left out of a figure's key, so a warm run's report
+#: (its maps and passes cached, the same values) finds the cold run's figures
+COST_KEYS = frozenset({"seconds", "image_passes", "map_seconds", "maps_computed", "map_notes"})
+
+
+@contextmanager
+def figure_cache(folder):
+    """Within it, :func:`figure` keeps the PNG of each figure this package draws in ``folder`` (None: none),
+    keyed by the figure's function, the report's source code, the plotting libraries' versions and the
+    evidence it is drawn from (less :data:`COST_KEYS`): the same evidence draws the same bytes, so a report of a
+    warm run re-draws nothing.  Matplotlib costs a second per figure on a busy 2-core machine."""
+    token = _FIGURE_CACHE.set(Path(folder) if folder is not None else None)
     try:
-        b64 = fn(*args)
+        yield
+    finally:
+        _FIGURE_CACHE.reset(token)
+
+
+@lru_cache(maxsize=1)
+def _code_digest() -> str:
+    """The report's drawing code and the libraries that draw: a change to either draws every figure again."""
+    import PIL
+    import matplotlib
+    import numpy
+
+    from ..common import thumbs
+
+    h = hashlib.sha256(json.dumps([matplotlib.__version__, numpy.__version__, PIL.__version__]).encode())
+    here = Path(__file__).resolve().parent
+    for path in sorted([*here.glob("*.py"), *here.glob("sections/*.py"), Path(thumbs.__file__).resolve()]):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _without_cost(value):
+    if isinstance(value, dict):
+        return {k: _without_cost(v) for k, v in value.items() if k not in COST_KEYS}
+    if isinstance(value, (list, tuple)):
+        return [_without_cost(v) for v in value]
+    return value
+
+
+def _figure_path(fn, args: tuple) -> Path | None:
+    folder = _FIGURE_CACHE.get()
+    if folder is None or not getattr(fn, "__module__", "").startswith("saliency_audit.report"):
+        return None  # a third party's figure may draw anything: always drawn
+    try:
+        blob = json.dumps([fn.__module__, fn.__qualname__, _code_digest(), _without_cost(args)], sort_keys=True,
+                          allow_nan=True)
+    except (TypeError, ValueError, OSError):
+        return None
+    key = hashlib.sha256(blob.encode()).hexdigest()[:40]
+    return folder / "figures" / key[:2] / f"{key}.b64"
+
+
+def _drawn(fn, args: tuple):
+    path = _figure_path(fn, args)
+    if path is not None:
+        try:
+            kept = path.read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError):
+            kept = None
+        if kept and figures.is_base64(kept):
+            return kept
+    b64 = fn(*args)
+    if path is not None and b64 and figures.is_base64(b64):
+        from ..common.paths import atomic_write_text
+
+        try:
+            atomic_write_text(path, b64)
+        except OSError:  # a cache that cannot be written only costs the next report the drawing
+            pass
+    return b64
+
+
+def figure(what: str, fn, args: tuple, caption: str) -> str:
+    """A figure as an embedded PNG with its caption (``caption`` is trusted HTML), or a note; kept by content
+    within :func:`figure_cache`."""
+    try:
+        b64 = _drawn(fn, args)
     except Exception as exc:
         return note(what, exc)
     if not b64:
