@@ -37,7 +37,7 @@ class ModelSet:
         self._draws: OrderedDict[str, object] = OrderedDict()  # randomized copies of draws >= 1, least recent first
         self._draw_bytes: int | None = None  # the size of one (all have the primary's shapes)
         self._blocks = None
-        self._primary_fp: str | None = None  # copy_token's name of the primary
+        self._primary_fp: list | None = None  # what copy_token names of the primary
 
     def specs(self, kind: str) -> list[str]:
         """The specs given for ``replicate`` or ``reference`` models."""
@@ -220,9 +220,9 @@ class ModelSet:
 
     def recipe(self, key: str) -> str | None:
         """What tells the weights of the randomized copy ``key`` apart, without building it: the blocks it
-        re-initialises and its draw (a block gets the same weights in any copy of the same draw, so copies of
-        the same blocks and draw are the same weights); "primary" when it re-initialises nothing; None when
-        ``key`` is not a copy made of blocks."""
+        re-initialises (their modules, which seed them) and its draw (a block gets the same weights in any copy
+        of the same draw, so copies of the same blocks and draw are the same weights); "primary" when it
+        re-initialises nothing; None when ``key`` is not a copy made of blocks."""
         parsed = _copy_key(key)
         if parsed is None and key != "randomized":
             return None
@@ -237,22 +237,29 @@ class ModelSet:
             chosen = blocks[:k] if order == "top_down" or k >= len(blocks) else blocks[len(blocks) - k:]
         if not chosen:
             return "primary"
-        return f"copy{draw}:" + ",".join(sorted(b.name for b in chosen))
+        return f"copy{draw}:" + ",".join(sorted("+".join(b.modules) for b in chosen))
 
     def copy_token(self, recipe: str) -> str:
-        """A name for the weights of the copy ``recipe`` (:meth:`recipe`) of this primary, this seed and BN
-        policy: what the map cache remembers its fingerprint under (MapStore.known_copy), so a plan need not
-        build the copy to hash it."""
+        """The name of the weights of the copy ``recipe`` (:meth:`recipe`) of this primary: its map cache key (the
+        map store's fingerprint of a copy, which need not hash its weights, nor a plan build it).  It covers
+        everything the weights depend on: the primary's weights and output kind, the seed, the BN policy, the
+        recipe, the re-initialisation (randomize.VERSION, the torch version: init functions change) and where the
+        weights live (device type and dtypes: a CUDA generator draws other numbers than the CPU's)."""
         import hashlib
         import json
 
+        import torch
+
+        from .randomize import VERSION
         from .target import independent
         from .wrapper import model_fingerprint
 
         if self._primary_fp is None:
             primary = self.get("primary")
-            self._primary_fp = f"{model_fingerprint(primary)}-{int(independent(primary))}"
-        blob = json.dumps([self._primary_fp, self.config.seed, self.config.randomization.bn_policy, recipe])
+            layout = sorted({f"{t.device.type}:{t.dtype}" for t in primary.net.state_dict().values()})
+            self._primary_fp = [model_fingerprint(primary), int(independent(primary)), layout, VERSION,
+                                torch.__version__]
+        blob = json.dumps([*self._primary_fp, self.config.seed, self.config.randomization.bn_policy, recipe])
         return "copy-" + hashlib.sha256(blob.encode()).hexdigest()[:24]
 
     #: bytes of weights the draws' randomized copies may hold together (per-image draws make one copy per image
