@@ -30,6 +30,7 @@ from ..data.sample import Sample
 from ..methods import METHODS
 from ..methods.mapset import MapSet
 from ..methods.postprocess import postprocess, signed_maps
+from ..models.inplace import Deferred
 from ..models.target import check_predicted, independent
 from ..models.wrapper import model_fingerprint
 
@@ -143,7 +144,9 @@ class MapStore:
         postprocessed as every map is."""
         if method in self.external:
             return self._external(model, method, samples)
-        reason = self.unavailable(model, method)
+        # a Deferred randomized copy is built only if a map is missing; until then its structure is the primary's
+        like = model.like if isinstance(model, Deferred) else model
+        reason = self.unavailable(like, method)
         if reason:
             from ..common.errors import Unavailable
 
@@ -169,12 +172,15 @@ class MapStore:
         todo = [i for i, m in enumerate(maps) if m is None]
         notes: dict = {}
         if METHODS[method].uses_cam_layer:
-            notes["cam_layer"] = self.cam_layer(model).to_dict()
+            notes["cam_layer"] = self.cam_layer(like).to_dict()
         from ..config import pass_images
 
         # a map batch is one pass of the cheapest methods; IG/SmoothGrad chunk their passes at the same size
         bs = min(self.config.batch_size, pass_images(self.config, model.input_size))
         from ..common import progress
+
+        if todo and isinstance(model, Deferred):
+            model = model.build()
 
         with progress.bar(len(todo), f"{method} maps, {model.info.spec}") as shown:
             for start in range(0, len(todo), bs):
