@@ -116,22 +116,69 @@ def test_per_image_design_gives_every_image_its_own_cascade(tmp_path):
     assert mid.shape == ref.maps[0].shape
 
 
-def test_per_image_copies_are_bounded_and_rebuilt_identically(tmp_path, monkeypatch):
-    """Per-image draws make one randomized copy per image and stage: the ModelSet keeps a bounded number (the
-    least recently used go) and rebuilds a dropped one with the same weights, so verdicts do not change."""
+def _same_weights(a, b) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_per_image_copies_are_built_in_place_and_stage_copies_bounded(tmp_path, monkeypatch):
+    """Per-image draws need one model per image and stage: the criterion builds each in place on one scratch
+    network (ModelSet.deferred) and keeps none; ModelSet.stage's deep copies of draws (other callers) are kept
+    up to DRAW_BYTES (the least recently used go) and rebuilt with the same weights."""
     from saliency_audit.models.modelset import ModelSet
 
-    free = _audit(tmp_path / "free", n=4).randomization("grad")
-    audit = _audit(tmp_path / "tight", n=4)
-    one = sum(t.numel() * t.element_size() for t in audit.models.get("primary").net.state_dict().values())
+    audit = _audit(tmp_path, n=4)
+    audit.randomization("grad")
+    models = audit.models
+    assert not models._draws and models._scratch is not None
+    assert not [k for k in models._models if k.startswith(("stage", "bstage"))]
+    one = sum(t.numel() * t.element_size() for t in models.get("primary").net.state_dict().values())
     monkeypatch.setattr(ModelSet, "DRAW_BYTES", 3 * one)
-    first = audit.models.stage(1, 1)
-    fp = audit.context.store.fingerprint(first)
-    tight = audit.randomization("grad")
-    assert len(audit.models._draws) == 3
-    assert audit.models.stage(1, 1) is not first  # dropped, rebuilt ...
-    assert audit.context.store.fingerprint(audit.models.stage(1, 1)) == fp  # ... with the same weights
-    assert tight.curve == free.curve and tight.bound == free.bound
+    first = models.stage(1, 1)
+    for draw in (2, 3, 4):
+        models.stage(1, draw)
+    assert len(models._draws) == 3
+    assert models.stage(1, 1) is not first  # dropped, rebuilt ...
+    assert _same_weights(models.stage(1, 1), first)  # ... with the same weights
+
+
+@pytest.mark.parametrize("bn_policy", ["reset", "affine", "keep"])
+def test_deferred_copies_have_the_deep_copies_weights(tmp_path, bn_policy):
+    """A copy built in place (blocks re-initialised on, and restored from the primary into, one scratch network,
+    whatever was asked before) has the weights, the ModelInfo and the name of ModelSet.stage's deep copy of the
+    same stage and draw, bit for bit; the primary is left alone."""
+    audit = _audit(tmp_path, n=2)
+    audit.config.randomization.bn_policy = bn_policy
+    models, store = audit.models, audit.context.store
+    nb = len(models.blocks())
+    primary = {k: v.clone() for k, v in models.get("primary").state_dict().items()}
+    walk = [(1, 1, "top_down"), (2, 1, "top_down"), (nb, 1, "top_down"), (1, 1, "top_down"),  # back: restored
+            (2, 2, "top_down"), (1, 2, "bottom_up"), (nb - 1, 2, "bottom_up"), (1, 0, "top_down"),
+            (nb, 0, "bottom_up"), (None, 3, "top_down")]
+    for k, draw, order in walk:
+        deferred = models.deferred(k, draw, order)
+        built, copy = deferred.build(), models.stage(k, draw, order)
+        assert _same_weights(built, copy), (k, draw, order)
+        assert built.info == copy.info and deferred.info.extra["copy"] == copy.info.extra["copy"]
+        assert store.fingerprint(deferred) == store.fingerprint(built) == store.fingerprint(copy)
+    for k, v in models.get("primary").state_dict().items():
+        assert torch.equal(v, primary[k])
+
+
+def test_a_warm_run_builds_no_copy(tmp_path, monkeypatch):
+    """Every map cached: the criterion finds each stage's maps by the copy's name and builds no copy."""
+    import saliency_audit.models.randomize as randomize
+
+    cold = _audit(tmp_path, n=4).randomization("grad")
+    warm = _audit(tmp_path, n=4)
+
+    def refuse(*a, **k):
+        raise AssertionError("a copy was built")
+
+    monkeypatch.setattr(randomize, "reinit_blocks", refuse)
+    result = warm.randomization("grad")
+    assert warm.models._scratch is None and not warm.models._draws
+    assert result.curve == cold.curve and result.per_image == cold.per_image
 
 
 def test_the_stages_between_use_the_first_curve_images(tmp_path):

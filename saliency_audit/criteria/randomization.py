@@ -303,20 +303,33 @@ def draw_index(p, slot: int, position: int) -> int:
     return slot if p.draw_design == "shared" else 1 + position * p.draws + slot
 
 
-def stage_maps(ctx, model_at, method: str, samples: list, k: int, nb: int, smooth=None) -> list:
-    """Stage ``k``'s maps of ``samples``: one MapSet per slot (:func:`stage_draws`), each image's map from the
-    model :func:`draw_index` assigns it; ``model_at(k, draw)`` builds (or returns) the randomized model."""
+def stage_maps(ctx, method: str, wanted: list[tuple[int, list]], order: str, smooth=None) -> list[list]:
+    """The maps of cascade stages in ``order``: for each (stage k, samples) of ``wanted``, one MapSet per slot
+    (:func:`stage_draws`), each image's map from the model :func:`draw_index` assigns it.
+
+    The models are ModelSet.deferred: built in place, and only when a map of theirs is not cached.  Each draw
+    walks its stages in cascade order (a stage re-initialises the blocks of the one before and one more), so the
+    scratch network re-initialises each block once per draw; per-image draws one image at a time.  The maps are
+    the same in any order."""
     from ..methods.mapset import MapSet
 
     p = ctx.config.randomization
-    out = []
-    for slot in range(stage_draws(p, k, nb)):
-        if p.draw_design == "shared":
-            out.append(ctx.maps(model_at(k, slot), method, samples, smooth=smooth))
-        else:
-            out.append(MapSet.concat([ctx.maps(model_at(k, draw_index(p, slot, i)), method, [s], smooth=smooth)
-                                      for i, s in enumerate(samples)]))
-    return out
+    nb = len(ctx.models.blocks())
+    slots = [stage_draws(p, k, nb) for k, _ in wanted]
+    walk = sorted(range(len(wanted)), key=lambda w: wanted[w][0])
+    per_image = p.draw_design == "per_image"
+    got = {}
+    for i in range(max(len(s) for _, s in wanted)) if per_image else [None]:  # None: every image at once
+        for slot in range(max(slots)):
+            for w in walk:
+                k, images = wanted[w]
+                if slot < slots[w] and (i is None or i < len(images)):
+                    model = ctx.models.deferred(k, draw_index(p, slot, i or 0), order)
+                    got[w, slot, i] = ctx.maps(model, method, images if i is None else [images[i]], smooth=smooth)
+    if not per_image:
+        return [[got[w, slot, None] for slot in range(n)] for w, n in enumerate(slots)]
+    return [[MapSet.concat([got[w, slot, i] for i in range(len(images))]) for slot in range(n)]
+            for w, ((_, images), n) in enumerate(zip(wanted, slots))]
 
 
 def stage_names(blocks, order: str) -> list[str]:
@@ -341,16 +354,17 @@ def run_cascade(ctx, method: str) -> CriterionResult:
     smooth = (p.smooth_samples, p.smooth_noise) if p.statistic == "smooth_mprt" else None
     names = labels("Smooth MPRT d" if smooth else "SSIM drop d", p.order)
 
-    def at(k, samples, order=p.order, sm=smooth):
-        return stage_maps(ctx, lambda k, r: models.stage(k, r, order), method, samples, k, nb, sm)
+    def at(*wanted):
+        return stage_maps(ctx, method, list(wanted), p.order, smooth)
 
     def checks(samples):
         """Sequential looks: the verdict's checks only; the stages between are computed once, on the first
         ``curve_images`` of the images the verdict used."""
         ref = ctx.maps(primary, method, samples, smooth=smooth)
         if p.statistic == "emprt":
-            return [emprt_check(ref, at(nb, samples), p)], True
-        return _drop_checks(ref, [(names[0], at(1, samples), p.head_min), (names[1], at(nb, samples), p.all_min)]), True
+            return [emprt_check(ref, at((nb, samples))[0], p)], True
+        head, full = at((1, samples), (nb, samples))
+        return _drop_checks(ref, [(names[0], head, p.head_min), (names[1], full, p.all_min)]), True
 
     samples, looks = ctx.sequential_samples(ctx.samples.first(p.n_images), p.alpha, checks)
     ref = ctx.maps(primary, method, samples, smooth=smooth)
@@ -359,12 +373,12 @@ def run_cascade(ctx, method: str) -> CriterionResult:
                "order": p.order, "method_params": ctx.method_params(method),
                **({"smooth": {"samples": smooth[0], "noise": smooth[1]}} if smooth else {})}
     if p.statistic == "emprt":
-        last = at(nb, samples)
+        (last,) = at((nb, samples))
         result = evaluate_emprt(method, ref, last, stage_names(blocks, p.order)[-1], ctx.config, details)
         compared = [last[0]]
     else:
-        stages = [(name, at(k, samples if k in (1, nb) else samples[: p.curve_images]))
-                  for k, name in enumerate(stage_names(blocks, p.order), 1)]
+        maps = at(*((k, samples if k in (1, nb) else samples[: p.curve_images]) for k in range(1, nb + 1)))
+        stages = list(zip(stage_names(blocks, p.order), maps))
         independent = None
         if p.independent:
             independent = [(b.name, [ctx.maps(models.single_block(j), method, samples)]) for j, b in enumerate(blocks)]
@@ -437,21 +451,21 @@ def variants(ctx, method: str, samples: list, result: CriterionResult) -> dict:
 
     passes0 = PASSES["images"]
     p = ctx.config.randomization
-    models, nb = ctx.models, len(ctx.models.blocks())
+    nb = len(ctx.models.blocks())
     vs = samples[: p.variant_images]
     primary = ctx.models.get("primary")
     out: dict = {"images": len(vs), "verdict": {"statistic": result.statistic, "value": result.value,
                                                  "lower": result.bound, "threshold": result.threshold,
                                                  "n": result.n, "variant": p.statistic, "order": p.order}}
 
-    def at(k, order, sm=None):
-        return stage_maps(ctx, lambda k, r: models.stage(k, r, order), method, vs, k, nb, sm)
+    def at(ks, order, sm=None):
+        return stage_maps(ctx, method, [(k, vs) for k in ks], order, sm)
 
     def cascade(order, sm=None, full=False):
         ref = ctx.maps(primary, method, vs, smooth=sm)
         ks = range(1, nb + 1) if full else (1, nb)
         names = stage_names(ctx.models.blocks(), order)
-        return _drop_summary(ref, [(names[k - 1], at(k, order, sm)) for k in ks], ctx.config,
+        return _drop_summary(ref, [(names[k - 1], m) for k, m in zip(ks, at(ks, order, sm))], ctx.config,
                              f"randomization-variant-{method}", labels("Smooth MPRT d" if sm else "SSIM drop d", order))
 
     wanted = list(dict.fromkeys(("ssim_drop", *p.variants)))
@@ -464,7 +478,7 @@ def variants(ctx, method: str, samples: list, result: CriterionResult) -> dict:
             out[v] = cascade(p.order, (p.smooth_samples, p.smooth_noise))
             out[v].update(samples=p.smooth_samples, noise=p.smooth_noise)
         elif v == "emprt":
-            e = emprt_summary(ctx.maps(primary, method, vs), at(nb, p.order), ctx.config,
+            e = emprt_summary(ctx.maps(primary, method, vs), at((nb,), p.order)[0], ctx.config,
                               f"randomization-variant-{method}")
             out[v] = {k: x for k, x in e.items() if k != "per_image"}
         elif v in ("bottom_up", "top_down"):

@@ -31,6 +31,7 @@ from ..data.sample import Sample
 from ..methods import METHODS
 from ..methods.mapset import MapSet
 from ..methods.postprocess import postprocess, signed_maps
+from ..models.inplace import Deferred
 from ..models.target import check_predicted, independent
 from ..models.wrapper import model_fingerprint
 
@@ -47,7 +48,7 @@ class MapStore:
         self._segments: dict[str, list] = {}
         self._cam_layers: dict[str, object] = {}
         self._cam_keys: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> cam_key
-        # model -> fingerprint, held weakly: per-image randomized copies come and go (ModelSet bounds them)
+        # model -> fingerprint, held weakly (randomized copies are named, not hashed: ModelSet.copy_token)
         self._fps: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.stats = {"computed": 0, "cached": 0, "seconds": 0.0}
         self.predictor = None  # explain = "predicted": callable returning the model whose predictions are explained
@@ -62,40 +63,19 @@ class MapStore:
 
     # -- keys -----------------------------------------------------------------
     def fingerprint(self, model) -> str:
+        """The name of ``model``'s weights in the cache: a hash of them, or a randomized copy's (and a Deferred
+        one's) name, ModelSet.copy_token, which covers what decides its weights: hashing a copy per image and
+        stage took seconds, and a plan or a warm run would have to build each copy only to hash it."""
+        token = model.info.extra.get("copy") if hasattr(model, "info") else None
+        if token:
+            return token
         fp = self._fps.get(model)
         if fp is None:
             fp = model_fingerprint(model)
             if independent(model):  # ScoreCAM's and LIME's maps read its sigmoids: not a softmax model's maps
                 fp = hashlib.sha256(f"{fp}-sigmoid".encode()).hexdigest()[:24]
             self._fps[model] = fp
-            self._remember_copy(model, fp)
         return fp
-
-    # A randomized copy's fingerprint, remembered under its recipe's name (ModelSet.copy_token), so the plan
-    # finds its cached maps without re-initialising a copy per image and stage only to hash it (a densenet121's
-    # 88 copies took 11 s).  A copy never built with this cache has no maps in it: its name serves as its key.
-    def _remember_copy(self, model, fp: str) -> None:
-        token = model.info.extra.get("copy")
-        if self.cache_dir is None or not token:
-            return
-        path = self.cache_dir / "copies" / token
-        if self.known_copy(token) != fp:
-            from ..common.paths import atomic_write_text
-
-            try:
-                atomic_write_text(path, fp)
-            except OSError:  # a read-only cache only costs the plan a copy built to be hashed
-                pass
-
-    def known_copy(self, token: str) -> str | None:
-        """The fingerprint remembered for the copy ``token``, or None."""
-        if self.cache_dir is None:
-            return None
-        try:
-            text = (self.cache_dir / "copies" / token).read_text().strip()
-        except OSError:
-            return None
-        return text if len(text) == 24 and all(c in "0123456789abcdef" for c in text) else None
 
     def method_params(self, method: str) -> dict:
         if method in self.external:
@@ -169,7 +149,9 @@ class MapStore:
         postprocessed as every map is."""
         if method in self.external:
             return self._external(model, method, samples)
-        reason = self.unavailable(model, method)
+        # a Deferred randomized copy is built only if a map is missing; until then its structure is the primary's
+        like = model.like if isinstance(model, Deferred) else model
+        reason = self.unavailable(like, method)
         if reason:
             from ..common.errors import Unavailable
 
@@ -195,12 +177,15 @@ class MapStore:
         todo = [i for i, m in enumerate(maps) if m is None]
         notes: dict = {}
         if METHODS[method].uses_cam_layer:
-            notes["cam_layer"] = self.cam_layer(model).to_dict()
+            notes["cam_layer"] = self.cam_layer(like).to_dict()
         from ..config import pass_images
 
         # a map batch is one pass of the cheapest methods; IG/SmoothGrad chunk their passes at the same size
         bs = min(self.config.batch_size, pass_images(self.config, model.input_size))
         from ..common import progress
+
+        if todo and isinstance(model, Deferred):
+            model = model.build()
 
         with progress.bar(len(todo), f"{method} maps, {model.info.spec}") as shown:
             for start in range(0, len(todo), bs):

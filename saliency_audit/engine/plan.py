@@ -61,10 +61,8 @@ class _Ledger:
     def entry(self, model_key: str) -> tuple[str, tuple, str]:
         """(fingerprint, input size, CAM key) of a model.  Models are told apart as the map cache tells them:
         by their weights' fingerprint (the fully randomized cascade stage and the ``randomized`` model are the
-        same weights).  A randomized copy is told apart by its recipe instead (ModelSet.recipe: the same
-        distinction, without building a copy per image and stage only to hash it): its fingerprint as the map
-        cache remembers it, else (never built with this cache, so no map of it is cached; or counted cold) the
-        recipe's name."""
+        same weights).  A randomized copy is named by its recipe instead (ModelSet.recipe, ModelSet.copy_token),
+        which is its fingerprint in the map cache too: no copy is built to be counted."""
         if model_key not in self.models:
             mset = self.ctx.models
             recipe = mset.recipe(model_key)
@@ -72,8 +70,7 @@ class _Ledger:
                 self.models[model_key] = self.entry("primary")
             elif recipe is not None:  # a copy has the primary's structure: its input size and CAM layer
                 _, size, cam = self.entry("primary")
-                token = mset.copy_token(recipe)
-                fp = (None if self.cold else self.ctx.store.known_copy(token)) or token
+                fp = mset.copy_token(recipe)
                 if not any(e[0] == fp for e in self.models.values()):
                     self._add("copy", 1)
                 self.models[model_key] = (fp, size, cam)

@@ -37,7 +37,8 @@ class ModelSet:
         self._draws: OrderedDict[str, object] = OrderedDict()  # randomized copies of draws >= 1, least recent first
         self._draw_bytes: int | None = None  # the size of one (all have the primary's shapes)
         self._blocks = None
-        self._primary_fp: str | None = None  # copy_token's name of the primary
+        self._primary_fp: list | None = None  # what copy_token names of the primary
+        self._scratch = None  # the network deferred copies are built on (models/inplace.py)
 
     def specs(self, kind: str) -> list[str]:
         """The specs given for ``replicate`` or ``reference`` models."""
@@ -185,29 +186,57 @@ class ModelSet:
         ``draw`` selects an independent randomization (another seed) of the same blocks.  A block gets the
         same random weights in either order, so the all-blocks stage is one model.
         """
-        blocks = self.blocks()
-        k = len(blocks) if k is None else k
-        bottom = order == "bottom_up" and k < len(blocks)
-        key = ("bstage" if bottom else "stage") + f"{k}" + (f"-draw{draw}" if draw else "")
+        key, chosen, role, what = self._stage_spec(k, draw, order)
         kept = self._draws if draw else self._models
         if key in kept:
             if draw:
                 self._draws.move_to_end(key)
             return kept[key]
-        full = k == len(blocks) and draw == 0
-        if bottom:
-            m = self._randomized(blocks[len(blocks) - k:], f"cascade-bottom-{k}", f"bottom {k} block(s)", draw)
-        else:
-            m = self._randomized(blocks[:k], "randomized" if full else f"cascade-{k}",
-                                 "all blocks" if k == len(blocks) else f"top {k} block(s)", draw)
-        self._tag(m, key)
+        blocks = self.blocks()
+        m = self._randomized([blocks[j] for j in chosen], role, what, draw)
+        self._tag(m.info, key)
         if draw:
             self._keep_draw(key, m)
         else:
             self._models[key] = m
-        if full:
+        if role == "randomized":
             self._models.setdefault("randomized", m)
         return m
+
+    def deferred(self, k: int | None, draw: int = 0, order: str = "top_down"):
+        """:meth:`stage`'s model, named now and built only when a map of it must be computed
+        (:class:`~saliency_audit.models.inplace.Deferred`): on one scratch network whose blocks are re-initialised
+        and restored in place (no deep copy, and a block the scratch already has under this draw is not
+        re-initialised again), the same weights bit for bit.  A built one is valid until the next is built: for
+        a caller that uses each at once, as the randomization criterion does, walking a draw's stages in
+        cascade order."""
+        from .inplace import Deferred, Scratch
+
+        key, chosen, role, what = self._stage_spec(k, draw, order)
+        blocks = self.blocks()
+        info = self._info([blocks[j] for j in chosen], role, what, draw, None)
+        self._tag(info, key)
+
+        def build():
+            bn = self.config.randomization.bn_policy
+            if self._scratch is None or self._scratch.bn_policy != bn:
+                self._scratch = Scratch(self.get("primary"), blocks, bn)
+            m, n = self._scratch.build(chosen, self._seed(draw))
+            m.info = dataclasses.replace(info, extra={**info.extra, "layers_reset": n})
+            return m
+
+        return Deferred(info, self.get("primary"), build)
+
+    def _stage_spec(self, k: int | None, draw: int, order: str) -> tuple[str, list[int], str, str]:
+        """(plan key, indices of the blocks re-initialised, role, description) of a cascade stage."""
+        nb = len(self.blocks())
+        k = nb if k is None else k
+        bottom = order == "bottom_up" and k < nb
+        key = ("bstage" if bottom else "stage") + f"{k}" + (f"-draw{draw}" if draw else "")
+        if bottom:
+            return key, list(range(nb - k, nb)), f"cascade-bottom-{k}", f"bottom {k} block(s)"
+        return (key, list(range(k)), "randomized" if k == nb and draw == 0 else f"cascade-{k}",
+                "all blocks" if k == nb else f"top {k} block(s)")
 
     def by_key(self, key: str):
         """The model of a plan's key: a role (``get``), ``stageK[-drawR]``, ``bstageK[-drawR]`` (bottom-up) or
@@ -220,9 +249,9 @@ class ModelSet:
 
     def recipe(self, key: str) -> str | None:
         """What tells the weights of the randomized copy ``key`` apart, without building it: the blocks it
-        re-initialises and its draw (a block gets the same weights in any copy of the same draw, so copies of
-        the same blocks and draw are the same weights); "primary" when it re-initialises nothing; None when
-        ``key`` is not a copy made of blocks."""
+        re-initialises (their modules, which seed them) and its draw (a block gets the same weights in any copy
+        of the same draw, so copies of the same blocks and draw are the same weights); "primary" when it
+        re-initialises nothing; None when ``key`` is not a copy made of blocks."""
         parsed = _copy_key(key)
         if parsed is None and key != "randomized":
             return None
@@ -237,27 +266,35 @@ class ModelSet:
             chosen = blocks[:k] if order == "top_down" or k >= len(blocks) else blocks[len(blocks) - k:]
         if not chosen:
             return "primary"
-        return f"copy{draw}:" + ",".join(sorted(b.name for b in chosen))
+        return f"copy{draw}:" + ",".join(sorted("+".join(b.modules) for b in chosen))
 
     def copy_token(self, recipe: str) -> str:
-        """A name for the weights of the copy ``recipe`` (:meth:`recipe`) of this primary, this seed and BN
-        policy: what the map cache remembers its fingerprint under (MapStore.known_copy), so a plan need not
-        build the copy to hash it."""
+        """The name of the weights of the copy ``recipe`` (:meth:`recipe`) of this primary: its map cache key (the
+        map store's fingerprint of a copy, which need not hash its weights, nor a plan build it).  It covers
+        everything the weights depend on: the primary's weights and output kind, the seed, the BN policy, the
+        recipe, the re-initialisation (randomize.VERSION, the torch version: init functions change) and where the
+        weights live (device type and dtypes: a CUDA generator draws other numbers than the CPU's)."""
         import hashlib
         import json
 
+        import torch
+
+        from .randomize import VERSION
         from .target import independent
         from .wrapper import model_fingerprint
 
         if self._primary_fp is None:
             primary = self.get("primary")
-            self._primary_fp = f"{model_fingerprint(primary)}-{int(independent(primary))}"
-        blob = json.dumps([self._primary_fp, self.config.seed, self.config.randomization.bn_policy, recipe])
+            layout = sorted({f"{t.device.type}:{t.dtype}" for t in primary.net.state_dict().values()})
+            self._primary_fp = [model_fingerprint(primary), int(independent(primary)), layout, VERSION,
+                                torch.__version__]
+        blob = json.dumps([*self._primary_fp, self.config.seed, self.config.randomization.bn_policy, recipe])
         return "copy-" + hashlib.sha256(blob.encode()).hexdigest()[:24]
 
-    #: bytes of weights the draws' randomized copies may hold together (per-image draws make one copy per image
-    #: and stage: 24 images x 7 stages of a densenet121 would be 5 GB); the least recently used go first and
-    #: are rebuilt, identically (seeded), when needed again
+    #: bytes of weights the deep copies of draws >= 1 (:meth:`stage`) may hold together (a caller asking for one
+    #: per image and stage, 24 images x 7 stages of a densenet121, would hold 5 GB; the randomization criterion
+    #: builds them in place instead, :meth:`deferred`); the least recently used go first and are rebuilt,
+    #: identically (seeded), when needed again
     DRAW_BYTES = 2 << 30
 
     def _keep_draw(self, key: str, m) -> None:
@@ -272,30 +309,35 @@ class ModelSet:
         key = f"single{j}"
         if key not in self._models:
             block = self.blocks()[j]
-            self._models[key] = self._tag(self._randomized([block], f"independent-{j}", f"only {block.name}"), key)
+            self._models[key] = self._randomized([block], f"independent-{j}", f"only {block.name}")
+            self._tag(self._models[key].info, key)
         return self._models[key]
 
-    def _tag(self, model, key: str):
-        """Name a built copy's weights by its recipe (``info.extra["copy"]``, :meth:`copy_token`)."""
+    def _tag(self, info, key: str) -> None:
+        """Name a copy's weights by its recipe (``info.extra["copy"]``, :meth:`copy_token`)."""
         recipe = self.recipe(key)
         if recipe not in (None, "primary"):
-            model.info.extra["copy"] = self.copy_token(recipe)
-        return model
+            info.extra["copy"] = self.copy_token(recipe)
+
+    def _seed(self, draw: int) -> int:
+        return stable_seed(self.config.seed, "randomization", *([draw] if draw else []))
+
+    def _info(self, blocks, role: str, what: str, draw: int, n: int | None):
+        """A randomized copy's ModelInfo (``blocks``: Block list, None: every layer; ``n``: layers reset)."""
+        base = self.get("primary").info
+        return dataclasses.replace(
+            base, role=role, sha256=None, spec=f"{base.spec} ({what} re-initialised)",
+            extra={"derived_from_sha256": base.sha256, "randomization_seed": self._seed(draw), "draw": draw,
+                   "blocks": None if blocks is None else [b.name for b in blocks], "layers_reset": n,
+                   "bn_policy": self.config.randomization.bn_policy})
 
     def _randomized(self, blocks, role: str, what: str, draw: int = 0):
         """A re-initialised copy of the primary (``blocks``: Block list; None: every layer) with its ModelInfo."""
         from .randomize import randomize_copy
 
-        base = self.get("primary")
-        p = self.config.randomization
-        seed = stable_seed(self.config.seed, "randomization", *([draw] if draw else []))
-        m, n = randomize_copy(base, blocks=None if blocks is None else [b.modules for b in blocks], seed=seed,
-                              bn_policy=p.bn_policy)
-        m.info = dataclasses.replace(
-            base.info, role=role, sha256=None, spec=f"{base.info.spec} ({what} re-initialised)",
-            extra={"derived_from_sha256": base.info.sha256, "randomization_seed": seed, "draw": draw,
-                   "blocks": None if blocks is None else [b.name for b in blocks], "layers_reset": n,
-                   "bn_policy": p.bn_policy})
+        m, n = randomize_copy(self.get("primary"), blocks=None if blocks is None else [b.modules for b in blocks],
+                              seed=self._seed(draw), bn_policy=self.config.randomization.bn_policy)
+        m.info = self._info(blocks, role, what, draw, n)
         return m
 
     # -- passes -----------------------------------------------------------------------------
