@@ -101,13 +101,17 @@ def test_each_methods_passes_per_image_are_counted_right(tmp_path):
 
 
 def test_a_warm_plan_finds_the_copies_maps_without_building_the_copies(tmp_path):
-    """The cache remembers each randomized copy's fingerprint under its recipe, so a later run's plan sees the
-    cascade's cached maps (0 passes) without re-initialising a copy per image and stage only to hash it."""
+    """A randomized copy's fingerprint is its recipe's name, so a later run's plan sees the cascade's cached maps
+    (0 passes, no copy to build) without re-initialising a copy per image and stage only to hash it."""
     cfg = _config(tmp_path, n_images=6, sequential=False)
-    Audit(model="demo", methods=["grad"], config=cfg).run("randomization", "grad")
+    first = Audit(model="demo", methods=["grad"], config=cfg)
+    built = first.make_plan([("randomization", "grad")])["per_pair_work"]["randomization[grad]"]
+    assert built["copy"] == 6  # each image's draw walks its cascade on the scratch network once
+    first.run("randomization", "grad")
     later = Audit(model="demo", methods=["grad"], config=cfg)
     plan = later.make_plan([("randomization", "grad")])
     assert plan["per_pair"]["randomization[grad]"] == 0
+    assert "copy" not in plan["per_pair_work"]["randomization[grad]"]  # nor will the run build one
     assert not [k for k in later.models._models if k.startswith(("stage", "single"))] and not later.models._draws
     cold = replay(later.context, [("randomization", "grad")], cold=True)["randomization[grad]"]
     assert cold > 0 and not later.models._draws  # cold: counted by recipe, nothing built either

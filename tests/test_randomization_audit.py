@@ -165,6 +165,26 @@ def test_deferred_copies_have_the_deep_copies_weights(tmp_path, bn_policy):
         assert torch.equal(v, primary[k])
 
 
+def test_a_build_interrupted_midway_leaves_no_wrong_weights(tmp_path, monkeypatch):
+    """Interrupted while it restores blocks, the scratch network trusts none of its blocks: the next copy is
+    still the deep copy's weights."""
+    import saliency_audit.models.randomize as randomize
+
+    models = _audit(tmp_path, n=2).models
+    models.deferred(3, 1).build()
+    real = randomize.restore_blocks
+
+    def interrupted(net, source, blocks):
+        real(net, source, blocks[:1])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(randomize, "restore_blocks", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        models.deferred(1, 1).build()
+    monkeypatch.setattr(randomize, "restore_blocks", real)
+    assert _same_weights(models.deferred(3, 1).build(), models.stage(3, 1))
+
+
 def test_a_warm_run_builds_no_copy(tmp_path, monkeypatch):
     """Every map cached: the criterion finds each stage's maps by the copy's name and builds no copy."""
     import saliency_audit.models.randomize as randomize

@@ -1,9 +1,10 @@
 """MapStore: computes, batches, seeds and caches saliency maps.
 
 Each map is computed once: the primary model's maps serve every criterion.
-Maps are cached on disk keyed by content — the model's weights hash, the
-method and every parameter it depends on, the sample's id and pixels, and the
-seed for stochastic methods — so a re-run, or a run resumed after an
+Maps are cached on disk keyed by content — the model's weights hash (a
+randomized copy's recipe name, ModelSet.copy_token), the method and every
+parameter it depends on, the sample's id and pixels, and the seed for
+stochastic methods — so a re-run, or a run resumed after an
 interruption, only computes what is missing.  Writes are atomic
 (temp file + ``os.replace``), so several processes (pytest-xdist workers) can
 share the cache.  Raw attributions that other methods combine (IG for XRAI,

@@ -47,9 +47,11 @@ class _Ledger:
     structure: dict = field(default_factory=dict)  # a copy's recipe -> the model key whose structure it has
     #: the work behind the passes, by kind, for the time estimate (engine/estimate.py): "grad" map passes
     #: (forward and backward), "forward" passes (predictions, probes, ROAD's intact images), "road" imputed
-    #: passes, "copy" randomized copies built, "segment" images segmented (XRAI)
+    #: passes, "copy" randomized copies built (a cascade's: per draw, ModelSet.build_unit), "segment" images
+    #: segmented (XRAI)
     units: dict = field(default_factory=dict)
     segmented: set = field(default_factory=set)  # images a segmenting method (XRAI) has segmented
+    built: set = field(default_factory=set)  # the randomized copies built (ModelSet.build_unit)
     cold: bool = False  # count as if the map cache were empty
     road_reference: bool = False  # completeness's method-independent ROAD scores, once per run
 
@@ -71,7 +73,9 @@ class _Ledger:
             elif recipe is not None:  # a copy has the primary's structure: its input size and CAM layer
                 _, size, cam = self.entry("primary")
                 fp = mset.copy_token(recipe)
-                if not any(e[0] == fp for e in self.models.values()):
+                unit, in_place = mset.build_unit(model_key)
+                if not in_place and unit not in self.built:  # a deep copy, built when asked for
+                    self.built.add(unit)
                     self._add("copy", 1)
                 self.models[model_key] = (fp, size, cam)
                 self.structure[fp] = "primary"
@@ -95,7 +99,7 @@ class _Ledger:
                        probed=set(self.probed), predicted=set(self.predicted), logits=set(self.logits),
                        setup=set(self.setup),
                        models=self.models,
-                       channels=self.channels, structure=self.structure, units=dict(self.units), segmented=set(self.segmented), cold=self.cold,
+                       channels=self.channels, structure=self.structure, units=dict(self.units), segmented=set(self.segmented), built=set(self.built), cold=self.cold,
                        road_reference=self.road_reference)
 
     def maps(self, model_key: str, method: str, samples, smooth: tuple | None = None) -> int:
@@ -117,6 +121,10 @@ class _Ledger:
             if path is None or not path.is_file():
                 todo.append(k)
             self.maps_done.add((mk, method, k, smooth))
+        unit, in_place = self.ctx.models.build_unit(model_key)
+        if todo and in_place and unit not in self.built:  # a stage built in place for a missing map
+            self.built.add(unit)
+            self._add("copy", 1)
         if spec.segments and smooth is None:  # the first map of an image segments it (engine/estimate.py)
             new = {k for k in todo if k not in self.segmented}
             self.segmented |= new

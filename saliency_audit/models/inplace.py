@@ -36,11 +36,14 @@ class Scratch:
         are valid until the next ``build``."""
         want = set(chosen)
         stale = self.done - want if seed == self.seed else self.done
+        keep = self.done - stale
+        self.seed = None  # until done: a failure midway leaves every block of ``done`` to be restored
         modules = lambda idx: [self.blocks[j].modules for j in idx]  # noqa: E731
         randomize.restore_blocks(self.model.net, self.primary.net, modules(sorted(stale)))
-        new = [j for j in chosen if j not in self.done - stale]
+        new = [j for j in chosen if j not in keep]
+        self.done = want
         self.counts.update(zip(new, randomize.reinit_blocks(self.model.net, modules(new), seed, self.bn_policy)))
-        self.done, self.seed = want, seed
+        self.seed = seed
         n = sum(self.counts[j] for j in want)
         randomize.check_reset(self.primary, n)
         return copy.copy(self.model), n

@@ -268,6 +268,17 @@ class ModelSet:
             return "primary"
         return f"copy{draw}:" + ",".join(sorted("+".join(b.modules) for b in chosen))
 
+    @staticmethod
+    def build_unit(key: str) -> tuple[str, bool]:
+        """What building the randomized copy ``key`` costs, for the plan's "copy" unit (engine/estimate.py): (name,
+        in place).  A cascade stage is built in place (:meth:`deferred`), only when a map of it is missing, and
+        its draw's walk through the stages re-initialises each block once: one unit per draw and order.  A single
+        block, or the ``randomized`` model, is a deep copy of its own, built when asked for."""
+        parsed = _copy_key(key)
+        if parsed is None or parsed[0] == "single":
+            return key, False
+        return f"walk{parsed[2]}-{parsed[3]}", True
+
     def copy_token(self, recipe: str) -> str:
         """The name of the weights of the copy ``recipe`` (:meth:`recipe`) of this primary: its map cache key (the
         map store's fingerprint of a copy, which need not hash its weights, nor a plan build it).  It covers
