@@ -72,18 +72,10 @@ def write_json(path: Path, data: dict, indent: int | None = 1) -> str:
     from .check import guard, nonfinite
 
     path = Path(path)
-    text = None
     if isinstance(data, dict) and data.get("schema") == SCHEMA:
-        try:  # written first: the text shows its numbers finite, so the guard need not walk them
-            text = json.dumps(data, indent=indent, allow_nan=False)
-        except ValueError:
-            pass
-        checked = guard(data, text)
-        if checked is not data:
-            data, text = checked, None
+        data = guard(data)
     try:
-        payload = ((json.dumps(data, indent=indent, allow_nan=False) if text is None else text)
-                   + "\n").encode("ascii")  # ensure_ascii: ASCII
+        payload = (json.dumps(data, indent=indent, allow_nan=False) + "\n").encode("ascii")  # ensure_ascii: ASCII
     except ValueError:
         from ..common.errors import AuditInputError
 
