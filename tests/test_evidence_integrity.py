@@ -22,7 +22,7 @@ import pytest
 from saliency_audit.cli import main as cli
 from saliency_audit.common.errors import AuditError, AuditInputError, AuditUsageError
 from saliency_audit.evidence.check import contradictions, guard
-from saliency_audit.evidence import SCHEMA, write_json
+from saliency_audit.evidence import SCHEMA, write_json, write_json_encoded
 from saliency_audit.report.gate import gate_of
 from saliency_audit.evidence.schema import load, problems
 
@@ -146,6 +146,29 @@ def test_the_writer_flags_a_result_that_contradicts_its_numbers(tmp_path):
     assert got["run"]["status"] == "failed" and "results[0].verdict" in got["run"]["error"]
     assert got["results"][0]["verdict"] == "error" and problems(got) == []
     assert ev["results"][0]["verdict"] == "pass"  # the caller's dict is left as it was
+
+
+def test_running_evidence_with_results_encoded_once_is_the_same_bytes(tmp_path, monkeypatch):
+    """The run rewrites its evidence after every result with each result encoded once: the bytes write_json
+    writes; a result or another part with a non-finite number, or a contradiction, takes the guard's path."""
+    import saliency_audit.evidence as ev_module
+
+    monkeypatch.setattr(ev_module, "write_json", write_json)  # its guard's path: the bad evidence is on purpose
+
+    ev = evidence(result(), result("random", "fail"))
+    texts = [json.dumps(r, allow_nan=False) for r in ev["results"]]
+    want = write_json(tmp_path / "plain.json", ev, indent=None)
+    assert write_json_encoded(tmp_path / "encoded.json", ev, texts) == want
+    assert (tmp_path / "encoded.json").read_bytes() == (tmp_path / "plain.json").read_bytes()
+    for edit, encoded in ((lambda e: e["results"][1].update(value=math.nan), [texts[0], None]),
+                          (lambda e: e["config"].update(x=math.inf), texts),
+                          (lambda e: e["results"][0].update(bound=-0.5), texts)):
+        bad = json.loads(json.dumps(ev))
+        edit(bad)
+        write_json_encoded(tmp_path / "bad.json", bad, encoded)
+        write_json(tmp_path / "guarded.json", bad, indent=None)
+        got = json.loads((tmp_path / "bad.json").read_text())
+        assert got["run"]["status"] == "failed" and got == json.loads((tmp_path / "guarded.json").read_text())
 
 
 # -- 2. self-consistent ----------------------------------------------------------------------------------------

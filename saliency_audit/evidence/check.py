@@ -96,12 +96,14 @@ def _result_problems(i: int, r) -> list[str]:
     return out
 
 
-def contradictions(evidence) -> list[str]:
+def contradictions(evidence, results_checked: bool = False) -> list[str]:
     """One line per way ``evidence`` contradicts itself (empty: consistent), each starting with its JSON path.
-    Checks only what is there: a field of the wrong type is the schema's problem, not this one's."""
+    Checks only what is there: a field of the wrong type is the schema's problem, not this one's.
+    ``results_checked``: the caller vouches that no result holds a non-finite number (the evidence writer's
+    encoded results, :func:`saliency_audit.evidence.write_json_encoded`): only the rest is walked for them."""
     if not isinstance(evidence, dict):
         return []
-    out = nonfinite(evidence)
+    out = nonfinite({k: v for k, v in evidence.items() if k != "results"} if results_checked else evidence)
     results = evidence.get("results")
     if isinstance(results, list):
         for i, r in enumerate(results):
