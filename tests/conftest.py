@@ -84,16 +84,24 @@ def _evidence_files_keep_the_schema(monkeypatch):
     from saliency_audit import evidence as ev
     from saliency_audit.evidence.schema import problems
 
-    real, bad = ev.write_json, []
+    real, real_encoded, bad = ev.write_json, ev.write_json_encoded, []
 
-    def checked(path, data, indent=1):
+    def check(path, data):
         if isinstance(data, dict) and str(data.get("schema", "")).startswith("saliency-audit/evidence@"):
             found = problems(data)
             if found:
                 bad.append(f"{path}: " + "; ".join(found[:5]))
+
+    def checked(path, data, indent=1):
+        check(path, data)
         return real(path, data, indent)
 
+    def checked_encoded(path, data, results):  # the running evidence (each result encoded once)
+        check(path, data)
+        return real_encoded(path, data, results)
+
     monkeypatch.setattr(ev, "write_json", checked)
+    monkeypatch.setattr(ev, "write_json_encoded", checked_encoded)
     yield
     assert not bad, "evidence written by this test breaks saliency-audit/evidence@1:\n" + "\n".join(bad)
 

@@ -34,10 +34,38 @@ def _raw(name, samples, seed=0):
 def test_controls_are_registered_methods_that_never_touch_the_model():
     assert CONTROLS == ("edge", "random", "oracle")
     assert {METHODS[c].control for c in CONTROLS} == {"negative", "positive"}
-    assert not any(METHODS[c].cached for c in CONTROLS)  # the oracle's map depends on the mask, not in the key
+    assert not any(METHODS[c].cached for c in CONTROLS)  # not under a model: under what they read (next test)
     s = _samples()
     for name in CONTROLS:  # model=None: a control that touched the model would raise here
         assert _raw(name, s).shape == (2, 1, 32, 32)
+
+
+def test_controls_maps_are_cached_once_for_every_model_by_what_they_read(tmp_path):
+    """A warm run computes no control map: each is cached under the input grid, the image and its lesion mask
+    (the oracle's), for every model alike (randomization's copies too); another mask or softening is another."""
+    from torch import nn
+
+    from saliency_audit.engine.maps import MapStore
+    from saliency_audit.models.info import ModelInfo
+    from saliency_audit.models.wrapper import AuditModel
+
+    def model(seed):
+        torch.manual_seed(seed)
+        net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2, 2))
+        return AuditModel(net, ModelInfo(spec=f"m{seed}", arch="tiny", num_classes=2, input_size=(32, 32),
+                                         in_channels=1, mean=(0.0,), std=(1.0,))).eval()
+
+    cfg, samples = AuditConfig(), _samples()
+    first = {c: MapStore(cfg, tmp_path).maps(model(0), c, samples) for c in CONTROLS}
+    assert all(m.computed == 2 for m in first.values())
+    for c in CONTROLS:  # another process, another model: read, the same maps
+        again = MapStore(cfg, tmp_path).maps(model(1), c, samples)
+        assert again.computed == 0 and np.array_equal(again.maps, first[c].maps)
+    moved = [Sample("a", samples[0].image, 1, mask=np.roll(samples[0].mask, 3, axis=0)), samples[1]]
+    oracle = MapStore(cfg, tmp_path).maps(model(1), "oracle", moved)
+    assert oracle.computed == 1 and not np.array_equal(oracle.maps[0], first["oracle"].maps[0])
+    cfg.completeness.lesion_sigma *= 2
+    assert MapStore(cfg, tmp_path).maps(model(1), "oracle", samples).computed == 2
 
 
 def test_edge_is_the_sobel_map_of_the_image():

@@ -131,6 +131,18 @@ def test_masks_boxes_lungs_and_marker_geometry():
     assert 3.5 < min(radii) and max(radii) < 14 and 6 < np.median(radii) < 11
 
 
+@pytest.mark.parametrize("split", ["prior", "test"])
+def test_render_mask_is_the_samples_mask_without_the_image(split):
+    """The average-mask prior renders masks only (no developed image): render_sample's masks, bit for bit."""
+    from saliency_audit.demo import render_mask
+
+    for i in range(12):
+        for lesion in (True, False):
+            want = render_sample(split, i, 3, lesion=lesion, marker=bool(i % 2), size=64).mask
+            got = render_mask(split, i, 3, lesion=lesion, size=64)
+            assert got.dtype == want.dtype and np.array_equal(got, want)
+
+
 def test_negatives_have_empty_masks():
     for i in range(10):
         s = render_sample("test", i, lesion=False, marker=bool(i % 2))

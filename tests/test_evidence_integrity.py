@@ -22,7 +22,7 @@ import pytest
 from saliency_audit.cli import main as cli
 from saliency_audit.common.errors import AuditError, AuditInputError, AuditUsageError
 from saliency_audit.evidence.check import contradictions, guard
-from saliency_audit.evidence import SCHEMA, write_json
+from saliency_audit.evidence import SCHEMA, write_json, write_json_encoded
 from saliency_audit.report.gate import gate_of
 from saliency_audit.evidence.schema import load, problems
 
@@ -148,25 +148,27 @@ def test_the_writer_flags_a_result_that_contradicts_its_numbers(tmp_path):
     assert ev["results"][0]["verdict"] == "pass"  # the caller's dict is left as it was
 
 
-def test_the_writer_walks_the_numbers_only_when_its_text_cannot_show_them_finite(tmp_path, monkeypatch):
-    """The writer dumps the evidence first (allow_nan=False): written, its floats are finite, and only an integer
-    beyond any float (309 digits in the text) sends the guard walking every number; the bytes are the same."""
-    from saliency_audit.evidence import check
+def test_running_evidence_with_results_encoded_once_is_the_same_bytes(tmp_path, monkeypatch):
+    """The run rewrites its evidence after every result with each result encoded once: the bytes write_json
+    writes; a result or another part with a non-finite number, or a contradiction, takes the guard's path."""
+    import saliency_audit.evidence as ev_module
 
-    ev = evidence()
-    want = write_json(tmp_path / "slow.json", ev)
-    walked = []
-    monkeypatch.setattr(check, "nonfinite", lambda obj, limit=10, _real=check.nonfinite: walked.append(1) or
-                        _real(obj, limit))
-    assert write_json(tmp_path / "fast.json", ev) == want and not walked
-    assert (tmp_path / "fast.json").read_bytes() == (tmp_path / "slow.json").read_bytes()
-    ev["run"]["note"] = "9" * 400  # digits in a string: walked, and written as it is
-    write_json(tmp_path / "digits.json", ev)
-    assert walked and json.loads((tmp_path / "digits.json").read_text())["run"]["status"] == ev["run"]["status"]
-    ev["run"]["note"] = 10 ** 400
-    write_json(tmp_path / "big.json", ev)
-    got = json.loads((tmp_path / "big.json").read_text())
-    assert got["run"]["status"] == "failed" and "run.note is an integer of 1329 bits" in got["run"]["error"]
+    monkeypatch.setattr(ev_module, "write_json", write_json)  # its guard's path: the bad evidence is on purpose
+
+    ev = evidence(result(), result("random", "fail"))
+    texts = [json.dumps(r, allow_nan=False) for r in ev["results"]]
+    want = write_json(tmp_path / "plain.json", ev, indent=None)
+    assert write_json_encoded(tmp_path / "encoded.json", ev, texts) == want
+    assert (tmp_path / "encoded.json").read_bytes() == (tmp_path / "plain.json").read_bytes()
+    for edit, encoded in ((lambda e: e["results"][1].update(value=math.nan), [texts[0], None]),
+                          (lambda e: e["config"].update(x=math.inf), texts),
+                          (lambda e: e["results"][0].update(bound=-0.5), texts)):
+        bad = json.loads(json.dumps(ev))
+        edit(bad)
+        write_json_encoded(tmp_path / "bad.json", bad, encoded)
+        write_json(tmp_path / "guarded.json", bad, indent=None)
+        got = json.loads((tmp_path / "bad.json").read_text())
+        assert got["run"]["status"] == "failed" and got == json.loads((tmp_path / "guarded.json").read_text())
 
 
 # -- 2. self-consistent ----------------------------------------------------------------------------------------

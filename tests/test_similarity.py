@@ -178,3 +178,25 @@ def test_similarities_are_remembered_by_content_and_equal_the_computation():
     assert sim.hog_features(a.copy()) is h and not h.flags.writeable
     assert not np.array_equal(sim.hog_features(c), h)
     assert not np.array_equal(sim.hog_features(a, pixels_per_cell=(4, 4)).shape, h.shape)
+
+
+@settings(max_examples=200, deadline=None)
+@given(arrays(np.float64, st.integers(1, 300), elements=st.sampled_from([0.0, 0.5, 1.0, -2.0])
+              | st.floats(-1e6, 1e6, allow_nan=False)))
+def test_average_ranks_are_scipys_bit_for_bit(x):
+    from scipy.stats import rankdata
+
+    from saliency_audit.metrics.similarity import _average_ranks
+
+    want = rankdata(x)
+    got = _average_ranks(x)
+    assert got.dtype == want.dtype and np.array_equal(got, want)
+
+
+def test_average_ranks_leave_nan_and_infinity_to_scipy():
+    from scipy.stats import rankdata
+
+    from saliency_audit.metrics.similarity import _average_ranks
+
+    for x in (np.array([1.0, np.nan, 0.0]), np.array([np.inf, 0.0, -np.inf, 0.0]), np.array([])):
+        np.testing.assert_array_equal(_average_ranks(x), rankdata(x))

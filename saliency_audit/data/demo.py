@@ -69,7 +69,7 @@ class DemoDataset(AuditDataset):
         return total / max(used, 1), used
 
     def _render_prior(self, i: int) -> np.ndarray:
-        from ..demo import render_sample
+        from ..demo import render_mask
 
-        lesion, marker = self._flags("prior", i)
-        return render_sample("prior", i, self.seed, lesion=lesion, marker=marker).mask.astype(np.float64)
+        lesion, _ = self._flags("prior", i)
+        return render_mask("prior", i, self.seed, lesion=lesion).astype(np.float64)  # render_sample's mask

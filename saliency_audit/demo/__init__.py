@@ -22,6 +22,7 @@ from saliency_audit.demo.world import (
     iter_findings,
     make_split,
     render_findings,
+    render_mask,
     render_sample,
 )
 
@@ -36,6 +37,7 @@ __all__ = [
     "GENERATOR_VERSION",
     "DemoImage",
     "render_sample",
+    "render_mask",
     "make_split",
     "DemoCNN",
     "DemoResNet",

@@ -264,6 +264,18 @@ def _develop(
     return np.clip(img, 0.0, 1.0).astype(np.float32), marker_box
 
 
+def render_mask(split: str, index: int, seed: int = 0, *, lesion: bool, size: int = IMAGE_SIZE) -> np.ndarray:
+    """The lesion mask :func:`render_sample` gives for the same arguments (bool, (size, size)), without
+    developing the image: the lesions draw from their own stream and only need the anatomy's lungs (the
+    average-mask prior renders 200 masks at every run's start)."""
+    union = np.zeros((size, size), bool)
+    if lesion:
+        _, _, lungs = _anatomy(_rng(split, index, seed, _ANATOMY), size)
+        for m in _lesions(_rng(split, index, seed, _LESION), lungs, size)[1]:
+            union |= m
+    return union
+
+
 def render_sample(
     split: str,
     index: int,

@@ -93,6 +93,7 @@ class Audit:
         self.report_dir = Path(report_dir) if report_dir else None
         self.results: list[CriterionResult] = []
         self._result_dicts: dict[tuple, tuple[CriterionResult, dict]] = {}  # result key -> (result, its dict)
+        self._result_texts: dict[int, tuple[dict, str | None]] = {}  # id(result dict) -> (it, its JSON)
         self.listeners: list = []  # called with each result as it is recorded (the plugin maps them to tests)
         self.timings: dict[str, float] = {}
         self._run = ev.run_info(self.config.seed, argv)
@@ -511,6 +512,29 @@ class Audit:
             return None
         path = self.report_dir / "evidence.json"
         # while the run goes on the file is rewritten after every result: compact JSON (the C encoder; an
-        # indented dump is pure Python and took 6 s of a 3-minute demo); the finished file is indented
-        ev.write_json(path, self.evidence(finished), indent=1 if finished else None)
+        # indented dump is pure Python and took 6 s of a 3-minute demo), each result encoded once (it is final);
+        # the finished file is indented
+        doc = self.evidence(finished)
+        if finished:
+            ev.write_json(path, doc, indent=1)
+        else:
+            ev.write_json_encoded(path, doc, self._result_texts_of(doc["results"]))
         return path
+
+    def _result_texts_of(self, dicts: list[dict]) -> list[str | None]:
+        """Each result dict as compact JSON, encoded once (None when it holds a non-finite number: the writer's
+        guard then sees it); held with the dict, so a result converted again (``refresh``) is encoded again, and
+        only while it is in the evidence."""
+        import json
+
+        from ..evidence.check import nonfinite
+
+        held, out = {}, []
+        for d in dicts:
+            got = self._result_texts.get(id(d))
+            if got is None or got[0] is not d:
+                got = (d, None if nonfinite(d, 1) else json.dumps(d, allow_nan=False))
+            held[id(d)] = got
+            out.append(got[1])
+        self._result_texts = held
+        return out

@@ -108,7 +108,7 @@ def make_view(audit, finding: str):
     view.config.explain = "target_class"  # a finding names its output: no "predicted" class
     view.dataset_options = {**audit.dataset_options, "finding": finding}
     view.report_dir = None
-    view.results, view._result_dicts, view.listeners = [], {}, []
+    view.results, view._result_dicts, view._result_texts, view.listeners = [], {}, {}, []
     view.plan, view.decided, view.family, view.baseline, view.baseline_name = None, {}, None, None, ""
     view._dataset = view._store = view._ctx = None
     view.finding, view.parent = finding, audit

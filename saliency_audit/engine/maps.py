@@ -99,10 +99,30 @@ class MapStore:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def _path(self, model_fp: str, method: str, sample_key: str, smooth: tuple | None = None) -> Path | None:
-        if self.cache_dir is None or not METHODS[method].cached:
+        """A map's cache file; a control's (``model_fp`` from :meth:`control_key`, ``sample_key`` from
+        :meth:`control_sample_key`) lies beside every model's, keyed by what it reads instead."""
+        if self.cache_dir is None or not (METHODS[method].cached or METHODS[method].control):
             return None
         kind = f"{method}-{self._method_key(method)}" + (f"-smooth{smooth[0]}x{smooth[1]:g}" if smooth else "")
         return self.cache_dir / "maps" / model_fp / kind / f"{sample_key}.npz"
+
+    # A control's map never reads the model: the image on the model's grid (edge), the run seed and the image
+    # (random), the lesion mask and its softening (oracle).  It is cached under those, once for every model
+    # (randomization's per-image copies included), so a warm run computes none (608 maps of the demo audit).
+    def control_key(self, model) -> str:
+        """The cache folder of the controls' maps on ``model``'s input grid (in place of a fingerprint)."""
+        h, w = (int(v) for v in model.input_size)
+        sigma = float(self.config.completeness.lesion_sigma)  # the oracle's softening
+        return f"controls-{h}x{w}-sigma{sigma:g}"
+
+    @staticmethod
+    def control_sample_key(sample: Sample) -> str:
+        """The image's content key and its lesion mask's digest (the oracle reads the mask)."""
+        truth = sample.truth()
+        h = hashlib.sha256(b"none" if truth is None else np.ascontiguousarray(truth, dtype=bool).tobytes())
+        if truth is not None:
+            h.update(str(truth.shape).encode())
+        return f"{sample.key()}-{h.hexdigest()[:16]}"
 
     def cam_key(self, model) -> str:
         """What the CAM layer depends on: the network's structure (module names and types, input size) and the
@@ -158,8 +178,10 @@ class MapStore:
 
             raise Unavailable(reason)
         t0 = time.perf_counter()
-        fp = self.fingerprint(model)
+        control = bool(METHODS[method].control)
+        fp = self.control_key(model) if control else self.fingerprint(model)
         keys = [s.key() for s in samples]
+        files = [self.control_sample_key(s) for s in samples] if control else keys  # cache file names
         # the primary model's maps are the reference of every criterion: hand out one MapSet, so its
         # similarity features and noise floor are computed once (other models' maps are not kept in memory)
         memo_key = (fp, method, self._method_key(method), tuple(keys), smooth)
@@ -171,7 +193,7 @@ class MapStore:
         maps: list[np.ndarray | None] = [None] * len(samples)
         signed: list[np.ndarray | None] = [None] * len(samples)
         constant = np.zeros(len(samples), dtype=bool)
-        for i, k in enumerate(keys):
+        for i, k in enumerate(files):
             hit = self._load(self._path(fp, method, k, smooth))
             if hit is not None:
                 maps[i], constant[i], signed[i] = hit
@@ -200,7 +222,7 @@ class MapStore:
                 sg = signed_maps(raw_np, clip_percentile=clip)
                 for j, i in enumerate(idx):
                     maps[i], constant[i], signed[i] = pp[j], const[j], sg[j]
-                    self._save(self._path(fp, method, keys[i], smooth), pp[j], const[j], sg[j])
+                    self._save(self._path(fp, method, files[i], smooth), pp[j], const[j], sg[j])
                 shown.update(len(idx))
         seconds = time.perf_counter() - t0
         self.stats["computed"] += len(todo)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 
 from ..common.subjects import of
 
@@ -97,18 +96,14 @@ def _result_problems(i: int, r) -> list[str]:
     return out
 
 
-#: an integer literal beyond any float, as ``json.dumps`` writes one (309 digits or more; a string of as many
-#: digits matches too, and is then walked like any other evidence)
-LONG_DIGITS = re.compile(r"\d{309}")
-
-
-def contradictions(evidence, finite: bool = False) -> list[str]:
+def contradictions(evidence, results_checked: bool = False) -> list[str]:
     """One line per way ``evidence`` contradicts itself (empty: consistent), each starting with its JSON path.
-    Checks only what is there: a field of the wrong type is the schema's problem, not this one's.  ``finite``:
-    every number is known to be finite (:func:`guard` with the JSON written): the walk over them is skipped."""
+    Checks only what is there: a field of the wrong type is the schema's problem, not this one's.
+    ``results_checked``: the caller vouches that no result holds a non-finite number (the evidence writer's
+    encoded results, :func:`saliency_audit.evidence.write_json_encoded`): only the rest is walked for them."""
     if not isinstance(evidence, dict):
         return []
-    out = [] if finite else nonfinite(evidence)
+    out = nonfinite({k: v for k, v in evidence.items() if k != "results"} if results_checked else evidence)
     results = evidence.get("results")
     if isinstance(results, list):
         for i, r in enumerate(results):
@@ -127,16 +122,12 @@ def contradictions(evidence, finite: bool = False) -> list[str]:
     return [line.translate(_ESCAPE_BREAKS) for line in out]  # names from the file stay on one line
 
 
-def guard(evidence: dict, dumped: str | None = None) -> dict:
+def guard(evidence: dict) -> dict:
     """``evidence`` itself when it is finite and consistent; otherwise a copy marked ``failed`` whose
     ``run.error`` names the first problems in one line: non-finite numbers written as null, and a result that
     contradicts its own numbers (a bug) turned into an ``error`` verdict naming the contradiction.  So the
-    writer never fails, what it writes is consistent, and the gate never reads it as complete.
-
-    ``dumped``: the evidence as ``json.dumps(allow_nan=False)`` wrote it (the writer's own text): its floats are
-    then finite, and unless the text holds an integer too long for a float (:data:`LONG_DIGITS`), the walk over
-    every number (seconds of a 100-result run written after each result) is skipped."""
-    found = contradictions(evidence, finite=dumped is not None and not LONG_DIGITS.search(dumped))
+    writer never fails, what it writes is consistent, and the gate never reads it as complete."""
+    found = contradictions(evidence)
     if not found:
         return evidence
     fixed = without_nonfinite(evidence)

@@ -40,8 +40,9 @@ class MethodSpec:
 
     @property
     def cached(self) -> bool:
-        """Whether its maps go to the disk cache (controls cost no model pass, and the oracle's map depends
-        on the lesion mask, which the cache key does not cover)."""
+        """Whether its maps go to the disk cache under the model's fingerprint.  A control's map never reads the
+        model: the map store caches it under what it reads instead (the input grid, the image, its lesion mask:
+        :meth:`saliency_audit.engine.maps.MapStore.control_key`), once for every model."""
         return not self.control
 
     def function(self):

@@ -75,6 +75,11 @@ def ssim(a: np.ndarray, b: np.ndarray, *, data_range: float = 1.0) -> float:
     default ``data_range=1``.  Two constant maps that are equal give 1.
     Remembered by the maps' content (the same pair is compared at every look).
     """
+    key = _digest(np.asarray(a), np.asarray(b)) + repr(float(data_range)).encode()  # their own bytes
+    hit = _SSIM.get(key)
+    if hit is not None:  # the same maps, checked before
+        _SSIM.move_to_end(key)
+        return hit
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     if a.ndim != 2 or a.shape != b.shape:
@@ -83,7 +88,6 @@ def ssim(a: np.ndarray, b: np.ndarray, *, data_range: float = 1.0) -> float:
         raise AuditInputError("ssim: a map contains NaN or infinite values")
     win = min(7, *a.shape)
     win -= (win + 1) % 2  # odd window no larger than the map
-    key = _digest(a, b) + repr(float(data_range)).encode()
     return _remember(_SSIM, _SSIM_MAX, key,
                      lambda: float(structural_similarity(a, b, data_range=data_range, win_size=win)))
 
@@ -115,8 +119,28 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 def ranks(m: np.ndarray) -> np.ndarray:
     """Average ranks of a map's pixels (scipy ``rankdata``), reusable across comparisons (read-only:
     remembered by the map's content)."""
-    flat = np.asarray(m, dtype=np.float64).ravel()
-    return _feature("ranks", flat, lambda: rankdata(flat))
+    m = np.asarray(m)  # remembered by its own bytes (a float32 map: half of them to hash)
+    return _feature("ranks", m, lambda: _average_ranks(np.asarray(m, dtype=np.float64).ravel()))
+
+
+def _average_ranks(x: np.ndarray) -> np.ndarray:
+    """``scipy.stats.rankdata(x)`` (average ranks, float64) of a 1-D array, at half its cost: scipy sorts
+    stably and reorders through generic array-API calls; ties get their mean rank whatever order a sort leaves
+    them in, and every rank is a whole or half number, exact in float64, so the values are scipy's bit for bit
+    (tests/test_similarity.py).  An array with a NaN is left to scipy (its ``nan_policy``)."""
+    n = x.size
+    if n == 0 or not np.isfinite(x).all():
+        return rankdata(x)
+    order = np.argsort(x)
+    y = x[order]
+    first = np.empty(n, dtype=bool)  # the first of each run of equal values
+    first[0] = True
+    np.not_equal(y[1:], y[:-1], out=first[1:])
+    start = np.flatnonzero(first)
+    counts = np.diff(start, append=n)
+    out = np.empty(n)
+    out[order] = np.repeat((start + 1.0) + (counts - 1.0) / 2, counts)
+    return out
 
 
 def spearman_from_ranks(ra: np.ndarray, rb: np.ndarray) -> float:
@@ -144,7 +168,8 @@ def hog_similarity(a: np.ndarray, b: np.ndarray, *, pixels_per_cell: tuple[int, 
 def hog_features(m: np.ndarray, *, pixels_per_cell: tuple[int, int] = (8, 8)) -> np.ndarray:
     """The HOG descriptor :func:`hog_similarity` compares, reusable across comparisons (read-only: remembered
     by the map's content)."""
-    m = np.asarray(m, dtype=np.float64)
+    given = np.asarray(m)
+    m = np.asarray(given, dtype=np.float64)
     if min(pixels_per_cell) < 1:
         raise ValueError(f"hog_similarity: pixels_per_cell must be positive, got {tuple(pixels_per_cell)}")
     cells = (m.shape[0] // pixels_per_cell[0], m.shape[1] // pixels_per_cell[1])
@@ -156,7 +181,7 @@ def hog_features(m: np.ndarray, *, pixels_per_cell: tuple[int, int] = (8, 8)) ->
     blocks = (min(3, cells[0]), min(3, cells[1]))
     if _hog_histograms is None:
         return hog(m, pixels_per_cell=pixels_per_cell, cells_per_block=blocks, feature_vector=True)
-    return _feature("hog", m, lambda: _hog_l2hys(m, pixels_per_cell, blocks), tuple(pixels_per_cell))
+    return _feature("hog", given, lambda: _hog_l2hys(m, pixels_per_cell, blocks), tuple(pixels_per_cell))
 
 
 def _hog_l2hys(m: np.ndarray, cell: tuple[int, int], block: tuple[int, int], orientations: int = 9,
