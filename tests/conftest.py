@@ -5,7 +5,11 @@ run imported; torch, captum and matplotlib cannot be imported a second time
 in one process (torch's C extension crashes: "bad call flags").  Importing
 them here, at collection, keeps them out of every snapshot's diff.
 """
+import atexit
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import matplotlib
 
@@ -57,9 +61,30 @@ import torch.distributed._functional_collectives  # noqa: E402,F401  (registers 
 
 import torch._dynamo  # noqa: E402,F401  (an optimizer's first step imports it; its TORCH_LIBRARY registers once)
 
-# pytester points HOME at its temporary folder, which would move the default cache (~/.cache/saliency-audit) and
-# make every in-process audit of the demo retrain the demo models: pin the cache where this session found it.
-os.environ.setdefault("SALIENCY_AUDIT_CACHE", str(saliency_audit.common.paths.cache_root()))
+
+
+def _session_cache() -> tuple[str, bool]:
+    """The one map/result cache of this test session: (folder, whether this process removes it at exit).
+
+    Hermetic: never the user's ``~/.cache/saliency-audit`` nor a ``SALIENCY_AUDIT_CACHE`` of theirs, but a fresh
+    temporary folder that every test of the session shares (the cache is content-keyed: maps, ROAD results and
+    demo models are found again by what they are), pytester runs and subprocesses included through
+    ``SALIENCY_AUDIT_CACHE``, which pytester's move of HOME does not touch.  ``SALIENCY_AUDIT_TEST_CACHE=DIR``
+    keeps one across local runs instead.  An xdist worker inherits its controller's folder."""
+    keep = os.environ.get("SALIENCY_AUDIT_TEST_CACHE")
+    if keep:
+        return str(Path(keep).expanduser().resolve()), False
+    inherited = os.environ.get(_SESSION_CACHE_VAR)
+    if inherited and os.environ.get("PYTEST_XDIST_WORKER") and Path(inherited).is_dir():
+        return inherited, False
+    return tempfile.mkdtemp(prefix="saliency-audit-tests-"), True
+
+
+_SESSION_CACHE_VAR = "SALIENCY_AUDIT_SESSION_CACHE"  # the folder a controller made, for its xdist workers
+SESSION_CACHE, _OWNED = _session_cache()
+os.environ["SALIENCY_AUDIT_CACHE"] = os.environ[_SESSION_CACHE_VAR] = SESSION_CACHE
+if _OWNED:
+    atexit.register(shutil.rmtree, SESSION_CACHE, ignore_errors=True)
 
 
 import pytest  # noqa: E402

@@ -1,7 +1,7 @@
 """End to end on the demo world: the audit's verdicts on models whose truth we know.
 
-They audit the shipped demo models end to end (maps cached under SALIENCY_AUDIT_CACHE or
-~/.cache/saliency-audit), so they are the slow part of the suite.
+They audit the shipped demo models end to end (maps cached in the test session's own cache, tests/conftest.py),
+so they are the slow part of the suite.
 """
 import json
 import shutil
