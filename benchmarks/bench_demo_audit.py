@@ -22,13 +22,22 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_audit(cache: Path, report: Path, extra: list[str]) -> tuple[float, int]:
-    """Seconds and exit code of ``pytest audits/`` with its own cache (models and maps)."""
+    """Seconds and exit code of ``pytest audits/`` with its own cache (models, maps, ROAD results, prediction
+    logits, the estimate's unit seconds and the report's figures: a warm run finds all of them)."""
     env = dict(os.environ, SALIENCY_AUDIT_CACHE=str(cache))
-    t0 = time.perf_counter()
     env["SALIENCY_AUDIT_PROGRESS"] = "0"
+    t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "pytest", "audits/", "-q", "-p", "no:cacheprovider",
                            f"--audit-report={report}", *extra], cwd=ROOT, env=env, capture_output=True, text=True)
     return time.perf_counter() - t0, proc.returncode
+
+
+def load() -> float | None:
+    """The 1-minute load average before a run: the timings are only comparable on an idle machine."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
 
 
 def batched_vs_naive(method: str, n: int) -> dict:
@@ -105,14 +114,16 @@ def main() -> None:
             # an empty cache: the shipped weights load from the package, every map is computed ("cold")
             cache, report = Path(tmp) / name, Path(tmp) / f"{name}-report"
             extra = ["-k", expr] if expr else []
+            loads = [load()]
             cold, rc_cold = run_audit(cache, report, extra)
+            loads.append(load())
             warm, rc_warm = run_audit(cache, report, extra)
             evidence = json.loads((report / "evidence.json").read_text())
             methods = [r for r in evidence["results"] if not r.get("details", {}).get("control")]
             counts = {v: sum(r["verdict"] == v for r in methods) for v in ("pass", "fail", "error", "skipped")}
             out[f"demo_audit_{name}"] = {
                 "k": expr, "cold_s": round(cold, 1), "warm_s": round(warm, 1), "cold_over_warm": round(cold / warm, 1),
-                "exit_codes": [rc_cold, rc_warm], "results": len(methods), "verdicts": counts,
+                "exit_codes": [rc_cold, rc_warm], "load_before": loads, "results": len(methods), "verdicts": counts,
                 "controls": evidence.get("controls"),
                 "timings_warm": evidence["run"]["timings"]}
             if expr is None:

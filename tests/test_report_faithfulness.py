@@ -315,3 +315,16 @@ def test_terminal_table_shows_the_new_scores(evidence):
         r = next(r for r in evidence["results"] if r["criterion"] == c and r["verdict"] == "pass")
         assert f"{prefix}{r['details']['mean_score']:.3f}" in lines
     assert "AP 0.400" in lines
+
+
+def test_figures_kept_by_content_are_told_apart_by_their_function(tmp_path):
+    """The completeness section draws three figures from the same results (ROAD curves, deletion/insertion,
+    box plots): kept in a figure cache, each is its own, and the page is the one drawn without a cache."""
+    from saliency_audit.report.html import write_html
+
+    ev = make_faithfulness_evidence(methods=("grad", "gradcam"), n_images=4, errors=False)
+    want = render(ev)
+    for _ in range(2):  # drawn and kept, then read back
+        assert write_html(ev, tmp_path / "r.html", figure_cache=tmp_path / "cache").read_text() == want
+    pngs = re.findall(r"base64,([A-Za-z0-9+/=]+)", want)
+    assert len(set(pngs)) == len(pngs) == len(list((tmp_path / "cache" / "figures").rglob("*.b64")))

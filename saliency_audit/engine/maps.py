@@ -101,10 +101,16 @@ class MapStore:
     def _path(self, model_fp: str, method: str, sample_key: str, smooth: tuple | None = None) -> Path | None:
         """A map's cache file; a control's (``model_fp`` from :meth:`control_key`, ``sample_key`` from
         :meth:`control_sample_key`) lies beside every model's, keyed by what it reads instead."""
+        folder = self._folder(model_fp, method, smooth)
+        return None if folder is None else folder / f"{sample_key}.npz"
+
+    def _folder(self, model_fp: str, method: str, smooth: tuple | None = None) -> Path | None:
+        """The folder of ``method``'s cached maps on a model (:meth:`_path`'s; its key is computed once per
+        batch of images, not per image)."""
         if self.cache_dir is None or not (METHODS[method].cached or METHODS[method].control):
             return None
         kind = f"{method}-{self._method_key(method)}" + (f"-smooth{smooth[0]}x{smooth[1]:g}" if smooth else "")
-        return self.cache_dir / "maps" / model_fp / kind / f"{sample_key}.npz"
+        return self.cache_dir / "maps" / model_fp / kind
 
     # A control's map never reads the model: the image on the model's grid (edge), the run seed and the image
     # (random), the lesion mask and its softening (oracle).  It is cached under those, once for every model
@@ -193,8 +199,10 @@ class MapStore:
         maps: list[np.ndarray | None] = [None] * len(samples)
         signed: list[np.ndarray | None] = [None] * len(samples)
         constant = np.zeros(len(samples), dtype=bool)
-        for i, k in enumerate(files):
-            hit = self._load(self._path(fp, method, k, smooth))
+        folder = self._folder(fp, method, smooth)
+        paths = [None if folder is None else folder / f"{k}.npz" for k in files]
+        for i, path in enumerate(paths):
+            hit = self._load(path)
             if hit is not None:
                 maps[i], constant[i], signed[i] = hit
         todo = [i for i, m in enumerate(maps) if m is None]
@@ -222,7 +230,7 @@ class MapStore:
                 sg = signed_maps(raw_np, clip_percentile=clip)
                 for j, i in enumerate(idx):
                     maps[i], constant[i], signed[i] = pp[j], const[j], sg[j]
-                    self._save(self._path(fp, method, files[i], smooth), pp[j], const[j], sg[j])
+                    self._save(paths[i], pp[j], const[j], sg[j])
                 shown.update(len(idx))
         seconds = time.perf_counter() - t0
         self.stats["computed"] += len(todo)

@@ -30,6 +30,18 @@ def method_passes(method: str, config, cam_channels: int = 0, size: tuple[int, i
     return spec.passes(config, cam_channels, size) if callable(spec.passes) else int(spec.passes)
 
 
+_COMBINED: list = [None, frozenset()]
+
+
+def _combined() -> frozenset:
+    """The methods whose raw attributions another method combines (MapStore.raw memoises those), computed once
+    per state of the method registry (a plan asks it for every batch of every pair)."""
+    n = len(METHODS)
+    if _COMBINED[0] != n:
+        _COMBINED[:] = [n, frozenset(d for m in METHODS for d in METHODS[m].needs)]
+    return _COMBINED[1]
+
+
 @dataclass
 class _Ledger:
     """The run's bookkeeping, replayed: what is cached, memoised and probed so far."""
@@ -111,13 +123,13 @@ class _Ledger:
         spec = METHODS[method]
         if spec.uses_cam_layer or any(METHODS[d].uses_cam_layer for d in spec.needs):
             cost += self._probe(cam)
-        fp = mk
+        folder = None if self.cold else store._folder(mk, method, smooth)  # MapStore._path's, once per call
         todo = []
         for s in samples:
             k = s.key()
             if (mk, method, k, smooth) in self.maps_done:
                 continue
-            path = None if self.cold else store._path(fp, method, k, smooth)
+            path = None if folder is None else folder / f"{k}.npz"
             if path is None or not path.is_file():
                 todo.append(k)
             self.maps_done.add((mk, method, k, smooth))
@@ -159,7 +171,7 @@ class _Ledger:
         cost += self._targets(keys)
         channels = self._channels(model_key) if spec.per_channel else 0
         cost += self._add("grad", method_passes(method, self.config, channels, size) * len(keys))
-        if any(method in METHODS[m].needs for m in METHODS):
+        if method in _combined():
             self.raw_done.update((mk, method, k) for k in keys)
         return cost
 
@@ -256,27 +268,33 @@ class _Ledger:
 
     def known_maps(self, model_key: str, method: str, samples):
         """``method``'s maps of ``samples`` on ``model_key`` as the run will score them, when the map cache holds
-        every one (and the plan is not counted cold); else None.  A control's maps are not cached, but they cost
-        no pass and are the same for every model: they are made here, on the primary (MapStore.maps' postprocess
-        is per map)."""
+        every one (and the plan is not counted cold); else None.  A control's maps cost no pass and are the same
+        for every model: read from the cache once for every model (MapStore.control_key), else made here, on
+        the primary (MapStore.maps' postprocess is per map)."""
         store = self.ctx.store
         if self.cold or not samples or method in store.external or method not in METHODS:
             return None
+        import numpy as np
+
         if METHODS[method].control:
+            primary = self.model("primary")
+            folder = store._folder(store.control_key(primary), method)
+            hits = [store._load(None if folder is None else folder / f"{store.control_sample_key(s)}.npz")
+                    for s in samples]
+            if all(h is not None for h in hits):
+                return np.stack([h[0] for h in hits])
             from ..methods.postprocess import postprocess
 
-            raw = store.raw(self.model("primary"), method, samples, [s.key() for s in samples])
+            raw = store.raw(primary, method, samples, [s.key() for s in samples])
             return postprocess(raw.numpy(), clip_percentile=self.config.postprocess.clip_percentile,
                                what=f"{method} maps")[0]
-        fp = self.key(model_key)
+        folder = store._folder(self.key(model_key), method)
         maps = []
         for s in samples:
-            hit = store._load(store._path(fp, method, s.key()))
+            hit = store._load(None if folder is None else folder / f"{s.key()}.npz")
             if hit is None:
                 return None
             maps.append(hit[0])
-        import numpy as np
-
         return np.stack(maps)
 
 

@@ -117,13 +117,15 @@ def to_png(fig) -> str:
 
 
 def _draw(fn):
-    """Run a drawing function under the report's matplotlib style."""
+    """Run a drawing function under the report's matplotlib style (the wrapper keeps its name, module and
+    qualified name: the figure cache, report.markup.figure_cache, tells figures apart by them)."""
+    import functools
 
+    @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         with matplotlib.rc_context(_RC):
             return fn(*args, **kwargs)
 
-    wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
     return wrapper
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import inspect
 import json
 import math
 from contextlib import contextmanager
@@ -130,11 +131,12 @@ def _without_cost(value):
 
 def _figure_path(fn, args: tuple) -> Path | None:
     folder = _FIGURE_CACHE.get()
-    if folder is None or not getattr(fn, "__module__", "").startswith("saliency_audit.report"):
-        return None  # a third party's figure may draw anything: always drawn
+    drawn = inspect.unwrap(fn)  # the drawing function itself (figures._draw wraps each)
+    module, name = getattr(drawn, "__module__", None) or "", getattr(drawn, "__qualname__", None)
+    if folder is None or not module.startswith("saliency_audit.report.") or not name or "<locals>" in name:
+        return None  # a third party's figure may draw anything, and a nameless one is not told apart: drawn
     try:
-        blob = json.dumps([fn.__module__, fn.__qualname__, _code_digest(), _without_cost(args)], sort_keys=True,
-                          allow_nan=True)
+        blob = json.dumps([module, name, _code_digest(), _without_cost(args)], sort_keys=True, allow_nan=True)
     except (TypeError, ValueError, OSError):
         return None
     key = hashlib.sha256(blob.encode()).hexdigest()[:40]
