@@ -1,5 +1,7 @@
-"""Load a repository script (not a package module) by its path, for the tests that check what it generates."""
+"""Load a repository script (not a package module) by its path, for the tests that check what it generates, and
+read a benchmark's stored result."""
 import importlib.util
+import json
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -12,3 +14,8 @@ def load_script(relative: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def stored_result(name: str) -> dict:
+    """``benchmarks/results/NAME.json``, as a benchmark wrote it."""
+    return json.loads((ROOT / "benchmarks" / "results" / f"{name}.json").read_text(encoding="utf-8"))

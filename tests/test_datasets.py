@@ -292,25 +292,6 @@ def test_memory_is_flat_while_iterating(tmp_path):
 
 
 # -- end to end -----------------------------------------------------------------------------------
-@pytest.mark.slow
-@pytest.mark.parametrize("fmt", ["siim", "rsna", "nih", "folder"])
-def test_utility_audit_runs_on_each_layout(tmp_path, fmt):
-    from saliency_audit import Audit, AuditConfig
-
-    root = export_demo(fmt, tmp_path / fmt, n=64)
-    cfg = AuditConfig(sequential=False)  # every image read and audited, whatever the layout
-    cfg.n_images = 16
-    cfg.cache_dir = str(tmp_path / "maps")
-    audit = Audit(model="demo", dataset=fmt, data_root=str(root), config=cfg, report_dir=tmp_path / "rep",
-                  dataset_options={"finding": "Nodule"} if fmt == "nih" else None)
-    r = audit.utility("gradcam")
-    assert r.verdict in ("pass", "fail") and r.n == 16, r.explain()
-    assert r.passed, r.explain()  # the demo model localises the demo lesions whatever the file layout
-    ev = json.loads((tmp_path / "rep" / "evidence.json").read_text())
-    assert ev["dataset"]["name"] == fmt and ev["dataset"]["eval_size"] == [128, 128]
-    assert len(ev["dataset"]["manifest_sha256"]) == 64 and ev["dataset"]["skipped"] == []
-
-
 def test_rle_form_disagreement_names_csv_rows(tmp_path):
     root = export_demo("siim", tmp_path / "s", n=3)
     csv = root / "train-rle.csv"
@@ -327,18 +308,24 @@ def test_rle_form_disagreement_names_csv_rows(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["siim", "rsna", "nih", "folder"])
 def test_pytest_audit_on_each_layout(pytester, tmp_path, fmt):
-    """The user's command: ``pytest audits/ --dataset=FMT --data-root=DIR --model=demo`` (utility, two methods)."""
+    """The user's command: ``pytest audits/ --dataset=FMT --data-root=DIR --model=demo`` (utility, two methods):
+    every image read and audited whatever the layout, and the demo model localises the demo lesions in each."""
     from pathlib import Path
 
     shutil.copy(Path(__file__).resolve().parents[1] / "audits" / "test_utility.py", pytester.path / "test_utility.py")
     root = export_demo(fmt, tmp_path / fmt, n=64)
     extra = ["--finding=Nodule"] if fmt == "nih" else []
     args = [f"--dataset={fmt}", f"--data-root={root}", "--model=demo", "--methods=gradcam,ggcam", "--n-images=16",
-            "--audit-report=rep", "-p", "no:cacheprovider", *extra]
+            "--no-sequential", "--audit-report=rep", "-p", "no:cacheprovider", *extra]  # fixed n: every image read
     result = pytester.runpytest(*args)
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=2)  # both pass utility
     ev = json.loads((pytester.path / "rep" / "evidence.json").read_text())
     assert ev["dataset"]["name"] == fmt and ev["dataset"]["root"] == str(root)
+    ds = ev["dataset"]["findings"]["Nodule"] if fmt == "nih" else ev["dataset"]  # a finding's own record
+    assert ds["eval_size"] == [128, 128] and ds["n_images"] == 16
+    assert len(ds["manifest_sha256"]) == 64 and ds["skipped"] == []
+    assert {(r["method"], r["verdict"], r["n"]) for r in ev["results"] if r["method"] in ("gradcam", "ggcam")} == {
+        ("gradcam", "pass", 16), ("ggcam", "pass", 16)}
     if fmt != "siim":
         return
     assert ev["dataset"]["rle_form"] == "relative" and ev["dataset"]["images"] == "dicom"

@@ -39,6 +39,8 @@ def test_demo_audit_via_pytest_gates_on_verdicts(pytester):
         assert r["ci"][0] is not None and r["baseline"]["name"] == "average-mask prior"
         assert [b["name"] for b in r["baselines"]] == ["average-mask prior", "randomized model"]
     assert by_method["gradcam"]["verdict"] == "pass"
+    gradcam = by_method["gradcam"]
+    assert gradcam["details"]["mean_ap"] > gradcam["baselines"][1]["value"]  # trained beats untrained
     assert by_method["gradcam"]["details"]["map_notes"]["cam_layer"]["resolution"] == [16, 16]
     roles = {m["role"] for m in ev["models"]}
     assert roles == {"primary", "randomized"}
@@ -55,19 +57,18 @@ def test_shortcut_model_fails_utility_for_grad_and_gradcam(tmp_path):
         assert r.verdict == "fail", r.explain()
 
 
-def test_primary_gradcam_beats_its_randomized_copy(tmp_path):
-    audit = Audit(model="demo", config=_config(tmp_path))
-    r = audit.utility("gradcam")
-    assert r.passed, r.explain()
-    assert r.details["mean_ap"] > r.baselines[1]["value"]  # trained beats untrained
+def _sg_config(tmp_path):
+    cfg = _config(tmp_path, n=8)
+    cfg.methods.sg.samples = 5  # SmoothGrad's noise is what the seed fixes, at any number of samples
+    return cfg
 
 
 def test_same_seed_same_numbers(tmp_path):
-    a = Audit(model="demo", config=_config(tmp_path / "a", n=12)).utility("sg")
-    b = Audit(model="demo", config=_config(tmp_path / "b", n=12)).utility("sg")
+    a = Audit(model="demo", config=_sg_config(tmp_path / "a")).utility("sg")  # two fresh caches: computed twice
+    b = Audit(model="demo", config=_sg_config(tmp_path / "b")).utility("sg")
     assert a.value == b.value and a.ci == b.ci
     assert [p["score"] for p in a.per_image] == [p["score"] for p in b.per_image]
-    c = Audit(model="demo", config=_config(tmp_path / "c", n=12))
+    c = Audit(model="demo", config=_sg_config(tmp_path / "c"))
     c.config.seed = 1
     other = c.utility("sg")
     assert not np.allclose([p["score"] for p in a.per_image], [p["score"] for p in other.per_image])

@@ -11,8 +11,10 @@ from saliency_audit.stats import groupseq
 from saliency_audit.common.errors import DegenerateBound
 from saliency_audit.stats.sequential import Check, Looks, decide
 from saliency_audit.stats import bootstrap_mean, clears, floor_terms
+from tests.scripts import load_script, stored_result
 
 ALPHA = 0.05
+GUARDS = stored_result("verdict_guards")["studies"]  # benchmarks/bench_verdict_guards.py
 
 
 def _planned(n_max: int, batch: int = 8) -> tuple[float, ...]:
@@ -115,18 +117,11 @@ def test_a_noisy_floor_is_carried_by_the_randomization_bound():
     """Per image: SSIM s_i to the randomized model's map, and the image's floor term f_i (its map against
     another image's).  The true normalized drop (1 - E s) / (1 - E f) sits exactly on the threshold 0.8, the
     floor is noisy (sd 0.25) and the stage's SSIM is not (sd 0.05).  Treating the floor as known passes far
-    more than 5 % of these audits; the bound over the floor-carrying terms does not."""
-    rng = np.random.default_rng(1)
-    threshold, mean_floor, n, reps = 0.8, 0.3, 24, 800
-    mean_s = 1 - threshold * (1 - mean_floor)
-    old = new = 0
-    for r in range(reps):
-        f = np.clip(rng.normal(mean_floor, 0.25, n), -1, 1)
-        s = np.clip(rng.normal(mean_s, 0.05, n), -1, 1)
-        d = (1 - s) / (1 - f.mean())
-        old += bootstrap_mean(d, resamples=500, seed=r).lo >= threshold
-        new += bootstrap_mean(floor_terms(d, f), resamples=500, seed=r).lo >= threshold
-    _above_and_within("floor treated as known", old, "floor carried", new, reps)
+    more than 5 % of these audits; the bound over the floor-carrying terms does not.  (800 audits of 24 images,
+    benchmarks/bench_verdict_guards.py: ``noisy_floor``.)"""
+    s = GUARDS["noisy_floor"]
+    _above_and_within("floor treated as known", s["floor_known_passes"], "floor carried", s["floor_carried_passes"],
+                      s["reps"])
 
 
 def test_floor_terms_average_to_the_statistic_and_carry_the_floor():
@@ -146,20 +141,9 @@ def test_floor_terms_average_to_the_statistic_and_carry_the_floor():
 def test_a_long_lower_tail_is_guarded_by_the_skewness_corrected_bound():
     """Beta(5, 2) values (a method that fails badly on a few images), true mean on the threshold, 24 images:
     the t bound alone passes more than 5 % of audits; the bound the verdicts use (the lower of t and Hall's
-    skewness-corrected t) does not."""
-    from scipy import special
-
-    from saliency_audit.stats import mean_lower
-
-    rng = np.random.default_rng(24)
-    n, reps = 24, 4000
-    crit = -float(special.stdtrit(n - 1, ALPHA))
-    t_only = guarded = 0
-    for _ in range(reps):
-        x = rng.beta(5, 2, n) - 5 / 7
-        t_only += x.mean() - crit * x.std(ddof=1) / math.sqrt(n) > 0
-        guarded += mean_lower(x, crit) > 0
-    _above_and_within("t alone", t_only, "guarded", guarded, reps)
+    skewness-corrected t) does not.  (4,000 audits, benchmarks/bench_verdict_guards.py: ``long_lower_tail``.)"""
+    s = GUARDS["long_lower_tail"]
+    _above_and_within("t alone", s["t_alone_passes"], "guarded", s["guarded_passes"], s["reps"])
 
 
 def test_the_guarded_bound_is_the_t_bound_on_symmetric_values_and_lower_on_left_skewed_ones():
@@ -240,6 +224,24 @@ def test_the_calibration_study_is_of_the_rules_in_this_tree():
         assert bench.code_hash(root / "saliency_audit" / name) == stored["sources"][name], (
             f"the code of saliency_audit/{name} changed since the calibration study ran: rerun "
             "python benchmarks/bench_error_rates.py and python benchmarks/readme_figures.py")
+
+
+def test_the_guard_studies_are_of_the_rules_in_this_tree():
+    """The Monte-Carlo guards of tests/test_sequential.py, tests/test_multiplicity.py and this file read
+    benchmarks/results/verdict_guards.json: it must have been measured on the verdict rules as they are now
+    (python benchmarks/bench_verdict_guards.py, about 20 s, after any change to the code of its sources) and
+    with the shipped futility."""
+    from saliency_audit import AuditConfig
+
+    bench = load_script("benchmarks/bench_verdict_guards.py")
+    stored = stored_result("verdict_guards")
+    assert not stored["sources_changed_during_run"] and stored["futility"] == AuditConfig().sequential_futility
+    assert set(stored["studies"]) >= {"obf_wrong_pass", "futility[48]", "futility[24]", "noisy_floor",
+                                      "long_lower_tail", "stagewise_p"}
+    for name in bench.SOURCES:
+        assert bench.code_hash_of(name) == stored["sources"][name], (
+            f"the code of saliency_audit/{name} changed since the verdict guards ran: rerun "
+            "python benchmarks/bench_verdict_guards.py")
 
 
 def test_the_report_legend_states_the_guarantee():

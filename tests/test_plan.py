@@ -17,6 +17,8 @@ def _config(tmp_path, **kw) -> AuditConfig:
     # ROAD's removed pixels filled with the image mean, not imputed: the fill is no model pass (the plan never reads it) and
     # the noisy linear imputation was half of these replays' time; ROAD's passes and caching are the same
     cfg.completeness.fill = "mean"
+    cfg.methods.xrai.reference_size = 64  # XRAI segments at 64 px, not 224: no model pass either (it reuses IG's)
+    cfg.methods.ig.steps = 2  # IG's (and XRAI's) passes per map are counted from the config, whatever their number
     return cfg
 
 
@@ -87,7 +89,11 @@ def test_each_methods_passes_per_image_are_counted_right(tmp_path):
     """The pass count of every registered method, against the counter, on 2 images of a fresh store."""
     from saliency_audit.common.passcount import PASSES
 
-    audit = Audit(model="demo", methods=list(METHODS), config=AuditConfig(cache_dir=str(tmp_path)))
+    cfg = AuditConfig(cache_dir=str(tmp_path))
+    # fewer passes per map than the defaults (each method's count is read from these settings), XRAI segmenting small
+    cfg.methods.sg.samples, cfg.methods.ig.steps, cfg.methods.lime.samples = 3, 2, 20
+    cfg.methods.occlusion.window, cfg.methods.xrai.reference_size = 0.5, 64
+    audit = Audit(model="demo", methods=list(METHODS), config=cfg)
     samples = audit.context.samples.first(2)
     model = audit.model("primary")
     audit.store.cam_layer(model)  # the one-image CAM probe, counted by the plan on its own

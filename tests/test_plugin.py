@@ -125,7 +125,7 @@ def test_audit_strict_turns_a_skip_into_a_failure(pytester):
 def test_plugin_loads_without_pytest_xdist(pytester):
     """The xdist hook is optional: a venv without the test extras (README's first command) must work."""
     pytester.makepyfile("def test_x(method): pass")
-    result = pytester.runpytest_subprocess("-p", "no:xdist", "--methods=grad", "--no-controls")
+    result = pytester.runpytest("-p", "no:xdist", "--methods=grad", "--no-controls")
     result.assert_outcomes(passed=1)
 
 

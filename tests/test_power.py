@@ -211,10 +211,19 @@ def test_plan_prints_a_line_per_pair(tmp_path, capsys):
     assert n80 == power.fixed_n(x.mean() / x.std(ddof=1), 0.8, 0.05)
 
 
-def test_plan_of_the_demo_says_so(capsys):
+def test_plan_of_the_demo_says_so(capsys, monkeypatch):
+    """Without --evidence the command plans the shipped demo effects; three of its pairs (one per kind of terms:
+    utility's, randomization's with the floor, completeness's), as every pair is planned by the same code, which
+    the synthetic tests above check; planning all 99 with their resampled checks took 13 s of CI."""
+    pairs, source = power.demo_effects()
+    keep = {("utility", "gradcam"), ("randomization", "gradcam"), ("completeness", "gradcam")}
+    kept = [p for p in pairs if (p.criterion, p.method) in keep]
+    assert len(kept) == 3 and len(pairs) > len(kept)
+    monkeypatch.setattr(power, "demo_effects", lambda: (kept, source))
     assert main(["plan", "--rule", "fixed", "--power", "0.8"]) == 0
     out = capsys.readouterr().out
     assert "at the demo's effect" in out and "utility[gradcam]: " in out and "lesion images" in out
+    assert "randomization[gradcam]: " in out and "completeness[gradcam]: " in out
 
 
 @pytest.mark.parametrize("args, expected", [

@@ -74,19 +74,27 @@ RECORD = """
 """
 
 
-@pytest.mark.parametrize("xdist", [(), pytest.param(("-n", "2"), marks=pytest.mark.slow, id="xdist")])
-def test_plugin_run_footer_and_junit_name_the_evidence_models_and_data_by_hash(pytester, xdist):
-    """A small in-process run with --junitxml: the demo model and 4 of its images, a recorded result per method;
-    under pytest-xdist the controller writes the workers' merged evidence before junitxml writes its file."""
+def test_plugin_run_footer_and_junit_name_the_evidence_models_and_data_by_hash(pytester):
+    """A small in-process run with --junitxml: the demo model and 4 of its images, a recorded result per method.
+    (Under pytest-xdist, where the controller must write the workers' merged evidence before junitxml writes its
+    file, the same is checked by tests/test_report_integration.py::test_xdist_report_is_complete_and_equal_to_a_serial_run.)"""
     pytester.makepyfile(test_record=RECORD)
     result = pytester.runpytest("--methods=grad,gradcam", "--no-controls", "--n-images=4", "--audit-report=out",
-                                "--junitxml=junit.xml", "-p", "no:cacheprovider", *xdist)
+                                "--junitxml=junit.xml", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
-    out = pytester.path / "out"
+    ev = check_named_by_hash(pytester.path / "out", pytester.path / "junit.xml", n_images=4)
+    assert ev["run"]["status"] == "complete"
+
+
+def check_named_by_hash(out: Path, junit: Path, n_images: int) -> dict:
+    """The report footer names the evidence file by its sha256, and the JUnit file's suite properties name the
+    evidence, the loaded models and the data by hash, each once; returns the evidence."""
+    from saliency_audit.report.gate import gate_of
+
     ev = json.loads((out / "evidence.json").read_text())
     assert footer((out / "saliency-audit.html").read_text()) == ("evidence.json", sha256(out / "evidence.json"))
 
-    suite = ET.parse(pytester.path / "junit.xml").getroot().find("testsuite")
+    suite = ET.parse(junit).getroot().find("testsuite")
     props = [(p.get("name"), p.get("value")) for p in suite.find("properties").iter("property")]
     named = dict(props)
     assert len(named) == len(props)  # no name twice
@@ -98,12 +106,13 @@ def test_plugin_run_footer_and_junit_name_the_evidence_models_and_data_by_hash(p
     assert named["saliency_audit.model.primary.spec"] == primary["spec"] == "demo"
     assert len(model_props) == 2 * sum(1 for m in ev["models"] if m.get("sha256"))  # the loaded ones only
     ds = ev["dataset"]
-    assert ds["n_images"] == 4 and re.fullmatch(r"[0-9a-f]{64}", ds["manifest_sha256"])
+    assert ds["n_images"] == n_images and re.fullmatch(r"[0-9a-f]{64}", ds["manifest_sha256"])
     assert named["saliency_audit.dataset.name"] == "demo"
-    assert named["saliency_audit.dataset.n_images"] == "4"
+    assert named["saliency_audit.dataset.n_images"] == str(n_images)
     assert named["saliency_audit.dataset.manifest_sha256"] == ds["manifest_sha256"]
     assert named["saliency_audit.evidence_sha256"] == sha256(out / "evidence.json")
-    assert named["saliency_audit.gate"] == "pass" and ev["run"]["status"] == "complete"
+    assert named["saliency_audit.gate"] == gate_of(ev)[0]
+    return ev
 
 
 def test_suite_properties_skip_unhashed_models_and_number_repeated_roles():

@@ -62,14 +62,19 @@ def _comparable(ev: dict) -> dict:
 
 @pytest.mark.slow
 def test_xdist_report_is_complete_and_equal_to_a_serial_run(pytester, tmp_path):
+    """Under pytest-xdist the controller merges the workers' evidence into one report equal to a serial run's,
+    and writes it before junitxml writes its file: the footer and the JUnit properties name the merged evidence,
+    the models and the data by hash (tests/test_provenance.py checks the same of a serial run)."""
+    from tests.test_provenance import check_named_by_hash
+
     _copy_audits(pytester, "test_utility.py", "test_randomization.py", "test_consistency.py")
     args = ["--methods=gradcam,grad", "--no-controls", "--n-images=8", "-p", "no:cacheprovider", "-k",
             "utility or label or repeat"]
     serial = pytester.runpytest(*args, "--audit-report=serial")
-    parallel = pytester.runpytest(*args, "--audit-report=parallel", "-n", "2")
+    parallel = pytester.runpytest(*args, "--audit-report=parallel", "-n", "2", "--junitxml=junit.xml")
     assert serial.ret == parallel.ret
     a = json.loads((pytester.path / "serial" / "evidence.json").read_text())
-    b = json.loads((pytester.path / "parallel" / "evidence.json").read_text())
+    b = check_named_by_hash(pytester.path / "parallel", pytester.path / "junit.xml", n_images=8)
     assert len(a["results"]) == len(b["results"]) == 6
     assert _comparable(a) == _comparable(b)
     html = (pytester.path / "parallel" / "saliency-audit.html").read_text()

@@ -45,7 +45,7 @@ def test_sigint_leaves_interrupted_evidence_and_a_rerun_completes_it(pytester, m
     assert "INCOMPLETE RUN" in page and "Gate: NOT COMPLETE — the run is interrupted" in page
 
     monkeypatch.delenv("STOP_HERE")
-    rerun = pytester.runpytest_subprocess(*args)
+    rerun = pytester.runpytest(*args)  # in-process: only the interrupted run needs a process of its own
     assert rerun.ret == 0
     ev = _evidence(pytester)
     assert ev["run"]["status"] == "complete" and ev["run"]["exit_status"] == 0 and len(ev["results"]) == 2
@@ -65,7 +65,7 @@ def test_peek(audit):
     run = json.loads((Path("rep") / "evidence.json").read_text())["run"]
     assert run["status"] == "running" and run["finished"] is None
 ''')
-    assert pytester.runpytest_subprocess("-p", "no:cacheprovider", "--audit-report=rep").ret == 0
+    assert pytester.runpytest("-p", "no:cacheprovider", "--audit-report=rep").ret == 0
 
 
 def test_stopping_at_the_first_failure_is_not_complete(pytester):
@@ -81,6 +81,6 @@ def test_a(audit):
 def test_b(audit):
     pass
 ''')
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--audit-report=rep", "-x")
+    result = pytester.runpytest("-p", "no:cacheprovider", "--audit-report=rep", "-x")
     assert result.ret == 1
     assert _evidence(pytester)["run"]["status"] == "interrupted"
