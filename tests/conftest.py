@@ -31,6 +31,8 @@ import torch.distributed._functional_collectives  # noqa: E402,F401  (registers 
 
 import torch._dynamo  # noqa: E402,F401  (an optimizer's first step imports it; its TORCH_LIBRARY registers once)
 
+import saliency_audit  # noqa: E402
+
 
 def _import_every_module_of_the_package() -> None:
     """Every ``saliency_audit`` module, imported before any pytester run snapshots ``sys.modules``.
@@ -40,8 +42,6 @@ def _import_every_module_of_the_package() -> None:
     module the code no longer calls (a test's monkeypatch silently missed: CI failed on exactly that)."""
     import importlib
     import pkgutil
-
-    import saliency_audit
 
     for info in pkgutil.walk_packages(saliency_audit.__path__, "saliency_audit."):
         if info.name.rsplit(".", 1)[-1] == "__main__":  # runs the command line
@@ -53,6 +53,17 @@ def _import_every_module_of_the_package() -> None:
 
 
 _import_every_module_of_the_package()
+
+
+def _share_the_cores_among_xdist_workers() -> None:
+    """Under ``pytest -n N`` each worker's torch takes its share of the cores, not all of them: N workers of
+    as many threads as cores each would make every core run N threads that spin-wait on one another."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+    if os.environ.get("PYTEST_XDIST_WORKER") and workers > 1:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
+_share_the_cores_among_xdist_workers()
 
 
 def _session_cache() -> tuple[str, bool]:

@@ -87,3 +87,14 @@ def test_readme_sections_the_site_includes_link_nothing_outside_the_site():
         assert part, f"README.md has no section {name}"
         relative = [link for link in re.findall(r"\]\(([^)]+)\)", part.group(1)) if not re.match(r"https?:|#", link)]
         assert not relative, f"README section {name} links {relative}: the docs page that includes it cannot"
+
+
+def test_ci_runs_the_readmes_test_command_as_written():
+    """CI proves the README: the suite's quickstart command is, from its ``pip install`` on, the line
+    ``.ci/run`` runs (a change to one that the other lacks fails here, not in a user's first minute)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("[start:quickstart-suite]", 1)[1].split("[end:quickstart-suite]", 1)[0]
+    (command,) = [line.strip() for line in section.splitlines() if line.startswith("    ") and "pip install" in line]
+    tail = command[command.index(". .venv/bin/activate"):]
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines() if not line.startswith("#")]
+    assert tail in ci, f".ci/run does not run the README's test command: {tail}"
