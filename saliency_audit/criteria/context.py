@@ -78,9 +78,10 @@ class Context:
         return self.store.method_params(method)
 
     def predictions(self, model, samples) -> list[int]:
-        """The class ``model`` predicts for each of ``samples``, as
-        :meth:`saliency_audit.models.modelset.ModelSet.predict` decides it, from the logits the map store keeps
-        (each image's computed once per model and cached on disk: a warm run makes no prediction pass)."""
+        """The class ``model`` predicts for each of ``samples``: the argmax of competing classes; for a single
+        logit or independent sigmoids, 1 where the explained output's probability exceeds 0.5, else 0.  From the
+        logits the map store keeps (each image's computed once per model and cached on disk: a warm run makes
+        no prediction pass)."""
         from ..models.target import output_of, predicted_class
 
         logits = self.store.logits(model, samples)

@@ -364,7 +364,7 @@ class MapStore:
         """(N, outputs) logits of ``model`` on ``samples`` (float32, on the CPU): each image's computed once per
         model and run, and kept in the cache keyed like the maps (the model's fingerprint, the image's content
         key), so a warm run makes no prediction pass.  The missing images go in passes of ``pass_images``,
-        as :meth:`saliency_audit.models.modelset.ModelSet.predict` sends them."""
+        as :meth:`saliency_audit.models.modelset.ModelSet.accuracy` sends them."""
         from ..config import pass_images
 
         fp = self.fingerprint(model)

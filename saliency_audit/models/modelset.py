@@ -365,20 +365,6 @@ class ModelSet:
             return torch.cat([model(prepare(samples[i:i + bs], model.input_size, device)).float().cpu()
                               for i in range(0, len(samples), bs)])
 
-    def predict(self, model, samples) -> list[int]:
-        """The class ``model`` predicts for each of ``samples``: the argmax of competing classes; for a single
-        logit or independent sigmoids, 1 where the explained output's probability exceeds 0.5, else 0."""
-        from .target import output_of, predicted_class
-
-        logits = self._logits(model, samples)
-        index = self._explained_index(model) if output_of(model) == "sigmoid" and logits.shape[1] > 1 else 0
-        return predicted_class(logits, output_of(model), index).tolist()
-
-    def prediction_agreement(self, a, b, samples) -> float:
-        """Fraction of ``samples`` on which models ``a`` and ``b`` predict the same class."""
-        pa, pb = self.predict(a, samples), self.predict(b, samples)
-        return sum(x == y for x, y in zip(pa, pb)) / len(pa)
-
     def describe(self) -> list[dict]:
         """ModelInfo of the models the evidence lists (cascade copies are described in their results)."""
         out, seen = [], set()
