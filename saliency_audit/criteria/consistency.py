@@ -28,17 +28,25 @@ import numpy as np
 from ..metrics import similarity as sim
 from ..metrics.localisation import resize_map
 from ..stats import bootstrap_mean, clears, stable_seed
-from .randomization import mean_noise_floors
+from .randomization import kept_scores_path, mean_noise_floors
 from .result import CriterionResult
 
 
 def pair_scores(ref, other, grids: list[tuple[int, int]]) -> dict[str, np.ndarray]:
-    """Per-image SSIM and Spearman of two MapSets after resampling both onto each image's grid."""
+    """Per-image SSIM and Spearman of two MapSets after resampling both onto each image's grid; kept in the
+    maps' cache folder like randomization's (:func:`~saliency_audit.criteria.randomization.similarities`)."""
+    from ..common.kept_arrays import load_arrays, save_arrays
+
+    path = kept_scores_path(ref, other, f"consistency {[list(map(int, g)) for g in grids]}")
+    out = load_arrays(path, {"ssim": (len(grids),), "spearman_abs": (len(grids),)})
+    if out is not None:
+        return out
     out = {"ssim": np.empty(len(grids)), "spearman_abs": np.empty(len(grids))}
     for i, g in enumerate(grids):
         a, b = resize_map(ref.maps[i], g), resize_map(other.maps[i], g)
         out["ssim"][i] = sim.ssim(a, b)
         out["spearman_abs"][i] = sim.spearman(a, b)
+    save_arrays(path, out)
     return out
 
 

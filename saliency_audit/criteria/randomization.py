@@ -49,8 +49,53 @@ def _features(ms) -> dict:
     return memo["features"]
 
 
+#: Bump when a measure's computation changes: the scores kept in the cache (:func:`similarities`) are read by
+#: this number, the maps' bytes and skimage's version, nothing else.
+SCORES_VERSION = 1
+
+
+def _digest(ms) -> str:
+    """A digest of a MapSet's maps (both kinds), computed once per MapSet."""
+    memo = ms.__dict__.setdefault("_memo", {})
+    if "digest" not in memo:
+        import hashlib
+
+        h = hashlib.blake2b(digest_size=20)
+        for arr in (ms.maps, ms.signed):
+            arr = np.ascontiguousarray(arr)
+            h.update(f"{arr.dtype.str}{arr.shape}".encode())
+            h.update(arr.tobytes())
+        memo["digest"] = h.hexdigest()
+    return memo["digest"]
+
+
+def kept_scores_path(a, b, what: str = ""):
+    """Where the similarity scores of MapSet ``a`` against ``b`` are kept (None: the maps came from no cache);
+    ``what``: anything else the scores depend on (consistency's grids)."""
+    folder = a.cache or b.cache
+    if folder is None:
+        return None
+    import hashlib
+
+    import skimage
+
+    key = f"{SCORES_VERSION} {skimage.__version__} {_digest(a)} {_digest(b)} {what}"
+    key = hashlib.sha256(key.encode()).hexdigest()
+    return folder / "similarities" / key[:2] / f"{key[:32]}.npz"
+
+
 def similarities(a, b) -> dict[str, np.ndarray]:
-    """Per-image similarity of two MapSets (same images, same order) under every measure."""
+    """Per-image similarity of two MapSets (same images, same order) under every measure.
+
+    Kept in the maps' cache folder, keyed by both MapSets' bytes: a warm run reads the scores instead of ranking
+    and describing every map again (the ranks and HOG of a cascade's maps were most of a warm randomization
+    audit)."""
+    from ..common.kept_arrays import load_arrays, save_arrays
+
+    path = kept_scores_path(a, b)
+    kept = load_arrays(path, {m: (len(a.maps),) for m in MEASURES})
+    if kept is not None:
+        return kept
     fa, fb = _features(a), _features(b)
     out = {m: np.empty(len(a.maps)) for m in MEASURES}
     for i in range(len(a.maps)):
@@ -58,6 +103,7 @@ def similarities(a, b) -> dict[str, np.ndarray]:
         out["spearman_abs"][i] = sim.spearman_from_ranks(fa["rank_abs"][i], fb["rank_abs"][i])
         out["spearman_signed"][i] = sim.spearman_from_ranks(fa["rank_signed"][i], fb["rank_signed"][i])
         out["hog"][i] = sim.hog_correlation(fa["hog"][i], fb["hog"][i])
+    save_arrays(path, out)
     return out
 
 

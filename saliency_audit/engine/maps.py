@@ -241,7 +241,8 @@ class MapStore:
         sarr = np.stack(signed) if signed else empty
         if smooth is not None:
             notes["smooth"] = {"samples": smooth[0], "noise": smooth[1]}
-        result = MapSet(method, [s.id for s in samples], arr, constant, sarr, len(todo), seconds, notes)
+        result = MapSet(method, [s.id for s in samples], arr, constant, sarr, len(todo), seconds, notes,
+                        self.cache_dir)
         if getattr(model.info, "role", None) == "primary":
             result._memo = {}
             self._mapsets[memo_key] = result

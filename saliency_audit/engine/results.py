@@ -4,15 +4,13 @@ their pixel orders: what :class:`saliency_audit.engine.passes.Passes` computes a
 contract), so the plan reads the cache without importing the passes."""
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ..common.kept_arrays import load_arrays, save_arrays
 from ..models.target import output_of
 from ..metrics.perturbation import random_seeds, tie_seeds  # noqa: F401  (re-exported for the passes and plan)
 
@@ -74,32 +72,5 @@ class ResultCache:
         fp = self.store.fingerprint(model)
         return [self.path(kind, fp, k) for k in self.keys(kind, model, samples, maps, seeds)]
 
-    @staticmethod
-    def load(path: Path | None, shapes: dict) -> dict | None:
-        """The arrays ``shapes`` names (name -> shape), or None: no file, or a torn or foreign one (recomputed)."""
-        if path is None or not path.is_file():
-            return None
-        try:
-            with np.load(path) as z:
-                out = {k: np.asarray(z[k], dtype=np.float64) for k in shapes}
-        except Exception:
-            return None
-        return out if all(out[k].shape == tuple(v) for k, v in shapes.items()) else None
-
-    @staticmethod
-    def save(path: Path | None, arrays: dict) -> None:
-        """Atomically (temp file + ``os.replace``: pytest-xdist workers share the cache); a cache that cannot be
-        written only costs the next run the passes."""
-        if path is None:
-            return
-        tmp = None
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **{k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()})
-            os.replace(tmp, path)
-        except OSError:
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
+    load = staticmethod(load_arrays)  # the arrays a key names, or None (common.kept_arrays)
+    save = staticmethod(save_arrays)  # atomically: pytest-xdist workers share the cache

@@ -1,0 +1,46 @@
+"""Named float arrays kept in a cache folder as one ``.npz`` file each: written whole or not at all, read back
+only when every array is there in the shape asked for.
+
+Serves every content-keyed result kept beside the maps (ROAD results and curves,
+:class:`saliency_audit.engine.results.ResultCache`; the randomization and consistency criteria's similarity
+scores): the caller names the file by a digest of everything the values depend on, so a file is either the
+right values or absent.  Several processes (pytest-xdist workers) may share the folder."""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+def load_arrays(path: Path | None, shapes: dict) -> dict | None:
+    """The arrays ``shapes`` names (name -> shape) as float64, or None: no file, or a torn or foreign one (the
+    caller recomputes it)."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        with np.load(path) as z:
+            out = {k: np.asarray(z[k], dtype=np.float64) for k in shapes}
+    except Exception:
+        return None
+    return out if all(out[k].shape == tuple(v) for k, v in shapes.items()) else None
+
+
+def save_arrays(path: Path | None, arrays: dict) -> None:
+    """Atomically (temp file + ``os.replace``: processes may share the folder), as float64; a folder that cannot
+    be written only costs the next run the computation."""
+    if path is None:
+        return
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **{k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()})
+        os.replace(tmp, path)
+    except OSError:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
