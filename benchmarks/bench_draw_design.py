@@ -15,8 +15,9 @@ Contenders, interleaved ``--repeats`` times (medians reported), each criterion r
 * **plain** — bench_cascade.py's ``run_plain``: the trained maps, then per block (re-initialised cumulatively
   on one copy) one batched gradient pass of all images and SSIM;
 * **plain_per_image** — the same loop with every image its own cascade, one image per pass (a plain pass runs one
-  set of weights; bench_per_image_batching.py measures passes that mix them), each stage on the images the criterion uses: the model passes per_image cannot avoid while its
-  maps stay equal, bit for bit, to one-image passes;
+  set of weights; bench_per_image_batching.py measures passes that mix them), each stage on the images the
+  criterion uses: the model passes per_image cannot avoid while its maps stay equal, bit for bit, to one-image
+  passes;
 * **shared** — the whole criterion, ``Audit(...).run("randomization", "grad")`` with
   ``randomization.draw_design = "shared"`` (one re-initialisation per stage for every image);
 * **per_image** — the same with the default ``draw_design = "per_image"`` (every image its own cascade).
@@ -190,8 +191,8 @@ def copies_built(ckpt: Path, n: int, cache: str) -> dict:
 def run_plain_per_image(model, blocks, x, curve_images: int) -> float:
     """Seconds of the per_image design's model passes alone: the plain loop with every image its own cascade (its
     own seeds; blocks re-initialised cumulatively on one copy, restored for the next image), one image per pass
-    (a plain pass runs one set of weights; bench_per_image_batching.py measures passes that mix them), each stage on the images the criterion uses (the two checked stages on all,
-    the stages between on the first ``curve_images``), SSIM to the trained maps.  The floor of per_image's
+    (a plain pass runs one set of weights; bench_per_image_batching.py measures passes that mix them), each
+    stage on the images the criterion uses (the two checked stages on all, the stages between on the first ``curve_images``), SSIM to the trained maps.  The floor of per_image's
     time under maps equal bit for bit to one-image passes."""
     import copy
 
