@@ -192,8 +192,9 @@ def run_plain_per_image(model, blocks, x, curve_images: int) -> float:
     """Seconds of the per_image design's model passes alone: the plain loop with every image its own cascade (its
     own seeds; blocks re-initialised cumulatively on one copy, restored for the next image), one image per pass
     (a plain pass runs one set of weights; bench_per_image_batching.py measures passes that mix them), each
-    stage on the images the criterion uses (the two checked stages on all, the stages between on the first ``curve_images``), SSIM to the trained maps.  The floor of per_image's
-    time under maps equal bit for bit to one-image passes."""
+    stage on the images the criterion uses (the two checked stages on all, the stages between on the first
+    ``curve_images``), SSIM to the trained maps.  The floor of per_image's time under maps equal bit for bit to
+    one-image passes."""
     import copy
 
     import torch
