@@ -28,19 +28,27 @@ def load_arrays(path: Path | None, shapes: dict) -> dict | None:
     return out if all(out[k].shape == tuple(v) for k, v in shapes.items()) else None
 
 
+def write_atomically(path: Path, write) -> None:
+    """``write(fh)`` into a temporary file beside ``path`` (binary), then ``os.replace`` it onto ``path``: the
+    file is whole or not there, whatever another process reads meanwhile.  Raises what ``write`` or the file
+    system raises, and leaves no temporary file behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def save_arrays(path: Path | None, arrays: dict) -> None:
-    """Atomically (temp file + ``os.replace``: processes may share the folder), as float64; a folder that cannot
+    """Atomically (:func:`write_atomically`: processes may share the folder), as float64; a folder that cannot
     be written only costs the next run the computation."""
     if path is None:
         return
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **{k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()})
-        os.replace(tmp, path)
-    except OSError:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+    with contextlib.suppress(OSError):
+        write_atomically(path, lambda fh: np.savez(fh, **{k: np.asarray(v, dtype=np.float64)
+                                                          for k, v in arrays.items()}))

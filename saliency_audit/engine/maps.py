@@ -12,11 +12,10 @@ guided backprop and GradCAM for Guided GradCAM) are memoised in memory.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
-import os
-import tempfile
 import time
 import weakref
 from collections import OrderedDict
@@ -27,6 +26,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..common.kept_arrays import write_atomically
 from ..data.resize import prepare
 from ..data.sample import Sample
 from ..methods import METHODS
@@ -413,16 +413,8 @@ class MapStore:
     def _save_logits(path: Path | None, row: torch.Tensor) -> None:
         if path is None:
             return
-        tmp = None
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-            with os.fdopen(fd, "wb") as fh:
-                np.save(fh, row.numpy().astype(np.float32), allow_pickle=False)
-            os.replace(tmp, path)
-        except OSError:  # a cache that cannot be written only costs the next run the passes
-            if tmp is not None and os.path.exists(tmp):
-                os.unlink(tmp)
+        with contextlib.suppress(OSError):  # a cache that cannot be written only costs the next run the passes
+            write_atomically(path, lambda fh: np.save(fh, row.numpy().astype(np.float32), allow_pickle=False))
 
     # -- cache files ------------------------------------------------------------
     #: bytes of cache files kept in memory once read (:meth:`_load`)
@@ -457,13 +449,5 @@ class MapStore:
     def _save(path: Path | None, m: np.ndarray, constant: bool, signed: np.ndarray) -> None:
         if path is None:
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, map=m.astype(np.float32), constant=np.bool_(constant), signed=signed.astype(np.float32))
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        write_atomically(path, lambda fh: np.savez(fh, map=m.astype(np.float32), constant=np.bool_(constant),
+                                                   signed=signed.astype(np.float32)))
