@@ -59,6 +59,20 @@ SIZE = (112, 112)
 TARGET = 1
 
 
+def checkpoint(path: Path, threads: int, n_train: int, epochs: int) -> dict:
+    """The training record of the resnet18 at ``path``: read from its sidecar when the checkpoint is there (the
+    ``--checkpoint`` reuse), else trained now (:func:`train_checkpoint`, at ``threads`` torch threads)."""
+    if path.is_file():
+        sidecar = path.with_suffix(".json")
+        return json.loads(sidecar.read_text()) if sidecar.is_file() else {"checkpoint": str(path)}
+    import torch
+
+    torch.set_num_threads(threads)
+    training = train_checkpoint(path, n_train, epochs)
+    print("trained", training, flush=True)
+    return training
+
+
 def train_checkpoint(path: Path, n_train: int, epochs: int) -> dict:
     """A resnet18 trained briefly (Adam, batch 32) on the demo train split at 112 px, saved as a state dict."""
     import torch
@@ -298,13 +312,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         ckpt = Path(args.checkpoint) if args.checkpoint else tmp / "resnet18.pt"
-        if ckpt.is_file():
-            sidecar = ckpt.with_suffix(".json")
-            training = json.loads(sidecar.read_text()) if sidecar.is_file() else {"checkpoint": str(ckpt)}
-        else:
-            torch.set_num_threads(args.threads)
-            training = train_checkpoint(ckpt, args.train_images, args.epochs)
-            print("trained", training, flush=True)
+        training = checkpoint(ckpt, args.threads, args.train_images, args.epochs)
         model, blocks, x, labels = setup(ckpt, args.images)
         with torch.no_grad():
             accuracy = float((model(x).argmax(1).numpy() == labels).mean())

@@ -51,7 +51,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from bench_cascade import config as cascade_config, run_plain, setup, train_checkpoint  # noqa: E402
+from bench_cascade import checkpoint, config as cascade_config, run_plain, setup  # noqa: E402
 
 
 def _config(n: int, cache_dir: str, design: str):
@@ -287,12 +287,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as tmp_name:
         tmp = Path(tmp_name)
         ckpt = Path(args.checkpoint) if args.checkpoint else tmp / "resnet18.pt"
-        if ckpt.is_file():
-            sidecar = ckpt.with_suffix(".json")
-            training = json.loads(sidecar.read_text()) if sidecar.is_file() else {"checkpoint": str(ckpt)}
-        else:
-            torch.set_num_threads(args.threads)
-            training = train_checkpoint(ckpt, args.train_images, args.epochs)
+        training = checkpoint(ckpt, args.threads, args.train_images, args.epochs)
         model, blocks, x, _ = setup(ckpt, args.images)
         run_plain(model, blocks, x)  # warm-up (imports, first-call costs)
         cache = tempfile.mkdtemp(dir=tmp)

@@ -58,14 +58,9 @@ def _digest(ms) -> str:
     """A digest of a MapSet's maps (both kinds), computed once per MapSet."""
     memo = ms.__dict__.setdefault("_memo", {})
     if "digest" not in memo:
-        import hashlib
+        from ..common.hashing import array_digest
 
-        h = hashlib.blake2b(digest_size=20)
-        for arr in (ms.maps, ms.signed):
-            arr = np.ascontiguousarray(arr)
-            h.update(f"{arr.dtype.str}{arr.shape}".encode())
-            h.update(arr.tobytes())
-        memo["digest"] = h.hexdigest()
+        memo["digest"] = array_digest(ms.maps, ms.signed).hex()
     return memo["digest"]
 
 

@@ -13,13 +13,13 @@ returned (and excluded downstream), never a hit or a miss.
 """
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 
 import numpy as np
 from sklearn.metrics import auc, average_precision_score, precision_recall_curve
 
 from ..common.errors import AuditInputError
+from ..common.hashing import array_digest
 
 
 def _check(saliency: np.ndarray, mask: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -70,21 +70,12 @@ _SCORED: "OrderedDict[bytes, tuple[float, float]]" = OrderedDict()
 _SCORED_MAX = 65536
 
 
-def _digest(*arrays: np.ndarray) -> bytes:
-    h = hashlib.blake2b(digest_size=20)
-    for a in arrays:
-        a = np.ascontiguousarray(a)
-        h.update(f"{a.dtype.str}{a.shape}".encode())
-        h.update(a.tobytes())
-    return h.digest()
-
-
 def scores_on_grid(saliency: np.ndarray, mask: np.ndarray, *, what: str = "map") -> tuple[float, float]:
     """:func:`localisation_scores` of the map resampled onto the mask's grid (:func:`resize_map`), remembered
     by content for the process: the same map and mask give the same numbers without a second curve."""
     m = np.asarray(saliency, dtype=np.float32)
     t = np.asarray(mask)
-    key = _digest(m, t)
+    key = array_digest(m, t)
     hit = _SCORED.get(key)
     if hit is None:
         hit = _SCORED[key] = localisation_scores(resize_map(m, t.shape), t, what=what)

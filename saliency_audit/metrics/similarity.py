@@ -5,7 +5,6 @@ Maps": SSIM, Spearman rank correlation and HOG similarity.
 """
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 
 import numpy as np
@@ -15,6 +14,7 @@ from skimage.feature import hog
 from skimage.metrics import structural_similarity
 
 from ..common.errors import AuditInputError
+from ..common.hashing import array_digest
 
 try:  # skimage's own cell histograms (Cython), for the vectorised block normalisation in hog_features
     from skimage.feature._hoghistogram import hog_histograms as _hog_histograms
@@ -34,14 +34,6 @@ _FEATURES_BYTES = 64 * 2**20  # at most this much kept (512 ranks of a 128-px ma
 _held = [0]
 
 
-def _digest(*arrays: np.ndarray) -> bytes:
-    h = hashlib.blake2b(digest_size=20)
-    for a in arrays:
-        h.update(f"{a.dtype.str}{a.shape}".encode())
-        h.update(np.ascontiguousarray(a).tobytes())
-    return h.digest()
-
-
 def _remember(memo: OrderedDict, limit: int, key, compute):
     hit = memo.get(key)
     if hit is None:
@@ -55,7 +47,7 @@ def _remember(memo: OrderedDict, limit: int, key, compute):
 
 def _feature(kind: str, m: np.ndarray, compute, *params) -> np.ndarray:
     """A map's ``kind`` feature (read-only: it is shared), remembered by the map's content."""
-    key = (kind, params, _digest(m))
+    key = (kind, params, array_digest(m))
     hit = _FEATURES.get(key)
     if hit is not None:
         _FEATURES.move_to_end(key)
@@ -75,7 +67,7 @@ def ssim(a: np.ndarray, b: np.ndarray, *, data_range: float = 1.0) -> float:
     default ``data_range=1``.  Two constant maps that are equal give 1.
     Remembered by the maps' content (the same pair is compared at every look).
     """
-    key = _digest(np.asarray(a), np.asarray(b)) + repr(float(data_range)).encode()  # their own bytes
+    key = array_digest(np.asarray(a), np.asarray(b)) + repr(float(data_range)).encode()  # their own bytes
     hit = _SSIM.get(key)
     if hit is not None:  # the same maps, checked before
         _SSIM.move_to_end(key)
